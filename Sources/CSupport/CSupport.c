@@ -1,0 +1,43 @@
+#include "CSupport.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <xmmintrin.h>
+#include <pmmintrin.h>
+
+void gan_set_flush_denormals(int enabled) {
+    unsigned int csr = _mm_getcsr();
+    const unsigned int bits = 0x8040; /* FTZ (bit 15) | DAZ (bit 6) */
+    _mm_setcsr(enabled ? (csr | bits) : (csr & ~bits));
+}
+
+int gan_flush_denormals_enabled(void) { return (_mm_getcsr() & 0x8040) == 0x8040; }
+
+int gan_cpu_has_avx512f(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") ? 1 : 0;
+}
+
+#elif defined(__aarch64__)
+#include <stdint.h>
+
+void gan_set_flush_denormals(int enabled) {
+    uint64_t fpcr;
+    __asm__ volatile("mrs %0, fpcr" : "=r"(fpcr));
+    const uint64_t fz = (uint64_t)1 << 24;
+    fpcr = enabled ? (fpcr | fz) : (fpcr & ~fz);
+    __asm__ volatile("msr fpcr, %0" : : "r"(fpcr));
+}
+
+int gan_flush_denormals_enabled(void) {
+    uint64_t fpcr;
+    __asm__ volatile("mrs %0, fpcr" : "=r"(fpcr));
+    return (fpcr >> 24) & 1;
+}
+
+int gan_cpu_has_avx512f(void) { return 0; }
+
+#else
+void gan_set_flush_denormals(int enabled) { (void)enabled; }
+int gan_flush_denormals_enabled(void) { return 0; }
+int gan_cpu_has_avx512f(void) { return 0; }
+#endif

@@ -1,0 +1,110 @@
+/// Reverse-mode differentiation over the recorded graph.
+///
+/// The graph is sorted iteratively (no recursion, so depth is unbounded), then each node's rule
+/// runs once in reverse topological order with the sum of the gradients of all its consumers.
+/// Only nodes that lead to a requested target run, and rules are told which inputs need a
+/// gradient so that, say, conv2d skips its weight gradient when only the input's is wanted.
+enum Autograd {
+    static func topologicalOrder(from root: GradNode) -> [GradNode] {
+        var order: [GradNode] = []
+        var visited: Set<ObjectIdentifier> = [ObjectIdentifier(root)]
+        var stack: [(node: GradNode, next: Int)] = [(root, 0)]
+        while !stack.isEmpty {
+            let top = stack.count - 1
+            let node = stack[top].node
+            let i = stack[top].next
+            if i < node.inputs.count {
+                stack[top].next += 1
+                if let child = node.inputs[i], visited.insert(ObjectIdentifier(child)).inserted {
+                    stack.append((child, 0))
+                }
+            } else {
+                stack.removeLast()
+                order.append(node)  // children come before their consumers
+            }
+        }
+        return order
+    }
+
+    /// Propagates `seed` from `root`. `isTarget` picks the nodes whose gradient is wanted;
+    /// they are returned keyed by node identity.
+    static func run(root: GradNode, seed: Tensor, isTarget: (GradNode) -> Bool,
+                    createGraph: Bool, retainGraph: Bool) -> [ObjectIdentifier: (node: GradNode, grad: Tensor)] {
+        let order = topologicalOrder(from: root)
+        var needed: Set<ObjectIdentifier> = []
+        for node in order where isTarget(node) || node.inputs.contains(where: { $0.map { needed.contains(ObjectIdentifier($0)) } ?? false }) {
+            needed.insert(ObjectIdentifier(node))
+        }
+        var grads: [ObjectIdentifier: Tensor] = [ObjectIdentifier(root): seed]
+        var results: [ObjectIdentifier: (node: GradNode, grad: Tensor)] = [:]
+
+        let savedMode = GradMode.isEnabled
+        GradMode.isEnabled = createGraph
+        defer { GradMode.isEnabled = savedMode }
+
+        for node in order.reversed() {
+            let id = ObjectIdentifier(node)
+            guard needed.contains(id), let g = grads.removeValue(forKey: id) else { continue }
+            if isTarget(node) { results[id] = (node, g) }
+            guard let rule = node.rule else { continue }
+            let needs = node.inputs.map { $0.map { needed.contains(ObjectIdentifier($0)) } ?? false }
+            if needs.contains(true) {
+                let y = Tensor(shape: node.shape, storage: node.savedOutput ?? TensorStorage(count: Shape.count(node.shape)), node: node)
+                let inputGrads = rule(g, y, needs)
+                for (k, input) in node.inputs.enumerated() where needs[k] {
+                    guard let input, let gi = inputGrads[k] else { continue }
+                    precondition(gi.shape == input.shape,
+                                 "\(node.name) backward gave shape \(gi.shape) for input of shape \(input.shape)")
+                    let key = ObjectIdentifier(input)
+                    if let existing = grads[key] { grads[key] = existing + gi } else { grads[key] = gi }
+                }
+            }
+            if !retainGraph { node.release() }
+        }
+        return results
+    }
+}
+
+extension Tensor {
+    /// Accumulates d(self)/d(leaf) into every leaf's `.grad`, as PyTorch's `backward()` does:
+    /// gradients add up across calls until `zeroGrad()`. `gradient` defaults to ones for a
+    /// one-element tensor. The graph is freed afterwards unless `retainGraph` (or `createGraph`).
+    public func backward(_ gradient: Tensor? = nil, retainGraph: Bool = false, createGraph: Bool = false) {
+        guard let root = node else {
+            preconditionFailure("backward() on a tensor that does not require grad")
+        }
+        let seed = gradient ?? Tensor.ones(shape)
+        precondition(seed.shape == shape, "backward gradient shape \(seed.shape) differs from \(shape)")
+        let grads = Autograd.run(root: root, seed: seed, isTarget: { $0.isLeaf },
+                                 createGraph: createGraph, retainGraph: retainGraph || createGraph)
+        for (_, (leaf, g)) in grads {
+            let value = createGraph ? g : g.detached()
+            leaf.grad = leaf.grad.map { createGraph ? $0 + value : ($0 + value).detached() } ?? value
+        }
+    }
+
+    /// Gradients of `self` with respect to `inputs`, returned rather than accumulated
+    /// (PyTorch's `torch.autograd.grad`). With `createGraph` the results are themselves
+    /// differentiable, which is how a gradient penalty is trained. An input that `self` does
+    /// not depend on gets zeros.
+    public func gradients(wrt inputs: [Tensor], seed: Tensor? = nil, createGraph: Bool = false,
+                          retainGraph: Bool? = nil) -> [Tensor] {
+        guard let root = node else {
+            preconditionFailure("gradients(wrt:) on a tensor that does not require grad")
+        }
+        let wanted = Set(inputs.compactMap { $0.node.map(ObjectIdentifier.init) })
+        let s = seed ?? Tensor.ones(shape)
+        precondition(s.shape == shape, "seed shape \(s.shape) differs from \(shape)")
+        let grads = Autograd.run(root: root, seed: s, isTarget: { wanted.contains(ObjectIdentifier($0)) },
+                                 createGraph: createGraph, retainGraph: retainGraph ?? createGraph)
+        return inputs.map { x in
+            if let n = x.node, let g = grads[ObjectIdentifier(n)]?.grad { return g }
+            return Tensor.zeros(x.shape)
+        }
+    }
+}
+
+/// Free-function form of `Tensor.gradients(wrt:)`.
+public func gradients(of output: Tensor, wrt inputs: [Tensor], createGraph: Bool = false) -> [Tensor] {
+    output.gradients(wrt: inputs, createGraph: createGraph)
+}

@@ -1,0 +1,126 @@
+/// Philox4x32-10 counter-based generator (Salmon et al., SC'11), the generator of cuRAND, JAX
+/// and PyTorch's CUDA backend. The same seed gives the same stream on every machine. The whole
+/// state is `(seed, counter)`: saving those two numbers and restoring them resumes the stream
+/// exactly, which is what exact training resume needs.
+///
+/// Each counter value yields four 32-bit words. A fill consumes whole blocks of four, so the
+/// stream position after any call is a plain counter with no hidden cached values.
+/// Uniforms use the top 24 bits (`u = (x >> 8) · 2⁻²⁴`), normals use Box–Muller on pairs.
+public struct RandomGenerator: Equatable, Sendable {
+    public let seed: UInt64
+    public private(set) var counter: UInt64
+
+    public init(seed: UInt64, counter: UInt64 = 0) {
+        self.seed = seed
+        self.counter = counter
+    }
+
+    public struct State: Equatable, Sendable, Codable {
+        public var seed: UInt64
+        public var counter: UInt64
+    }
+
+    public var state: State {
+        get { State(seed: seed, counter: counter) }
+        set { self = RandomGenerator(seed: newValue.seed, counter: newValue.counter) }
+    }
+
+    @inline(__always)
+    static func mulhilo(_ a: UInt32, _ b: UInt32) -> (hi: UInt32, lo: UInt32) {
+        let p = UInt64(a) &* UInt64(b)
+        return (UInt32(truncatingIfNeeded: p >> 32), UInt32(truncatingIfNeeded: p))
+    }
+
+    /// The Philox4x32-10 block for counter `c` and the generator's key.
+    @inline(__always)
+    static func block(counter c: UInt64, key: UInt64) -> SIMD4<UInt32> {
+        var x0 = UInt32(truncatingIfNeeded: c), x1 = UInt32(truncatingIfNeeded: c >> 32)
+        var x2: UInt32 = 0, x3: UInt32 = 0
+        var k0 = UInt32(truncatingIfNeeded: key), k1 = UInt32(truncatingIfNeeded: key >> 32)
+        for _ in 0..<10 {
+            let (hi0, lo0) = mulhilo(0xD251_1F53, x0)
+            let (hi1, lo1) = mulhilo(0xCD9E_8D57, x2)
+            x0 = hi1 ^ x1 ^ k0
+            x1 = lo1
+            x2 = hi0 ^ x3 ^ k1
+            x3 = lo0
+            k0 = k0 &+ 0x9E37_79B9
+            k1 = k1 &+ 0xBB67_AE85
+        }
+        return SIMD4(x0, x1, x2, x3)
+    }
+
+    /// Next block of four raw words.
+    public mutating func nextBlock() -> SIMD4<UInt32> {
+        let b = Self.block(counter: counter, key: seed)
+        counter &+= 1
+        return b
+    }
+
+    @inline(__always) static func unit(_ x: UInt32) -> Float { Float(x >> 8) * 0x1p-24 }
+
+    /// Uniform in [low, high).
+    public mutating func fillUniform(_ out: UnsafeMutableBufferPointer<Float>, low: Float = 0, high: Float = 1) {
+        let n = out.count
+        let span = high - low
+        let blocks = (n + 3) / 4
+        let start = counter
+        counter &+= UInt64(blocks)
+        let key = seed
+        let p = out.baseAddress!
+        for b in 0..<blocks {
+            let w = Self.block(counter: start &+ UInt64(b), key: key)
+            let i = b * 4
+            for j in 0..<min(4, n - i) { p[i + j] = low + span * Self.unit(w[j]) }
+        }
+    }
+
+    /// Standard normal (then scaled: `mean + std · z`).
+    public mutating func fillNormal(_ out: UnsafeMutableBufferPointer<Float>, mean: Float = 0, std: Float = 1) {
+        let n = out.count
+        let blocks = (n + 3) / 4
+        let start = counter
+        counter &+= UInt64(blocks)
+        let key = seed
+        let p = out.baseAddress!
+        for b in 0..<blocks {
+            let w = Self.block(counter: start &+ UInt64(b), key: key)
+            let i = b * 4
+            // Two Box–Muller pairs per block; u1 in (0, 1] so the log is finite.
+            let u1 = Float((w[0] >> 8) + 1) * 0x1p-24, v1 = Self.unit(w[1])
+            let u2 = Float((w[2] >> 8) + 1) * 0x1p-24, v2 = Self.unit(w[3])
+            let r1 = (-2 * logf(u1)).squareRoot(), r2 = (-2 * logf(u2)).squareRoot()
+            let t1 = 2 * Float.pi * v1, t2 = 2 * Float.pi * v2
+            let vals = SIMD4<Float>(r1 * cosf(t1), r1 * sinf(t1), r2 * cosf(t2), r2 * sinf(t2))
+            for j in 0..<min(4, n - i) { p[i + j] = mean + std * vals[j] }
+        }
+    }
+
+    public mutating func nextUniform() -> Float {
+        var x: Float = 0
+        withUnsafeMutablePointer(to: &x) { fillUniform(UnsafeMutableBufferPointer(start: $0, count: 1)) }
+        return x
+    }
+
+    /// Uniform integer in `0..<bound`, by Lemire's multiply-shift (bias below 2⁻³²·bound).
+    public mutating func nextInt(below bound: Int) -> Int {
+        precondition(bound > 0)
+        let w = nextBlock()
+        let x = (UInt64(w[0]) << 32) | UInt64(w[1])
+        return Int(x.multipliedFullWidth(by: UInt64(bound)).high)
+    }
+
+    /// Fisher–Yates permutation of `0..<n`.
+    public mutating func permutation(_ n: Int) -> [Int] {
+        var p = Array(0..<n)
+        if n < 2 { return p }
+        for i in stride(from: n - 1, to: 0, by: -1) { p.swapAt(i, nextInt(below: i + 1)) }
+        return p
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif

@@ -1,0 +1,35 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Contiguous Float32 buffer behind a `Tensor`. Aligned to 64 bytes so that SIMD loads and BLAS
+/// panels start on a cache line. Tensors share a storage until one of them is mutated
+/// (copy-on-write, see `Tensor.withUnsafeMutableBufferPointer`).
+public final class TensorStorage {
+    public let count: Int
+    public let base: UnsafeMutablePointer<Float>
+
+    public init(count: Int) {
+        precondition(count >= 0, "negative element count \(count)")
+        self.count = count
+        var raw: UnsafeMutableRawPointer?
+        let bytes = max(count, 1) * MemoryLayout<Float>.stride
+        guard posix_memalign(&raw, 64, bytes) == 0, let raw else {
+            fatalError("out of memory allocating \(bytes) bytes for a tensor")
+        }
+        base = raw.bindMemory(to: Float.self, capacity: max(count, 1))
+    }
+
+    convenience init(copying other: TensorStorage) {
+        self.init(count: other.count)
+        base.update(from: other.base, count: count)
+    }
+
+    deinit { free(base) }
+
+    @inline(__always) var buffer: UnsafeMutableBufferPointer<Float> {
+        UnsafeMutableBufferPointer(start: base, count: count)
+    }
+}

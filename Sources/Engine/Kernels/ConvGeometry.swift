@@ -1,0 +1,110 @@
+/// How a 2-D convolution relates a "big" image (conv2d's input, convTranspose2d's output) to a
+/// "small" one (conv2d's output, convTranspose2d's input). Padding may differ per side, which is
+/// what Keras' "same" padding on stride 2 needs (one more row/column at the bottom/right).
+public struct ConvGeometry: Equatable, Sendable {
+    public var kernelH: Int, kernelW: Int
+    public var strideH: Int, strideW: Int
+    public var padTop: Int, padLeft: Int, padBottom: Int, padRight: Int
+    public var dilationH: Int, dilationW: Int
+
+    public init(kernel: (Int, Int), stride: (Int, Int) = (1, 1), padding: (top: Int, left: Int, bottom: Int, right: Int) = (0, 0, 0, 0),
+                dilation: (Int, Int) = (1, 1)) {
+        precondition(kernel.0 > 0 && kernel.1 > 0, "kernel size must be positive, got \(kernel)")
+        precondition(stride.0 > 0 && stride.1 > 0, "stride must be positive, got \(stride)")
+        precondition(dilation.0 > 0 && dilation.1 > 0, "dilation must be positive, got \(dilation)")
+        precondition([padding.top, padding.left, padding.bottom, padding.right].allSatisfy { $0 >= 0 }, "padding must not be negative")
+        (kernelH, kernelW) = kernel
+        (strideH, strideW) = stride
+        (padTop, padLeft, padBottom, padRight) = padding
+        (dilationH, dilationW) = dilation
+    }
+
+    /// Symmetric PyTorch-style geometry.
+    public init(kernel: Int, stride: Int = 1, padding: Int = 0, dilation: Int = 1) {
+        self.init(kernel: (kernel, kernel), stride: (stride, stride),
+                  padding: (padding, padding, padding, padding), dilation: (dilation, dilation))
+    }
+
+    /// Small-image size for a big-image size (conv2d's output size).
+    public func smallSize(big h: Int, _ w: Int) -> (Int, Int) {
+        let eh = dilationH * (kernelH - 1) + 1, ew = dilationW * (kernelW - 1) + 1
+        return ((h + padTop + padBottom - eh) / strideH + 1, (w + padLeft + padRight - ew) / strideW + 1)
+    }
+
+    /// Smallest big-image size that maps to `small` (convTranspose2d's output without output padding).
+    public func bigSize(small h: Int, _ w: Int) -> (Int, Int) {
+        ((h - 1) * strideH - padTop - padBottom + dilationH * (kernelH - 1) + 1,
+         (w - 1) * strideW - padLeft - padRight + dilationW * (kernelW - 1) + 1)
+    }
+}
+
+extension Kernels {
+    /// cols[(c·kh + i)·kw + j, colOffset + oh·Wo + ow] = x[c, oh·sh − pt + i·dh, ow·sw − pl + j·dw] (0 outside).
+    /// `ldc` is the row length of `cols`, so several images can sit side by side.
+    static func im2col(_ x: UnsafePointer<Float>, channels: Int, height: Int, width: Int, _ g: ConvGeometry,
+                       outH: Int, outW: Int, _ cols: UnsafeMutablePointer<Float>, ldc: Int) {
+        let kk = g.kernelH * g.kernelW
+        Parallel.forChunks(channels * kk, grain: max(1, 4096 / max(outH * outW, 1))) { r in
+            for row in r {
+                let c = row / kk, i = (row % kk) / g.kernelW, j = row % g.kernelW
+                let src = x + c * height * width
+                let dst = cols + row * ldc
+                let colOff = j * g.dilationW - g.padLeft
+                // Range of ow whose input column lies inside the image.
+                let owLo = colOff >= 0 ? 0 : min(outW, (-colOff + g.strideW - 1) / g.strideW)
+                let owHi = max(owLo, min(outW, (width - 1 - colOff) >= 0 ? (width - 1 - colOff) / g.strideW + 1 : 0))
+                for oh in 0..<outH {
+                    let ih = oh * g.strideH - g.padTop + i * g.dilationH
+                    let d = dst + oh * outW
+                    if ih < 0 || ih >= height {
+                        d.update(repeating: 0, count: outW)
+                        continue
+                    }
+                    let s = src + ih * width + colOff
+                    if owLo > 0 { d.update(repeating: 0, count: owLo) }
+                    if g.strideW == 1 {
+                        (d + owLo).update(from: s + owLo, count: owHi - owLo)
+                    } else {
+                        var ow = owLo
+                        while ow < owHi { d[ow] = s[ow * g.strideW]; ow += 1 }
+                    }
+                    if owHi < outW { (d + owHi).update(repeating: 0, count: outW - owHi) }
+                }
+            }
+        }
+    }
+
+    /// The adjoint of `im2col`: adds each column entry back into the image (which it overwrites
+    /// first). Channels are independent, so they are split across threads.
+    static func col2im(_ cols: UnsafePointer<Float>, ldc: Int, channels: Int, height: Int, width: Int, _ g: ConvGeometry,
+                       outH: Int, outW: Int, _ x: UnsafeMutablePointer<Float>) {
+        let kk = g.kernelH * g.kernelW
+        Parallel.forChunks(channels, grain: max(1, 8192 / max(kk * outH * outW, 1))) { r in
+            for c in r {
+                let dstImage = x + c * height * width
+                dstImage.update(repeating: 0, count: height * width)
+                for i in 0..<g.kernelH {
+                    for j in 0..<g.kernelW {
+                        let row = (c * g.kernelH + i) * g.kernelW + j
+                        let src = cols + row * ldc
+                        let colOff = j * g.dilationW - g.padLeft
+                        let owLo = colOff >= 0 ? 0 : min(outW, (-colOff + g.strideW - 1) / g.strideW)
+                        let owHi = max(owLo, min(outW, (width - 1 - colOff) >= 0 ? (width - 1 - colOff) / g.strideW + 1 : 0))
+                        for oh in 0..<outH {
+                            let ih = oh * g.strideH - g.padTop + i * g.dilationH
+                            if ih < 0 || ih >= height { continue }
+                            let d = dstImage + ih * width + colOff
+                            let s = src + oh * outW
+                            if g.strideW == 1 {
+                                addInPlace(d + owLo, s + owLo, owHi - owLo)
+                            } else {
+                                var ow = owLo
+                                while ow < owHi { d[ow * g.strideW] += s[ow]; ow += 1 }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

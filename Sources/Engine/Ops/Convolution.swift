@@ -1,0 +1,142 @@
+// Convolutions as im2col + sgemm (conv2d) and sgemm + col2im (convTranspose2d), DL4S-style.
+// The three primitives below are each other's adjoints, so their backward rules close the set:
+//   conv2d(x, w)            dx = convTranspose2d(g, w)   dw = conv2dWeightGrad(x, g)
+//   convTranspose2d(x, w)   dx = conv2d(g, w)            dw = conv2dWeightGrad(g, x)
+//   conv2dWeightGrad(x, g)  dx = convTranspose2d(g, G)   dg = conv2d(x, G)
+// Images are processed in chunks whose column buffer stays around `chunkBytes`.
+
+let convChunkBytes = 6 << 20
+
+extension Tensor {
+    /// 2-D cross-correlation, PyTorch's `conv2d`: x [N, C, H, W], weight [O, C, kh, kw].
+    public static func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, _ g: ConvGeometry) -> Tensor {
+        precondition(x.rank == 4 && weight.rank == 4, "conv2d needs NCHW input and [O, C, kh, kw] weight, got \(x.shape), \(weight.shape)")
+        precondition(weight.shape[1] == x.shape[1], "conv2d: input has \(x.shape[1]) channels, weight expects \(weight.shape[1])")
+        precondition(weight.shape[2] == g.kernelH && weight.shape[3] == g.kernelW, "conv2d: weight \(weight.shape) does not match kernel \(g.kernelH)×\(g.kernelW)")
+        let y = conv2dRaw(x, weight, g).recorded("conv2d", [x, weight], Rules.conv2d(x, weight, g))
+        guard let bias else { return y }
+        return y + bias.reshaped([1, -1, 1, 1])
+    }
+
+    /// Transposed convolution, PyTorch's `conv_transpose2d`: x [N, C, h, w], weight [C, O, kh, kw].
+    /// The output size is the smallest one the geometry allows plus `outputPadding`, or `outputSize`.
+    public static func convTranspose2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, _ g: ConvGeometry,
+                                       outputPadding: (Int, Int) = (0, 0), outputSize: (Int, Int)? = nil) -> Tensor {
+        precondition(x.rank == 4 && weight.rank == 4, "convTranspose2d needs NCHW input and [C, O, kh, kw] weight, got \(x.shape), \(weight.shape)")
+        precondition(weight.shape[0] == x.shape[1], "convTranspose2d: input has \(x.shape[1]) channels, weight expects \(weight.shape[0])")
+        let base = g.bigSize(small: x.shape[2], x.shape[3])
+        let size = outputSize ?? (base.0 + outputPadding.0, base.1 + outputPadding.1)
+        precondition(g.smallSize(big: size.0, size.1) == (x.shape[2], x.shape[3]),
+                     "convTranspose2d: output \(size) does not map back to input \(x.shape[2])×\(x.shape[3])")
+        let y = convTranspose2dRaw(x, weight, g, size).recorded("convTranspose2d", [x, weight], Rules.convTranspose2d(x, weight, g))
+        guard let bias else { return y }
+        return y + bias.reshaped([1, -1, 1, 1])
+    }
+
+    /// d⟨g, conv2d(x, w)⟩/dw for a kernel of `g.kernelH × g.kernelW`: the conv2d weight gradient
+    /// as an op of its own so that it can be differentiated again.
+    public static func conv2dWeightGrad(_ x: Tensor, _ gradOut: Tensor, _ g: ConvGeometry) -> Tensor {
+        conv2dWeightGradRaw(x, gradOut, g).recorded("conv2dWeightGrad", [x, gradOut], Rules.conv2dWeightGrad(x, gradOut, g))
+    }
+
+    // MARK: kernels
+
+    static func chunkImages(columnFloatsPerImage: Int, batch: Int) -> Int {
+        Swift.max(1, Swift.min(batch, convChunkBytes / Swift.max(1, columnFloatsPerImage * 4)))
+    }
+
+    static func conv2dRaw(_ x: Tensor, _ w: Tensor, _ g: ConvGeometry) -> Tensor {
+        let (n, c, h, wd) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let o = w.shape[0]
+        let (oh, ow) = g.smallSize(big: h, wd)
+        precondition(oh > 0 && ow > 0, "conv2d: input \(h)×\(wd) is smaller than the kernel")
+        let out = Tensor(uninitializedShape: [n, o, oh, ow])
+        let k = c * g.kernelH * g.kernelW, p = oh * ow
+        let chunk = chunkImages(columnFloatsPerImage: k * p, batch: n)
+        let cols = TensorStorage(count: k * p * chunk)
+        let tmp = chunk > 1 ? TensorStorage(count: o * p * chunk) : nil
+        var start = 0
+        while start < n {
+            let b = Swift.min(chunk, n - start)
+            for i in 0..<b {
+                Kernels.im2col(x.storage.base + (start + i) * c * h * wd, channels: c, height: h, width: wd, g,
+                               outH: oh, outW: ow, cols.base + i * p, ldc: b * p)
+            }
+            if b == 1 {
+                sgemm(transA: false, transB: false, m: o, n: p, k: k, w.storage.base, lda: k, cols.base, ldb: p,
+                      out.storage.base + start * o * p, ldc: p)
+            } else {
+                sgemm(transA: false, transB: false, m: o, n: b * p, k: k, w.storage.base, lda: k, cols.base, ldb: b * p,
+                      tmp!.base, ldc: b * p)
+                // [O, b, P] → [b, O, P]
+                Kernels.copyStrided(tmp!.base, [p, b * p, 1], out.storage.base + start * o * p, [o * p, p, 1], [b, o, p])
+            }
+            start += b
+        }
+        return out
+    }
+
+    static func convTranspose2dRaw(_ x: Tensor, _ w: Tensor, _ g: ConvGeometry, _ size: (Int, Int)) -> Tensor {
+        let (n, c, h, wd) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let o = w.shape[1]
+        let (bh, bw) = size
+        let out = Tensor(uninitializedShape: [n, o, bh, bw])
+        let k = o * g.kernelH * g.kernelW, p = h * wd
+        let chunk = chunkImages(columnFloatsPerImage: k * p, batch: n)
+        let cols = TensorStorage(count: k * p * chunk)
+        let gathered = chunk > 1 ? TensorStorage(count: c * p * chunk) : nil
+        var start = 0
+        while start < n {
+            let b = Swift.min(chunk, n - start)
+            let src: UnsafePointer<Float>
+            if b == 1 {
+                src = UnsafePointer(x.storage.base + start * c * p)
+            } else {
+                // [b, C, P] → [C, b, P] so one sgemm covers the chunk.
+                Kernels.copyStrided(x.storage.base + start * c * p, [p, c * p, 1], gathered!.base, [b * p, p, 1], [c, b, p])
+                src = UnsafePointer(gathered!.base)
+            }
+            sgemm(transA: true, transB: false, m: k, n: b * p, k: c, w.storage.base, lda: k, src, ldb: b * p,
+                  cols.base, ldc: b * p)
+            for i in 0..<b {
+                Kernels.col2im(cols.base + i * p, ldc: b * p, channels: o, height: bh, width: bw, g, outH: h, outW: wd,
+                               out.storage.base + (start + i) * o * bh * bw)
+            }
+            start += b
+        }
+        return out
+    }
+
+    static func conv2dWeightGradRaw(_ x: Tensor, _ gy: Tensor, _ g: ConvGeometry) -> Tensor {
+        let (n, c, h, wd) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let o = gy.shape[1]
+        let (oh, ow) = (gy.shape[2], gy.shape[3])
+        precondition(gy.shape[0] == n && g.smallSize(big: h, wd) == (oh, ow),
+                     "conv2dWeightGrad: gradient \(gy.shape) does not match input \(x.shape)")
+        let out = Tensor(uninitializedShape: [o, c, g.kernelH, g.kernelW])
+        let k = c * g.kernelH * g.kernelW, p = oh * ow
+        let chunk = chunkImages(columnFloatsPerImage: k * p, batch: n)
+        let cols = TensorStorage(count: k * p * chunk)
+        let gathered = chunk > 1 ? TensorStorage(count: o * p * chunk) : nil
+        var start = 0
+        while start < n {
+            let b = Swift.min(chunk, n - start)
+            for i in 0..<b {
+                Kernels.im2col(x.storage.base + (start + i) * c * h * wd, channels: c, height: h, width: wd, g,
+                               outH: oh, outW: ow, cols.base + i * p, ldc: b * p)
+            }
+            let gsrc: UnsafePointer<Float>
+            if b == 1 {
+                gsrc = UnsafePointer(gy.storage.base + start * o * p)
+            } else {
+                Kernels.copyStrided(gy.storage.base + start * o * p, [p, o * p, 1], gathered!.base, [b * p, p, 1], [o, b, p])
+                gsrc = UnsafePointer(gathered!.base)
+            }
+            sgemm(transA: false, transB: true, m: o, n: k, k: b * p, gsrc, lda: b * p, cols.base, ldb: b * p,
+                  beta: start == 0 ? 0 : 1, out.storage.base, ldc: k)
+            start += b
+        }
+        if n == 0 { out.storage.base.update(repeating: 0, count: out.count) }
+        return out
+    }
+}

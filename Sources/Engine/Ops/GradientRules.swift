@@ -1,0 +1,159 @@
+// Every primitive's backward rule, in one place. Each rule is written with differentiable
+// Tensor ops, so running a backward pass with `createGraph: true` records the rules themselves
+// and gradients of gradients follow with no extra code.
+//
+// A rule receives g (the gradient of the op's output), y (the output, for rules recorded with
+// `savesOutput`) and `needs` (which inputs want a gradient), and returns one entry per input.
+// Constants that a rule multiplies by (masks, slopes) are built detached: their own derivative
+// is zero almost everywhere.
+
+enum Rules {
+    // MARK: arithmetic
+
+    static func add(_ a: [Int], _ b: [Int]) -> GradRule {
+        { g, _, needs in [needs[0] ? g.sumTo(a) : nil, needs[1] ? g.sumTo(b) : nil] }
+    }
+    static func sub(_ a: [Int], _ b: [Int]) -> GradRule {
+        { g, _, needs in [needs[0] ? g.sumTo(a) : nil, needs[1] ? (-g).sumTo(b) : nil] }
+    }
+    static func mul(_ a: Tensor, _ b: Tensor) -> GradRule {
+        { g, _, needs in [needs[0] ? (g * b).sumTo(a.shape) : nil, needs[1] ? (g * a).sumTo(b.shape) : nil] }
+    }
+    static func div(_ a: Tensor, _ b: Tensor) -> GradRule {
+        { g, _, needs in
+            [needs[0] ? (g / b).sumTo(a.shape) : nil,
+             needs[1] ? (-(g * a) / b.square()).sumTo(b.shape) : nil]
+        }
+    }
+    static func affine(_ scale: Float) -> GradRule { { g, _, _ in [g * scale] } }
+
+    // MARK: unary math
+
+    static func exp() -> GradRule { { g, y, _ in [g * y] } }
+    static func log(_ x: Tensor) -> GradRule { { g, _, _ in [g / x] } }
+    static func sqrt() -> GradRule { { g, y, _ in [g * 0.5 / y] } }
+    static func pow(_ x: Tensor, _ p: Float) -> GradRule { { g, _, _ in [g * x.pow(p - 1) * p] } }
+    static func square(_ x: Tensor) -> GradRule { { g, _, _ in [g * x * 2] } }
+    static func abs(_ x: Tensor) -> GradRule { { g, _, _ in [g * x.detached().sign()] } }
+    static func clamp(_ x: Tensor, _ lo: Float, _ hi: Float) -> GradRule {
+        { g, _, _ in [g * x.detached().mapped(InRangeK(lo: lo, hi: hi))] }
+    }
+    static func minimum(_ a: Tensor, _ b: Tensor) -> GradRule {
+        { g, _, needs in
+            let takeA = a.detached().compared(.lessEqual, b.detached())
+            return [needs[0] ? (g * takeA).sumTo(a.shape) : nil, needs[1] ? (g * (1 - takeA)).sumTo(b.shape) : nil]
+        }
+    }
+    static func maximum(_ a: Tensor, _ b: Tensor) -> GradRule {
+        { g, _, needs in
+            let takeA = a.detached().compared(.greaterEqual, b.detached())
+            return [needs[0] ? (g * takeA).sumTo(a.shape) : nil, needs[1] ? (g * (1 - takeA)).sumTo(b.shape) : nil]
+        }
+    }
+    static func select(_ condition: Tensor, _ a: [Int], _ b: [Int]) -> GradRule {
+        { g, _, needs in
+            let zero = Tensor(scalar: 0)
+            return [needs[0] ? Tensor.select(condition, g, zero).sumTo(a) : nil,
+                    needs[1] ? Tensor.select(condition, zero, g).sumTo(b) : nil]
+        }
+    }
+
+    // MARK: activations
+
+    static func leakyRelu(_ x: Tensor, _ alpha: Float) -> GradRule {
+        { g, _, _ in [g * x.detached().mapped(LeakySlopeK(alpha: alpha))] }
+    }
+    static func sigmoid() -> GradRule { { g, y, _ in [g * y * (1 - y)] } }
+    static func tanh() -> GradRule { { g, y, _ in [g * (1 - y.square())] } }
+    static func softplus(_ x: Tensor) -> GradRule { { g, _, _ in [g * x.sigmoid()] } }
+
+    // MARK: reductions
+
+    static func sum(_ inShape: [Int], _ keptShape: [Int]) -> GradRule {
+        { g, _, _ in [g.reshaped(keptShape).expanded(to: inShape)] }
+    }
+    static func max(_ x: Tensor, _ kept: Tensor) -> GradRule {
+        { g, _, _ in
+            // Ties share the gradient equally, as torch.amax does.
+            let hit = x.detached().compared(.equal, kept)
+            let share = hit / hit.sum(axes: (0..<x.rank).filter { kept.shape[$0] == 1 && x.shape[$0] != 1 }, keepDims: true)
+            return [g.reshaped(kept.shape).expanded(to: x.shape) * share]
+        }
+    }
+
+    // MARK: shape
+
+    static func reshape(_ inShape: [Int]) -> GradRule { { g, _, _ in [g.reshaped(inShape)] } }
+    static func permute(_ order: [Int]) -> GradRule {
+        var inverse = [Int](repeating: 0, count: order.count)
+        for (i, o) in order.enumerated() { inverse[o] = i }
+        return { g, _, _ in [g.permuted(inverse)] }
+    }
+    static func expand(_ inShape: [Int]) -> GradRule { { g, _, _ in [g.sumTo(inShape)] } }
+    static func slice(_ inShape: [Int], _ ranges: [Range<Int>]) -> GradRule {
+        { g, _, _ in [g.padded((0..<inShape.count).map { (ranges[$0].lowerBound, inShape[$0] - ranges[$0].upperBound) })] }
+    }
+    static func pad(_ inShape: [Int], _ before: [Int]) -> GradRule {
+        { g, _, _ in [g.sliced((0..<inShape.count).map { before[$0]..<(before[$0] + inShape[$0]) })] }
+    }
+    static func concat(_ sizes: [Int], axis: Int) -> GradRule {
+        { g, _, needs in
+            var start = 0
+            return sizes.enumerated().map { k, n in
+                defer { start += n }
+                return needs[k] ? g.sliced(axis: axis, start..<(start + n)) : nil
+            }
+        }
+    }
+
+    // MARK: linear algebra
+
+    static func matmul(_ a: Tensor, _ b: Tensor, _ ta: Bool, _ tb: Bool) -> GradRule {
+        { g, _, needs in
+            let da: Tensor?, db: Tensor?
+            switch (ta, tb) {
+            case (false, false):
+                da = needs[0] ? Tensor.matmul(g, b, transposeB: true) : nil
+                db = needs[1] ? Tensor.matmul(a, g, transposeA: true) : nil
+            case (true, false):
+                da = needs[0] ? Tensor.matmul(b, g, transposeB: true) : nil
+                db = needs[1] ? Tensor.matmul(a, g) : nil
+            case (false, true):
+                da = needs[0] ? Tensor.matmul(g, b) : nil
+                db = needs[1] ? Tensor.matmul(g, a, transposeA: true) : nil
+            case (true, true):
+                da = needs[0] ? Tensor.matmul(b, g, transposeA: true, transposeB: true) : nil
+                db = needs[1] ? Tensor.matmul(g, a, transposeA: true, transposeB: true) : nil
+            }
+            return [da, db]
+        }
+    }
+
+    // MARK: convolution (see Convolution.swift for why these three close the set)
+
+    static func conv2d(_ x: Tensor, _ w: Tensor, _ geo: ConvGeometry) -> GradRule {
+        { g, _, needs in
+            [needs[0] ? Tensor.convTranspose2d(g, weight: w, geo, outputSize: (x.shape[2], x.shape[3])) : nil,
+             needs[1] ? Tensor.conv2dWeightGrad(x, g, geo) : nil]
+        }
+    }
+    static func convTranspose2d(_ x: Tensor, _ w: Tensor, _ geo: ConvGeometry) -> GradRule {
+        { g, _, needs in
+            [needs[0] ? Tensor.conv2d(g, weight: w, geo) : nil,
+             needs[1] ? Tensor.conv2dWeightGrad(g, x, geo) : nil]
+        }
+    }
+    static func conv2dWeightGrad(_ x: Tensor, _ gy: Tensor, _ geo: ConvGeometry) -> GradRule {
+        { g, _, needs in
+            [needs[0] ? Tensor.convTranspose2d(gy, weight: g, geo, outputSize: (x.shape[2], x.shape[3])) : nil,
+             needs[1] ? Tensor.conv2d(x, weight: g, geo) : nil]
+        }
+    }
+
+    // MARK: indexing
+
+    static func indexSelect(_ inShape: [Int], _ indices: [Int]) -> GradRule {
+        { g, _, _ in [g.indexAdd(rows: inShape[0], indices)] }
+    }
+    static func indexAdd(_ indices: [Int]) -> GradRule { { g, _, _ in [g.indexSelect(indices)] } }
+}

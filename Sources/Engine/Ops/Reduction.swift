@@ -1,0 +1,93 @@
+extension Tensor {
+    func normalizedAxes(_ axes: [Int]?) -> [Int] {
+        guard let axes else { return Array(0..<rank) }
+        let a = Set(axes.map { Shape.axis($0, rank: rank) })
+        precondition(a.count == axes.count, "repeated axis in \(axes)")
+        return a.sorted()
+    }
+
+    static func reducedShape(_ shape: [Int], _ axes: [Int], keepDims: Bool) -> [Int] {
+        var out: [Int] = []
+        for d in 0..<shape.count {
+            if axes.contains(d) { if keepDims { out.append(1) } } else { out.append(shape[d]) }
+        }
+        return out
+    }
+
+    /// Applies a [outer, n, inner] middle-axis kernel once per axis, innermost first.
+    func reduceRaw(_ axes: [Int], _ kernel: (UnsafePointer<Float>, Int, Int, Int, UnsafeMutablePointer<Float>) -> Void) -> Tensor {
+        var cur = self
+        var shape = self.shape
+        for a in axes.reversed() {
+            let outer = Shape.count(Array(shape[..<a])), n = shape[a], inner = Shape.count(Array(shape[(a + 1)...]))
+            shape[a] = 1
+            let out = Tensor(uninitializedShape: shape)
+            kernel(cur.storage.base, outer, n, inner, out.storage.base)
+            cur = out
+        }
+        return cur
+    }
+
+    /// Sum over `axes` (all when nil).
+    public func sum(axes: [Int]? = nil, keepDims: Bool = false) -> Tensor {
+        let ax = normalizedAxes(axes)
+        let kept = reduceRaw(ax) { Kernels.sumMiddle($0, outer: $1, n: $2, inner: $3, $4) }
+        let out = kept.viewing(Tensor.reducedShape(shape, ax, keepDims: keepDims))
+        return out.recorded("sum", [self], Rules.sum(shape, Tensor.reducedShape(shape, ax, keepDims: true)))
+    }
+    public func sum(axis: Int, keepDims: Bool = false) -> Tensor { sum(axes: [axis], keepDims: keepDims) }
+
+    public func mean(axes: [Int]? = nil, keepDims: Bool = false) -> Tensor {
+        let ax = normalizedAxes(axes)
+        let n = ax.reduce(1) { $0 * shape[$1] }
+        return sum(axes: ax, keepDims: keepDims) * (1 / Float(Swift.max(n, 1)))
+    }
+    public func mean(axis: Int, keepDims: Bool = false) -> Tensor { mean(axes: [axis], keepDims: keepDims) }
+
+    /// Maximum over `axes`; the gradient goes to the positions that hold the maximum.
+    public func max(axes: [Int]? = nil, keepDims: Bool = false) -> Tensor {
+        let ax = normalizedAxes(axes)
+        let kept = reduceRaw(ax) { Kernels.maxMiddle($0, outer: $1, n: $2, inner: $3, $4) }
+        let out = kept.viewing(Tensor.reducedShape(shape, ax, keepDims: keepDims))
+        return out.recorded("max", [self], Rules.max(self, kept))
+    }
+    public func max(axis: Int, keepDims: Bool = false) -> Tensor { max(axes: [axis], keepDims: keepDims) }
+    public func min(axes: [Int]? = nil, keepDims: Bool = false) -> Tensor { -((-self).max(axes: axes, keepDims: keepDims)) }
+
+    /// Biased (population) variance, as batch norm normalizes with; `unbiased` divides by n − 1.
+    public func variance(axes: [Int]? = nil, keepDims: Bool = false, unbiased: Bool = false) -> Tensor {
+        let ax = normalizedAxes(axes)
+        let n = ax.reduce(1) { $0 * shape[$1] }
+        let centered = self - mean(axes: ax, keepDims: true)
+        let ss = centered.square().sum(axes: ax, keepDims: keepDims)
+        return ss * (1 / Float(Swift.max(unbiased ? n - 1 : n, 1)))
+    }
+
+    /// Mean and biased variance over `axes` with kept dimensions: the statistics batch norm needs.
+    public func moments(axes: [Int]) -> (mean: Tensor, variance: Tensor) {
+        let m = mean(axes: axes, keepDims: true)
+        let v = (self - m).square().mean(axes: axes, keepDims: true)
+        return (m, v)
+    }
+
+    /// log Σ exp over `axis`, shifted by the (constant) maximum for stability.
+    public func logSumExp(axis: Int, keepDims: Bool = false) -> Tensor {
+        let m = detached().max(axis: axis, keepDims: true)
+        let finiteM = Tensor.select(m.compared(.equal, Float.infinity) + m.compared(.equal, -Float.infinity), Tensor(scalar: 0), m)
+        let s = (self - finiteM).exp().sum(axis: axis, keepDims: true).log() + finiteM
+        return keepDims ? s : s.squeezed(axis: axis)
+    }
+
+    public func logSoftmax(axis: Int = -1) -> Tensor { self - logSumExp(axis: axis, keepDims: true) }
+    public func softmax(axis: Int = -1) -> Tensor { logSoftmax(axis: axis).exp() }
+
+    /// Sums broadcast dimensions away so the result has `target` shape (the adjoint of `expand`).
+    public func sumTo(_ target: [Int]) -> Tensor {
+        if shape == target { return self }
+        let lead = rank - target.count
+        precondition(lead >= 0, "cannot sum shape \(shape) to \(target)")
+        var axes = Array(0..<lead)
+        for d in 0..<target.count where target[d] == 1 && shape[lead + d] != 1 { axes.append(lead + d) }
+        return sum(axes: axes, keepDims: true).reshaped(target)
+    }
+}
