@@ -31,12 +31,11 @@ public struct RandomGenerator: Equatable, Sendable {
         return (UInt32(truncatingIfNeeded: p >> 32), UInt32(truncatingIfNeeded: p))
     }
 
-    /// The Philox4x32-10 block for counter `c` and the generator's key.
+    /// Philox4x32-10 of a 128-bit counter under a 64-bit key (Random123's `philox4x32`).
     @inline(__always)
-    static func block(counter c: UInt64, key: UInt64) -> SIMD4<UInt32> {
-        var x0 = UInt32(truncatingIfNeeded: c), x1 = UInt32(truncatingIfNeeded: c >> 32)
-        var x2: UInt32 = 0, x3: UInt32 = 0
-        var k0 = UInt32(truncatingIfNeeded: key), k1 = UInt32(truncatingIfNeeded: key >> 32)
+    public static func philox(_ ctr: SIMD4<UInt32>, key: SIMD2<UInt32>) -> SIMD4<UInt32> {
+        var (x0, x1, x2, x3) = (ctr[0], ctr[1], ctr[2], ctr[3])
+        var (k0, k1) = (key[0], key[1])
         for _ in 0..<10 {
             let (hi0, lo0) = mulhilo(0xD251_1F53, x0)
             let (hi1, lo1) = mulhilo(0xCD9E_8D57, x2)
@@ -48,6 +47,13 @@ public struct RandomGenerator: Equatable, Sendable {
             k1 = k1 &+ 0xBB67_AE85
         }
         return SIMD4(x0, x1, x2, x3)
+    }
+
+    /// The block for stream position `c`: the counter's low words are `c`, the key is the seed.
+    @inline(__always)
+    static func block(counter c: UInt64, key: UInt64) -> SIMD4<UInt32> {
+        philox(SIMD4(UInt32(truncatingIfNeeded: c), UInt32(truncatingIfNeeded: c >> 32), 0, 0),
+               key: SIMD2(UInt32(truncatingIfNeeded: key), UInt32(truncatingIfNeeded: key >> 32)))
     }
 
     /// Next block of four raw words.
