@@ -43,8 +43,8 @@ func randomTensor(_ shape: [Int], seed: UInt64, scale: Float = 1) -> Tensor {
 
 /// Central finite differences of a scalar function, in Double around Float inputs.
 /// Compares every entry of `analytic` with (f(x + h) − f(x − h)) / 2h.
-func checkGradient(_ inputs: [Tensor], h: Float = 1e-2, rtol: Float = 2e-2, atol: Float = 2e-3,
-                   _ what: String, file: StaticString = #filePath, line: UInt = #line,
+func checkGradient(_ inputs: [Tensor], _ what: String, h: Float = 1e-2, rtol: Float = 2e-2, atol: Float = 2e-3,
+                   file: StaticString = #filePath, line: UInt = #line,
                    _ f: ([Tensor]) -> Tensor) {
     let leaves = inputs.map { $0.requiringGrad() }
     let y = f(leaves)
@@ -67,8 +67,8 @@ func checkGradient(_ inputs: [Tensor], h: Float = 1e-2, rtol: Float = 2e-2, atol
 
 /// Second order: the gradient of s(x) = ⟨∇f(x), v⟩ (computed with `createGraph`) against finite
 /// differences of s itself.
-func checkSecondOrder(_ inputs: [Tensor], h: Float = 1e-2, rtol: Float = 3e-2, atol: Float = 3e-3,
-                      _ what: String, file: StaticString = #filePath, line: UInt = #line,
+func checkSecondOrder(_ inputs: [Tensor], _ what: String, h: Float = 1e-2, rtol: Float = 3e-2, atol: Float = 3e-3,
+                      file: StaticString = #filePath, line: UInt = #line,
                       _ f: @escaping ([Tensor]) -> Tensor) {
     let directions = inputs.enumerated().map { randomTensor($0.element.shape, seed: 900 + UInt64($0.offset)) }
     let s: ([Tensor]) -> Tensor = { xs in
@@ -95,3 +95,6 @@ func checkSecondOrder(_ inputs: [Tensor], h: Float = 1e-2, rtol: Float = 3e-2, a
         assertClose(analytic[k], Tensor(shape: x.shape, numeric), rtol: rtol, atol: atol, "\(what) second order d/dinput\(k)", file: file, line: line)
     }
 }
+
+/// Reduces a tensor to a scalar through a fixed random projection, so every element counts.
+func project(_ y: Tensor, seed: UInt64 = 77) -> Tensor { (y * randomTensor(y.shape, seed: seed)).sum() }
