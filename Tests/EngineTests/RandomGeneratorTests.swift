@@ -1,0 +1,46 @@
+import Engine
+import XCTest
+
+final class RandomGeneratorTests: XCTestCase {
+    /// Known-answer vectors published with Random123 (kat_vectors, philox4x32_10).
+    func testPhiloxKnownAnswers() {
+        XCTAssertEqual(RandomGenerator.philox(SIMD4(0, 0, 0, 0), key: SIMD2(0, 0)),
+                       SIMD4(0x6627_E8D5, 0xE169_C58D, 0xBC57_AC4C, 0x9B00_DBD8))
+        XCTAssertEqual(RandomGenerator.philox(SIMD4(repeating: 0xFFFF_FFFF), key: SIMD2(repeating: 0xFFFF_FFFF)),
+                       SIMD4(0x408F_276D, 0x41C8_3B0E, 0xA20B_C7C6, 0x6D54_51FD))
+        XCTAssertEqual(RandomGenerator.philox(SIMD4(0x243F_6A88, 0x85A3_08D3, 0x1319_8A2E, 0x0370_7344),
+                                              key: SIMD2(0xA409_3822, 0x299F_31D0)),
+                       SIMD4(0xD16C_FE09, 0x94FD_CCEB, 0x5001_E420, 0x2412_6EA1))
+    }
+
+    func testSameSeedSameStreamAndStateRestore() {
+        var a = RandomGenerator(seed: 42), b = RandomGenerator(seed: 42)
+        XCTAssertEqual(Tensor.randn([37], generator: &a).scalars, Tensor.randn([37], generator: &b).scalars)
+        let saved = a.state
+        let next = Tensor.rand([11], generator: &a).scalars
+        var c = RandomGenerator(seed: 0)
+        c.state = saved
+        XCTAssertEqual(Tensor.rand([11], generator: &c).scalars, next)
+        var d = RandomGenerator(seed: 43)
+        XCTAssertNotEqual(Tensor.randn([8], generator: &d).scalars, Tensor.randn([8], generator: &b).scalars)
+    }
+
+    func testMomentsOfUniformAndNormal() {
+        var g = RandomGenerator(seed: 7)
+        let n = Tensor.randn([200_000], generator: &g)
+        XCTAssertEqual(n.mean().item, 0, accuracy: 0.01)
+        XCTAssertEqual(n.variance().item, 1, accuracy: 0.015)
+        let u = Tensor.rand([200_000], low: -1, high: 1, generator: &g)
+        XCTAssertEqual(u.mean().item, 0, accuracy: 0.01)
+        XCTAssertEqual(u.variance().item, 1.0 / 3.0, accuracy: 0.005)
+        XCTAssertGreaterThanOrEqual(u.min().item, -1)
+        XCTAssertLessThan(u.max().item, 1)
+    }
+
+    func testPermutationIsAPermutation() {
+        var g = RandomGenerator(seed: 3)
+        let p = g.permutation(1000)
+        XCTAssertEqual(p.sorted(), Array(0..<1000))
+        XCTAssertNotEqual(p, Array(0..<1000))
+    }
+}
