@@ -1,2 +1,6 @@
+import ArgumentParser
 import Engine
-print("gan")
+
+Runtime.relaunchIfNeeded()
+Runtime.configure()
+GanCommand.main()

@@ -54,7 +54,7 @@ public struct Tensor {
     public static func arange(_ start: Float, _ end: Float, step: Float = 1) -> Tensor {
         precondition(step != 0, "arange step must not be zero")
         let n = Swift.max(0, Int(((end - start) / step).rounded(.up)))
-        var t = Tensor(uninitializedShape: [n])
+        let t = Tensor(uninitializedShape: [n])
         for i in 0..<n { t.storage.base[i] = start + Float(i) * step }
         return t
     }

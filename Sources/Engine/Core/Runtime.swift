@@ -1,0 +1,64 @@
+import CSupport
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Process-wide numeric set-up: BLAS core type, threads and flush-to-zero.
+///
+/// OpenBLAS reads `OPENBLAS_CORETYPE` and `OPENBLAS_NUM_THREADS` when it is loaded, before
+/// `main` runs, so a command line tool that wants different values must start again with them:
+/// `relaunchIfNeeded` re-executes the binary once with
+/// - `OPENBLAS_CORETYPE=SkylakeX` when the CPU has AVX-512 but the environment pins an AVX2 core
+///   (this machine exports `Haswell`, which caps sgemm at ~140 instead of ~240 GFLOP/s);
+/// - `OPENBLAS_NUM_THREADS=1`, so that OpenBLAS starts no worker thread before `configure` has
+///   set flush-to-zero; `configure` then raises the count and the worker thread OpenBLAS creates
+///   inherits the main thread's floating-point mode (new threads copy it on Linux).
+/// `GAN_KEEP_OPENBLAS_CORETYPE=1` keeps the caller's core type.
+public enum Runtime {
+    static let marker = "GAN_RELAUNCHED"
+
+    public static func relaunchIfNeeded() {
+        #if os(Linux)
+        let env = ProcessInfo.processInfo.environment
+        guard env[marker] == nil else { return }
+        setenv(marker, "1", 1)
+        var changed = false
+        if env["GAN_KEEP_OPENBLAS_CORETYPE"] == nil, gan_cpu_has_avx512f() == 1 {
+            let avx512Cores: Set<String> = ["SkylakeX", "Cooperlake", "SapphireRapids"]
+            if let core = env["OPENBLAS_CORETYPE"], !avx512Cores.contains(core) {
+                setenv("OPENBLAS_CORETYPE", "SkylakeX", 1)
+                changed = true
+            }
+        }
+        if env["OPENBLAS_NUM_THREADS"] != "1" {
+            if let n = env["OPENBLAS_NUM_THREADS"] { setenv("GAN_THREADS_REQUESTED", n, 1) }
+            setenv("OPENBLAS_NUM_THREADS", "1", 1)
+            changed = true
+        }
+        guard changed else { return }
+        var args = CommandLine.arguments.map { strdup($0) }
+        args.append(nil)
+        execv("/proc/self/exe", &args)
+        // exec failed: carry on with the environment as it was loaded.
+        #endif
+    }
+
+    /// Threads for BLAS and the engine's kernels: `GAN_THREADS`, else the caller's
+    /// `OPENBLAS_NUM_THREADS`, else every core.
+    public static var defaultThreads: Int {
+        let env = ProcessInfo.processInfo.environment
+        for key in ["GAN_THREADS", "GAN_THREADS_REQUESTED"] {
+            if let v = env[key], let n = Int(v), n > 0 { return n }
+        }
+        return ProcessInfo.processInfo.activeProcessorCount
+    }
+
+    /// Sets flush-to-zero on the calling thread, then the thread count.
+    public static func configure(threads: Int? = nil) {
+        gan_set_flush_denormals(1)
+        BLASInfo.setThreads(threads ?? defaultThreads)
+    }
+
+    public static var flushesDenormals: Bool { gan_flush_denormals_enabled() == 1 }
+}

@@ -1,0 +1,43 @@
+import Engine
+import Foundation
+
+enum Benchmark {
+    static func now() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+    }
+
+    /// Median wall time of `iterations` calls after `warmup` untimed ones.
+    static func median(warmup: Int, iterations: Int, _ body: () -> Void) -> Double {
+        for _ in 0..<warmup { body() }
+        var times: [Double] = []
+        for _ in 0..<iterations {
+            let t0 = now()
+            body()
+            times.append(now() - t0)
+        }
+        times.sort()
+        return times[times.count / 2]
+    }
+
+    /// GFLOP/s of a square sgemm (2n³ flops), median over about a second of calls.
+    static func sgemmGFLOPS(size n: Int) -> Double {
+        var rng = RandomGenerator(seed: 9)
+        let a = Tensor.randn([n, n], generator: &rng), b = Tensor.randn([n, n], generator: &rng)
+        let once = median(warmup: 1, iterations: 1) { _ = Tensor.matmul(a, b) }
+        let reps = max(5, min(200, Int(1.0 / max(once, 1e-6))))
+        let t = median(warmup: 2, iterations: reps) { _ = Tensor.matmul(a, b) }
+        return 2 * Double(n) * Double(n) * Double(n) / t / 1e9
+    }
+
+    static func round(_ x: Double, _ digits: Int) -> Double {
+        let p = Foundation.pow(10.0, Double(digits))
+        return (x * p).rounded() / p
+    }
+
+    static func json(_ object: Any) -> String {
+        let data = try! JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+        return String(data: data, encoding: .utf8)!
+    }
+}
