@@ -17,6 +17,11 @@ int gan_cpu_has_avx512f(void) {
     return __builtin_cpu_supports("avx512f") ? 1 : 0;
 }
 
+int gan_cpu_has_avx2(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? 1 : 0;
+}
+
 #elif defined(__aarch64__)
 #include <stdint.h>
 
@@ -35,9 +40,11 @@ int gan_flush_denormals_enabled(void) {
 }
 
 int gan_cpu_has_avx512f(void) { return 0; }
+int gan_cpu_has_avx2(void) { return 0; }
 
 #else
 void gan_set_flush_denormals(int enabled) { (void)enabled; }
 int gan_flush_denormals_enabled(void) { return 0; }
 int gan_cpu_has_avx512f(void) { return 0; }
+int gan_cpu_has_avx2(void) { return 0; }
 #endif

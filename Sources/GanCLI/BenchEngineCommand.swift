@@ -28,10 +28,15 @@ struct BenchEngineCommand: ParsableCommand {
         guard gemmSize > 0 else { throw ValidationError("--gemm-size must be positive, got \(gemmSize)") }
     }
 
+    @Flag(help: "Also time the forward, input-gradient and weight-gradient primitives of each layer separately.")
+    var breakdown = false
+
     struct Layer {
         let name: String
         let macs: Double
         let run: () -> Void
+        /// (primitive, body) pairs timed on their own with --breakdown.
+        var parts: [(String, () -> Void)] = []
     }
 
     func layers() -> [Layer] {
@@ -41,10 +46,15 @@ struct BenchEngineCommand: ParsableCommand {
             let w = (Tensor.randn([cin, cout, k, k], generator: &rng) * 0.02).requiringGrad()
             let geo = ConvGeometry(kernel: k, stride: 2, padding: k / 2)
             let dy = Tensor.randn([batch, cout, 2 * h, 2 * h], generator: &rng)
-            return Layer(name: name, macs: Double(batch * cin * h * h * cout * k * k)) {
+            let xc = x.detached(), wc = w.detached()
+            return Layer(name: name, macs: Double(batch * cin * h * h * cout * k * k), run: {
                 let y = Tensor.convTranspose2d(x, weight: w, geo, outputPadding: (1, 1))
                 _ = (y * dy).sum().gradients(wrt: [x, w])
-            }
+            }, parts: [
+                ("forward convTranspose2d", { _ = Tensor.convTranspose2d(xc, weight: wc, geo, outputPadding: (1, 1)) }),
+                ("input grad conv2d", { _ = Tensor.conv2d(dy, weight: wc, geo) }),
+                ("weight grad conv2dWeightGrad", { _ = Tensor.conv2dWeightGrad(dy, xc, geo) }),
+            ])
         }
         func conv(_ name: String, cin: Int, cout: Int, k: Int, stride: Int, at h: Int) -> Layer {
             let x = Tensor.randn([batch, cin, h, h], generator: &rng).requiringGrad()
@@ -52,10 +62,15 @@ struct BenchEngineCommand: ParsableCommand {
             let geo = ConvGeometry(kernel: k, stride: stride, padding: k / 2)
             let (oh, ow) = geo.smallSize(big: h, h)
             let dy = Tensor.randn([batch, cout, oh, ow], generator: &rng)
-            return Layer(name: name, macs: Double(batch * cout * oh * ow * cin * k * k)) {
+            let xc = x.detached(), wc = w.detached()
+            return Layer(name: name, macs: Double(batch * cout * oh * ow * cin * k * k), run: {
                 let y = Tensor.conv2d(x, weight: w, geo)
                 _ = (y * dy).sum().gradients(wrt: [x, w])
-            }
+            }, parts: [
+                ("forward conv2d", { _ = Tensor.conv2d(xc, weight: wc, geo) }),
+                ("input grad convTranspose2d", { _ = Tensor.convTranspose2d(dy, weight: wc, geo, outputSize: (h, h)) }),
+                ("weight grad conv2dWeightGrad", { _ = Tensor.conv2dWeightGrad(xc, dy, geo) }),
+            ])
         }
         let lx = Tensor.randn([batch, 100], generator: &rng).requiringGrad()
         let lw = (Tensor.randn([6272, 100], generator: &rng) * 0.02).requiringGrad()
@@ -66,10 +81,10 @@ struct BenchEngineCommand: ParsableCommand {
             conv("conv2d 128→1 k7 p3 28×28", cin: 128, cout: 1, k: 7, stride: 1, at: 28),
             conv("conv2d 1→64 k5 s2 28→14", cin: 1, cout: 64, k: 5, stride: 2, at: 28),
             conv("conv2d 64→64 k3 s2 14→7", cin: 64, cout: 64, k: 3, stride: 2, at: 14),
-            Layer(name: "linear 100→6272", macs: Double(batch * 100 * 6272)) {
+            Layer(name: "linear 100→6272", macs: Double(batch * 100 * 6272), run: {
                 let y = Tensor.linear(lx, weight: lw)
                 _ = (y * ldy).sum().gradients(wrt: [lx, lw])
-            },
+            }),
         ]
     }
 
@@ -79,9 +94,17 @@ struct BenchEngineCommand: ParsableCommand {
         for layer in layers() {
             let seconds = Benchmark.median(warmup: 2, iterations: iters, layer.run)
             let gflops = 3 * 2 * layer.macs / seconds / 1e9
-            results.append(["name": layer.name, "gflops": Benchmark.round(gflops, 1),
-                            "fraction_of_sgemm": Benchmark.round(gflops / gemm, 3),
-                            "median_ms": Benchmark.round(seconds * 1000, 2)])
+            var entry: [String: Any] = ["name": layer.name, "gflops": Benchmark.round(gflops, 1),
+                                        "fraction_of_sgemm": Benchmark.round(gflops / gemm, 3),
+                                        "median_ms": Benchmark.round(seconds * 1000, 2)]
+            if breakdown {
+                entry["parts"] = layer.parts.map { name, body -> [String: Any] in
+                    let t = Benchmark.median(warmup: 1, iterations: iters, body)
+                    return ["name": name, "median_ms": Benchmark.round(t * 1000, 2),
+                            "gflops": Benchmark.round(2 * layer.macs / t / 1e9, 1)]
+                }
+            }
+            results.append(entry)
         }
         let report: [String: Any] = [
             "blas": BLASInfo.description, "blas_kernel": BLASInfo.kernel, "threads": Runtime.defaultThreads,
@@ -96,6 +119,9 @@ struct BenchEngineCommand: ParsableCommand {
             for r in results {
                 let name = (r["name"] as! String).padding(toLength: 40, withPad: " ", startingAt: 0)
                 print("\(name) \(r["gflops"]!) GFLOP/s  \(r["fraction_of_sgemm"]!) of sgemm  \(r["median_ms"]!) ms")
+                for part in r["parts"] as? [[String: Any]] ?? [] {
+                    print("    \((part["name"] as! String).padding(toLength: 36, withPad: " ", startingAt: 0)) \(part["gflops"]!) GFLOP/s  \(part["median_ms"]!) ms")
+                }
             }
         }
     }

@@ -11,4 +11,7 @@ int gan_flush_denormals_enabled(void);
 /// 1 when the CPU supports AVX-512F (used to choose the OpenBLAS core type).
 int gan_cpu_has_avx512f(void);
 
+/// 1 when the CPU supports AVX2 and FMA.
+int gan_cpu_has_avx2(void);
+
 #endif

@@ -24,12 +24,9 @@ public enum Runtime {
         guard env[marker] == nil else { return }
         setenv(marker, "1", 1)
         var changed = false
-        if env["GAN_KEEP_OPENBLAS_CORETYPE"] == nil, gan_cpu_has_avx512f() == 1 {
-            let avx512Cores: Set<String> = ["SkylakeX", "Cooperlake", "SapphireRapids"]
-            if let core = env["OPENBLAS_CORETYPE"], !avx512Cores.contains(core) {
-                setenv("OPENBLAS_CORETYPE", "SkylakeX", 1)
-                changed = true
-            }
+        if env["GAN_KEEP_OPENBLAS_CORETYPE"] == nil, let core = preferredCoreType(current: env["OPENBLAS_CORETYPE"]) {
+            setenv("OPENBLAS_CORETYPE", core, 1)
+            changed = true
         }
         if env["OPENBLAS_NUM_THREADS"] != "1" {
             if let n = env["OPENBLAS_NUM_THREADS"] { setenv("GAN_THREADS_REQUESTED", n, 1) }
@@ -42,6 +39,20 @@ public enum Runtime {
         execv("/proc/self/exe", &args)
         // exec failed: carry on with the environment as it was loaded.
         #endif
+    }
+
+    /// The OpenBLAS core to force, or nil to keep the current one. An AVX-512 CPU always gets
+    /// SkylakeX unless an AVX-512 core is already named; an AVX2 CPU gets Haswell when nothing is
+    /// named. Forcing also matters with the variable unset: OpenBLAS 0.3.21 (Debian 12) does not
+    /// recognize Sapphire Rapids and falls back to its generic Prescott kernels (~30 GFLOP/s).
+    static func preferredCoreType(current: String?) -> String? {
+        let avx512Cores: Set<String> = ["SkylakeX", "Cooperlake", "SapphireRapids"]
+        if gan_cpu_has_avx512f() == 1 {
+            if let current, avx512Cores.contains(current) { return nil }
+            return "SkylakeX"
+        }
+        if gan_cpu_has_avx2() == 1 && current == nil { return "Haswell" }
+        return nil
     }
 
     /// Threads for BLAS and the engine's kernels: `GAN_THREADS`, else the caller's
