@@ -41,28 +41,49 @@ final class TensorOpsTests: XCTestCase {
         XCTAssertEqual(b.scalars, [9, 2, 3])
     }
 
-    func testConvolutionAgainstDirectLoops() {
-        // A larger, asymmetric case checked against a naive six-fold loop, with batch chunking.
-        let x = randomTensor([5, 3, 9, 8], seed: 60), w = randomTensor([4, 3, 3, 2], seed: 61)
-        let geo = ConvGeometry(kernel: (3, 2), stride: (2, 1), padding: (top: 1, left: 0, bottom: 2, right: 1))
-        let y = Tensor.conv2d(x, weight: w, geo)
-        let (oh, ow) = geo.smallSize(big: 9, 8)
-        XCTAssertEqual(y.shape, [5, 4, oh, ow])
+    /// conv2d by a naive loop: the reference for the im2col, col2im and dual-form kernels.
+    func directConv(_ x: Tensor, _ w: Tensor, _ g: ConvGeometry) -> Tensor {
+        let (n, c, h, wd) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let o = w.shape[0]
+        let (oh, ow) = g.smallSize(big: h, wd)
         let xs = x.scalars, ws = w.scalars
-        var expected = [Float](repeating: 0, count: y.count)
-        for n in 0..<5 { for o in 0..<4 { for i in 0..<oh { for j in 0..<ow {
+        var out = [Float](repeating: 0, count: n * o * oh * ow)
+        for b in 0..<n { for oc in 0..<o { for i in 0..<oh { for j in 0..<ow {
             var s: Float = 0
-            for c in 0..<3 { for ki in 0..<3 { for kj in 0..<2 {
-                let ih = i * 2 - 1 + ki, iw = j - 0 + kj
-                if ih >= 0 && ih < 9 && iw >= 0 && iw < 8 { s += xs[((n * 3 + c) * 9 + ih) * 8 + iw] * ws[((o * 3 + c) * 3 + ki) * 2 + kj] }
+            for ic in 0..<c { for ki in 0..<g.kernelH { for kj in 0..<g.kernelW {
+                let ih = i * g.strideH - g.padTop + ki * g.dilationH, iw = j * g.strideW - g.padLeft + kj * g.dilationW
+                if ih >= 0 && ih < h && iw >= 0 && iw < wd {
+                    s += xs[((b * c + ic) * h + ih) * wd + iw] * ws[((oc * c + ic) * g.kernelH + ki) * g.kernelW + kj]
+                }
             } } }
-            expected[((n * 4 + o) * oh + i) * ow + j] = s
+            out[((b * o + oc) * oh + i) * ow + j] = s
         } } } }
-        assertClose(y, Tensor(shape: y.shape, expected), "conv2d vs direct")
-        // convTranspose2d is the adjoint of conv2d: ⟨conv(x), v⟩ = ⟨x, convT(v)⟩.
-        let v = randomTensor(y.shape, seed: 62)
-        let lhs = (y * v).sum().item
-        let rhs = (x * Tensor.convTranspose2d(v, weight: w, geo, outputSize: (9, 8))).sum().item
-        XCTAssertEqual(lhs, rhs, accuracy: 1e-3 * Swift.abs(lhs) + 1e-3)
+        return Tensor(shape: [n, o, oh, ow], out)
+    }
+
+    func testConvolutionAgainstDirectLoops() {
+        // (input channels, output channels, geometry): strided, and stride 1 with fewer and with
+        // more output than input channels (which take the dual flipped-kernel form).
+        let cases: [(Int, Int, ConvGeometry)] = [
+            (3, 4, ConvGeometry(kernel: (3, 2), stride: (2, 1), padding: (top: 1, left: 0, bottom: 2, right: 1))),
+            (6, 1, ConvGeometry(kernel: (3, 3), stride: (1, 1), padding: (top: 1, left: 2, bottom: 0, right: 1))),
+            (2, 5, ConvGeometry(kernel: (3, 2), stride: (1, 1), padding: (top: 2, left: 1, bottom: 1, right: 0))),
+        ]
+        for (k, (c, o, geo)) in cases.enumerated() {
+            let x = randomTensor([5, c, 9, 8], seed: 60 + UInt64(k)), w = randomTensor([o, c, geo.kernelH, geo.kernelW], seed: 70 + UInt64(k))
+            let y = Tensor.conv2d(x, weight: w, geo)
+            assertClose(y, directConv(x, w, geo), "case \(k): conv2d vs direct")
+            // convTranspose2d is the adjoint of conv2d: ⟨conv(x), v⟩ = ⟨x, convT(v)⟩, and the
+            // weight gradient is d⟨conv(x, w), v⟩/dw.
+            let v = randomTensor(y.shape, seed: 80 + UInt64(k))
+            let lhs = (y * v).sum().item
+            let rhs = (x * Tensor.convTranspose2d(v, weight: w, geo, outputSize: (9, 8))).sum().item
+            XCTAssertEqual(lhs, rhs, accuracy: 1e-3 * Swift.abs(lhs) + 1e-3, "case \(k): adjoint")
+            let dw = Tensor.conv2dWeightGrad(x, v, geo)
+            // conv is linear in w, so ⟨dw, u⟩ = ⟨conv(x, u), v⟩ for any direction u.
+            let u = randomTensor(w.shape, seed: 90 + UInt64(k))
+            let viaGrad = (dw * u).sum().item, viaConv = (directConv(x, u, geo) * v).sum().item
+            XCTAssertEqual(viaGrad, viaConv, accuracy: 1e-3 * Swift.abs(viaConv) + 1e-3, "case \(k): weight grad")
+        }
     }
 }

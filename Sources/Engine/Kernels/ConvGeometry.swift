@@ -25,6 +25,16 @@ public struct ConvGeometry: Equatable, Sendable {
                   padding: (padding, padding, padding, padding), dilation: (dilation, dilation))
     }
 
+    /// For stride 1 and no dilation, conv2d with this geometry equals convTranspose2d with the
+    /// kernel flipped, channels swapped and padding k − 1 − p (and the other way round); nil
+    /// when that padding would be negative.
+    public var strideOneDual: ConvGeometry? {
+        guard strideH == 1, strideW == 1, dilationH == 1, dilationW == 1,
+              padTop < kernelH, padBottom < kernelH, padLeft < kernelW, padRight < kernelW else { return nil }
+        return ConvGeometry(kernel: (kernelH, kernelW), stride: (1, 1),
+                            padding: (kernelH - 1 - padTop, kernelW - 1 - padLeft, kernelH - 1 - padBottom, kernelW - 1 - padRight))
+    }
+
     /// Small-image size for a big-image size (conv2d's output size).
     public func smallSize(big h: Int, _ w: Int) -> (Int, Int) {
         let eh = dilationH * (kernelH - 1) + 1, ew = dilationW * (kernelW - 1) + 1

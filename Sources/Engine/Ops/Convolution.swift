@@ -41,6 +41,17 @@ extension Tensor {
 
     // MARK: kernels
 
+    /// w[a, b, i, j] → w[b, a, kh−1−i, kw−1−j]: the weight of the dual stride-1 convolution.
+    static func flipTransposed(_ w: Tensor) -> Tensor {
+        let (a, b, kh, kw) = (w.shape[0], w.shape[1], w.shape[2], w.shape[3])
+        let out = Tensor(uninitializedShape: [b, a, kh, kw])
+        let src = w.storage.base, dst = out.storage.base
+        for p in 0..<a { for q in 0..<b { for i in 0..<kh { for j in 0..<kw {
+            dst[((q * a + p) * kh + (kh - 1 - i)) * kw + (kw - 1 - j)] = src[((p * b + q) * kh + i) * kw + j]
+        } } } }
+        return out
+    }
+
     static func chunkImages(columnFloatsPerImage: Int, batch: Int) -> Int {
         Swift.max(1, Swift.min(batch, convChunkBytes / Swift.max(1, columnFloatsPerImage * 4)))
     }
@@ -48,6 +59,10 @@ extension Tensor {
     static func conv2dRaw(_ x: Tensor, _ w: Tensor, _ g: ConvGeometry) -> Tensor {
         let (n, c, h, wd) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let o = w.shape[0]
+        if o < c, let dual = g.strideOneDual {
+            // Fewer output than input channels: GEMM + col2im touches O·k²·P values, not C·k²·P.
+            return convTranspose2dRaw(x, flipTransposed(w), dual, g.smallSize(big: h, wd))
+        }
         let (oh, ow) = g.smallSize(big: h, wd)
         precondition(oh > 0 && ow > 0, "conv2d: input \(h)×\(wd) is smaller than the kernel")
         let out = Tensor(uninitializedShape: [n, o, oh, ow])
@@ -79,6 +94,10 @@ extension Tensor {
     static func convTranspose2dRaw(_ x: Tensor, _ w: Tensor, _ g: ConvGeometry, _ size: (Int, Int)) -> Tensor {
         let (n, c, h, wd) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let o = w.shape[1]
+        if c < o, let dual = g.strideOneDual, dual.smallSize(big: h, wd) == size {
+            // Fewer input than output channels: im2col + GEMM touches C·k²·P values, not O·k²·P.
+            return conv2dRaw(x, flipTransposed(w), dual)
+        }
         let (bh, bw) = size
         let out = Tensor(uninitializedShape: [n, o, bh, bw])
         let k = o * g.kernelH * g.kernelW, p = h * wd
@@ -110,6 +129,10 @@ extension Tensor {
     static func conv2dWeightGradRaw(_ x: Tensor, _ gy: Tensor, _ g: ConvGeometry) -> Tensor {
         let (n, c, h, wd) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let o = gy.shape[1]
+        if o < c, let dual = g.strideOneDual, dual.smallSize(big: gy.shape[2], gy.shape[3]) == (h, wd) {
+            // Unfold the side with fewer channels; the dual's weight is the flipped transpose.
+            return flipTransposed(conv2dWeightGradRaw(gy, x, dual))
+        }
         let (oh, ow) = (gy.shape[2], gy.shape[3])
         precondition(gy.shape[0] == n && g.smallSize(big: h, wd) == (oh, ow),
                      "conv2dWeightGrad: gradient \(gy.shape) does not match input \(x.shape)")
