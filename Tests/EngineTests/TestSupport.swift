@@ -10,14 +10,15 @@ enum Fixtures {
         return repo.deletingLastPathComponent().appendingPathComponent("shared/fixtures").path
     }()
 
-    static let ops: SafeTensors = {
-        do { return try SafeTensors.read(path: directory + "/ops.safetensors") } catch {
-            fatalError("cannot read the PyTorch fixtures: \(error)")
-        }
-    }()
+    static let loaded = Result { try SafeTensors.read(path: directory + "/ops.safetensors") }
 
-    static func get(_ name: String, file: StaticString = #filePath, line: UInt = #line) -> Tensor {
-        guard let t = ops[name] else { fatalError("fixture \(name) missing") }
+    /// The fixture file; a missing or unreadable file fails the calling test with the reason.
+    static var ops: SafeTensors {
+        get throws { try loaded.get() }
+    }
+
+    static func get(_ name: String) throws -> Tensor {
+        guard let t = try ops[name] else { throw FileFormatError(directory + "/ops.safetensors", "no tensor named \(name)") }
         return t
     }
 }
