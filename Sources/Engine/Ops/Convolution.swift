@@ -1,3 +1,4 @@
+import Foundation
 // Convolutions as im2col + sgemm (conv2d) and sgemm + col2im (convTranspose2d), DL4S-style.
 // The three primitives below are each other's adjoints, so their backward rules close the set:
 //   conv2d(x, w)            dx = convTranspose2d(g, w)   dw = conv2dWeightGrad(x, g)
@@ -5,7 +6,7 @@
 //   conv2dWeightGrad(x, g)  dx = convTranspose2d(g, G)   dg = conv2d(x, G)
 // Images are processed in chunks whose column buffer stays around `chunkBytes`.
 
-let convChunkBytes = 6 << 20
+let convChunkBytes = ProcessInfo.processInfo.environment["GAN_CONV_CHUNK_KB"].flatMap { Int($0) }.map { $0 << 10 } ?? (6 << 20)
 
 extension Tensor {
     /// 2-D cross-correlation, PyTorch's `conv2d`: x [N, C, H, W], weight [O, C, kh, kw].
