@@ -12,10 +12,13 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .library(name: "Engine", targets: ["Engine"]),
+        .library(name: "NN", targets: ["NN"]),
+        .library(name: "Datasets", targets: ["Datasets"]),
         .executable(name: "gan", targets: ["GanCLI"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.0.0"),
     ],
     targets: [
         // OpenBLAS through pkg-config on Linux; Accelerate is used directly on Apple platforms.
@@ -36,10 +39,20 @@ let package = Package(
             path: "Sources/Engine",
             swiftSettings: numericSettings
         ),
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        // Layers, losses, optimizers, initializers, checkpoints.
+        .target(name: "NN", dependencies: ["Engine"], path: "Sources/NN", swiftSettings: numericSettings),
+        // IDX files, MNIST / Fashion-MNIST fetching and verification, batching.
+        .target(
+            name: "Datasets",
+            dependencies: ["Engine", "CZlib", .product(name: "Crypto", package: "swift-crypto")],
+            path: "Sources/Datasets",
+            swiftSettings: numericSettings
+        ),
         .executableTarget(
             name: "GanCLI",
             dependencies: [
-                "Engine",
+                "Engine", "NN", "Datasets",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/GanCLI",
@@ -50,6 +63,8 @@ let package = Package(
             dependencies: ["Engine"],
             path: "Tests/EngineTests"
         ),
+        .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Engine"], path: "Tests/DatasetsTests"),
+        .testTarget(name: "NNTests", dependencies: ["NN", "Engine"], path: "Tests/NNTests"),
     ],
     swiftLanguageModes: [.v5]
 )

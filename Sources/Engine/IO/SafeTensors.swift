@@ -132,15 +132,18 @@ public struct SafeTensors {
         return Float(bitPattern: sign | UInt32(exp - 15 + 127) << 23 | (mant << 13))
     }
 
-    /// Serializes as F32 with names sorted (as the reference implementation does), 8-byte aligned header.
+    /// Serializes with names sorted (as the reference implementation does) and an 8-byte
+    /// aligned header. Tensors whose `dtypes` entry is `.i64` are written as int64 (PyTorch's
+    /// `num_batches_tracked`); everything else as F32.
     public func serialized() throws -> Data {
         var header: [String: Any] = [:]
         var offset = 0
         let names = tensors.keys.sorted()
         for name in names {
             let t = tensors[name]!
-            header[name] = ["dtype": "F32", "shape": t.shape, "data_offsets": [offset, offset + t.count * 4]] as [String: Any]
-            offset += t.count * 4
+            let size = dtypes[name] == .i64 ? 8 : 4
+            header[name] = ["dtype": size == 8 ? "I64" : "F32", "shape": t.shape, "data_offsets": [offset, offset + t.count * size]] as [String: Any]
+            offset += t.count * size
         }
         if !metadata.isEmpty { header["__metadata__"] = metadata }
         var json = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])
@@ -149,6 +152,10 @@ public struct SafeTensors {
         withUnsafeBytes(of: UInt64(json.count).littleEndian) { out.append(contentsOf: $0) }
         out.append(json)
         for name in names {
+            if dtypes[name] == .i64 {
+                for v in tensors[name]!.scalars { withUnsafeBytes(of: Int64(v).littleEndian) { out.append(contentsOf: $0) } }
+                continue
+            }
             tensors[name]!.withUnsafeBufferPointer { buf in
                 #if _endian(little)
                 out.append(UnsafeBufferPointer(start: UnsafeRawPointer(buf.baseAddress!).assumingMemoryBound(to: UInt8.self), count: buf.count * 4))

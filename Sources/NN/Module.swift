@@ -1,0 +1,131 @@
+import Engine
+
+/// A trainable tensor shared by reference between a layer and its optimizer.
+/// Freezing (`isFrozen`) stops gradients from reaching it, as `requires_grad_(False)` does.
+public final class Parameter {
+    public var value: Tensor
+    public var isFrozen: Bool {
+        didSet { value = isFrozen ? value.detached() : value.detached().requiringGrad() }
+    }
+
+    public init(_ value: Tensor, frozen: Bool = false) {
+        isFrozen = frozen
+        self.value = frozen ? value.detached() : value.detached().requiringGrad()
+    }
+
+    public var grad: Tensor? { value.grad }
+    public var shape: [Int] { value.shape }
+
+    /// Replaces the values in place, keeping the autograd leaf (optimizers and loading use this).
+    public func assign(_ new: Tensor) {
+        precondition(new.shape == value.shape, "assigning shape \(new.shape) to a parameter of shape \(value.shape)")
+        new.withUnsafeBufferPointer { src in
+            value.withUnsafeMutableBufferPointer { dst in dst.baseAddress!.update(from: src.baseAddress!, count: src.count) }
+        }
+    }
+
+    public func zeroGrad() { value.zeroGrad() }
+}
+
+/// A non-trainable tensor saved with the weights (running statistics, spectral-norm vectors).
+public final class Buffer {
+    public var value: Tensor
+    /// PyTorch stores some buffers as integers (`num_batches_tracked` is int64).
+    public let isInteger: Bool
+    public init(_ value: Tensor, isInteger: Bool = false) { self.value = value; self.isInteger = isInteger }
+}
+
+/// Base class of layers. Subclasses list their own parameters, buffers and children under
+/// the names PyTorch's `state_dict` uses, and implement `callAsFunction`.
+open class Module {
+    public private(set) var isTraining = true
+
+    public init() {}
+
+    /// This module's own parameters, in PyTorch registration order.
+    open var ownParameters: [(String, Parameter)] { [] }
+    open var ownBuffers: [(String, Buffer)] { [] }
+    open var children: [(String, Module)] { [] }
+
+    open func callAsFunction(_ x: Tensor) -> Tensor { x }
+
+    /// Every parameter with its dotted path (`main.3.weight`).
+    public func namedParameters() -> [(String, Parameter)] {
+        var out = ownParameters
+        for (name, child) in children { out += child.namedParameters().map { ("\(name).\($0.0)", $0.1) } }
+        return out
+    }
+
+    public func namedBuffers() -> [(String, Buffer)] {
+        var out = ownBuffers
+        for (name, child) in children { out += child.namedBuffers().map { ("\(name).\($0.0)", $0.1) } }
+        return out
+    }
+
+    public var parameters: [Parameter] { namedParameters().map(\.1) }
+    public var trainableParameters: [Parameter] { parameters.filter { !$0.isFrozen } }
+    public var parameterCount: Int { parameters.reduce(0) { $0 + $1.value.count } }
+
+    /// Train mode for this module and its children (batch norm statistics, dropout).
+    public func train(_ on: Bool = true) {
+        isTraining = on
+        for (_, c) in children { c.train(on) }
+    }
+    public func eval() { train(false) }
+
+    /// Freezes or unfreezes every parameter (a Keras "trainable = False" discriminator).
+    public func setFrozen(_ frozen: Bool) {
+        for p in parameters where p.isFrozen != frozen { p.isFrozen = frozen }
+    }
+
+    public func zeroGrad() { for p in parameters { p.zeroGrad() } }
+
+    /// Parameters and buffers by name, as `state_dict()`.
+    public func stateDict() -> [(String, Tensor)] {
+        namedParameters().map { ($0.0, $0.1.value.detached()) } + namedBuffers().map { ($0.0, $0.1.value) }
+    }
+
+    /// Loads values by name; every name must be present with the same shape (`strict=True`).
+    public func loadStateDict(_ values: [String: Tensor], prefix: String = "") throws {
+        var problems: [String] = []
+        var seen: Set<String> = []
+        for (name, p) in namedParameters() {
+            let key = prefix + name
+            seen.insert(key)
+            guard let v = values[key] else { problems.append("missing \(key) \(p.shape)"); continue }
+            guard v.shape == p.shape else { problems.append("\(key): shape \(v.shape) in the file, \(p.shape) in the model"); continue }
+            p.assign(v)
+        }
+        for (name, b) in namedBuffers() {
+            let key = prefix + name
+            seen.insert(key)
+            guard let v = values[key] else { problems.append("missing \(key) \(b.value.shape)"); continue }
+            guard v.shape == b.value.shape else { problems.append("\(key): shape \(v.shape) in the file, \(b.value.shape) in the model"); continue }
+            b.value = v
+        }
+        let unexpected = values.keys.filter { $0.hasPrefix(prefix) && !seen.contains($0) }.sorted()
+        if !unexpected.isEmpty { problems.append("unexpected " + unexpected.joined(separator: ", ")) }
+        if !problems.isEmpty { throw StateDictError(problems: problems) }
+    }
+}
+
+public struct StateDictError: Error, CustomStringConvertible {
+    public let problems: [String]
+    public var description: String { "state dict does not match the model: " + problems.joined(separator: "; ") }
+}
+
+/// Layers applied in order, named "0", "1", … as in `nn.Sequential`.
+public final class Sequential: Module {
+    public let layers: [Module]
+    public init(_ layers: [Module]) { self.layers = layers }
+    public convenience init(_ layers: Module...) { self.init(layers) }
+    override public var children: [(String, Module)] { layers.enumerated().map { ("\($0.offset)", $0.element) } }
+    override public func callAsFunction(_ x: Tensor) -> Tensor { layers.reduce(x) { $1($0) } }
+}
+
+/// A shared random stream for layers that draw numbers (dropout), so a trainer can save and
+/// restore its state for exact resume.
+public final class RandomSource {
+    public var generator: RandomGenerator
+    public init(seed: UInt64) { generator = RandomGenerator(seed: seed) }
+}

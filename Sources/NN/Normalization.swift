@@ -1,0 +1,82 @@
+import Engine
+
+/// Batch normalization over [N, C] (1d) or [N, C, H, W] (2d), as PyTorch: batch statistics in
+/// training (biased variance to normalize, unbiased for the running variance), running
+/// statistics in eval, momentum 0.1, eps 1e-5.
+public final class BatchNorm: Module {
+    public let weight: Parameter?
+    public let bias: Parameter?
+    public let runningMean: Buffer
+    public let runningVar: Buffer
+    public let numBatchesTracked: Buffer
+    public let momentum: Float
+    public let eps: Float
+    public let features: Int
+
+    public init(_ features: Int, momentum: Float = 0.1, eps: Float = 1e-5, affine: Bool = true) {
+        precondition(features > 0, "BatchNorm needs a positive feature count")
+        self.features = features
+        self.momentum = momentum
+        self.eps = eps
+        weight = affine ? Parameter(Tensor.ones([features])) : nil
+        bias = affine ? Parameter(Tensor.zeros([features])) : nil
+        runningMean = Buffer(Tensor.zeros([features]))
+        runningVar = Buffer(Tensor.ones([features]))
+        numBatchesTracked = Buffer(Tensor.zeros([]), isInteger: true)
+    }
+
+    override public var ownParameters: [(String, Parameter)] {
+        (weight.map { [("weight", $0)] } ?? []) + (bias.map { [("bias", $0)] } ?? [])
+    }
+    override public var ownBuffers: [(String, Buffer)] {
+        [("running_mean", runningMean), ("running_var", runningVar), ("num_batches_tracked", numBatchesTracked)]
+    }
+
+    override public func callAsFunction(_ x: Tensor) -> Tensor {
+        precondition((x.rank == 2 || x.rank == 4) && x.shape[1] == features,
+                     "BatchNorm(\(features)) expects [N, \(features)] or [N, \(features), H, W], got \(x.shape)")
+        let axes = x.rank == 4 ? [0, 2, 3] : [0]
+        let shape = x.rank == 4 ? [1, features, 1, 1] : [1, features]
+        var y: Tensor
+        if isTraining {
+            let (mean, variance) = x.moments(axes: axes)
+            y = (x - mean) / (variance + eps).sqrt()
+            withoutGrad {
+                let n = Float(axes.reduce(1) { $0 * x.shape[$1] })
+                let unbiased = variance.detached().reshaped([features]) * (n / Swift.max(n - 1, 1))
+                runningMean.value = runningMean.value * (1 - momentum) + mean.detached().reshaped([features]) * momentum
+                runningVar.value = runningVar.value * (1 - momentum) + unbiased * momentum
+                numBatchesTracked.value = numBatchesTracked.value + 1
+            }
+        } else {
+            y = (x - runningMean.value.reshaped(shape)) / (runningVar.value.reshaped(shape) + eps).sqrt()
+        }
+        if let weight, let bias { y = y * weight.value.reshaped(shape) + bias.value.reshaped(shape) }
+        return y
+    }
+}
+
+/// Layer normalization over the trailing `normalizedShape` dimensions (PyTorch's nn.LayerNorm).
+public final class LayerNorm: Module {
+    public let weight: Parameter
+    public let bias: Parameter
+    public let normalizedShape: [Int]
+    public let eps: Float
+
+    public init(_ normalizedShape: [Int], eps: Float = 1e-5) {
+        self.normalizedShape = normalizedShape
+        self.eps = eps
+        weight = Parameter(Tensor.ones(normalizedShape))
+        bias = Parameter(Tensor.zeros(normalizedShape))
+    }
+
+    override public var ownParameters: [(String, Parameter)] { [("weight", weight), ("bias", bias)] }
+
+    override public func callAsFunction(_ x: Tensor) -> Tensor {
+        let k = normalizedShape.count
+        precondition(Array(x.shape.suffix(k)) == normalizedShape, "LayerNorm(\(normalizedShape)) got \(x.shape)")
+        let axes = Array((x.rank - k)..<x.rank)
+        let (mean, variance) = x.moments(axes: axes)
+        return (x - mean) / (variance + eps).sqrt() * weight.value + bias.value
+    }
+}

@@ -1,0 +1,171 @@
+import Engine
+import NN
+import XCTest
+
+final class LayerTests: XCTestCase {
+    var rng = RandomGenerator(seed: 1)
+
+    func testLinearConvAndConvTransposeMatchPyTorchFixtures() throws {
+        let lin = Linear(7, 3, generator: &rng)
+        lin.weight.assign(try Fixtures.get("linear.weight"))
+        lin.bias!.assign(try Fixtures.get("linear.bias"))
+        assertClose(lin(try Fixtures.get("linear.x")), try Fixtures.get("linear.y"), "Linear")
+
+        let conv = Conv2d(3, 4, kernel: 5, stride: 2, padding: .symmetric(2), generator: &rng)
+        conv.weight.assign(try Fixtures.get("conv_k5_s2_p2.weight"))
+        conv.bias!.assign(try Fixtures.get("conv_k5_s2_p2.bias"))
+        let x = try Fixtures.get("conv_k5_s2_p2.x")
+        let y = conv(x)
+        assertClose(y, try Fixtures.get("conv_k5_s2_p2.y"), "Conv2d")
+        try (y * Fixtures.get("conv_k5_s2_p2.dy")).sum().backward()
+        assertClose(conv.weight.grad!, try Fixtures.get("conv_k5_s2_p2.dweight"), "Conv2d weight grad")
+        assertClose(conv.bias!.grad!, try Fixtures.get("conv_k5_s2_p2.dbias"), "Conv2d bias grad")
+
+        let convT = ConvTranspose2d(4, 3, kernel: 5, stride: 2, padding: .symmetric(2), outputPadding: 1, generator: &rng)
+        convT.weight.assign(try Fixtures.get("convt_k5_s2_p2_op1.weight"))
+        convT.bias!.assign(try Fixtures.get("convt_k5_s2_p2_op1.bias"))
+        assertClose(convT(try Fixtures.get("convt_k5_s2_p2_op1.x")), try Fixtures.get("convt_k5_s2_p2_op1.y"), "ConvTranspose2d")
+    }
+
+    func testSamePaddingMatchesKeras() {
+        // Keras "same" on stride 2: 28 → 14 with one row/column more at the bottom/right.
+        let conv = Conv2d(1, 1, kernel: 5, stride: 2, padding: .same, bias: false, generator: &rng)
+        XCTAssertEqual(conv(Tensor.zeros([1, 1, 28, 28])).shape, [1, 1, 14, 14])
+        // With a kernel that picks its top-left tap, output (0, 0) reads input (−1, −1) = 0 and
+        // output (1, 1) reads input (1, 1): the padding before is 1, not 2.
+        var w = Tensor.zeros([1, 1, 5, 5]); w.withUnsafeMutableBufferPointer { $0[0] = 1 }
+        conv.weight.assign(w)
+        let x = Tensor(shape: [1, 1, 28, 28], (0..<784).map { Float($0) })
+        let y = conv(x)
+        XCTAssertEqual(y.scalars[0], 0)
+        XCTAssertEqual(y.scalars[15], 29)   // output (1,1) ← input (1,1) = 1·28 + 1
+        let convT = ConvTranspose2d(1, 1, kernel: 5, stride: 2, padding: .same, bias: false, generator: &rng)
+        XCTAssertEqual(convT(Tensor.zeros([2, 1, 7, 7])).shape, [2, 1, 14, 14])
+    }
+
+    func testBatchNormTrainAndEvalMatchPyTorch() throws {
+        let bn = BatchNorm(3)
+        bn.weight!.assign(try Fixtures.get("batchnorm2d_train.weight"))
+        bn.bias!.assign(try Fixtures.get("batchnorm2d_train.bias"))
+        let x = try Fixtures.get("batchnorm2d_train.x")
+        let y = bn(x)
+        assertClose(y, try Fixtures.get("batchnorm2d_train.y"), "batch norm forward")
+        try (y * Fixtures.get("batchnorm2d_train.dy")).sum().backward()
+        assertClose(bn.weight!.grad!, try Fixtures.get("batchnorm2d_train.dweight"), "dweight")
+        assertClose(bn.bias!.grad!, try Fixtures.get("batchnorm2d_train.dbias"), "dbias")
+        assertClose(bn.runningMean.value, try Fixtures.get("batchnorm2d_train.running_mean"), "running mean")
+        assertClose(bn.runningVar.value, try Fixtures.get("batchnorm2d_train.running_var"), "running var")
+        XCTAssertEqual(bn.numBatchesTracked.value.item, 1)
+        // Eval uses the running statistics: (x − rm)/√(rv + eps)·w + b.
+        bn.eval()
+        let shape = [1, 3, 1, 1]
+        let expected = (x - bn.runningMean.value.reshaped(shape)) / (bn.runningVar.value.reshaped(shape) + 1e-5).sqrt()
+            * bn.weight!.value.detached().reshaped(shape) + bn.bias!.value.detached().reshaped(shape)
+        assertClose(bn(x), expected, "eval mode")
+        XCTAssertEqual(bn.namedBuffers().map(\.0), ["running_mean", "running_var", "num_batches_tracked"])
+    }
+
+    func testLayerNormNormalizesTrailingDims() {
+        let ln = LayerNorm([2, 3])
+        let x = randomTensor([4, 2, 3], seed: 3) * 3 + 1
+        let y = ln(x)
+        for m in y.mean(axes: [1, 2]).scalars { XCTAssertEqual(m, 0, accuracy: 1e-5) }
+        for v in y.variance(axes: [1, 2]).scalars { XCTAssertEqual(v, 1, accuracy: 1e-3) }
+    }
+
+    func testStateDictNamesFollowPyTorch() throws {
+        let net = Sequential(Linear(4, 3, generator: &rng), ReLU(), BatchNorm(3), Linear(3, 1, bias: false, generator: &rng))
+        XCTAssertEqual(net.stateDict().map(\.0),
+                       ["0.weight", "0.bias", "2.weight", "2.bias", "3.weight", "2.running_mean", "2.running_var", "2.num_batches_tracked"])
+        var values = Dictionary(uniqueKeysWithValues: net.stateDict())
+        values["0.weight"] = Tensor.zeros([3, 5])
+        values["extra"] = Tensor.zeros([1])
+        values.removeValue(forKey: "3.weight")
+        XCTAssertThrowsError(try net.loadStateDict(values)) { error in
+            let text = String(describing: error)
+            XCTAssertTrue(text.contains("0.weight: shape [3, 5] in the file, [3, 4] in the model"), text)
+            XCTAssertTrue(text.contains("missing 3.weight"), text)
+            XCTAssertTrue(text.contains("unexpected extra"), text)
+        }
+    }
+
+    func testFrozenParametersGetNoGradient() {
+        let d = Linear(3, 1, generator: &rng), g = Linear(2, 3, generator: &rng)
+        d.setFrozen(true)
+        let loss = d(g(randomTensor([4, 2], seed: 4))).sum()
+        loss.backward()
+        XCTAssertNil(d.weight.grad)
+        XCTAssertNotNil(g.weight.grad)
+        d.setFrozen(false)
+        XCTAssertTrue(d.weight.value.requiresGrad)
+    }
+
+    func testDropoutTrainAndEval() {
+        let drop = Dropout(0.4, random: RandomSource(seed: 9))
+        let x = Tensor.ones([100_000])
+        let y = drop(x)
+        let zeros = y.scalars.filter { $0 == 0 }.count
+        XCTAssertEqual(Double(zeros) / 100_000, 0.4, accuracy: 0.01)
+        XCTAssertEqual(y.scalars.first { $0 != 0 }!, 1 / 0.6, accuracy: 1e-6)
+        drop.eval()
+        XCTAssertEqual(drop(x).scalars, x.scalars)
+    }
+
+    func testSpectralNormSigmaConvergesToLargestSingularValue() {
+        let lin = Linear(6, 4, generator: &rng)
+        let sn = SpectralNorm(lin, generator: &rng)
+        for _ in 0..<200 { _ = sn(Tensor.zeros([1, 6])) }
+        // Independent reference: power iteration on WᵀW in Double until it stops changing.
+        let w = lin.weight.value.scalars.map(Double.init)
+        var v = [Double](repeating: 1, count: 6)
+        var sigma = 0.0
+        for _ in 0..<2000 {
+            var u = [Double](repeating: 0, count: 4)
+            for r in 0..<4 { for c in 0..<6 { u[r] += w[r * 6 + c] * v[c] } }
+            var nv = [Double](repeating: 0, count: 6)
+            for c in 0..<6 { for r in 0..<4 { nv[c] += w[r * 6 + c] * u[r] } }
+            let norm = nv.map { $0 * $0 }.reduce(0, +).squareRoot()
+            v = nv.map { $0 / norm }
+            sigma = norm.squareRoot()
+        }
+        sn.eval()
+        XCTAssertEqual(Double(sn.sigma().item), sigma, accuracy: 1e-4 * sigma)
+        XCTAssertEqual(sn.stateDict().map(\.0), ["weight_orig", "bias", "weight_u", "weight_v"])
+        // The normalized weight has spectral norm 1: ‖W/σ · v‖ = 1 for the top singular vector.
+        let wn = lin.weight.value.detached() / sn.sigma()
+        let top = Tensor.matmul(wn, sn.v.value.reshaped([-1, 1]))
+        XCTAssertEqual(top.square().sum().sqrt().item, 1, accuracy: 1e-3)
+    }
+
+    func testMinibatchLayers() {
+        let x = randomTensor([5, 2, 3, 3], seed: 7)
+        let y = MinibatchStdDev()(x)
+        XCTAssertEqual(y.shape, [5, 3, 3, 3])
+        let expected = (x.variance(axes: [0]) + 1e-8).sqrt().mean().item
+        XCTAssertEqual(y.sliced(axis: 1, 2..<3).scalars, [Float](repeating: expected, count: 45))
+        let md = MinibatchDiscrimination(inFeatures: 4, kernels: 3, kernelDim: 2, generator: &rng)
+        let f = randomTensor([6, 4], seed: 8)
+        let out = md(f)
+        XCTAssertEqual(out.shape, [6, 7])
+        // Identical rows are at distance 0 from each other: each adds exp(0) = 1.
+        let same = md(Tensor.ones([3, 4]))
+        XCTAssertEqual(same.sliced(axis: 1, 4..<7).scalars, [Float](repeating: 2, count: 9))
+        checkGradient([f], "minibatch discrimination") { md($0[0]).sum() }
+    }
+
+    func testInitializers() {
+        let w = Initializer.pytorchDefault.weight([64, 32, 3, 3], generator: &rng)
+        let bound = 1 / Float(32 * 9).squareRoot()
+        XCTAssertLessThanOrEqual(w.abs().max().item, bound)
+        XCTAssertEqual(w.variance().item, bound * bound / 3, accuracy: 0.05 * bound * bound / 3)
+        let g = Initializer.glorotUniform.weight([200, 100], generator: &rng)
+        let limit = (6 / Float(300)).squareRoot()
+        XCTAssertLessThanOrEqual(g.abs().max().item, limit)
+        XCTAssertEqual(g.variance().item, limit * limit / 3, accuracy: 0.05 * limit * limit / 3)
+        let n = Initializer.normal(std: 0.02).weight([100, 100], generator: &rng)
+        XCTAssertEqual(n.variance().item.squareRoot(), 0.02, accuracy: 0.001)
+        let t = Initializer.truncatedNormal(std: 0.02).weight([100, 100], generator: &rng)
+        XCTAssertLessThanOrEqual(t.abs().max().item, 0.04)
+        XCTAssertEqual(Initializer.glorotUniform.bias(5, weightShape: [5, 3], generator: &rng).scalars, [0, 0, 0, 0, 0])
+    }
+}

@@ -1,0 +1,113 @@
+import Engine
+import Foundation
+import NN
+import XCTest
+
+final class LossAndOptimizerTests: XCTestCase {
+    func testLossesAgainstFixturesAndClosedForms() throws {
+        let logits = try Fixtures.get("bce_with_logits_mean.logits"), target = try Fixtures.get("bce_with_logits_mean.target")
+        assertClose(Loss.bceWithLogits(logits, target).reshaped([1]), try Fixtures.get("bce_with_logits_mean.y"), "BCE with logits")
+        assertClose(Loss.bce(logits.sigmoid(), target).reshaped([1]), try Fixtures.get("bce_with_logits_mean.y"), rtol: 1e-3, "BCE on probabilities")
+        let ce = try Fixtures.get("cross_entropy_mean.logits")
+        let labels = try Fixtures.get("cross_entropy_mean.labels").scalars.map { Int($0) }
+        assertClose(Loss.crossEntropy(ce, labels: labels).reshaped([1]), try Fixtures.get("cross_entropy_mean.y"), "cross-entropy")
+        // Closed forms on a small case.
+        let p = Tensor([0.9, 0.2, 1.0]), t = Tensor([1, 0, 0])
+        let expected = -(log(0.9) + log(0.8) + -100) / 3     // log(1 − 1) is clamped to −100
+        XCTAssertEqual(Double(Loss.bce(p, t).item), expected, accuracy: 1e-5)
+        // 1 − ε is rounded to Float, so the clipped log is log(1 − Float(1 − 1e-7)), as in Keras' float32.
+        let clipped = Double(1 - Float(1 - 1e-7))
+        XCTAssertEqual(Double(Loss.kerasBCE(p, t).item), -(log(0.9) + log(0.8) + log(clipped)) / 3, accuracy: 1e-4)
+        XCTAssertEqual(Loss.mse(Tensor([1, 2]), Tensor([0, 4])).item, 2.5)
+        XCTAssertEqual(Loss.hingeDiscriminator(real: Tensor([2, 0.5]), fake: Tensor([-2, 0.5])).item, 0.25 + 0.75, accuracy: 1e-6)
+        XCTAssertEqual(Loss.wassersteinCritic(real: Tensor([1, 3]), fake: Tensor([0, 1])).item, -1.5)
+        // Gradients of the closed forms.
+        let x = Tensor([0.3, -0.7]).requiringGrad()
+        let g = Loss.bceWithLogits(x, Tensor([1, 0])).gradients(wrt: [x])[0]
+        assertClose(g, (x.detached().sigmoid() - Tensor([1, 0])) / 2, "dBCE/dlogits = (σ(x) − t)/N")
+        let r = Tensor([0.3, 1.5]).requiringGrad(), f = Tensor([-1.5, 0.2]).requiringGrad()
+        let h = Loss.hingeDiscriminator(real: r, fake: f).gradients(wrt: [r, f])
+        assertClose(h[0], Tensor([-0.5, 0]), "hinge gradient, real (margin met at 1.5)")
+        assertClose(h[1], Tensor([0, 0.5]), "hinge gradient, fake (margin met at −1.5)")
+    }
+
+    /// One parameter, three steps with known gradients, against Adam's formulas in Double.
+    func testAdamMatchesHandComputation() {
+        let p = Parameter(Tensor([1.0, -2.0]))
+        let adam = Adam([p], learningRate: 0.1, beta1: 0.5, beta2: 0.9, eps: 1e-8, weightDecay: 0.01)
+        var value = [1.0, -2.0], m = [0.0, 0.0], v = [0.0, 0.0]
+        let grads: [[Double]] = [[0.5, -1.0], [0.25, 2.0], [-0.1, 0.3]]
+        for (step, g) in grads.enumerated() {
+            p.value.grad = Tensor(g.map(Float.init))
+            adam.step()
+            let t = Double(step + 1)
+            for k in 0..<2 {
+                let gk = g[k] + 0.01 * value[k]
+                m[k] = 0.5 * m[k] + 0.5 * gk
+                v[k] = 0.9 * v[k] + 0.1 * gk * gk
+                let mhat = m[k] / (1 - pow(0.5, t)), vhat = v[k] / (1 - pow(0.9, t))
+                value[k] -= 0.1 * mhat / (vhat.squareRoot() + 1e-8)
+            }
+            for k in 0..<2 { XCTAssertEqual(Double(p.value.scalars[k]), value[k], accuracy: 1e-6, "step \(step + 1)") }
+        }
+    }
+
+    func testSGDMomentumNesterovAndRMSProp() {
+        let a = Parameter(Tensor([1.0])), b = Parameter(Tensor([1.0])), c = Parameter(Tensor([1.0]))
+        let sgd = SGD([a], learningRate: 0.1, momentum: 0.9)
+        let nesterov = SGD([b], learningRate: 0.1, momentum: 0.9, nesterov: true)
+        let rms = RMSProp([c], learningRate: 0.01, alpha: 0.9, eps: 1e-8)
+        for p in [a, b, c] { p.value.grad = Tensor([2.0]) }
+        sgd.step(); nesterov.step(); rms.step()
+        XCTAssertEqual(a.value.item, 1 - 0.1 * 2, accuracy: 1e-6)                 // buf = g
+        XCTAssertEqual(b.value.item, 1 - 0.1 * (2 + 0.9 * 2), accuracy: 1e-6)     // g + μ·buf
+        let s1: Float = 0.1 * 4
+        XCTAssertEqual(c.value.item, 1 - 0.01 * 2 / (s1.squareRoot() + 1e-8), accuracy: 1e-6)
+        sgd.step()
+        XCTAssertEqual(a.value.item, 0.8 - 0.1 * (0.9 * 2 + 2), accuracy: 1e-6)  // buf = μ·buf + g
+    }
+
+    func testCheckpointRoundTripIsBitExact() throws {
+        var rng = RandomGenerator(seed: 5)
+        let net = Sequential(Conv2d(1, 2, kernel: 3, generator: &rng), BatchNorm(2), Flatten(), Linear(8, 1, generator: &rng))
+        let adam = Adam(net.parameters, learningRate: 1e-3)
+        for _ in 0..<2 {
+            net.zeroGrad()
+            net(randomTensor([3, 1, 4, 4], seed: 6)).square().mean().backward()
+            adam.step()
+        }
+        var ck = Checkpoint()
+        ck.add(net, as: "model")
+        ck.add(adam, as: "optimizer")
+        _ = Tensor.randn([5], generator: &rng)
+        ck.setRandomState("data", rng)
+        ck.metadata["config"] = #"{"lr": 0.001}"#
+        let path = NSTemporaryDirectory() + "/ck-\(UUID().uuidString).safetensors"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try ck.write(to: path)
+
+        var rng2 = RandomGenerator(seed: 99)
+        let net2 = Sequential(Conv2d(1, 2, kernel: 3, generator: &rng2), BatchNorm(2), Flatten(), Linear(8, 1, generator: &rng2))
+        let adam2 = Adam(net2.parameters, learningRate: 1e-3)
+        let back = try Checkpoint.read(path: path)
+        try back.load(into: net2, from: "model")
+        try back.load(into: adam2, from: "optimizer")
+        XCTAssertEqual(back.file.dtypes["model.1.num_batches_tracked"], .i64)
+        for ((n1, t1), (n2, t2)) in zip(net.stateDict(), net2.stateDict()) {
+            XCTAssertEqual(n1, n2)
+            XCTAssertEqual(t1.scalars.map(\.bitPattern), t2.scalars.map(\.bitPattern), n1)
+        }
+        for ((n1, t1), (_, t2)) in zip(adam.stateDict(), adam2.stateDict()) {
+            XCTAssertEqual(t1.scalars.map(\.bitPattern), t2.scalars.map(\.bitPattern), n1)
+        }
+        XCTAssertEqual(try back.randomState("data"), rng)
+        XCTAssertEqual(back.metadata["config"], #"{"lr": 0.001}"#)
+        // One more identical step on both gives identical weights.
+        for (n, o) in [(net, adam), (net2, adam2)] as [(Module, Adam)] {
+            n.zeroGrad()
+            n(randomTensor([3, 1, 4, 4], seed: 7)).square().mean().backward()
+            o.step()
+        }
+        XCTAssertEqual(net.stateDict().flatMap { $0.1.scalars.map(\.bitPattern) }, net2.stateDict().flatMap { $0.1.scalars.map(\.bitPattern) })
+    }
+}
