@@ -12,11 +12,11 @@ public struct IDXFile: Sendable {
     /// Largest decompressed size accepted, against gzip bombs (Fashion-MNIST train is 47 MB).
     public static let maxBytes = 1 << 30
 
-    public static func read(path: String) throws -> IDXFile {
+    public static func read(path: String, maxBytes limit: Int = maxBytes) throws -> IDXFile {
         let data = try AtomicFile.read(path)
         var raw = [UInt8](data)
         if raw.count >= 2 && raw[0] == 0x1F && raw[1] == 0x8B {
-            raw = try gunzip(raw, path: path, limit: maxBytes)
+            raw = try gunzip(raw, path: path, limit: limit)
         }
         return try parse(raw, path: path)
     }
