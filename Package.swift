@@ -49,10 +49,12 @@ let package = Package(
             path: "Sources/Datasets",
             swiftSettings: numericSettings
         ),
+        // The project's classifiers and sample-quality metrics.
+        .target(name: "Evaluation", dependencies: ["Engine", "NN", "Datasets"], path: "Sources/Evaluation", swiftSettings: numericSettings),
         .executableTarget(
             name: "GanCLI",
             dependencies: [
-                "Engine", "NN", "Datasets",
+                "Engine", "NN", "Datasets", "Evaluation",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/GanCLI",

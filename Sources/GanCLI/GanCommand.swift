@@ -8,11 +8,12 @@ struct GanCommand: ParsableCommand {
         commandName: "gan",
         abstract: "Train and evaluate GANs on MNIST-style images, in Swift, on the CPU.",
         discussion: """
-        Example:
-          gan bench engine --json      measure the engine's kernels against the machine's sgemm
+        Examples:
+          gan classifier train --dataset mnist   train the evaluation classifier (≥ 99 % test accuracy)
+          gan bench engine --json                measure the engine's kernels against the machine's sgemm
         """,
         version: "gan \(ganVersion)",
-        subcommands: [BenchCommand.self]
+        subcommands: [ClassifierCommand.self, BenchCommand.self]
     )
 }
 

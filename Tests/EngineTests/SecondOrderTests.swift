@@ -41,6 +41,10 @@ final class SecondOrderTests: XCTestCase {
         checkSecondOrder([randomTensor([3, 4], seed: 40)], "sigmoid") { project($0[0].sigmoid()) }
     }
 
+    func testMaxPool() {
+        checkSecondOrder([randomTensor([2, 2, 4, 4], seed: 44)], "maxPool2d", h: 1e-3) { project($0[0].maxPool2d().tanh()) }
+    }
+
     func testExpLogSoftmax() {
         checkSecondOrder([randomTensor([3, 4], seed: 41) * 0.5], "exp") { project($0[0].exp()) }
         checkSecondOrder([randomTensor([3, 4], seed: 42).abs() + 0.5], "log") { project($0[0].log()) }

@@ -156,4 +156,13 @@ enum Rules {
         { g, _, _ in [g.indexAdd(rows: inShape[0], indices)] }
     }
     static func indexAdd(_ indices: [Int]) -> GradRule { { g, _, _ in [g.indexSelect(indices)] } }
+
+    /// Max pooling and gatherFlat send the gradient back to the gathered positions;
+    /// scatterFlat's gradient gathers from them.
+    static func gatherFlat(_ positions: IndexMap, _ inShape: [Int]) -> GradRule {
+        { g, _, _ in [g.scatterFlat(positions, inShape)] }
+    }
+    static func scatterFlat(_ positions: IndexMap, _ inShape: [Int]) -> GradRule {
+        { g, _, _ in [g.gatherFlat(positions, inShape)] }
+    }
 }

@@ -7,10 +7,75 @@ extension Tensor {
         return reshaped([shape[0], shape[1], shape[2] / size, size, shape[3] / size, size]).mean(axes: [3, 5])
     }
 
-    /// Non-overlapping max pooling of NCHW input (H and W divisible by `size`).
+    /// Non-overlapping max pooling of NCHW input (H and W divisible by `size`). Records where
+    /// each maximum came from: the gradient is scattered back there (`scatterFlat`), and that
+    /// scatter's own gradient is the matching gather (`gatherFlat`), so every order works.
     public func maxPool2d(_ size: Int = 2) -> Tensor {
         precondition(rank == 4 && shape[2] % size == 0 && shape[3] % size == 0,
                      "maxPool2d(\(size)) needs NCHW with H, W divisible by \(size), got \(shape)")
-        return reshaped([shape[0], shape[1], shape[2] / size, size, shape[3] / size, size]).max(axes: [3, 5])
+        let (n, c, h, w) = (shape[0], shape[1], shape[2], shape[3])
+        let (oh, ow) = (h / size, w / size)
+        let out = Tensor(uninitializedShape: [n, c, oh, ow])
+        var argmax = [Int32](repeating: 0, count: out.count)
+        let src = storage.base, dst = out.storage.base
+        argmax.withUnsafeMutableBufferPointer { idx in
+            let ip = idx.baseAddress!
+            Parallel.forChunks(n * c, grain: Swift.max(1, 8192 / Swift.max(h * w, 1))) { r in
+                for plane in r {
+                    let base = plane * h * w
+                    for i in 0..<oh {
+                        for j in 0..<ow {
+                            var best = -Float.infinity
+                            var at = base + i * size * w + j * size
+                            for a in 0..<size {
+                                let row = base + (i * size + a) * w + j * size
+                                for b in 0..<size where src[row + b] > best || src[row + b].isNaN {
+                                    best = src[row + b]; at = row + b
+                                    if best.isNaN { break }
+                                }
+                            }
+                            let o = (plane * oh + i) * ow + j
+                            dst[o] = best
+                            ip[o] = Int32(at)
+                        }
+                    }
+                }
+            }
+        }
+        let positions = IndexMap(argmax)
+        return out.recorded("maxPool2d", [self], Rules.gatherFlat(positions, shape))
+    }
+
+    /// out[k] = self.flat[positions[k]], shaped `outShape`.
+    func gatherFlat(_ positions: IndexMap, _ outShape: [Int]) -> Tensor {
+        precondition(positions.upperBound <= count && positions.indices.count == Shape.count(outShape), "gatherFlat: positions do not fit")
+        let out = Tensor(uninitializedShape: outShape)
+        let src = storage.base, dst = out.storage.base
+        positions.indices.withUnsafeBufferPointer { p in
+            for k in 0..<p.count { dst[k] = src[Int(p[k])] }
+        }
+        return out.recorded("gatherFlat", [self], Rules.gatherFlat(positions, shape))
+    }
+
+    /// A zero tensor of `outShape` with out.flat[positions[k]] += self.flat[k].
+    func scatterFlat(_ positions: IndexMap, _ outShape: [Int]) -> Tensor {
+        precondition(positions.upperBound <= Shape.count(outShape) && positions.indices.count == count, "scatterFlat: positions do not fit")
+        let out = Tensor(shape: outShape, repeating: 0)
+        let src = storage.base, dst = out.storage.base
+        positions.indices.withUnsafeBufferPointer { p in
+            for k in 0..<p.count { dst[Int(p[k])] += src[k] }
+        }
+        return out.recorded("scatterFlat", [self], Rules.scatterFlat(positions, shape))
+    }
+}
+
+/// Flat element positions shared by a gather and its adjoint scatter.
+final class IndexMap {
+    let indices: [Int32]
+    /// One past the largest position, checked against every tensor the map is applied to.
+    let upperBound: Int
+    init(_ indices: [Int32]) {
+        self.indices = indices
+        upperBound = Int(indices.max() ?? -1) + 1
     }
 }
