@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "Engine", targets: ["Engine"]),
         .library(name: "NN", targets: ["NN"]),
         .library(name: "Datasets", targets: ["Datasets"]),
+        .library(name: "GAN", targets: ["GAN"]),
         .executable(name: "gan", targets: ["GanCLI"]),
     ],
     dependencies: [
@@ -49,12 +50,15 @@ let package = Package(
             path: "Sources/Datasets",
             swiftSettings: numericSettings
         ),
+        .systemLibrary(name: "CPNG", path: "Sources/CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
+        // The tutorial models, GAN losses, the training loop and its outputs.
+        .target(name: "GAN", dependencies: ["Engine", "NN", "Datasets", "CPNG"], path: "Sources/GAN", swiftSettings: numericSettings),
         // The project's classifiers and sample-quality metrics.
         .target(name: "Evaluation", dependencies: ["Engine", "NN", "Datasets"], path: "Sources/Evaluation", swiftSettings: numericSettings),
         .executableTarget(
             name: "GanCLI",
             dependencies: [
-                "Engine", "NN", "Datasets", "Evaluation",
+                "Engine", "NN", "Datasets", "GAN", "Evaluation",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/GanCLI",
@@ -67,6 +71,7 @@ let package = Package(
         ),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Engine"], path: "Tests/DatasetsTests"),
         .testTarget(name: "NNTests", dependencies: ["NN", "Engine"], path: "Tests/NNTests"),
+        .testTarget(name: "GANTests", dependencies: ["GAN", "NN", "Engine", "Datasets"], path: "Tests/GANTests"),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -55,6 +55,7 @@ struct ClassifierTrainCommand: ParsableCommand {
             bar?.update(step, items: step * batchSize, extra: String(format: "loss %.4f", loss))
         }, epochDone: { r in
             print(String(format: "epoch %d: train loss %.4f, test accuracy %.2f %%, %.1f s", r.epoch, r.trainLoss, r.testAccuracy * 100, r.seconds))
+            fflush(stdout)
         })
         var ck = Checkpoint()
         ck.add(model, as: "model")

@@ -9,6 +9,8 @@ final class ProgressBar {
     var lastDraw = Date.distantPast
     var lastPercentLogged = -1
     let isTTY = isatty(STDERR_FILENO) == 1
+    /// Units already done when the bar started (a resumed epoch): excluded from the rate.
+    var startOffset = 0
 
     init(total: Int, label: String) {
         self.total = max(total, 1)
@@ -19,7 +21,8 @@ final class ProgressBar {
         let now = Date()
         let elapsed = now.timeIntervalSince(start)
         let rate = elapsed > 0 ? Double(items) / elapsed : 0
-        let eta = done > 0 ? elapsed / Double(done) * Double(total - done) : 0
+        let fresh = done - startOffset
+        let eta = fresh > 0 ? elapsed / Double(fresh) * Double(total - done) : 0
         let fraction = Double(done) / Double(total)
         let width = 24
         let filled = Int(fraction * Double(width))

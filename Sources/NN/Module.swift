@@ -111,6 +111,7 @@ open class Module {
 
 public struct StateDictError: Error, CustomStringConvertible {
     public let problems: [String]
+    public init(problems: [String]) { self.problems = problems }
     public var description: String { "state dict does not match the model: " + problems.joined(separator: "; ") }
 }
 

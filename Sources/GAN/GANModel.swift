@@ -1,0 +1,39 @@
+import Engine
+import NN
+
+/// A generator or discriminator: a `Sequential` network, optionally conditioned on a class.
+/// Its state_dict names are the Sequential's own (`0.weight`, `3.running_mean`, …), so the
+/// tensors load into the equivalent PyTorch `nn.Sequential` unchanged.
+///
+/// Conditioning (for `cgan` / `cdcgan`): the one-hot class vector is joined to a flat input
+/// (z for generators, flattened images for MLP discriminators), or broadcast to `classes`
+/// extra channels of an image input.
+public final class Network: Module {
+    public let net: Sequential
+    public let classes: Int
+    public let imageInput: Bool
+
+    public init(_ net: Sequential, classes: Int = 0, imageInput: Bool = false) {
+        self.net = net
+        self.classes = classes
+        self.imageInput = imageInput
+    }
+
+    public var isConditional: Bool { classes > 0 }
+
+    override public var children: [(String, Module)] { net.children }
+
+    /// Runs the network; `labels` are required exactly when the network is conditional.
+    public func callAsFunction(_ x: Tensor, labels: [Int]?) -> Tensor {
+        guard isConditional else { return net(x) }
+        guard let labels else { preconditionFailure("a conditional network needs labels") }
+        let hot = Tensor.oneHot(labels, classes: classes)
+        if imageInput {
+            let planes = hot.reshaped([x.shape[0], classes, 1, 1]).expanded(to: [x.shape[0], classes, x.shape[2], x.shape[3]])
+            return net(Tensor.concat([x, planes], axis: 1))
+        }
+        return net(Tensor.concat([x.rank > 2 ? x.flattened() : x, hot], axis: 1))
+    }
+
+    override public func callAsFunction(_ x: Tensor) -> Tensor { self(x, labels: nil) }
+}

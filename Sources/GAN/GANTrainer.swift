@@ -1,0 +1,299 @@
+import Datasets
+import Engine
+import Foundation
+import NN
+
+/// What one training iteration measured.
+public struct StepMetrics: Sendable {
+    public var step: Int
+    public var epoch: Int
+    public var dLoss: Float
+    public var gLoss: Float?
+    /// Mean discriminator output on real and on generated images (probabilities for the
+    /// cross-entropy losses, raw scores otherwise).
+    public var dReal: Float
+    public var dFake: Float
+    public var accReal: Float
+    public var accFake: Float
+}
+
+/// Trains one GAN. All randomness comes from four Philox streams saved in every checkpoint —
+/// latent noise, data order, dropout masks and the rest (penalty α, instance noise) — so a run
+/// interrupted and resumed ends bit-identical to one that was never interrupted.
+public final class GANTrainer {
+    public let config: TrainConfig
+    public let spec: ModelSpec
+    public let lossKind: GANLossKind
+    public let loss: GANLoss
+    public let generator: Network
+    public let discriminator: Network
+    public private(set) var ema: Network?
+    let optG: Optimizer
+    let optD: Optimizer
+    public let loader: BatchLoader
+    public let nCritic: Int
+    public let latentDim: Int
+    let latentDistribution: LatentDistribution
+    let dropout: RandomSource
+    var noise: RandomGenerator
+    var dataEpochStart: RandomGenerator
+    var data: RandomGenerator
+    var misc: RandomGenerator
+    var order: [Int] = []
+
+    public private(set) var epoch = 0          // epochs completed
+    public private(set) var stepInEpoch = 0     // batches done in the current epoch
+    public private(set) var globalStep = 0
+    public let fixedZ: Tensor
+    public let fixedLabels: [Int]?
+    public let totalSteps: Int
+
+    public init(config: TrainConfig, train: ImageDataset) throws {
+        guard let spec = ModelZoo.spec(config.model) else {
+            throw ConfigError("--model \(config.model) is not one of \(ModelZoo.all.map(\.name).joined(separator: ", "))")
+        }
+        let kind: GANLossKind
+        if let name = config.loss {
+            guard let k = GANLossKind(rawValue: name) else {
+                throw ConfigError("--loss \(name) is not one of \(GANLossKind.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            kind = k
+        } else { kind = spec.defaultLoss }
+        self.config = config
+        self.spec = spec
+        lossKind = kind
+        loss = GANLoss(kind, kerasBCE: spec.name == "dcgan", labelSmoothing: config.labelSmoothing)
+        latentDim = config.latentDim ?? spec.latentDim
+        latentDistribution = config.latentDistribution.flatMap(LatentDistribution.init(rawValue:)) ?? spec.latent
+
+        var options = BuildOptions()
+        options.probabilityOutput = kind.usesProbabilities
+        options.criticNorm = try config.criticNorm.map {
+            guard let n = CriticNorm(rawValue: $0) else { throw ConfigError("--critic-norm \($0) is not one of batch, layer, none") }
+            return n
+        }
+        options.spectralNorm = config.spectralNorm
+        options.minibatchStdDev = config.minibatchStdDev
+        options.minibatchDiscrimination = config.minibatchDiscrimination
+        options.filters = config.filters
+        options.blocks = config.blocks
+        options.latentDim = latentDim
+        var initRNG = RandomGenerator(seed: config.seed)
+        dropout = RandomSource(seed: config.seed &+ 3)
+        (generator, discriminator) = ModelZoo.build(spec, options: options, generator: &initRNG, random: dropout)
+        if let decay = config.emaDecay {
+            guard decay > 0 && decay < 1 else { throw ConfigError("--ema must be in (0, 1), got \(decay)") }
+            var r = RandomGenerator(seed: 0)
+            let copy = ModelZoo.build(spec, options: options, generator: &r, random: RandomSource(seed: 0)).0
+            try copy.loadStateDict(Dictionary(uniqueKeysWithValues: generator.stateDict()))
+            copy.eval()
+            ema = copy
+        }
+
+        let clip = kind == .wganClip
+        nCritic = config.nCritic ?? (clip ? 5 : 1)
+        let lrG = config.lrG ?? (clip ? 5e-5 : spec.learningRateG)
+        let lrD = config.lrD ?? (clip ? 5e-5 : spec.learningRateD)
+        let bG = config.betasG.map { ($0[0], $0[1]) } ?? spec.betasG
+        let bD = config.betasD.map { ($0[0], $0[1]) } ?? spec.betasD
+        if clip {
+            optG = RMSProp(generator.parameters, learningRate: lrG)
+            optD = RMSProp(discriminator.parameters, learningRate: lrD)
+        } else {
+            optG = Adam(generator.parameters, learningRate: lrG, beta1: bG.0, beta2: bG.1)
+            optD = Adam(discriminator.parameters, learningRate: lrD, beta1: bD.0, beta2: bD.1)
+        }
+
+        let batch = config.batchSize ?? spec.batchSize
+        let data = config.limit.map { train.prefix($0) } ?? train
+        guard data.count >= batch else {
+            throw ConfigError("--batch-size \(batch) is larger than the \(data.count) training images")
+        }
+        loader = BatchLoader(data, batchSize: batch, scaling: spec.scaling == .unit ? .unit : .symmetric)
+        noise = RandomGenerator(seed: config.seed &+ 1)
+        self.data = RandomGenerator(seed: config.seed &+ 2)
+        dataEpochStart = self.data
+        misc = RandomGenerator(seed: config.seed &+ 4)
+        if let steps = config.steps { totalSteps = steps } else { totalSteps = (config.epochs ?? 1) * loader.batchesPerEpoch }
+
+        // The fixed batch shown in every grid: 64 latents (and for conditional models, rows of
+        // the digits 0–9) from a stream of its own.
+        var fixedRNG = RandomGenerator(seed: config.seed &+ 5)
+        fixedZ = GANTrainer.latent(64, latentDim, latentDistribution, &fixedRNG)
+        fixedLabels = spec.conditional ? (0..<64).map { $0 % 10 } : nil
+    }
+
+    static func latent(_ n: Int, _ dim: Int, _ dist: LatentDistribution, _ g: inout RandomGenerator) -> Tensor {
+        dist == .normal ? Tensor.randn([n, dim], generator: &g) : Tensor.rand([n, dim], low: -1, high: 1, generator: &g)
+    }
+
+    public var isFinished: Bool { globalStep >= totalSteps }
+    public var isConditional: Bool { spec.conditional }
+
+    // MARK: one iteration
+
+    /// Runs one iteration: a discriminator update, and a generator update every `nCritic`.
+    public func step() -> StepMetrics {
+        if order.isEmpty {
+            // The epoch's order is drawn from the stream's state at the epoch's start, so a
+            // resumed run (which saved that state) draws the same one.
+            data = dataEpochStart
+            order = loader.order(generator: &data)
+        }
+        let (real, realLabels) = loader.batch(stepInEpoch, order: order)
+        let labels: [Int]? = isConditional ? realLabels : nil
+        let n = real.shape[0]
+        let z = GANTrainer.latent(n, latentDim, latentDistribution, &noise)
+        generator.train()
+        discriminator.train()
+        let fake = generator(z, labels: labels)
+
+        // Discriminator.
+        discriminator.setFrozen(false)
+        optD.zeroGrad()
+        let sigma = config.instanceNoise * Swift.max(0, 1 - Float(globalStep) / Float(Swift.max(totalSteps, 1)))
+        let realIn = sigma > 0 ? real + Tensor.randn(real.shape, generator: &misc) * sigma : real
+        let fakeIn = sigma > 0 ? fake.detached() + Tensor.randn(fake.shape, generator: &misc) * sigma : fake.detached()
+        let dReal: Tensor, dFake: Tensor
+        var dLoss: Tensor
+        if spec.combinedDiscriminatorBatch && lossKind.usesProbabilities {
+            let out = discriminator(Tensor.concat([realIn, fakeIn], axis: 0), labels: labels.map { $0 + $0 })
+            dLoss = loss.discriminatorCombined(out, realCount: n)
+            dReal = out.sliced(axis: 0, 0..<n)
+            dFake = out.sliced(axis: 0, n..<(2 * n))
+        } else {
+            dReal = discriminator(realIn, labels: labels)
+            dFake = discriminator(fakeIn, labels: labels)
+            dLoss = loss.discriminator(real: dReal, fake: dFake)
+        }
+        if lossKind == .wganGP {
+            let alpha = Tensor.rand([n, 1, 1, 1], generator: &misc)
+            let gp = gradientPenalty(real: real, fake: fake, alpha: alpha) { self.discriminator($0, labels: labels) }
+            dLoss = dLoss + gp * config.gpLambda
+        }
+        dLoss.backward()
+        optD.step()
+        if lossKind == .wganClip {
+            for p in discriminator.parameters { p.assign(p.value.detached().clamp(min: -config.clipValue, max: config.clipValue)) }
+        }
+        let threshold: Float = lossKind.usesProbabilities ? 0.5 : 0
+        var metrics = StepMetrics(step: globalStep + 1, epoch: epoch + 1, dLoss: dLoss.item, gLoss: nil,
+                                  dReal: dReal.mean().item, dFake: dFake.mean().item,
+                                  accReal: (dReal.detached() .> threshold).mean().item,
+                                  accFake: 1 - (dFake.detached() .> threshold).mean().item)
+
+        // Generator, through the updated and frozen discriminator.
+        if (globalStep + 1) % nCritic == 0 {
+            discriminator.setFrozen(true)
+            optG.zeroGrad()
+            let gLoss: Tensor
+            if config.featureMatching {
+                let fr = discriminator.features(realIn, labels: labels).detached().mean(axis: 0)
+                let ff = discriminator.features(fake, labels: labels).mean(axis: 0)
+                gLoss = (fr - ff).square().mean()
+            } else {
+                gLoss = loss.generator(fake: discriminator(fake, labels: labels))
+            }
+            gLoss.backward()
+            optG.step()
+            discriminator.setFrozen(false)
+            metrics.gLoss = gLoss.item
+            updateEMA()
+        }
+
+        globalStep += 1
+        stepInEpoch += 1
+        if stepInEpoch == loader.batchesPerEpoch {
+            stepInEpoch = 0
+            epoch += 1
+            dataEpochStart = data
+            order = []
+        }
+        return metrics
+    }
+
+    func updateEMA() {
+        guard let ema, let decay = config.emaDecay else { return }
+        for (e, p) in zip(ema.parameters, generator.parameters) {
+            e.assign(e.value.detached() * decay + p.value.detached() * (1 - decay))
+        }
+        for (e, b) in zip(ema.namedBuffers(), generator.namedBuffers()) { e.1.value = b.1.value }
+    }
+
+    /// Generator output for the fixed latent batch, in eval mode and without a graph.
+    public func fixedSamples(useEMA: Bool = false) -> Tensor {
+        let g = useEMA ? (ema ?? generator) : generator
+        g.eval()
+        defer { if g === generator { g.train() } }
+        return withoutGrad { g(fixedZ, labels: fixedLabels) }
+    }
+
+    // MARK: checkpoints
+
+    public func checkpoint() -> Checkpoint {
+        var ck = Checkpoint()
+        ck.add(generator, as: "generator")
+        ck.add(discriminator, as: "discriminator")
+        if let ema { ck.add(ema, as: "generator_ema") }
+        ck.add(optG, as: "optimizer_g")
+        ck.add(optD, as: "optimizer_d")
+        ck.file.tensors["fixed_z"] = fixedZ
+        ck.metadata["config"] = config.json()
+        ck.metadata["model"] = spec.name
+        ck.metadata["loss"] = lossKind.rawValue
+        ck.metadata["latent_dim"] = "\(latentDim)"
+        ck.metadata["latent_distribution"] = latentDistribution.rawValue
+        ck.metadata["pixel_range"] = spec.scaling.rawValue
+        ck.metadata["epoch"] = "\(epoch)"
+        ck.metadata["step_in_epoch"] = "\(stepInEpoch)"
+        ck.metadata["global_step"] = "\(globalStep)"
+        ck.setRandomState("noise", noise)
+        ck.setRandomState("data_epoch_start", dataEpochStart)
+        ck.setRandomState("dropout", dropout.generator)
+        ck.setRandomState("misc", misc)
+        return ck
+    }
+
+    /// Restores everything a checkpoint holds; the configuration must be the same.
+    public func restore(_ ck: Checkpoint) throws {
+        try ck.load(into: generator, from: "generator")
+        try ck.load(into: discriminator, from: "discriminator")
+        if let ema { try ck.load(into: ema, from: "generator_ema") }
+        try ck.load(into: optG, from: "optimizer_g")
+        try ck.load(into: optD, from: "optimizer_d")
+        func int(_ k: String) throws -> Int {
+            guard let s = ck.metadata[k], let v = Int(s) else { throw StateDictError(problems: ["missing or invalid \(k)"]) }
+            return v
+        }
+        epoch = try int("epoch")
+        stepInEpoch = try int("step_in_epoch")
+        globalStep = try int("global_step")
+        noise = try ck.randomState("noise")
+        dataEpochStart = try ck.randomState("data_epoch_start")
+        data = dataEpochStart
+        order = []
+        dropout.generator = try ck.randomState("dropout")
+        misc = try ck.randomState("misc")
+    }
+}
+
+public struct ConfigError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ d: String) { description = d }
+}
+
+extension Network {
+    /// The activations that feed the discriminator's last layer (feature matching).
+    public func features(_ x: Tensor, labels: [Int]?) -> Tensor {
+        let layers = net.layers
+        let last = layers.lastIndex { $0 is WeightedLayer || $0 is SpectralNorm } ?? layers.count
+        let body = Sequential(Array(layers[..<last]))
+        guard isConditional, let labels else { return body(x) }
+        let hot = Tensor.oneHot(labels, classes: classes)
+        if imageInput {
+            let planes = hot.reshaped([x.shape[0], classes, 1, 1]).expanded(to: [x.shape[0], classes, x.shape[2], x.shape[3]])
+            return body(Tensor.concat([x, planes], axis: 1))
+        }
+        return body(Tensor.concat([x.rank > 2 ? x.flattened() : x, hot], axis: 1))
+    }
+}

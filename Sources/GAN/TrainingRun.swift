@@ -1,0 +1,204 @@
+import Datasets
+import Engine
+import Foundation
+import NN
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Set by SIGINT / SIGTERM; the loop saves a checkpoint and stops after the current step.
+nonisolated(unsafe) var stopSignal: Int32 = 0
+
+public enum StopSignals {
+    public static func install() {
+        signal(SIGINT) { stopSignal = $0 }
+        signal(SIGTERM) { stopSignal = $0 }
+    }
+    public static var requested: Int32 { stopSignal }
+    public static func request() { stopSignal = SIGINT }
+    public static func reset() { stopSignal = 0 }
+}
+
+/// Drives a `GANTrainer` over a run directory: metrics, sample grids, the epoch-progress
+/// sheet, plots and checkpoints. `--resume` continues from the newest checkpoint.
+public final class TrainingRun {
+    public let dir: RunDirectory
+    public let trainer: GANTrainer
+    let log: (String) -> Void
+    var jsonl: LineAppender!
+    var csv: LineAppender!
+    /// The first ten fixed samples after each epoch: the rows of the progress sheet.
+    var progressRows: [(epoch: Int, images: Tensor)] = []
+    var history: [StepMetrics] = []
+
+    public init(config: TrainConfig, runDirectory: String, resume: Bool, overwrite: Bool = false,
+                log: @escaping (String) -> Void) throws {
+        dir = RunDirectory(runDirectory)
+        self.log = log
+        var config = config
+        if resume {
+            guard let latest = dir.latestCheckpoint else {
+                throw ConfigError("--resume: \(runDirectory) holds no checkpoint to resume from")
+            }
+            let ck = try Checkpoint.read(path: latest)
+            guard let text = ck.metadata["config"], let saved = try? JSONDecoder().decode(TrainConfig.self, from: Data(text.utf8)) else {
+                throw ConfigError("\(latest): checkpoint has no readable training configuration")
+            }
+            // The saved configuration wins, except for how long to train.
+            let (epochs, steps) = (config.epochs, config.steps)
+            config = saved
+            if epochs != nil || steps != nil { config.epochs = epochs; config.steps = steps }
+            let train = try DatasetStore.load(config.dataset, split: .train, log: log)
+            trainer = try GANTrainer(config: config, train: train)
+            try trainer.restore(ck)
+            progressRows = TrainingRun.rows(from: ck)
+            log("Resuming \(runDirectory) from \((latest as NSString).lastPathComponent) (epoch \(trainer.epoch), step \(trainer.globalStep))")
+            try truncateMetrics(after: trainer.globalStep)
+        } else {
+            if !overwrite, !dir.checkpointFiles().isEmpty {
+                throw ConfigError("run directory \(runDirectory) already holds checkpoints; use --resume to continue it, --overwrite to start again, or another --run-dir")
+            }
+            let train = try DatasetStore.load(config.dataset, split: .train, log: log)
+            trainer = try GANTrainer(config: config, train: train)
+            try dir.create()
+            if overwrite {
+                for f in dir.checkpointFiles() + [dir.metricsJSONL, dir.metricsCSV, dir.summary] { try? FileManager.default.removeItem(atPath: f) }
+            }
+            try AtomicFile.write(Data(config.json().utf8), to: dir.config)
+        }
+        jsonl = try LineAppender(path: dir.metricsJSONL)
+        csv = try LineAppender(path: dir.metricsCSV, header: "step,epoch,d_loss,g_loss,d_real,d_fake,acc_real,acc_fake")
+    }
+
+    static func rows(from ck: Checkpoint) -> [(Int, Tensor)] {
+        guard let rows = ck.file.tensors["progress_rows"], let epochs = ck.file.tensors["progress_epochs"] else { return [] }
+        return epochs.scalars.enumerated().map { k, e in (Int(e), rows.sliced(axis: 0, k..<(k + 1)).squeezed(axis: 0)) }
+    }
+
+    /// Drops metric lines past `step` (they are recomputed after a resume).
+    func truncateMetrics(after step: Int) throws {
+        for (path, hasHeader) in [(dir.metricsJSONL, false), (dir.metricsCSV, true)] {
+            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { continue }
+            var lines = text.split(separator: "\n", omittingEmptySubsequences: true).map(String.init)
+            let header = hasHeader && !lines.isEmpty ? [lines.removeFirst()] : []
+            lines = lines.filter { line in
+                let s = hasHeader ? line.prefix { $0 != "," } : line.split(separator: ":").dropFirst().first?.prefix { $0 != "," } ?? ""
+                return (Int(s.trimmingCharacters(in: .whitespaces)) ?? 0) <= step
+            }
+            try AtomicFile.write(Data(((header + lines).joined(separator: "\n") + "\n").utf8), to: path)
+        }
+    }
+
+    func record(_ m: StepMetrics) {
+        history.append(m)
+        guard m.step % trainer.config.logEvery == 0 || m.step == trainer.totalSteps else { return }
+        let g = m.gLoss.map { String(format: "%.6f", $0) } ?? "null"
+        jsonl.append(String(format: "{\"step\": %d, \"epoch\": %d, \"d_loss\": %.6f, \"g_loss\": %@, \"d_real\": %.6f, \"d_fake\": %.6f, \"acc_real\": %.4f, \"acc_fake\": %.4f}",
+                            m.step, m.epoch, m.dLoss, g, m.dReal, m.dFake, m.accReal, m.accFake))
+        csv.append(String(format: "%d,%d,%.6f,%@,%.6f,%.6f,%.4f,%.4f", m.step, m.epoch, m.dLoss, m.gLoss.map { String(format: "%.6f", $0) } ?? "", m.dReal, m.dFake, m.accReal, m.accFake))
+    }
+
+    func writeGrid(_ path: String) throws {
+        let samples = trainer.fixedSamples()
+        try PNGImage.grid(samples, range: trainer.spec.scaling.range, columns: 8, scale: 2).write(to: path)
+    }
+
+    public func saveCheckpoint() throws {
+        var ck = trainer.checkpoint()
+        if !progressRows.isEmpty {
+            ck.file.tensors["progress_rows"] = Tensor.stack(progressRows.map(\.images))
+            ck.file.tensors["progress_epochs"] = Tensor(progressRows.map { Float($0.epoch) })
+        }
+        try ck.write(to: dir.checkpointPath(step: trainer.globalStep))
+        dir.pruneCheckpoints()
+    }
+
+    func endOfEpoch() throws {
+        let e = trainer.epoch
+        try writeGrid(dir.samples + String(format: "/epoch-%04d.png", e))
+        progressRows.append((e, trainer.fixedSamples().sliced(axis: 0, 0..<10)))
+        try writeProgressSheet()
+        if e % Swift.max(trainer.config.checkpointEvery, 1) == 0 { try saveCheckpoint() }
+    }
+
+    /// Rows of chosen epochs (up to ten, evenly spread, always the last), ten samples each.
+    func writeProgressSheet() throws {
+        let n = progressRows.count
+        let picks = n <= 10 ? Array(0..<n) : (0..<10).map { $0 * (n - 1) / 9 }
+        let images = Tensor.concat(picks.map { progressRows[$0].images }, axis: 0)
+        try PNGImage.grid(images, range: trainer.spec.scaling.range, columns: 10, scale: 2).write(to: dir.progressSheet)
+    }
+
+    public struct Summary: Sendable {
+        public var steps: Int
+        public var epochs: Int
+        public var seconds: Double
+        public var interrupted: Bool
+        public var finalMetrics: StepMetrics?
+        public var nanStep: Int?
+    }
+
+    /// Trains until the configured length or a stop signal. `progress` sees every step.
+    public func run(progress: (StepMetrics) -> Void = { _ in }) throws -> Summary {
+        let start = Date()
+        var last: StepMetrics?
+        var interrupted = false
+        var nanStep: Int?
+        while !trainer.isFinished {
+            let m = trainer.step()
+            last = m
+            record(m)
+            progress(m)
+            if !m.dLoss.isFinite || !(m.gLoss ?? 0).isFinite {
+                nanStep = m.step
+                log("Non-finite loss at step \(m.step) (D \(m.dLoss), G \(m.gLoss.map { "\($0)" } ?? "–")); stopping.")
+                break
+            }
+            let every = trainer.config.sampleEvery
+            if every > 0 && trainer.globalStep % every == 0 {
+                try writeGrid(dir.samples + String(format: "/step-%08d.png", trainer.globalStep))
+            }
+            if trainer.stepInEpoch == 0 { try endOfEpoch() }
+            if StopSignals.requested != 0 {
+                interrupted = true
+                break
+            }
+        }
+        if nanStep == nil { try saveCheckpoint() }
+        try writePlots()
+        let summary = Summary(steps: trainer.globalStep, epochs: trainer.epoch, seconds: Date().timeIntervalSince(start),
+                              interrupted: interrupted, finalMetrics: last, nanStep: nanStep)
+        var object: [String: Any] = ["model": trainer.spec.name, "loss": trainer.lossKind.rawValue, "steps": summary.steps,
+                                     "epochs_completed": summary.epochs, "seconds_this_session": summary.seconds,
+                                     "interrupted": interrupted, "checkpoint": dir.latestCheckpoint ?? ""]
+        if let m = last { object["final"] = ["d_loss": m.dLoss, "g_loss": m.gLoss ?? Float.nan, "d_real": m.dReal, "d_fake": m.dFake] }
+        if let nanStep { object["non_finite_at_step"] = nanStep }
+        let data = try JSONSerialization.data(withJSONObject: object.mapValues { v -> Any in
+            if let d = v as? [String: Float] { return d.mapValues { $0.isFinite ? Double($0) : 0 } }
+            return v
+        }, options: [.sortedKeys, .prettyPrinted])
+        try AtomicFile.write(data, to: dir.summary)
+        return summary
+    }
+
+    /// Loss curves and D outputs from metrics.csv (so resumed runs plot their whole history).
+    func writePlots() throws {
+        guard let text = try? String(contentsOfFile: dir.metricsCSV, encoding: .utf8) else { return }
+        var steps: [Float] = [], d: [Float] = [], g: [Float] = [], dr: [Float] = [], df: [Float] = []
+        for line in text.split(separator: "\n").dropFirst() {
+            let f = line.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+            guard f.count == 8, let s = Float(f[0]), let dl = Float(f[2]), let r = Float(f[4]), let k = Float(f[5]) else { continue }
+            steps.append(s); d.append(dl); dr.append(r); df.append(k)
+            g.append(Float(f[3]) ?? .nan)
+        }
+        guard steps.count >= 2 else { return }
+        let perEpoch = Float(trainer.loader.batchesPerEpoch)
+        try LinePlot(title: "losses", xLabel: "iteration", secondaryXScale: perEpoch, secondaryXLabel: "epoch",
+                     series: [("D loss", steps, d, (220, 60, 60)), ("G loss", steps, g, (60, 110, 220))])
+            .render().write(to: dir.plots + "/losses.png")
+        let real = trainer.lossKind.usesProbabilities ? "D(x)" : "critic(x)", fake = trainer.lossKind.usesProbabilities ? "D(G(z))" : "critic(G(z))"
+        try LinePlot(title: "discriminator outputs", xLabel: "iteration", secondaryXScale: perEpoch, secondaryXLabel: "epoch",
+                     series: [(real, steps, dr, (40, 160, 80)), (fake, steps, df, (200, 120, 30))])
+            .render().write(to: dir.plots + "/d_outputs.png")
+    }
+}

@@ -1,0 +1,216 @@
+import Datasets
+import Engine
+import Foundation
+import GAN
+import NN
+import XCTest
+
+final class GANTests: XCTestCase {
+    static var dataDir: String = {
+        // 48 synthetic 28×28 images with labels 0–9, as IDX files.
+        let dir = NSTemporaryDirectory() + "gan-synthetic-\(getpid())"
+        try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        var g = RandomGenerator(seed: 11)
+        let n = 48
+        let pixels = Tensor.rand([n * 784], generator: &g).scalars.map { UInt8($0 * 255) }
+        func idx(_ dims: [Int], _ body: [UInt8]) -> Data {
+            var out: [UInt8] = [0, 0, 8, UInt8(dims.count)]
+            for d in dims { out += [UInt8(d >> 24 & 0xFF), UInt8(d >> 16 & 0xFF), UInt8(d >> 8 & 0xFF), UInt8(d & 0xFF)] }
+            return Data(out + body)
+        }
+        for stem in ["train", "t10k"] {
+            try! idx([n, 28, 28], pixels).write(to: URL(fileURLWithPath: "\(dir)/\(stem)-images-idx3-ubyte"))
+            try! idx([n], (0..<n).map { UInt8($0 % 10) }).write(to: URL(fileURLWithPath: "\(dir)/\(stem)-labels-idx1-ubyte"))
+        }
+        return dir
+    }()
+
+    func tinyConfig(_ model: String, loss: String? = nil) -> TrainConfig {
+        var c = TrainConfig()
+        c.model = model
+        c.loss = loss
+        c.dataset = GANTests.dataDir
+        c.batchSize = 8
+        c.steps = 10
+        c.seed = 3
+        c.filters = 8
+        c.blocks = 2
+        c.logEvery = 1
+        return c
+    }
+
+    /// Names of the checkpoint tensors that differ between two trainers (bit for bit).
+    func differences(_ a: GANTrainer, _ b: GANTrainer) -> [String] {
+        let x = a.checkpoint().file.tensors, y = b.checkpoint().file.tensors
+        XCTAssertEqual(Set(x.keys), Set(y.keys))
+        return x.keys.sorted().filter { k in x[k]!.scalars.map(\.bitPattern) != y[k]?.scalars.map(\.bitPattern) }
+    }
+
+    /// A run interrupted after `cut` steps and resumed from its checkpoint ends bit-identical to
+    /// an uninterrupted run: weights, buffers, optimizer moments, and the random streams.
+    func checkResume(_ config: TrainConfig, cut: Int) throws {
+        let root = NSTemporaryDirectory() + "gan-resume-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let straight = try TrainingRun(config: config, runDirectory: root + "/a", resume: false, log: { _ in })
+        _ = try straight.run()
+
+        var first = config
+        first.steps = cut
+        let part = try TrainingRun(config: first, runDirectory: root + "/b", resume: false, log: { _ in })
+        _ = try part.run()
+        var rest = config
+        rest.steps = config.steps
+        let resumed = try TrainingRun(config: rest, runDirectory: root + "/b", resume: true, log: { _ in })
+        XCTAssertEqual(resumed.trainer.globalStep, cut)
+        _ = try resumed.run()
+        XCTAssertEqual(resumed.trainer.globalStep, straight.trainer.globalStep)
+        XCTAssertEqual(differences(resumed.trainer, straight.trainer), [], "\(config.model)/\(config.loss ?? "default") resumed at \(cut)")
+        XCTAssertEqual(resumed.trainer.checkpoint().metadata["rng.noise"], straight.trainer.checkpoint().metadata["rng.noise"])
+        // The metrics of the resumed run are those of the straight one, line for line.
+        XCTAssertEqual(try String(contentsOfFile: root + "/b/metrics.csv", encoding: .utf8),
+                       try String(contentsOfFile: root + "/a/metrics.csv", encoding: .utf8))
+    }
+
+    func testResumeIsBitIdentical() throws {
+        // mid-epoch (48 images / 8 = 6 steps an epoch) with dropout in D
+        try checkResume(tinyConfig("mlp-deep"), cut: 4)
+        // at an epoch boundary, with batch norm, the gradient penalty and EMA
+        var gp = tinyConfig("dcgan-bn", loss: "wgan-gp")
+        gp.emaDecay = 0.9
+        gp.steps = 8
+        try checkResume(gp, cut: 6)
+        // conditional, clipping with 5 critic steps
+        var clip = tinyConfig("cgan", loss: "wgan-clip")
+        clip.steps = 12
+        try checkResume(clip, cut: 7)
+    }
+
+    func testTrainingWritesItsRunDirectory() throws {
+        let root = NSTemporaryDirectory() + "gan-run-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        var c = tinyConfig("mlp")
+        c.steps = 12
+        c.sampleEvery = 5
+        let run = try TrainingRun(config: c, runDirectory: root, resume: false, log: { _ in })
+        let summary = try run.run()
+        XCTAssertEqual(summary.steps, 12)
+        let fm = FileManager.default
+        for f in ["config.json", "metrics.jsonl", "metrics.csv", "summary.json", "progress.png", "plots/losses.png",
+                  "plots/d_outputs.png", "samples/epoch-0001.png", "samples/epoch-0002.png", "samples/step-00000005.png"] {
+            XCTAssertTrue(fm.fileExists(atPath: root + "/" + f), f)
+        }
+        XCTAssertEqual(RunDirectory(root).checkpointFiles().count, 2)   // epochs 1 and 2 (step 6 and 12)
+        let lines = try String(contentsOfFile: root + "/metrics.csv", encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(lines.count, 13)
+        let grid = try PNGImage.readGray(path: root + "/samples/epoch-0001.png")
+        XCTAssertEqual(grid.width, 8 * 56 + 9 * 2)
+        // Starting again over existing checkpoints needs --resume or --overwrite.
+        XCTAssertThrowsError(try TrainingRun(config: c, runDirectory: root, resume: false, log: { _ in })) {
+            XCTAssertTrue(String(describing: $0).contains("already holds checkpoints"))
+        }
+    }
+
+    func testSamplingIsDeterministicForTheSameCheckpointAndZ() throws {
+        let root = NSTemporaryDirectory() + "gan-sample-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        var c = tinyConfig("dcgan")
+        c.steps = 2
+        _ = try TrainingRun(config: c, runDirectory: root, resume: false, log: { _ in }).run()
+        let path = RunDirectory(root).latestCheckpoint!
+        let a = try SavedGenerator(path: path), b = try SavedGenerator(path: path)
+        let z = a.drawLatent(5, seed: 9)
+        XCTAssertEqual(z.scalars, b.drawLatent(5, seed: 9).scalars)
+        let x = a.generate(z), y = b.generate(z)
+        XCTAssertEqual(x.scalars.map(\.bitPattern), y.scalars.map(\.bitPattern))
+        XCTAssertEqual(x.shape, [5, 1, 28, 28])
+        // Through a .npy file, as `gan sample --z` reads it.
+        let zPath = root + "/z.npy"
+        try NumpyFile.write(z, to: zPath)
+        let read = try NumpyFile.read(path: zPath)
+        XCTAssertEqual(a.generate(Tensor(shape: read.shape, read.values)).scalars, x.scalars)
+        XCTAssertThrowsError(try SavedGenerator(path: path, ema: true)) { XCTAssertTrue(String(describing: $0).contains("no EMA")) }
+    }
+
+    func testLossesAgainstClosedForms() {
+        let real = Tensor([0.8, 0.6]).requiringGrad(), fake = Tensor([0.3, 0.1]).requiringGrad()
+        func check(_ kind: GANLossKind, d: Double, g: Double, dReal: [Float], dFake: [Float], gFake: [Float]) {
+            let loss = GANLoss(kind)
+            let dl = loss.discriminator(real: real, fake: fake)
+            XCTAssertEqual(Double(dl.item), d, accuracy: 1e-5, "\(kind) D")
+            let gr = dl.gradients(wrt: [real, fake])
+            assertClose(gr[0], Tensor(dReal), "\(kind) dD/dreal")
+            assertClose(gr[1], Tensor(dFake), "\(kind) dD/dfake")
+            let gl = loss.generator(fake: fake)
+            XCTAssertEqual(Double(gl.item), g, accuracy: 1e-5, "\(kind) G")
+            assertClose(gl.gradients(wrt: [fake])[0], Tensor(gFake), "\(kind) dG/dfake")
+        }
+        let bceD = -(log(0.8) + log(0.6)) / 2 - (log(0.7) + log(0.9)) / 2
+        check(.nonsaturating, d: bceD, g: -(log(0.3) + log(0.1)) / 2,
+              dReal: [-1 / 0.8 / 2, -1 / 0.6 / 2], dFake: [1 / 0.7 / 2, 1 / 0.9 / 2], gFake: [-1 / 0.3 / 2, -1 / 0.1 / 2])
+        check(.minimax, d: bceD, g: (log(0.7) + log(0.9)) / 2,
+              dReal: [-1 / 0.8 / 2, -1 / 0.6 / 2], dFake: [1 / 0.7 / 2, 1 / 0.9 / 2], gFake: [-1 / 0.7 / 2, -1 / 0.9 / 2])
+        check(.lsgan, d: 0.5 * ((0.04 + 0.16) / 2 + (0.09 + 0.01) / 2), g: 0.5 * (0.49 + 0.81) / 2,
+              dReal: [-0.2 / 2, -0.4 / 2], dFake: [0.3 / 2, 0.1 / 2], gFake: [-0.7 / 2, -0.9 / 2])
+        check(.wganGP, d: 0.2 - 0.7, g: -0.2, dReal: [-0.5, -0.5], dFake: [0.5, 0.5], gFake: [-0.5, -0.5])
+        check(.hinge, d: (0.2 + 0.4) / 2 + (1.3 + 1.1) / 2, g: -0.2, dReal: [-0.5, -0.5], dFake: [0.5, 0.5], gFake: [-0.5, -0.5])
+    }
+
+    func testGradientPenaltyMatchesPyTorch() throws {
+        let p = "wgan_gp_penalty"
+        let names = ["0.weight", "0.bias", "2.weight", "2.bias", "5.weight", "5.bias"]
+        let params = try names.map { try Fixtures.get("\(p).param.\($0)").requiringGrad() }
+        let geo = ConvGeometry(kernel: 3, stride: 2, padding: 1)
+        let critic: (Tensor) -> Tensor = { x in
+            var h = Tensor.conv2d(x, weight: params[0], bias: params[1], geo).leakyRelu(0.2)
+            h = Tensor.conv2d(h, weight: params[2], bias: params[3], geo).leakyRelu(0.2)
+            return Tensor.linear(h.flattened(), weight: params[4], bias: params[5])
+        }
+        let penalty = try gradientPenalty(real: Fixtures.get("\(p).real"), fake: Fixtures.get("\(p).fake"),
+                                          alpha: Fixtures.get("\(p).alpha"), critic: critic)
+        assertClose(penalty.reshaped([1]), try Fixtures.get("\(p).penalty"), rtol: 1e-3, "penalty")
+        let grads = penalty.gradients(wrt: params)
+        for (k, n) in names.enumerated() {
+            assertClose(grads[k], try Fixtures.get("\(p).dpenalty.\(n)"), rtol: 1e-3, atol: 1e-5, "dpenalty/d\(n)")
+        }
+    }
+
+    func testModelsHaveTheTutorialShapes() {
+        var g = RandomGenerator(seed: 0)
+        let expect: [String: (Int, Int)] = ["mlp": (293_136, 54_465), "dcgan": (1_459_201, 41_729), "dcgan-bn": (804_832, 1_039_489)]
+        for (name, counts) in expect {
+            var o = BuildOptions()
+            o.probabilityOutput = name != "dcgan-bn"
+            let (gen, dis) = ModelZoo.build(ModelZoo.spec(name)!, options: o, generator: &g, random: RandomSource(seed: 0))
+            // Trainable parameter counts from the PyTorch/TensorFlow reference scripts.
+            XCTAssertEqual(gen.parameterCount, counts.0, "\(name) G")
+            XCTAssertEqual(dis.parameterCount, counts.1, "\(name) D")
+            XCTAssertEqual(withoutGrad { gen(Tensor.zeros([2, ModelZoo.spec(name)!.latentDim])) }.shape, [2, 1, 28, 28])
+        }
+    }
+
+    func testPNGRoundTripAndDistancesAndSlerp() throws {
+        let path = NSTemporaryDirectory() + "gan-\(UUID().uuidString).png"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let images = Tensor(shape: [2, 1, 2, 2], [0, 0.5, 1, 0.25, 1, 1, 0, 0])
+        try PNGImage.grid(images, range: (0, 1), columns: 2, padding: 0).write(to: path)
+        let back = try PNGImage.readGray(path: path)
+        XCTAssertEqual([back.width, back.height], [4, 2])
+        XCTAssertEqual(back.pixels, [0, 128, 255, 255, 255, 64, 0, 0])
+        XCTAssertThrowsError(try PNGImage.readGray(path: "/nonexistent.png"))
+
+        let d = Distances.parallelLines(theta: 0.5)
+        XCTAssertEqual(d.tv, 1, accuracy: 1e-12)
+        XCTAssertTrue(d.kl.isInfinite)
+        XCTAssertEqual(d.js, log(2), accuracy: 1e-12)
+        XCTAssertEqual(d.em, 0.5)
+        let same = Distances.parallelLines(theta: 0)
+        XCTAssertEqual([same.tv, same.kl, same.js, same.em], [0, 0, 0, 0])
+        XCTAssertEqual(Distances.earthMover([1, 0, 0], [0, 0, 1], points: [0, 1, 3]), 3, accuracy: 1e-12)
+
+        let a = Tensor([1, 0]), b = Tensor([0, 2])
+        XCTAssertEqual(slerp(a, b, 0).scalars, a.scalars)
+        assertClose(slerp(a, b, 1), b, "slerp end")
+        // 90° apart: halfway is sin(45°)/sin(90°) of each end.
+        assertClose(slerp(a, b, 0.5), Tensor([Float(0.5).squareRoot(), 2 * Float(0.5).squareRoot()]), "slerp middle")
+    }
+}

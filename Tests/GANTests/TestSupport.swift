@@ -1,0 +1,101 @@
+import Engine
+import Foundation
+import XCTest
+
+/// Locates `../shared/fixtures/ops.safetensors` beside the repository (or `$GAN_FIXTURES`).
+enum Fixtures {
+    static let directory: String = {
+        if let env = ProcessInfo.processInfo.environment["GAN_FIXTURES"] { return env }
+        let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        return repo.deletingLastPathComponent().appendingPathComponent("shared/fixtures").path
+    }()
+
+    static let loaded = Result { try SafeTensors.read(path: directory + "/ops.safetensors") }
+
+    /// The fixture file; a missing or unreadable file fails the calling test with the reason.
+    static var ops: SafeTensors {
+        get throws { try loaded.get() }
+    }
+
+    static func get(_ name: String) throws -> Tensor {
+        guard let t = try ops[name] else { throw FileFormatError(directory + "/ops.safetensors", "no tensor named \(name)") }
+        return t
+    }
+}
+
+/// |a − b| ≤ atol + rtol·|b| elementwise, with a message that names the worst element.
+func assertClose(_ a: Tensor, _ b: Tensor, rtol: Float = 1e-4, atol: Float = 1e-5, _ what: String = "",
+                 file: StaticString = #filePath, line: UInt = #line) {
+    XCTAssertEqual(a.shape, b.shape, "\(what): shapes differ", file: file, line: line)
+    guard a.shape == b.shape else { return }
+    let x = a.scalars, y = b.scalars
+    var worst = 0, worstExcess: Float = -.infinity
+    for i in 0..<x.count {
+        let excess = abs(x[i] - y[i]) - (atol + rtol * abs(y[i]))
+        if excess > worstExcess || x[i].isNaN { worstExcess = x[i].isNaN ? .infinity : excess; worst = i }
+    }
+    XCTAssert(worstExcess <= 0, "\(what): element \(worst) is \(x[worst]), expected \(y[worst])", file: file, line: line)
+}
+
+func randomTensor(_ shape: [Int], seed: UInt64, scale: Float = 1) -> Tensor {
+    var g = RandomGenerator(seed: seed)
+    return Tensor.randn(shape, generator: &g) * scale
+}
+
+/// Central finite differences of a scalar function, in Double around Float inputs.
+/// Compares every entry of `analytic` with (f(x + h) − f(x − h)) / 2h.
+func checkGradient(_ inputs: [Tensor], _ what: String, h: Float = 1e-2, rtol: Float = 2e-2, atol: Float = 2e-3,
+                   file: StaticString = #filePath, line: UInt = #line,
+                   _ f: ([Tensor]) -> Tensor) {
+    let leaves = inputs.map { $0.requiringGrad() }
+    let y = f(leaves)
+    XCTAssertEqual(y.count, 1, "\(what): the checked function must return a scalar", file: file, line: line)
+    let analytic = y.gradients(wrt: leaves)
+    for (k, x) in inputs.enumerated() {
+        var numeric = [Float](repeating: 0, count: x.count)
+        for i in 0..<x.count {
+            var plus = x, minus = x
+            plus.withUnsafeMutableBufferPointer { $0[i] += h }
+            minus.withUnsafeMutableBufferPointer { $0[i] -= h }
+            var a = inputs, b = inputs
+            a[k] = plus; b[k] = minus
+            let fp = withoutGrad { f(a).item }, fm = withoutGrad { f(b).item }
+            numeric[i] = (fp - fm) / (2 * h)
+        }
+        assertClose(analytic[k], Tensor(shape: x.shape, numeric), rtol: rtol, atol: atol, "\(what) d/dinput\(k)", file: file, line: line)
+    }
+}
+
+/// Second order: the gradient of s(x) = ⟨∇f(x), v⟩ (computed with `createGraph`) against finite
+/// differences of s itself.
+func checkSecondOrder(_ inputs: [Tensor], _ what: String, h: Float = 1e-2, rtol: Float = 3e-2, atol: Float = 3e-3,
+                      file: StaticString = #filePath, line: UInt = #line,
+                      _ f: @escaping ([Tensor]) -> Tensor) {
+    let directions = inputs.enumerated().map { randomTensor($0.element.shape, seed: 900 + UInt64($0.offset)) }
+    let s: ([Tensor]) -> Tensor = { xs in
+        let leaves = xs.map { $0.requiresGrad ? $0 : $0.requiringGrad() }
+        let y = f(leaves)
+        let g = y.gradients(wrt: leaves, createGraph: true)
+        var total = (g[0] * directions[0]).sum()
+        for k in 1..<g.count { total = total + (g[k] * directions[k]).sum() }
+        return total
+    }
+    // The finite-difference side needs gradients, so grad mode stays on while it evaluates s.
+    let leaves = inputs.map { $0.requiringGrad() }
+    let analytic = s(leaves).gradients(wrt: leaves)
+    for (k, x) in inputs.enumerated() {
+        var numeric = [Float](repeating: 0, count: x.count)
+        for i in 0..<x.count {
+            var plus = x, minus = x
+            plus.withUnsafeMutableBufferPointer { $0[i] += h }
+            minus.withUnsafeMutableBufferPointer { $0[i] -= h }
+            var a = inputs, b = inputs
+            a[k] = plus; b[k] = minus
+            numeric[i] = (s(a).item - s(b).item) / (2 * h)
+        }
+        assertClose(analytic[k], Tensor(shape: x.shape, numeric), rtol: rtol, atol: atol, "\(what) second order d/dinput\(k)", file: file, line: line)
+    }
+}
+
+/// Reduces a tensor to a scalar through a fixed random projection, so every element counts.
+func project(_ y: Tensor, seed: UInt64 = 77) -> Tensor { (y * randomTensor(y.shape, seed: seed)).sum() }
