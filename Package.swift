@@ -71,6 +71,7 @@ let package = Package(
         ),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Engine"], path: "Tests/DatasetsTests"),
         .testTarget(name: "NNTests", dependencies: ["NN", "Engine"], path: "Tests/NNTests"),
+        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Engine"], path: "Tests/EvaluationTests"),
         .testTarget(name: "GANTests", dependencies: ["GAN", "NN", "Engine", "Datasets"], path: "Tests/GANTests"),
     ],
     swiftLanguageModes: [.v5]

@@ -1,0 +1,166 @@
+import Engine
+import Foundation
+
+/// Sample-quality metrics on classifier features. Statistics are computed in Double; matrix
+/// square roots use LAPACK's symmetric eigensolver.
+public enum Metrics {
+    /// Mean and covariance (divided by n − 1) of rows of a [n, d] feature matrix.
+    public struct Gaussian {
+        public let mean: [Double]
+        public let covariance: [Double]
+        public let dim: Int
+
+        public init(features f: Tensor) {
+            precondition(f.rank == 2 && f.shape[0] > 1, "need at least two feature rows, got \(f.shape)")
+            let (n, d) = (f.shape[0], f.shape[1])
+            let x = f.scalars.map(Double.init)
+            var mu = [Double](repeating: 0, count: d)
+            for i in 0..<n { for j in 0..<d { mu[j] += x[i * d + j] } }
+            for j in 0..<d { mu[j] /= Double(n) }
+            var centered = x
+            for i in 0..<n { for j in 0..<d { centered[i * d + j] -= mu[j] } }
+            var cov = LinearAlgebra.matmul(centered, centered, m: d, k: n, n: d, transposeA: true)
+            for k in 0..<cov.count { cov[k] /= Double(n - 1) }
+            self.init(mean: mu, covariance: cov)
+        }
+
+        public init(mean: [Double], covariance: [Double]) {
+            precondition(covariance.count == mean.count * mean.count)
+            self.mean = mean
+            self.covariance = covariance
+            dim = mean.count
+        }
+    }
+
+    /// Fréchet distance ‖μ₁ − μ₂‖² + Tr(Σ₁ + Σ₂ − 2(Σ₁^½ Σ₂ Σ₁^½)^½). The symmetric form keeps
+    /// every square root that of a symmetric PSD matrix.
+    public static func frechetDistance(_ a: Gaussian, _ b: Gaussian) -> Double {
+        precondition(a.dim == b.dim)
+        let d = a.dim
+        var meanTerm = 0.0
+        for j in 0..<d { meanTerm += (a.mean[j] - b.mean[j]) * (a.mean[j] - b.mean[j]) }
+        let s1 = LinearAlgebra.sqrtPSD(a.covariance, n: d)
+        let m = LinearAlgebra.matmul(LinearAlgebra.matmul(s1, b.covariance, m: d, k: d, n: d), s1, m: d, k: d, n: d)
+        var sym = m
+        for i in 0..<d { for j in 0..<d { sym[i * d + j] = (m[i * d + j] + m[j * d + i]) / 2 } }
+        let eig = LinearAlgebra.symmetricEigen(sym, n: d).values
+        let traceSqrt = eig.reduce(0) { $0 + max($1, 0).squareRoot() }
+        var trace = 0.0
+        for j in 0..<d { trace += a.covariance[j * d + j] + b.covariance[j * d + j] }
+        return max(meanTerm + trace - 2 * traceSqrt, 0)
+    }
+
+    /// Kernel inception distance with the cubic polynomial kernel k(x, y) = (xᵀy / d + 1)³:
+    /// the unbiased MMD² on `subsets` random subsets of `subsetSize` from each set; mean and std.
+    public static func kernelDistance(_ x: Tensor, _ y: Tensor, subsets: Int = 100, subsetSize: Int = 1000,
+                                      seed: UInt64 = 0) -> (mean: Double, std: Double) {
+        let d = x.shape[1]
+        let m = min(subsetSize, x.shape[0], y.shape[0])
+        precondition(m >= 2, "KID needs at least two samples per set")
+        var g = RandomGenerator(seed: seed)
+        var values: [Double] = []
+        for _ in 0..<subsets {
+            let xi = Array(g.permutation(x.shape[0]).prefix(m)), yi = Array(g.permutation(y.shape[0]).prefix(m))
+            let xs = x.indexSelect(xi), ys = y.indexSelect(yi)
+            func kernelSum(_ a: Tensor, _ b: Tensor, excludeDiagonal: Bool) -> Double {
+                let k = ((Tensor.matmul(a, b, transposeB: true) / Float(d)) + 1).scalars
+                var s = 0.0
+                for i in 0..<m { for j in 0..<m where !(excludeDiagonal && i == j) { s += pow(Double(k[i * m + j]), 3) } }
+                return s
+            }
+            let kxx = kernelSum(xs, xs, excludeDiagonal: true), kyy = kernelSum(ys, ys, excludeDiagonal: true)
+            let kxy = kernelSum(xs, ys, excludeDiagonal: false)
+            let mm = Double(m)
+            values.append((kxx + kyy) / (mm * (mm - 1)) - 2 * kxy / (mm * mm))
+        }
+        let mean = values.reduce(0, +) / Double(values.count)
+        let variance = values.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(max(values.count - 1, 1))
+        return (mean, variance.squareRoot())
+    }
+
+    /// The Inception Score computed with our classifier: exp(E_x KL(p(y|x) ‖ p(y))), averaged
+    /// over `splits` equal parts; at most the number of classes.
+    public static func classifierScore(probabilities p: [[Double]], splits: Int = 10) -> (mean: Double, std: Double) {
+        let n = p.count
+        let s = max(1, min(splits, n))
+        var scores: [Double] = []
+        for k in 0..<s {
+            let part = Array(p[(k * n / s)..<((k + 1) * n / s)])
+            let c = part[0].count
+            var marginal = [Double](repeating: 0, count: c)
+            for row in part { for j in 0..<c { marginal[j] += row[j] / Double(part.count) } }
+            var kl = 0.0
+            for row in part { for j in 0..<c where row[j] > 0 { kl += row[j] * log(row[j] / max(marginal[j], 1e-300)) } }
+            scores.append(exp(kl / Double(part.count)))
+        }
+        let mean = scores.reduce(0, +) / Double(s)
+        let variance = scores.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(s)
+        return (mean, variance.squareRoot())
+    }
+
+    /// Squared Euclidean distances between rows of a [n, d] and b [m, d], by GEMM.
+    static func squaredDistances(_ a: Tensor, _ b: Tensor) -> Tensor {
+        let an = a.square().sum(axis: 1, keepDims: true), bn = b.square().sum(axis: 1).reshaped([1, -1])
+        return (an + bn - Tensor.matmul(a, b, transposeB: true) * 2).clamp(min: 0)
+    }
+
+    /// Distance from each row of `x` to its k-th nearest other row (the radius of its ball).
+    static func kthNeighbourRadii(_ x: Tensor, k: Int, block: Int = 1000) -> [Float] {
+        let n = x.shape[0]
+        var radii = [Float](repeating: 0, count: n)
+        var start = 0
+        while start < n {
+            let end = min(start + block, n)
+            let d = squaredDistances(x.sliced(axis: 0, start..<end), x).scalars
+            for i in 0..<(end - start) {
+                var row = Array(d[(i * n)..<((i + 1) * n)])
+                row[start + i] = .infinity   // not its own neighbour
+                // k-th smallest by partial selection
+                var best = [Float](repeating: .infinity, count: k)
+                for v in row where v < best[k - 1] {
+                    var j = k - 1
+                    while j > 0 && best[j - 1] > v { best[j] = best[j - 1]; j -= 1 }
+                    best[j] = v
+                }
+                radii[start + i] = best[k - 1]
+            }
+            start = end
+        }
+        return radii
+    }
+
+    /// Fraction of `queries` inside at least one ball (centre row of `reference`, squared radius).
+    static func coverage(_ queries: Tensor, _ reference: Tensor, radii: [Float], block: Int = 1000) -> Double {
+        let n = queries.shape[0], m = reference.shape[0]
+        var inside = 0
+        var start = 0
+        while start < n {
+            let end = min(start + block, n)
+            let d = squaredDistances(queries.sliced(axis: 0, start..<end), reference).scalars
+            for i in 0..<(end - start) {
+                for j in 0..<m where d[i * m + j] <= radii[j] { inside += 1; break }
+            }
+            start = end
+        }
+        return Double(inside) / Double(max(n, 1))
+    }
+
+    /// Improved precision and recall (Kynkäänniemi et al. 2019) with k-nearest-neighbour balls.
+    public static func precisionRecall(real: Tensor, fake: Tensor, k: Int = 3) -> (precision: Double, recall: Double) {
+        let realRadii = kthNeighbourRadii(real, k: k), fakeRadii = kthNeighbourRadii(fake, k: k)
+        return (coverage(fake, real, radii: realRadii), coverage(real, fake, radii: fakeRadii))
+    }
+
+    /// Histogram of predicted classes, the number holding at least `threshold` of the samples,
+    /// and KL(histogram ‖ uniform).
+    public static func classCoverage(predictions: [Int], classes: Int, threshold: Double = 0.05)
+        -> (histogram: [Int], covered: Int, klFromUniform: Double) {
+        var h = [Int](repeating: 0, count: classes)
+        for p in predictions where p >= 0 && p < classes { h[p] += 1 }
+        let n = Double(max(predictions.count, 1))
+        let covered = h.filter { Double($0) / n >= threshold }.count
+        var kl = 0.0
+        for c in h where c > 0 { let q = Double(c) / n; kl += q * log(q * Double(classes)) }
+        return (h, covered, kl)
+    }
+}
