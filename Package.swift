@@ -54,7 +54,13 @@ let package = Package(
         // The tutorial models, GAN losses, the training loop and its outputs.
         .target(name: "GAN", dependencies: ["Engine", "NN", "Datasets", "CPNG"], path: "Sources/GAN", swiftSettings: numericSettings),
         // The project's classifiers and sample-quality metrics.
-        .target(name: "Evaluation", dependencies: ["Engine", "NN", "Datasets"], path: "Sources/Evaluation", swiftSettings: numericSettings),
+        .target(
+            name: "Evaluation",
+            dependencies: ["Engine", "NN", "Datasets", .product(name: "Crypto", package: "swift-crypto")],
+            path: "Sources/Evaluation",
+            resources: [.copy("Classifiers")],
+            swiftSettings: numericSettings
+        ),
         .executableTarget(
             name: "GanCLI",
             dependencies: [
@@ -71,7 +77,7 @@ let package = Package(
         ),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Engine"], path: "Tests/DatasetsTests"),
         .testTarget(name: "NNTests", dependencies: ["NN", "Engine"], path: "Tests/NNTests"),
-        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Engine"], path: "Tests/EvaluationTests"),
+        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Engine", "Datasets"], path: "Tests/EvaluationTests"),
         .testTarget(name: "GANTests", dependencies: ["GAN", "NN", "Engine", "Datasets"], path: "Tests/GANTests"),
     ],
     swiftLanguageModes: [.v5]

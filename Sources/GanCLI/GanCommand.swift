@@ -16,7 +16,7 @@ struct GanCommand: ParsableCommand {
           gan bench engine --json                measure the engine's kernels against the machine's sgemm
         """,
         version: "gan \(ganVersion)",
-        subcommands: [TrainCommand.self, SampleCommand.self, InterpolateCommand.self, ModelsCommand.self, DistancesCommand.self, DataCommand.self, ClassifierCommand.self, BenchCommand.self]
+        subcommands: [TrainCommand.self, SampleCommand.self, EvalCommand.self, InterpolateCommand.self, ModelsCommand.self, DistancesCommand.self, DataCommand.self, ClassifierCommand.self, BenchCommand.self]
     )
 }
 
@@ -24,6 +24,6 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure speed (build with -c release).",
-        subcommands: [BenchEngineCommand.self]
+        subcommands: [BenchEngineCommand.self, BenchTrainCommand.self, BenchGenerateCommand.self]
     )
 }

@@ -1,0 +1,151 @@
+import Crypto
+import Datasets
+import Engine
+import Foundation
+import NN
+
+/// A bundled, versioned classifier: the LeNet trained by `gan classifier train` with a fixed
+/// seed, committed under `Sources/Evaluation/Classifiers/`, checked against its SHA-256.
+public struct BundledClassifier {
+    public let dataset: String
+    public let version: String
+    public let sha256: String
+    public let testAccuracy: Double
+    public let command: String
+
+    public static let all: [BundledClassifier] = [
+        BundledClassifier(dataset: "mnist", version: "lenet-mnist-v1",
+                          sha256: "c98fd5c341791f0ca2f88030304991b23ed1c2a2bda463d2d9b302a14ba85645", testAccuracy: 0.9930,
+                          command: "gan classifier train --dataset mnist --epochs 5 --seed 0"),
+        BundledClassifier(dataset: "fashion-mnist", version: "lenet-fashion-mnist-v1",
+                          sha256: "2148feb33965a49a8239a1466d22118e6b416e51f506ab4731fc99fad327897e", testAccuracy: 0.9041,
+                          command: "gan classifier train --dataset fashion-mnist --epochs 5 --seed 0"),
+    ]
+
+    public static func forDataset(_ name: String) -> BundledClassifier? { all.first { $0.dataset == name } }
+
+    public var fileName: String { "\(version).safetensors" }
+
+    /// The file inside the package's resources.
+    public var path: String? { Bundle.module.path(forResource: version, ofType: "safetensors", inDirectory: "Classifiers") }
+
+    /// Loads the classifier after checking the file's digest.
+    public func load() throws -> LeNet {
+        guard let path else { throw FileFormatError(fileName, "the bundled classifier is missing from the package resources") }
+        let data = try AtomicFile.read(path)
+        let digest = SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
+        guard digest == sha256 else {
+            throw FileFormatError(path, "SHA-256 \(digest) does not match the expected \(sha256) for \(version)")
+        }
+        return try Classifier.load(path: path)
+    }
+}
+
+public enum Classifier {
+    /// A LeNet checkpoint written by `gan classifier train`.
+    public static func load(path: String) throws -> LeNet {
+        let ck = try Checkpoint.read(path: path)
+        let classes = Int(ck.metadata["classes"] ?? "10") ?? 10
+        let model = LeNet(classes: classes, random: RandomSource(seed: 0))
+        try ck.load(into: model, from: "model")
+        model.eval()
+        return model
+    }
+
+    /// Penultimate features [N, 128] and class probabilities of images [N, 1, 28, 28] in [0, 1].
+    public static func embed(_ model: LeNet, _ images: Tensor, batch: Int = 500) -> (features: Tensor, probabilities: [[Double]]) {
+        model.eval()
+        var feats: [Tensor] = []
+        var probs: [[Double]] = []
+        var start = 0
+        while start < images.shape[0] {
+            let end = Swift.min(start + batch, images.shape[0])
+            let x = images.sliced(axis: 0, start..<end)
+            withoutGrad {
+                let f = model.penultimate(x)
+                feats.append(f)
+                let p = model.head.layers[4](f).softmax(axis: 1)
+                let c = p.shape[1]
+                let v = p.scalars
+                for i in 0..<(end - start) { probs.append((0..<c).map { Double(v[i * c + $0]) }) }
+            }
+            start = end
+        }
+        return (Tensor.concat(feats, axis: 0), probs)
+    }
+}
+
+/// All metrics of one set of samples against the test set.
+public struct EvaluationReport: Sendable {
+    public var fd: Double
+    public var kidMean: Double, kidStd: Double
+    public var classifierScore: Double, classifierScoreStd: Double
+    public var precision: Double, recall: Double
+    public var classesCovered: Int
+    public var coverageKL: Double
+    public var histogram: [Int]
+    public var count: Int
+    public var classifier: String
+    /// For conditional models: accuracy of the classifier against the requested classes.
+    public var conditionalAccuracy: Double?
+
+    public var json: [String: Any] {
+        var o: [String: Any] = ["fd": fd, "kid_mean": kidMean, "kid_std": kidStd, "classifier_score": classifierScore,
+                                "precision": precision, "recall": recall, "classes_covered": classesCovered,
+                                "coverage_kl": coverageKL, "count": count, "classifier": classifier, "class_histogram": histogram]
+        if let a = conditionalAccuracy { o["conditional_accuracy"] = a }
+        return o
+    }
+}
+
+public struct Evaluator {
+    public let classifier: LeNet
+    public let classifierName: String
+    public let real: Tensor
+    let realFeatures: Tensor
+    let realGaussian: Metrics.Gaussian
+
+    /// `real`: the test images [N, 1, 28, 28] in [0, 1].
+    public init(classifier: LeNet, name: String, real: Tensor) {
+        self.classifier = classifier
+        classifierName = name
+        self.real = real
+        realFeatures = Classifier.embed(classifier, real).features
+        realGaussian = Metrics.Gaussian(features: realFeatures)
+    }
+
+    /// Images as a saved PNG would hold them: rounded to 1/255 steps.
+    public static func quantized(_ images: Tensor) -> Tensor {
+        Tensor(shape: images.shape, images.scalars.map { Float(PNGQuantize.byte($0)) / 255 })
+    }
+
+    /// Metrics of `images` ([N, 1, 28, 28] in [0, 1], quantized first). `kidSubsets` and
+    /// `precisionRecall` can be reduced for quick in-training checks.
+    public func evaluate(_ images: Tensor, requestedClasses: [Int]? = nil, kidSubsets: Int = 100,
+                         withPrecisionRecall: Bool = true) -> EvaluationReport {
+        let q = Evaluator.quantized(images)
+        let (f, p) = Classifier.embed(classifier, q)
+        let fd = Metrics.frechetDistance(realGaussian, Metrics.Gaussian(features: f))
+        let kid = Metrics.kernelDistance(realFeatures, f, subsets: kidSubsets, subsetSize: 1000)
+        let cs = Metrics.classifierScore(probabilities: p)
+        let pr = withPrecisionRecall ? Metrics.precisionRecall(real: realFeatures, fake: f) : (precision: Double.nan, recall: Double.nan)
+        let predictions = p.map { row in row.indices.max { row[$0] < row[$1] }! }
+        let cov = Metrics.classCoverage(predictions: predictions, classes: classifier.classes)
+        var report = EvaluationReport(fd: fd, kidMean: kid.mean, kidStd: kid.std, classifierScore: cs.mean, classifierScoreStd: cs.std,
+                                      precision: pr.precision, recall: pr.recall, classesCovered: cov.covered,
+                                      coverageKL: cov.klFromUniform, histogram: cov.histogram, count: images.shape[0],
+                                      classifier: classifierName)
+        if let requested = requestedClasses {
+            report.conditionalAccuracy = Double(zip(predictions, requested).filter { $0 == $1 }.count) / Double(max(requested.count, 1))
+        }
+        return report
+    }
+}
+
+/// The 0…255 quantization of a value in [0, 1] (round to nearest, clamp).
+public enum PNGQuantize {
+    @inline(__always) public static func byte(_ v: Float) -> UInt8 {
+        if !(v > 0) { return 0 }
+        return UInt8(Swift.min(255, (v * 255).rounded()))
+    }
+}

@@ -1,0 +1,123 @@
+import ArgumentParser
+import Datasets
+import Engine
+import Foundation
+import GAN
+import NN
+
+/// Peak resident set size of this process in MiB.
+func peakRSSMiB() -> Double {
+    var usage = rusage()
+    #if os(Linux)
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    #else
+    getrusage(RUSAGE_SELF, &usage)
+    #endif
+    return Double(usage.ru_maxrss) / 1024
+}
+
+struct BenchTrainCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "Median seconds per training iteration, images/s and peak RSS (same protocol as the reference scripts).",
+        discussion: """
+        One iteration: the next real batch, z, fake = G(z) once, a D update on real and fake,
+        a G update through the updated, frozen D. Warm-up iterations are not timed.
+
+        Example:
+          swift build -c release && .build/release/gan bench train --model dcgan --batch 64 --iters 30 --json
+        """
+    )
+
+    @Option(help: "Model.") var model = "dcgan"
+    @Option(help: "Loss (default: the model's).") var loss: String?
+    @Option(help: "Images per iteration.") var batch = 64
+    @Option(help: "Timed iterations.") var iters = 30
+    @Option(help: "Untimed warm-up iterations.") var warmup = 5
+    @Flag(help: "Print one JSON object.") var json = false
+
+    func validate() throws {
+        guard batch > 0, iters > 0, warmup >= 0 else { throw ValidationError("--batch and --iters must be positive, --warmup not negative") }
+        guard ModelZoo.spec(model) != nil else { throw ValidationError("--model \(model) is not one of \(ModelZoo.all.map(\.name).joined(separator: ", "))") }
+        if let loss, GANLossKind(rawValue: loss) == nil { throw ValidationError("--loss \(loss) is not one of \(GANLossKind.allCases.map(\.rawValue).joined(separator: ", "))") }
+    }
+
+    func run() throws {
+        let gemm = Benchmark.sgemmGFLOPS(size: 1024)
+        var config = TrainConfig()
+        config.model = model
+        config.loss = loss
+        config.batchSize = batch
+        config.steps = warmup + iters
+        let train = try DatasetStore.load("mnist", split: .train) { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
+        let trainer = try GANTrainer(config: config, train: train)
+        for _ in 0..<warmup { _ = trainer.step() }
+        var times: [Double] = []
+        for _ in 0..<iters {
+            let t0 = Benchmark.now()
+            _ = trainer.step()
+            times.append(Benchmark.now() - t0)
+        }
+        times.sort()
+        let median = times[times.count / 2]
+        let report: [String: Any] = [
+            "model": model, "loss": trainer.lossKind.rawValue, "batch": batch, "median_s_per_iter": Benchmark.round(median, 5),
+            "img_per_s": Benchmark.round(Double(batch) / median, 1), "peak_rss_mib": Benchmark.round(peakRSSMiB(), 1),
+            "sgemm_gflops": Benchmark.round(gemm, 1), "blas": BLASInfo.description, "threads": Runtime.defaultThreads,
+            "min_s_per_iter": Benchmark.round(times.first!, 5), "max_s_per_iter": Benchmark.round(times.last!, 5),
+        ]
+        if json { print(Benchmark.json(report)); return }
+        print("\(model) / \(trainer.lossKind.rawValue), batch \(batch): median \(String(format: "%.4f", median)) s/iter, \(String(format: "%.1f", Double(batch) / median)) img/s, peak RSS \(String(format: "%.0f", peakRSSMiB())) MiB; sgemm \(String(format: "%.0f", gemm)) GFLOP/s (\(BLASInfo.kernel))")
+    }
+}
+
+struct BenchGenerateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "generate",
+        abstract: "Time generating samples with an untrained generator in eval mode (no graph).",
+        discussion: """
+        Example:
+          .build/release/gan bench generate --model dcgan --count 10000 --batch 500 --json
+        """
+    )
+
+    @Option(help: "Model.") var model = "dcgan"
+    @Option(help: "Samples to generate.") var count = 10_000
+    @Option(help: "Samples per batch.") var batch = 500
+    @Flag(help: "Print one JSON object.") var json = false
+
+    func validate() throws {
+        guard count > 0, batch > 0 else { throw ValidationError("--count and --batch must be positive") }
+        guard ModelZoo.spec(model) != nil else { throw ValidationError("--model \(model) is not one of \(ModelZoo.all.map(\.name).joined(separator: ", "))") }
+    }
+
+    func run() throws {
+        let spec = ModelZoo.spec(model)!
+        var g = RandomGenerator(seed: 0)
+        var o = BuildOptions()
+        o.probabilityOutput = spec.defaultLoss.usesProbabilities
+        let gen = ModelZoo.build(spec, options: o, generator: &g, random: RandomSource(seed: 0)).0
+        gen.eval()
+        let labels: (Int) -> [Int]? = { n in spec.conditional ? (0..<n).map { $0 % 10 } : nil }
+        _ = withoutGrad { gen(Tensor.randn([batch, spec.latentDim], generator: &g), labels: labels(batch)) }   // warm-up
+        var times: [Double] = []
+        let start = Benchmark.now()
+        var done = 0
+        while done < count {
+            let n = min(batch, count - done)
+            let z = Tensor.randn([n, spec.latentDim], generator: &g)
+            let t0 = Benchmark.now()
+            _ = withoutGrad { gen(z, labels: labels(n)) }
+            times.append(Benchmark.now() - t0)
+            done += n
+        }
+        let total = Benchmark.now() - start
+        times.sort()
+        let report: [String: Any] = ["model": model, "count": count, "batch": batch, "total_s": Benchmark.round(total, 3),
+                                     "median_s_per_batch": Benchmark.round(times[times.count / 2], 4),
+                                     "samples_per_s": Benchmark.round(Double(count) / total, 1),
+                                     "peak_rss_mib": Benchmark.round(peakRSSMiB(), 1), "blas": BLASInfo.description]
+        if json { print(Benchmark.json(report)); return }
+        print("\(model): \(count) samples in \(String(format: "%.2f", total)) s (\(String(format: "%.0f", Double(count) / total)) samples/s), peak RSS \(String(format: "%.0f", peakRSSMiB())) MiB")
+    }
+}
