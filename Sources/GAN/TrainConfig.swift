@@ -34,11 +34,42 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     public var checkpointEvery = 1
     /// Append metrics every this many steps.
     public var logEvery = 10
+    /// Score 2,000 samples (FD, class coverage) every this many epochs; 0 turns it off.
+    public var evalEvery = 0
     /// Use only the first N training images (quick runs, tests).
     public var limit: Int?
     public var threads: Int?
 
     public init() {}
+
+    enum CodingKeys: String, CodingKey {
+        case model, loss, dataset, epochs, steps, batchSize, seed, lrG, lrD, betasG, betasD, nCritic, gpLambda, clipValue
+        case labelSmoothing, instanceNoise, spectralNorm, emaDecay, minibatchStdDev, minibatchDiscrimination, featureMatching
+        case criticNorm, filters, blocks, latentDim, latentDistribution, sampleEvery, checkpointEvery, logEvery, evalEvery, limit, threads
+    }
+
+    /// Decodes leniently: keys added in later versions default when absent.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let d = TrainConfig()
+        func get<T: Decodable>(_ k: CodingKeys, _ fallback: T) throws -> T { try c.decodeIfPresent(T.self, forKey: k) ?? fallback }
+        model = try get(.model, d.model); loss = try c.decodeIfPresent(String.self, forKey: .loss)
+        dataset = try get(.dataset, d.dataset); epochs = try c.decodeIfPresent(Int.self, forKey: .epochs)
+        steps = try c.decodeIfPresent(Int.self, forKey: .steps); batchSize = try c.decodeIfPresent(Int.self, forKey: .batchSize)
+        seed = try get(.seed, d.seed); lrG = try c.decodeIfPresent(Float.self, forKey: .lrG); lrD = try c.decodeIfPresent(Float.self, forKey: .lrD)
+        betasG = try c.decodeIfPresent([Float].self, forKey: .betasG); betasD = try c.decodeIfPresent([Float].self, forKey: .betasD)
+        nCritic = try c.decodeIfPresent(Int.self, forKey: .nCritic); gpLambda = try get(.gpLambda, d.gpLambda)
+        clipValue = try get(.clipValue, d.clipValue); labelSmoothing = try get(.labelSmoothing, d.labelSmoothing)
+        instanceNoise = try get(.instanceNoise, d.instanceNoise); spectralNorm = try get(.spectralNorm, d.spectralNorm)
+        emaDecay = try c.decodeIfPresent(Float.self, forKey: .emaDecay); minibatchStdDev = try get(.minibatchStdDev, d.minibatchStdDev)
+        minibatchDiscrimination = try get(.minibatchDiscrimination, d.minibatchDiscrimination)
+        featureMatching = try get(.featureMatching, d.featureMatching); criticNorm = try c.decodeIfPresent(String.self, forKey: .criticNorm)
+        filters = try get(.filters, d.filters); blocks = try get(.blocks, d.blocks); latentDim = try c.decodeIfPresent(Int.self, forKey: .latentDim)
+        latentDistribution = try c.decodeIfPresent(String.self, forKey: .latentDistribution)
+        sampleEvery = try get(.sampleEvery, d.sampleEvery); checkpointEvery = try get(.checkpointEvery, d.checkpointEvery)
+        logEvery = try get(.logEvery, d.logEvery); evalEvery = try get(.evalEvery, d.evalEvery)
+        limit = try c.decodeIfPresent(Int.self, forKey: .limit); threads = try c.decodeIfPresent(Int.self, forKey: .threads)
+    }
 
     public static func load(path: String) throws -> TrainConfig {
         try JSONDecoder().decode(TrainConfig.self, from: Data(contentsOf: URL(fileURLWithPath: path)))

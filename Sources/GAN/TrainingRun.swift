@@ -30,6 +30,11 @@ public final class TrainingRun {
     /// The first ten fixed samples after each epoch: the rows of the progress sheet.
     var progressRows: [(epoch: Int, images: Tensor)] = []
     var history: [StepMetrics] = []
+    /// Scores generated images in [0, 1] ([N, 1, 28, 28]); set by the caller for `--eval-every`
+    /// (the GAN module does not depend on the evaluation module). Returns named figures,
+    /// at least `fd` and `classes_covered`.
+    public var evaluator: ((Tensor) -> [String: Double])?
+    var evalHistory: [(epoch: Int, step: Int, fd: Double, covered: Double)] = []
 
     public init(config: TrainConfig, runDirectory: String, resume: Bool, overwrite: Bool = false,
                 log: @escaping (String) -> Void) throws {
@@ -113,8 +118,40 @@ public final class TrainingRun {
         dir.pruneCheckpoints()
     }
 
+    /// FD and coverage of 2,000 samples (a fixed seed each time), logged to eval.jsonl and
+    /// plotted; warns when coverage collapses or FD jumps.
+    func evaluateNow() throws {
+        guard let evaluator else { return }
+        var g = RandomGenerator(seed: 20_000 &+ trainer.config.seed)
+        let z = GANTrainer.latent(2000, trainer.latentDim, trainer.latentDistribution, &g)
+        let labels = trainer.isConditional ? (0..<2000).map { $0 % 10 } : nil
+        trainer.generator.eval()
+        var images = withoutGrad { trainer.generator(z, labels: labels) }
+        trainer.generator.train()
+        if trainer.spec.scaling == .symmetric { images = (images + 1) * 0.5 }
+        let scores = evaluator(images)
+        let fd = scores["fd"] ?? .nan, covered = scores["classes_covered"] ?? .nan
+        let line = (["\"epoch\": \(trainer.epoch)", "\"step\": \(trainer.globalStep)", "\"samples\": 2000"]
+            + scores.keys.sorted().map { "\"\($0)_2000\": \(scores[$0]!)" }).joined(separator: ", ")
+        let appender = try LineAppender(path: dir.path + "/eval.jsonl")
+        appender.append("{" + line + "}")
+        if let best = evalHistory.map(\.fd).min(), fd > best * 1.5 {
+            log(String(format: "warning: FD on 2,000 samples jumped to %.2f (best so far %.2f) at epoch %d", fd, best, trainer.epoch))
+        }
+        if let last = evalHistory.last, covered < last.covered - 1 || covered <= 5 {
+            log(String(format: "warning: class coverage fell to %.0f classes (was %.0f): possible mode collapse", covered, last.covered))
+        }
+        evalHistory.append((trainer.epoch, trainer.globalStep, fd, covered))
+        if evalHistory.count >= 2 {
+            try LinePlot(title: "FD on 2000 samples", xLabel: "iteration", secondaryXScale: Float(trainer.loader.batchesPerEpoch), secondaryXLabel: "epoch",
+                         series: [("FD (2000)", evalHistory.map { Float($0.step) }, evalHistory.map { Float($0.fd) }, (150, 40, 160))])
+                .render().write(to: dir.plots + "/fd.png")
+        }
+    }
+
     func endOfEpoch() throws {
         let e = trainer.epoch
+        if trainer.config.evalEvery > 0 && e % trainer.config.evalEvery == 0 { try evaluateNow() }
         try writeGrid(dir.samples + String(format: "/epoch-%04d.png", e))
         progressRows.append((e, trainer.fixedSamples().sliced(axis: 0, 0..<10)))
         try writeProgressSheet()

@@ -91,12 +91,29 @@ final class GANTests: XCTestCase {
         var c = tinyConfig("mlp")
         c.steps = 12
         c.sampleEvery = 5
-        let run = try TrainingRun(config: c, runDirectory: root, resume: false, log: { _ in })
+        c.evalEvery = 1
+        var warnings: [String] = []
+        let run = try TrainingRun(config: c, runDirectory: root, resume: false, log: { warnings.append($0) })
+        var scored: [Int] = []
+        var calls = 0
+        run.evaluator = { images in
+            scored.append(images.shape[0])
+            XCTAssertGreaterThanOrEqual(images.min().item, 0)
+            calls += 1
+            // The second evaluation reports a collapse and a jump, which must be warned about.
+            return calls == 1 ? ["fd": 10, "classes_covered": 10] : ["fd": 40, "classes_covered": 3]
+        }
         let summary = try run.run()
+        XCTAssertEqual(scored, [2000, 2000])
+        let evalLines = try String(contentsOfFile: root + "/eval.jsonl", encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(evalLines.count, 2)
+        XCTAssertTrue(evalLines[1].contains("\"fd_2000\": 40.0"), String(evalLines[1]))
+        XCTAssertTrue(warnings.contains { $0.contains("FD on 2,000 samples jumped") }, "\(warnings)")
+        XCTAssertTrue(warnings.contains { $0.contains("possible mode collapse") }, "\(warnings)")
         XCTAssertEqual(summary.steps, 12)
         let fm = FileManager.default
         for f in ["config.json", "metrics.jsonl", "metrics.csv", "summary.json", "progress.png", "plots/losses.png",
-                  "plots/d_outputs.png", "samples/epoch-0001.png", "samples/epoch-0002.png", "samples/step-00000005.png"] {
+                  "plots/d_outputs.png", "plots/fd.png", "samples/epoch-0001.png", "samples/epoch-0002.png", "samples/step-00000005.png"] {
             XCTAssertTrue(fm.fileExists(atPath: root + "/" + f), f)
         }
         XCTAssertEqual(RunDirectory(root).checkpointFiles().count, 2)   // epochs 1 and 2 (step 6 and 12)
