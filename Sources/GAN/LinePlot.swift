@@ -48,18 +48,16 @@ public struct LinePlot {
             c.text(label, x: x - label.count * 6, y: bottom + 8, color: (60, 60, 60))
         }
         c.text(xLabel, x: right - xLabel.count * 12, y: bottom + 26, color: (60, 60, 60))
-        if let per = secondaryXScale, per > 0 {   // epoch axis
-            let firstEpoch = Int((x0 / per).rounded(.up)), lastEpoch = Int(x1 / per)
-            let stride = Swift.max(1, (lastEpoch - firstEpoch + 1) / 8)
-            var e = firstEpoch
-            while e <= lastEpoch {
-                let x = px(Float(e) * per)
+        if let per = secondaryXScale, per > 0 {   // epoch axis, under the iteration ticks
+            for k in 0...4 {
+                let v = x0 + spanX * Float(k) / 4
+                let x = px(v)
                 c.line(x, bottom + 44, x, bottom + 50, (120, 60, 160))
-                c.text("\(e)", x: x - 6, y: bottom + 54, color: (120, 60, 160))
-                e += stride
+                let label = LinePlot.format(v / per)
+                c.text(label, x: x - label.count * 6, y: bottom + 54, color: (120, 60, 160))
             }
             c.line(left, bottom + 44, right, bottom + 44, (120, 60, 160))
-            c.text(secondaryXLabel, x: right - secondaryXLabel.count * 12, y: bottom + 54, color: (120, 60, 160))
+            c.text(secondaryXLabel, x: right - secondaryXLabel.count * 12, y: bottom + 26 + 40, color: (120, 60, 160))
         }
         c.line(left, top, left, bottom, (40, 40, 40))
         c.line(left, bottom, right, bottom, (40, 40, 40))
