@@ -7,10 +7,10 @@ public enum Loss {
         (logits.softplus() - logits * target).mean()
     }
 
-    /// Binary cross-entropy on probabilities, with the logs clamped at −100 as PyTorch's BCELoss.
+    /// Binary cross-entropy on probabilities exactly as PyTorch's BCELoss: logs clamped at −100,
+    /// gradient (p − t) / max(p(1 − p), 1e-12), finite even for saturated probabilities.
     public static func bce(_ p: Tensor, _ target: Tensor) -> Tensor {
-        let logP = p.log().clamp(min: -100), log1mP = (1 - p).log().clamp(min: -100)
-        return -(target * logP + (1 - target) * log1mP).mean()
+        p.binaryCrossEntropy(target: target).mean()
     }
 
     /// Binary cross-entropy on probabilities as Keras computes it: p clipped to [ε, 1 − ε], ε = 1e-7.

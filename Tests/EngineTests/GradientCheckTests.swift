@@ -43,6 +43,8 @@ final class GradientCheckTests: XCTestCase {
         checkGradient([x], "tanh") { project($0[0].tanh()) }
         checkGradient([x], "softplus") { project($0[0].softplus()) }
         checkGradient([x], "logSigmoid") { project($0[0].logSigmoid()) }
+        let probabilities = x.sigmoid() * 0.8 + 0.1, targets = (randomTensor([4, 6], seed: 9) .> 0)
+        checkGradient([probabilities], "binaryCrossEntropy", h: 1e-3) { project($0[0].binaryCrossEntropy(target: targets)) }
         checkGradient([x], "softmax") { project($0[0].softmax(axis: 1)) }
         checkGradient([x], "logSoftmax") { project($0[0].logSoftmax(axis: 0)) }
     }

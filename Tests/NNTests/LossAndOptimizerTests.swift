@@ -21,6 +21,14 @@ final class LossAndOptimizerTests: XCTestCase {
         XCTAssertEqual(Loss.mse(Tensor([1, 2]), Tensor([0, 4])).item, 2.5)
         XCTAssertEqual(Loss.hingeDiscriminator(real: Tensor([2, 0.5]), fake: Tensor([-2, 0.5])).item, 0.25 + 0.75, accuracy: 1e-6)
         XCTAssertEqual(Loss.wassersteinCritic(real: Tensor([1, 3]), fake: Tensor([0, 1])).item, -1.5)
+        // Saturated probabilities (a sigmoid that underflowed to exactly 0 or 1) keep a finite
+        // gradient, PyTorch's (p − t) / max(p(1 − p), 1e-12).
+        let saturated = Tensor([0, 1, 0.5]).requiringGrad()
+        let sg = Loss.bce(saturated, Tensor([1, 0, 1])).gradients(wrt: [saturated])[0].scalars
+        XCTAssertEqual(sg[0], -1e12 / 3, accuracy: 1e6)
+        XCTAssertEqual(sg[1], 1e12 / 3, accuracy: 1e6)
+        XCTAssertEqual(sg[2], (0.5 - 1) / 0.25 / 3, accuracy: 1e-6)
+        XCTAssertEqual(Loss.bce(saturated, Tensor([1, 0, 1])).item, Float(100 + 100 - log(0.5)) / 3, accuracy: 1e-4)
         // Gradients of the closed forms.
         let x = Tensor([0.3, -0.7]).requiringGrad()
         let g = Loss.bceWithLogits(x, Tensor([1, 0])).gradients(wrt: [x])[0]

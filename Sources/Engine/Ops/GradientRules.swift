@@ -67,6 +67,10 @@ enum Rules {
     static func tanh() -> GradRule { { g, y, _ in [g * (1 - y.square())] } }
     static func softplus(_ x: Tensor) -> GradRule { { g, _, _ in [g * x.sigmoid()] } }
 
+    static func binaryCrossEntropy(_ p: Tensor, _ t: Tensor) -> GradRule {
+        { g, _, _ in [g * (p - t) / (p * (1 - p)).clamp(min: 1e-12)] }
+    }
+
     // MARK: reductions
 
     static func sum(_ inShape: [Int], _ keptShape: [Int]) -> GradRule {
