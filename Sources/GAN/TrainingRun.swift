@@ -220,20 +220,31 @@ public final class TrainingRun {
 
     /// Loss curves and D outputs from metrics.csv (so resumed runs plot their whole history).
     func writePlots() throws {
-        guard let text = try? String(contentsOfFile: dir.metricsCSV, encoding: .utf8) else { return }
+        try TrainingRun.writePlots(dir, batchesPerEpoch: trainer.loader.batchesPerEpoch, probabilities: trainer.lossKind.usesProbabilities)
+    }
+
+    /// Renders `plots/losses.png` and `plots/d_outputs.png` of a run directory from its metrics.
+    /// Without `batchesPerEpoch` it is read off the metrics (the last step of epoch 1).
+    public static func writePlots(_ dir: RunDirectory, batchesPerEpoch: Int? = nil, probabilities: Bool = true) throws {
+        guard let text = try? String(contentsOfFile: dir.metricsCSV, encoding: .utf8) else {
+            throw FileFormatError(dir.metricsCSV, "no metrics to plot")
+        }
         var steps: [Float] = [], d: [Float] = [], g: [Float] = [], dr: [Float] = [], df: [Float] = []
+        var lastOfFirstEpoch = 0
         for line in text.split(separator: "\n").dropFirst() {
             let f = line.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
-            guard f.count == 8, let s = Float(f[0]), let dl = Float(f[2]), let r = Float(f[4]), let k = Float(f[5]) else { continue }
+            guard f.count == 8, let s = Float(f[0]), let e = Int(f[1]), let dl = Float(f[2]), let r = Float(f[4]), let k = Float(f[5]) else { continue }
             steps.append(s); d.append(dl); dr.append(r); df.append(k)
             g.append(Float(f[3]) ?? .nan)
+            if e == 1 { lastOfFirstEpoch = Int(s) }
         }
         guard steps.count >= 2 else { return }
-        let perEpoch = Float(trainer.loader.batchesPerEpoch)
+        try FileManager.default.createDirectory(atPath: dir.plots, withIntermediateDirectories: true)
+        let perEpoch = Float(batchesPerEpoch ?? Swift.max(lastOfFirstEpoch, 1))
         try LinePlot(title: "losses", xLabel: "iteration", secondaryXScale: perEpoch, secondaryXLabel: "epoch",
                      series: [("D loss", steps, d, (220, 60, 60)), ("G loss", steps, g, (60, 110, 220))])
             .render().write(to: dir.plots + "/losses.png")
-        let real = trainer.lossKind.usesProbabilities ? "D(x)" : "critic(x)", fake = trainer.lossKind.usesProbabilities ? "D(G(z))" : "critic(G(z))"
+        let real = probabilities ? "D(x)" : "critic(x)", fake = probabilities ? "D(G(z))" : "critic(G(z))"
         try LinePlot(title: "discriminator outputs", xLabel: "iteration", secondaryXScale: perEpoch, secondaryXLabel: "epoch",
                      series: [(real, steps, dr, (40, 160, 80)), (fake, steps, df, (200, 120, 30))])
             .render().write(to: dir.plots + "/d_outputs.png")

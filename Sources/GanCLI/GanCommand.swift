@@ -16,7 +16,7 @@ struct GanCommand: ParsableCommand {
           gan bench engine --json                measure the engine's kernels against the machine's sgemm
         """,
         version: "gan \(ganVersion)",
-        subcommands: [TrainCommand.self, SampleCommand.self, EvalCommand.self, InterpolateCommand.self, ModelsCommand.self, DistancesCommand.self, DataCommand.self, ClassifierCommand.self, BenchCommand.self]
+        subcommands: [TrainCommand.self, SampleCommand.self, EvalCommand.self, PlotCommand.self, InterpolateCommand.self, ModelsCommand.self, DistancesCommand.self, DataCommand.self, ClassifierCommand.self, BenchCommand.self]
     )
 }
 

@@ -154,3 +154,24 @@ struct DistancesCommand: ParsableCommand {
         }
     }
 }
+
+struct PlotCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "plot",
+        abstract: "Redraw a run's loss and discriminator-output plots from its metrics.csv.",
+        discussion: """
+        Example:
+          gan plot --run-dir runs/dcgan
+        """
+    )
+
+    @Option(name: .customLong("run-dir"), help: "A run directory written by gan train.") var runDir: String
+
+    func run() throws {
+        let dir = RunDirectory(runDir)
+        let config = try? TrainConfig.load(path: dir.config)
+        let probabilities = (config?.loss).flatMap(GANLossKind.init(rawValue:))?.usesProbabilities ?? true
+        try TrainingRun.writePlots(dir, probabilities: probabilities)
+        print("Wrote \(dir.plots)/losses.png and \(dir.plots)/d_outputs.png")
+    }
+}
