@@ -85,6 +85,25 @@ final class GANTests: XCTestCase {
         try checkResume(clip, cut: 7)
     }
 
+    /// What SIGINT/SIGTERM do (set the stop flag): the step in progress finishes, a checkpoint
+    /// is written at that step, and resuming from it matches an uninterrupted run.
+    func testInterruptionSavesAResumableCheckpoint() throws {
+        let root = NSTemporaryDirectory() + "gan-interrupt-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: root); StopSignals.reset() }
+        let config = tinyConfig("mlp-deep")
+        let straight = try TrainingRun(config: config, runDirectory: root + "/a", resume: false, log: { _ in })
+        _ = try straight.run()
+        let run = try TrainingRun(config: config, runDirectory: root + "/b", resume: false, log: { _ in })
+        let summary = try run.run { m in if m.step == 3 { StopSignals.request() } }
+        StopSignals.reset()
+        XCTAssertTrue(summary.interrupted)
+        XCTAssertEqual(summary.steps, 3)
+        XCTAssertEqual(RunDirectory(root + "/b").latestCheckpoint.map { ($0 as NSString).lastPathComponent }, "step-00000003.safetensors")
+        let resumed = try TrainingRun(config: config, runDirectory: root + "/b", resume: true, log: { _ in })
+        _ = try resumed.run()
+        XCTAssertEqual(differences(resumed.trainer, straight.trainer), [])
+    }
+
     func testTrainingWritesItsRunDirectory() throws {
         let root = NSTemporaryDirectory() + "gan-run-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: root) }
