@@ -88,12 +88,16 @@ public struct EvaluationReport: Sendable {
     public var classifier: String
     /// For conditional models: accuracy of the classifier against the requested classes.
     public var conditionalAccuracy: Double?
+    /// For conditional models: FD between the samples requested as class k and the test images
+    /// of class k (nil for classes with fewer than two of either).
+    public var fdPerClass: [Double?]?
 
     public var json: [String: Any] {
         var o: [String: Any] = ["fd": fd, "kid_mean": kidMean, "kid_std": kidStd, "classifier_score": classifierScore,
                                 "precision": precision, "recall": recall, "classes_covered": classesCovered,
                                 "coverage_kl": coverageKL, "count": count, "classifier": classifier, "class_histogram": histogram]
         if let a = conditionalAccuracy { o["conditional_accuracy"] = a }
+        if let f = fdPerClass { o["fd_per_class"] = f.map { $0 ?? -1 } }
         return o
     }
 }
@@ -104,12 +108,14 @@ public struct Evaluator {
     public let real: Tensor
     let realFeatures: Tensor
     let realGaussian: Metrics.Gaussian
+    let realLabels: [Int]?
 
-    /// `real`: the test images [N, 1, 28, 28] in [0, 1].
-    public init(classifier: LeNet, name: String, real: Tensor) {
+    /// `real`: the test images [N, 1, 28, 28] in [0, 1]; `labels` enable per-class FD.
+    public init(classifier: LeNet, name: String, real: Tensor, labels: [Int]? = nil) {
         self.classifier = classifier
         classifierName = name
         self.real = real
+        realLabels = labels
         realFeatures = Classifier.embed(classifier, real).features
         realGaussian = Metrics.Gaussian(features: realFeatures)
     }
@@ -137,6 +143,14 @@ public struct Evaluator {
                                       classifier: classifierName)
         if let requested = requestedClasses {
             report.conditionalAccuracy = Double(zip(predictions, requested).filter { $0 == $1 }.count) / Double(max(requested.count, 1))
+            if let realLabels {
+                report.fdPerClass = (0..<classifier.classes).map { c in
+                    let fake = requested.indices.filter { requested[$0] == c }, real = realLabels.indices.filter { realLabels[$0] == c }
+                    guard fake.count >= 2, real.count >= 2 else { return nil }
+                    return Metrics.frechetDistance(Metrics.Gaussian(features: realFeatures.indexSelect(real)),
+                                                   Metrics.Gaussian(features: f.indexSelect(fake)))
+                }
+            }
         }
         return report
     }

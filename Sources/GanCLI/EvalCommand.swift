@@ -91,8 +91,8 @@ struct EvalCommand: ParsableCommand {
         }
         let test = try DatasetStore.load(datasetName, split: .test, log: log)
         let all = Array(0..<test.count)
-        let real = BatchLoader(test, batchSize: test.count, scaling: .unit, shuffle: false, dropLast: false).batch(0, order: all).images
-        let evaluator = Evaluator(classifier: model, name: name, real: real)
+        let (real, realLabels) = BatchLoader(test, batchSize: test.count, scaling: .unit, shuffle: false, dropLast: false).batch(0, order: all)
+        let evaluator = Evaluator(classifier: model, name: name, real: real, labels: realLabels)
         let report = evaluator.evaluate(images, requestedClasses: requested)
         var floor: EvaluationReport?
         if !noFloor {
@@ -122,6 +122,9 @@ struct EvalCommand: ParsableCommand {
         row("classes ≥ 5 %", "\(report.classesCovered)", floor.map { "\($0.classesCovered)" })
         row("coverage KL", String(format: "%.4f", report.coverageKL), floor.map { String(format: "%.4f", $0.coverageKL) })
         if let a = report.conditionalAccuracy { row("conditional accuracy", String(format: "%.3f", a), nil) }
+        if let per = report.fdPerClass {
+            print("FD per class: " + per.enumerated().map { "\($0.offset): " + ($0.element.map { String(format: "%.1f", $0) } ?? "–") }.joined(separator: ", "))
+        }
         print("\nclass histogram: \(report.histogram)")
     }
 }

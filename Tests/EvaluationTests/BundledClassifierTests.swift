@@ -24,8 +24,16 @@ final class BundledClassifierTests: XCTestCase {
         let test = try DatasetStore.load("mnist", split: .test).prefix(2000)
         let train = try DatasetStore.load("mnist", split: .train).prefix(2000)
         let all = { (d: ImageDataset) in BatchLoader(d, batchSize: d.count, scaling: .unit, shuffle: false, dropLast: false).batch(0, order: Array(0..<d.count)).images }
-        let evaluator = Evaluator(classifier: model, name: bundled.version, real: all(test))
+        let evaluator = Evaluator(classifier: model, name: bundled.version, real: all(test), labels: test.labels.map(Int.init))
         let realReport = evaluator.evaluate(all(train), kidSubsets: 10)
+        // Real training images "requested" as their true classes: accurate, and each class's FD
+        // small; the same images requested as the wrong classes: inaccurate, FD per class large.
+        let truth = train.labels.map(Int.init)
+        let right = evaluator.evaluate(all(train), requestedClasses: truth, kidSubsets: 2, withPrecisionRecall: false)
+        let wrong = evaluator.evaluate(all(train), requestedClasses: truth.map { ($0 + 1) % 10 }, kidSubsets: 2, withPrecisionRecall: false)
+        XCTAssertGreaterThan(right.conditionalAccuracy!, 0.97)
+        XCTAssertLessThan(wrong.conditionalAccuracy!, 0.03)
+        for c in 0..<10 { XCTAssertLessThan(right.fdPerClass![c]! * 5, wrong.fdPerClass![c]!, "class \(c)") }
         var g = RandomGenerator(seed: 1)
         let noise = Tensor.rand([2000, 1, 28, 28], generator: &g)
         let noiseReport = evaluator.evaluate(noise, kidSubsets: 10)
