@@ -67,6 +67,7 @@ final class TensorFileTests: XCTestCase {
             ("offsets past data", raw(#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"#, [0, 0, 0, 0]), "past the data size"),
             ("size mismatch", raw(#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,4]}}"#, [0, 0, 0, 0]), "needs 8"),
             ("overlap", raw(#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"b":{"dtype":"F32","shape":[1],"data_offsets":[2,6]}}"#, [UInt8](repeating: 0, count: 8)), "overlap"),
+            ("duplicate name", raw(#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}"#, [UInt8](repeating: 0, count: 8)), "tensor name a appears twice"),
             ("negative dim", raw(#"{"a":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}}"#, [0, 0, 0, 0]), "invalid dimension"),
         ]
         for (name, data, expected) in cases {
@@ -76,6 +77,13 @@ final class TensorFileTests: XCTestCase {
                 XCTAssertTrue(text.contains(expected), "\(name): \(text)")
             }
         }
+    }
+
+    func testNestedKeysAreNotDuplicates() throws {
+        // The same field names inside different entries are fine.
+        let ok = raw(#"{"x":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"y":{"dtype":"F32","shape":[1],"data_offsets":[4,8]},"__metadata__":{"dtype":"not a tensor"}}"#,
+                     [UInt8](repeating: 0, count: 8))
+        XCTAssertEqual(try SafeTensors.parse(ok).tensors.count, 2)
     }
 
     func testNpyRoundTripAndErrors() throws {

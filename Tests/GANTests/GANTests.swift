@@ -146,6 +146,16 @@ final class GANTests: XCTestCase {
         }
     }
 
+    func testUncreatableRunDirectoryFailsBeforeTraining() {
+        // A path under a regular file cannot be created, even by root.
+        let file = NSTemporaryDirectory() + "gan-file-\(UUID().uuidString)"
+        FileManager.default.createFile(atPath: file, contents: Data("x".utf8))
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        XCTAssertThrowsError(try TrainingRun(config: tinyConfig("mlp"), runDirectory: file + "/run", resume: false, log: { _ in })) {
+            XCTAssertTrue(String(describing: $0).contains("cannot create the run directory"), "\($0)")
+        }
+    }
+
     func testSamplingIsDeterministicForTheSameCheckpointAndZ() throws {
         let root = NSTemporaryDirectory() + "gan-sample-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: root) }

@@ -47,6 +47,7 @@ public struct SafeTensors {
         guard let root = (try? JSONSerialization.jsonObject(with: headerData)) as? [String: Any] else {
             throw fail("header is not a JSON object")
         }
+        if let dup = duplicateTopLevelKey(headerData) { throw fail("tensor name \(dup) appears twice in the header") }
         let dataStart = 8 + Int(headerLen)
         let dataSize = data.count - dataStart
         var result = SafeTensors()
@@ -93,6 +94,37 @@ public struct SafeTensors {
             throw fail("tensors \(spans[i - 1].2) and \(spans[i].2) overlap")
         }
         return result
+    }
+
+    /// The first key that occurs twice at the top level of a JSON object (JSON parsers keep
+    /// the last silently, which would hide a conflicting tensor).
+    static func duplicateTopLevelKey(_ json: Data) -> String? {
+        var depth = 0, inString = false, escaped = false
+        var current: [UInt8] = []
+        var lastString: [UInt8]? = nil
+        var seen: Set<[UInt8]> = []
+        for b in json {
+            if inString {
+                if escaped { escaped = false; current.append(b); continue }
+                if b == 0x5C { escaped = true; current.append(b); continue }
+                if b == 0x22 { inString = false; lastString = current; continue }
+                current.append(b)
+                continue
+            }
+            switch b {
+            case 0x22: inString = true; current = []
+            case 0x7B, 0x5B: depth += 1; lastString = nil
+            case 0x7D, 0x5D: depth -= 1; lastString = nil
+            case 0x3A:  // ':' after a string at depth 1 makes it a key
+                if depth == 1, let key = lastString {
+                    if !seen.insert(key).inserted { return String(decoding: key, as: UTF8.self) }
+                }
+                lastString = nil
+            case 0x2C: lastString = nil
+            default: break
+            }
+        }
+        return nil
     }
 
     static func convert(_ bytes: Data, _ dtype: DType, _ shape: [Int]) -> Tensor {
