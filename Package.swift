@@ -70,15 +70,17 @@ let package = Package(
             path: "Sources/GanCLI",
             swiftSettings: numericSettings
         ),
+        // Fixture access, tolerance checks and finite differences shared by the test targets.
+        .target(name: "TestSupport", dependencies: ["Engine"], path: "Tests/Support"),
         .testTarget(
             name: "EngineTests",
-            dependencies: ["Engine"],
+            dependencies: ["Engine", "TestSupport"],
             path: "Tests/EngineTests"
         ),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Engine"], path: "Tests/DatasetsTests"),
-        .testTarget(name: "NNTests", dependencies: ["NN", "Engine"], path: "Tests/NNTests"),
+        .testTarget(name: "NNTests", dependencies: ["NN", "Engine", "TestSupport"], path: "Tests/NNTests"),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Engine", "Datasets"], path: "Tests/EvaluationTests"),
-        .testTarget(name: "GANTests", dependencies: ["GAN", "NN", "Engine", "Datasets"], path: "Tests/GANTests"),
+        .testTarget(name: "GANTests", dependencies: ["GAN", "NN", "Engine", "Datasets", "TestSupport"], path: "Tests/GANTests"),
     ],
     swiftLanguageModes: [.v5]
 )

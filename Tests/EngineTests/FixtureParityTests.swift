@@ -1,5 +1,6 @@
 import Engine
 import Foundation
+import TestSupport
 import XCTest
 
 /// Forward values and gradients against PyTorch 2.15 (`../shared/fixtures/ops.safetensors`),

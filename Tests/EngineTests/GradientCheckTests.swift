@@ -1,4 +1,5 @@
 import Engine
+import TestSupport
 import XCTest
 
 /// Finite-difference checks of every op's gradient, each reduced to a scalar through a fixed

@@ -1,4 +1,5 @@
 import Engine
+import TestSupport
 import XCTest
 
 final class RandomGeneratorTests: XCTestCase {

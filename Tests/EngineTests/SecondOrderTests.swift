@@ -1,4 +1,5 @@
 import Engine
+import TestSupport
 import XCTest
 
 /// Finite-difference checks of gradients of gradients: for f and a fixed direction v, the

@@ -1,4 +1,5 @@
 import Engine
+import TestSupport
 import XCTest
 
 /// Forward values of ops against small hand-computed cases.

@@ -3,6 +3,7 @@ import Engine
 import Foundation
 import GAN
 import NN
+import TestSupport
 import XCTest
 
 final class GANTests: XCTestCase {

@@ -1,5 +1,6 @@
 import Engine
 import NN
+import TestSupport
 import XCTest
 
 final class LayerTests: XCTestCase {

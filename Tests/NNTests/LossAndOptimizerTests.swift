@@ -1,6 +1,7 @@
 import Engine
 import Foundation
 import NN
+import TestSupport
 import XCTest
 
 final class LossAndOptimizerTests: XCTestCase {

@@ -2,9 +2,11 @@ import Engine
 import Foundation
 import XCTest
 
+/// Shared by every test target: fixture access, tolerance checks, finite differences.
+///
 /// Locates `../shared/fixtures/ops.safetensors` beside the repository (or `$GAN_FIXTURES`).
-enum Fixtures {
-    static let directory: String = {
+public enum Fixtures {
+    public static let directory: String = {
         if let env = ProcessInfo.processInfo.environment["GAN_FIXTURES"] { return env }
         let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         return repo.deletingLastPathComponent().appendingPathComponent("shared/fixtures").path
@@ -13,18 +15,18 @@ enum Fixtures {
     static let loaded = Result { try SafeTensors.read(path: directory + "/ops.safetensors") }
 
     /// The fixture file; a missing or unreadable file fails the calling test with the reason.
-    static var ops: SafeTensors {
+    public static var ops: SafeTensors {
         get throws { try loaded.get() }
     }
 
-    static func get(_ name: String) throws -> Tensor {
+    public static func get(_ name: String) throws -> Tensor {
         guard let t = try ops[name] else { throw FileFormatError(directory + "/ops.safetensors", "no tensor named \(name)") }
         return t
     }
 }
 
 /// |a − b| ≤ atol + rtol·|b| elementwise, with a message that names the worst element.
-func assertClose(_ a: Tensor, _ b: Tensor, rtol: Float = 1e-4, atol: Float = 1e-5, _ what: String = "",
+public func assertClose(_ a: Tensor, _ b: Tensor, rtol: Float = 1e-4, atol: Float = 1e-5, _ what: String = "",
                  file: StaticString = #filePath, line: UInt = #line) {
     XCTAssertEqual(a.shape, b.shape, "\(what): shapes differ", file: file, line: line)
     guard a.shape == b.shape else { return }
@@ -37,14 +39,14 @@ func assertClose(_ a: Tensor, _ b: Tensor, rtol: Float = 1e-4, atol: Float = 1e-
     XCTAssert(worstExcess <= 0, "\(what): element \(worst) is \(x[worst]), expected \(y[worst])", file: file, line: line)
 }
 
-func randomTensor(_ shape: [Int], seed: UInt64, scale: Float = 1) -> Tensor {
+public func randomTensor(_ shape: [Int], seed: UInt64, scale: Float = 1) -> Tensor {
     var g = RandomGenerator(seed: seed)
     return Tensor.randn(shape, generator: &g) * scale
 }
 
 /// Central finite differences of a scalar function, in Double around Float inputs.
 /// Compares every entry of `analytic` with (f(x + h) − f(x − h)) / 2h.
-func checkGradient(_ inputs: [Tensor], _ what: String, h: Float = 1e-2, rtol: Float = 2e-2, atol: Float = 2e-3,
+public func checkGradient(_ inputs: [Tensor], _ what: String, h: Float = 1e-2, rtol: Float = 2e-2, atol: Float = 2e-3,
                    file: StaticString = #filePath, line: UInt = #line,
                    _ f: ([Tensor]) -> Tensor) {
     let leaves = inputs.map { $0.requiringGrad() }
@@ -68,7 +70,7 @@ func checkGradient(_ inputs: [Tensor], _ what: String, h: Float = 1e-2, rtol: Fl
 
 /// Second order: the gradient of s(x) = ⟨∇f(x), v⟩ (computed with `createGraph`) against finite
 /// differences of s itself.
-func checkSecondOrder(_ inputs: [Tensor], _ what: String, h: Float = 1e-2, rtol: Float = 3e-2, atol: Float = 3e-3,
+public func checkSecondOrder(_ inputs: [Tensor], _ what: String, h: Float = 1e-2, rtol: Float = 3e-2, atol: Float = 3e-3,
                       file: StaticString = #filePath, line: UInt = #line,
                       _ f: @escaping ([Tensor]) -> Tensor) {
     let directions = inputs.enumerated().map { randomTensor($0.element.shape, seed: 900 + UInt64($0.offset)) }
@@ -98,4 +100,4 @@ func checkSecondOrder(_ inputs: [Tensor], _ what: String, h: Float = 1e-2, rtol:
 }
 
 /// Reduces a tensor to a scalar through a fixed random projection, so every element counts.
-func project(_ y: Tensor, seed: UInt64 = 77) -> Tensor { (y * randomTensor(y.shape, seed: seed)).sum() }
+public func project(_ y: Tensor, seed: UInt64 = 77) -> Tensor { (y * randomTensor(y.shape, seed: seed)).sum() }
