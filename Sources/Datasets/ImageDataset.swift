@@ -61,6 +61,12 @@ public enum PixelScaling: String, Sendable, CaseIterable {
     }
 }
 
+/// The 0…255 byte a value in [0, 1] becomes in a saved image (round to nearest, clamp).
+@inline(__always) public func pixelByte(_ v: Float) -> UInt8 {
+    if !(v > 0) { return 0 }
+    return UInt8(Swift.min(255, (v * 255).rounded()))
+}
+
 /// Seeded shuffling and batching. Each epoch draws a permutation from the loader's generator,
 /// so a loader restored with the same generator state yields the same batches.
 public struct BatchLoader: Sendable {

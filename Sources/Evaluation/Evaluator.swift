@@ -122,7 +122,7 @@ public struct Evaluator {
 
     /// Images as a saved PNG would hold them: rounded to 1/255 steps.
     public static func quantized(_ images: Tensor) -> Tensor {
-        Tensor(shape: images.shape, images.scalars.map { Float(PNGQuantize.byte($0)) / 255 })
+        Tensor(shape: images.shape, images.scalars.map { Float(pixelByte($0)) / 255 })
     }
 
     /// Metrics of `images` ([N, 1, 28, 28] in [0, 1], quantized first). `kidSubsets` and
@@ -153,13 +153,5 @@ public struct Evaluator {
             }
         }
         return report
-    }
-}
-
-/// The 0…255 quantization of a value in [0, 1] (round to nearest, clamp).
-public enum PNGQuantize {
-    @inline(__always) public static func byte(_ v: Float) -> UInt8 {
-        if !(v > 0) { return 0 }
-        return UInt8(Swift.min(255, (v * 255).rounded()))
     }
 }

@@ -24,15 +24,18 @@ public final class Network: Module {
     override public var children: [(String, Module)] { net.children }
 
     /// Runs the network; `labels` are required exactly when the network is conditional.
-    public func callAsFunction(_ x: Tensor, labels: [Int]?) -> Tensor {
-        guard isConditional else { return net(x) }
+    public func callAsFunction(_ x: Tensor, labels: [Int]?) -> Tensor { net(conditioned(x, labels: labels)) }
+
+    /// The network's input: `x` with the one-hot class joined when the network is conditional.
+    func conditioned(_ x: Tensor, labels: [Int]?) -> Tensor {
+        guard isConditional else { return x }
         guard let labels else { preconditionFailure("a conditional network needs labels") }
         let hot = Tensor.oneHot(labels, classes: classes)
         if imageInput {
             let planes = hot.reshaped([x.shape[0], classes, 1, 1]).expanded(to: [x.shape[0], classes, x.shape[2], x.shape[3]])
-            return net(Tensor.concat([x, planes], axis: 1))
+            return Tensor.concat([x, planes], axis: 1)
         }
-        return net(Tensor.concat([x.rank > 2 ? x.flattened() : x, hot], axis: 1))
+        return Tensor.concat([x.rank > 2 ? x.flattened() : x, hot], axis: 1)
     }
 
     override public func callAsFunction(_ x: Tensor) -> Tensor { self(x, labels: nil) }

@@ -287,13 +287,6 @@ extension Network {
     public func features(_ x: Tensor, labels: [Int]?) -> Tensor {
         let layers = net.layers
         let last = layers.lastIndex { $0 is WeightedLayer || $0 is SpectralNorm } ?? layers.count
-        let body = Sequential(Array(layers[..<last]))
-        guard isConditional, let labels else { return body(x) }
-        let hot = Tensor.oneHot(labels, classes: classes)
-        if imageInput {
-            let planes = hot.reshaped([x.shape[0], classes, 1, 1]).expanded(to: [x.shape[0], classes, x.shape[2], x.shape[3]])
-            return body(Tensor.concat([x, planes], axis: 1))
-        }
-        return body(Tensor.concat([x.rank > 2 ? x.flattened() : x, hot], axis: 1))
+        return layers[..<last].reduce(conditioned(x, labels: labels)) { $1($0) }
     }
 }

@@ -1,4 +1,5 @@
 import CPNG
+import Datasets
 import Engine
 import Foundation
 
@@ -74,8 +75,6 @@ public struct PNGImage {
 
     /// Maps `range` to 0…255, rounding, as a saved image would hold the value.
     @inline(__always) public static func quantize(_ v: Float, _ range: (Float, Float)) -> UInt8 {
-        let t = (v - range.0) / (range.1 - range.0)
-        if !(t > 0) { return 0 }
-        return UInt8(Swift.min(255, (t * 255).rounded()))
+        pixelByte((v - range.0) / (range.1 - range.0))
     }
 }

@@ -29,7 +29,6 @@ public final class TrainingRun {
     var csv: LineAppender!
     /// The first ten fixed samples after each epoch: the rows of the progress sheet.
     var progressRows: [(epoch: Int, images: Tensor)] = []
-    var history: [StepMetrics] = []
     /// Scores generated images in [0, 1] ([N, 1, 28, 28]); set by the caller for `--eval-every`
     /// (the GAN module does not depend on the evaluation module). Returns named figures,
     /// at least `fd` and `classes_covered`.
@@ -95,7 +94,6 @@ public final class TrainingRun {
     }
 
     func record(_ m: StepMetrics) {
-        history.append(m)
         guard m.step % trainer.config.logEvery == 0 || m.step == trainer.totalSteps else { return }
         let g = m.gLoss.map { String(format: "%.6f", $0) } ?? "null"
         jsonl.append(String(format: "{\"step\": %d, \"epoch\": %d, \"d_loss\": %.6f, \"g_loss\": %@, \"d_real\": %.6f, \"d_fake\": %.6f, \"acc_real\": %.4f, \"acc_fake\": %.4f}",

@@ -1,12 +1,9 @@
 import Engine
+import Evaluation
 import Foundation
 
 enum Benchmark {
-    static func now() -> Double {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
-    }
+    static func now() -> Double { Clock.now() }
 
     /// Median wall time of `iterations` calls after `warmup` untimed ones.
     static func median(warmup: Int, iterations: Int, _ body: () -> Void) -> Double {

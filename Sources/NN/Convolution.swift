@@ -46,8 +46,8 @@ public final class ConvTranspose2d: Module, WeightedLayer {
                 generator: inout RandomGenerator) {
         precondition(inChannels > 0 && outChannels > 0 && kernel > 0 && stride > 0, "ConvTranspose2d sizes must be positive")
         let shape = [inChannels, outChannels, kernel, kernel]
-        weight = Parameter(scheme.weight(shape, transposed: true, generator: &generator))
-        self.bias = bias ? Parameter(scheme.bias(outChannels, weightShape: shape, transposed: true, generator: &generator)) : nil
+        weight = Parameter(scheme.weight(shape, generator: &generator))
+        self.bias = bias ? Parameter(scheme.bias(outChannels, weightShape: shape, generator: &generator)) : nil
         self.stride = stride
         self.padding = padding
         self.outputPadding = outputPadding

@@ -13,18 +13,16 @@ public enum Initializer: Sendable {
     case truncatedNormal(std: Float)
 
     /// Fan-in and fan-out of a weight; for convolutions the receptive field multiplies both.
-    /// `transposed` swaps PyTorch's [in, out] ConvTranspose layout.
-    static func fans(_ shape: [Int], transposed: Bool) -> (Int, Int) {
+    /// PyTorch takes them from dimensions 1 and 0 even for ConvTranspose (weight [in, out]), so
+    /// fan_in there is out·k·k; following it keeps default init identical to torch's.
+    static func fans(_ shape: [Int]) -> (Int, Int) {
         let field = shape.count > 2 ? shape[2...].reduce(1, *) : 1
         let (a, b) = (shape[0], shape.count > 1 ? shape[1] : 1)
-        // PyTorch computes fans from dims 1 and 0 even for ConvTranspose (its weight is [in, out]),
-        // so fan_in there is out·k·k; we follow it so default init matches torch exactly.
-        _ = transposed
         return (b * field, a * field)
     }
 
-    public func weight(_ shape: [Int], transposed: Bool = false, generator: inout RandomGenerator) -> Tensor {
-        let (fanIn, fanOut) = Initializer.fans(shape, transposed: transposed)
+    public func weight(_ shape: [Int], generator: inout RandomGenerator) -> Tensor {
+        let (fanIn, fanOut) = Initializer.fans(shape)
         switch self {
         case .pytorchDefault:
             // gain = √(2 / (1 + 5)), bound = gain · √(3 / fan_in) = 1/√fan_in
@@ -51,10 +49,10 @@ public enum Initializer: Sendable {
         }
     }
 
-    public func bias(_ count: Int, weightShape: [Int], transposed: Bool = false, generator: inout RandomGenerator) -> Tensor {
+    public func bias(_ count: Int, weightShape: [Int], generator: inout RandomGenerator) -> Tensor {
         switch self {
         case .pytorchDefault:
-            let (fanIn, _) = Initializer.fans(weightShape, transposed: transposed)
+            let (fanIn, _) = Initializer.fans(weightShape)
             let bound = fanIn > 0 ? 1 / Float(fanIn).squareRoot() : 0
             return Tensor.rand([count], low: -bound, high: bound, generator: &generator)
         default:

@@ -44,6 +44,19 @@ public func randomTensor(_ shape: [Int], seed: UInt64, scale: Float = 1) -> Tens
     return Tensor.randn(shape, generator: &g) * scale
 }
 
+/// (g(x + h·eᵢ) − g(x − h·eᵢ)) / 2h for every element i of input `k`.
+func centralDifferences(_ inputs: [Tensor], _ k: Int, _ h: Float, _ g: ([Tensor]) -> Float) -> [Float] {
+    let x = inputs[k]
+    return (0..<x.count).map { i in
+        var plus = x, minus = x
+        plus.withUnsafeMutableBufferPointer { $0[i] += h }
+        minus.withUnsafeMutableBufferPointer { $0[i] -= h }
+        var a = inputs, b = inputs
+        a[k] = plus; b[k] = minus
+        return (g(a) - g(b)) / (2 * h)
+    }
+}
+
 /// Central finite differences of a scalar function, in Double around Float inputs.
 /// Compares every entry of `analytic` with (f(x + h) − f(x − h)) / 2h.
 public func checkGradient(_ inputs: [Tensor], _ what: String, h: Float = 1e-2, rtol: Float = 2e-2, atol: Float = 2e-3,
@@ -54,16 +67,7 @@ public func checkGradient(_ inputs: [Tensor], _ what: String, h: Float = 1e-2, r
     XCTAssertEqual(y.count, 1, "\(what): the checked function must return a scalar", file: file, line: line)
     let analytic = y.gradients(wrt: leaves)
     for (k, x) in inputs.enumerated() {
-        var numeric = [Float](repeating: 0, count: x.count)
-        for i in 0..<x.count {
-            var plus = x, minus = x
-            plus.withUnsafeMutableBufferPointer { $0[i] += h }
-            minus.withUnsafeMutableBufferPointer { $0[i] -= h }
-            var a = inputs, b = inputs
-            a[k] = plus; b[k] = minus
-            let fp = withoutGrad { f(a).item }, fm = withoutGrad { f(b).item }
-            numeric[i] = (fp - fm) / (2 * h)
-        }
+        let numeric = centralDifferences(inputs, k, h) { xs in withoutGrad { f(xs).item } }
         assertClose(analytic[k], Tensor(shape: x.shape, numeric), rtol: rtol, atol: atol, "\(what) d/dinput\(k)", file: file, line: line)
     }
 }
@@ -86,15 +90,7 @@ public func checkSecondOrder(_ inputs: [Tensor], _ what: String, h: Float = 1e-2
     let leaves = inputs.map { $0.requiringGrad() }
     let analytic = s(leaves).gradients(wrt: leaves)
     for (k, x) in inputs.enumerated() {
-        var numeric = [Float](repeating: 0, count: x.count)
-        for i in 0..<x.count {
-            var plus = x, minus = x
-            plus.withUnsafeMutableBufferPointer { $0[i] += h }
-            minus.withUnsafeMutableBufferPointer { $0[i] -= h }
-            var a = inputs, b = inputs
-            a[k] = plus; b[k] = minus
-            numeric[i] = (s(a).item - s(b).item) / (2 * h)
-        }
+        let numeric = centralDifferences(inputs, k, h) { s($0).item }
         assertClose(analytic[k], Tensor(shape: x.shape, numeric), rtol: rtol, atol: atol, "\(what) second order d/dinput\(k)", file: file, line: line)
     }
 }
