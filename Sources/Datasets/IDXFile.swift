@@ -13,8 +13,12 @@ public struct IDXFile: Sendable {
     public static let maxBytes = 1 << 30
 
     public static func read(path: String, maxBytes limit: Int = maxBytes) throws -> IDXFile {
-        let data = try AtomicFile.read(path)
-        var raw = [UInt8](data)
+        try decode([UInt8](try AtomicFile.read(path)), path: path, maxBytes: limit)
+    }
+
+    /// Parses the bytes of a file, inflating them first when they are gzip data.
+    public static func decode(_ bytes: [UInt8], path: String, maxBytes limit: Int = maxBytes) throws -> IDXFile {
+        var raw = bytes
         if raw.count >= 2 && raw[0] == 0x1F && raw[1] == 0x8B {
             raw = try gunzip(raw, path: path, limit: limit)
         }

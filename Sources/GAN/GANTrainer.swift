@@ -15,6 +15,9 @@ public struct StepMetrics: Sendable {
     public var dFake: Float
     public var accReal: Float
     public var accFake: Float
+    /// The first loss, gradient or weight that held NaN or ±Inf in this step, if any
+    /// ("D loss", "gradient of discriminator.net.0.weight", "generator.net.4.bias", …).
+    public var nonFinite: String?
 }
 
 /// Trains one GAN. All randomness comes from four Philox streams saved in every checkpoint —
@@ -47,6 +50,14 @@ public final class GANTrainer {
     public let fixedZ: Tensor
     public let fixedLabels: [Int]?
     public let totalSteps: Int
+    /// Multiplies the configured learning rates; halved by each divergence rollback.
+    public private(set) var learningRateScale: Float = 1
+    /// Divergence rollbacks so far in this run (saved in checkpoints).
+    public var rollbacks = 0
+    /// Called after each backward pass, before the gradients are checked and applied. For
+    /// fault-injection tests (a poisoned gradient must be caught in the step it appears).
+    public var afterBackward: ((_ network: Network, _ step: Int) -> Void)?
+    let baseLearningRates: (g: Float, d: Float)
 
     public init(config: TrainConfig, train: ImageDataset) throws {
         guard let spec = ModelZoo.spec(config.model) else {
@@ -96,6 +107,7 @@ public final class GANTrainer {
         let lrD = config.lrD ?? (clip ? 5e-5 : spec.learningRateD)
         let bG = config.betasG.map { ($0[0], $0[1]) } ?? spec.betasG
         let bD = config.betasD.map { ($0[0], $0[1]) } ?? spec.betasD
+        baseLearningRates = (lrG, lrD)
         if clip {
             optG = RMSProp(generator.parameters, learningRate: lrG)
             optD = RMSProp(discriminator.parameters, learningRate: lrD)
@@ -172,15 +184,19 @@ public final class GANTrainer {
             dLoss = dLoss + gp * config.gpLambda
         }
         dLoss.backward()
+        afterBackward?(discriminator, globalStep + 1)
+        var nonFinite: String? = dLoss.item.isFinite ? nil : "D loss"
+        nonFinite = nonFinite ?? firstNonFinite(discriminator, "discriminator", gradients: true)
         optD.step()
         if lossKind == .wganClip {
             for p in discriminator.parameters { p.assign(p.value.detached().clamp(min: -config.clipValue, max: config.clipValue)) }
         }
+        nonFinite = nonFinite ?? firstNonFinite(discriminator, "discriminator", gradients: false)
         let threshold: Float = lossKind.usesProbabilities ? 0.5 : 0
         var metrics = StepMetrics(step: globalStep + 1, epoch: epoch + 1, dLoss: dLoss.item, gLoss: nil,
                                   dReal: dReal.mean().item, dFake: dFake.mean().item,
                                   accReal: (dReal.detached() .> threshold).mean().item,
-                                  accFake: 1 - (dFake.detached() .> threshold).mean().item)
+                                  accFake: 1 - (dFake.detached() .> threshold).mean().item, nonFinite: nil)
 
         // Generator, through the updated and frozen discriminator.
         if (globalStep + 1) % nCritic == 0 {
@@ -195,11 +211,16 @@ public final class GANTrainer {
                 gLoss = loss.generator(fake: discriminator(fake, labels: labels))
             }
             gLoss.backward()
+            afterBackward?(generator, globalStep + 1)
+            if !gLoss.item.isFinite { nonFinite = nonFinite ?? "G loss" }
+            nonFinite = nonFinite ?? firstNonFinite(generator, "generator", gradients: true)
             optG.step()
             discriminator.setFrozen(false)
             metrics.gLoss = gLoss.item
+            nonFinite = nonFinite ?? firstNonFinite(generator, "generator", gradients: false)
             updateEMA()
         }
+        metrics.nonFinite = nonFinite
 
         globalStep += 1
         stepInEpoch += 1
@@ -211,6 +232,27 @@ public final class GANTrainer {
         }
         return metrics
     }
+
+    /// The name of the first parameter (or its gradient) holding NaN or ±Inf.
+    func firstNonFinite(_ net: Network, _ prefix: String, gradients: Bool) -> String? {
+        for (name, p) in net.namedParameters() {
+            if gradients {
+                if let g = p.grad, !g.isAllFinite { return "gradient of \(prefix).\(name)" }
+            } else if !p.value.isAllFinite {
+                return "\(prefix).\(name)"
+            }
+        }
+        return nil
+    }
+
+    /// Sets the learning rates to the configured ones times `scale`.
+    public func setLearningRateScale(_ scale: Float) {
+        learningRateScale = scale
+        optG.learningRate = baseLearningRates.g * scale
+        optD.learningRate = baseLearningRates.d * scale
+    }
+
+    public var learningRates: (g: Float, d: Float) { (optG.learningRate, optD.learningRate) }
 
     func updateEMA() {
         guard let ema, let decay = config.emaDecay else { return }
@@ -247,6 +289,8 @@ public final class GANTrainer {
         ck.metadata["epoch"] = "\(epoch)"
         ck.metadata["step_in_epoch"] = "\(stepInEpoch)"
         ck.metadata["global_step"] = "\(globalStep)"
+        ck.metadata["learning_rate_scale"] = "\(learningRateScale)"
+        ck.metadata["rollbacks"] = "\(rollbacks)"
         ck.setRandomState("noise", noise)
         ck.setRandomState("data_epoch_start", dataEpochStart)
         ck.setRandomState("dropout", dropout.generator)
@@ -274,6 +318,8 @@ public final class GANTrainer {
         order = []
         dropout.generator = try ck.randomState("dropout")
         misc = try ck.randomState("misc")
+        setLearningRateScale(ck.metadata["learning_rate_scale"].flatMap(Float.init) ?? 1)
+        rollbacks = ck.metadata["rollbacks"].flatMap(Int.init) ?? 0
     }
 }
 

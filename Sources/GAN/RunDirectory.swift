@@ -55,13 +55,25 @@ public struct RunDirectory {
 /// Appends lines to a file, creating it when missing.
 final class LineAppender {
     let handle: FileHandle
+    let path: String
     init(path: String, header: String? = nil) throws {
+        self.path = path
         let exists = FileManager.default.fileExists(atPath: path)
         if !exists { FileManager.default.createFile(atPath: path, contents: header.map { Data(($0 + "\n").utf8) }) }
         guard let h = FileHandle(forWritingAtPath: path) else { throw FileFormatError(path, "cannot open for appending") }
         handle = h
         handle.seekToEndOfFile()
     }
-    func append(_ line: String) { handle.write(Data((line + "\n").utf8)) }
+    func append(_ line: String) throws {
+        do { try handle.write(contentsOf: Data((line + "\n").utf8)) } catch {
+            throw FileFormatError(path, "cannot append: \(error.localizedDescription)")
+        }
+    }
     deinit { try? handle.close() }
+}
+
+/// A checkpoint that could not be written; says which earlier one is still intact.
+public struct SaveError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ d: String) { description = d }
 }

@@ -39,6 +39,12 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     /// Use only the first N training images (quick runs, tests).
     public var limit: Int?
     public var threads: Int?
+    /// What a NaN or Inf in a loss, gradient or weight does: "rollback" (to the last checkpoint,
+    /// learning rates halved, at most `maxRollbacks` times, then stop) or "stop".
+    public var onDivergence = "rollback"
+    public var maxRollbacks = 3
+    /// Report a discriminator whose loss stays below 0.01 for this many steps in a row.
+    public var dWinSteps = 200
 
     public init() {}
 
@@ -46,6 +52,7 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         case model, loss, dataset, epochs, steps, batchSize, seed, lrG, lrD, betasG, betasD, nCritic, gpLambda, clipValue
         case labelSmoothing, instanceNoise, spectralNorm, emaDecay, minibatchStdDev, minibatchDiscrimination, featureMatching
         case criticNorm, filters, blocks, latentDim, latentDistribution, sampleEvery, checkpointEvery, logEvery, evalEvery, limit, threads
+        case onDivergence, maxRollbacks, dWinSteps
     }
 
     /// Decodes leniently: keys added in later versions default when absent.
@@ -69,6 +76,8 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         sampleEvery = try get(.sampleEvery, d.sampleEvery); checkpointEvery = try get(.checkpointEvery, d.checkpointEvery)
         logEvery = try get(.logEvery, d.logEvery); evalEvery = try get(.evalEvery, d.evalEvery)
         limit = try c.decodeIfPresent(Int.self, forKey: .limit); threads = try c.decodeIfPresent(Int.self, forKey: .threads)
+        onDivergence = try get(.onDivergence, d.onDivergence); maxRollbacks = try get(.maxRollbacks, d.maxRollbacks)
+        dWinSteps = try get(.dWinSteps, d.dWinSteps)
     }
 
     public static func load(path: String) throws -> TrainConfig {

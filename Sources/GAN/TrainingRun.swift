@@ -13,6 +13,9 @@ public enum StopSignals {
     public static func install() {
         signal(SIGINT) { stopSignal = $0 }
         signal(SIGTERM) { stopSignal = $0 }
+        // Under a file-size limit (ulimit -f) a write past it should fail with EFBIG and be
+        // reported, not kill the process before it can say why.
+        signal(SIGXFSZ, SIG_IGN)
     }
     public static var requested: Int32 { stopSignal }
     public static func request() { stopSignal = SIGINT }
@@ -34,6 +37,10 @@ public final class TrainingRun {
     /// at least `fd` and `classes_covered`.
     public var evaluator: ((Tensor) -> [String: Double])?
     var evalHistory: [(epoch: Int, step: Int, fd: Double, covered: Double)] = []
+    /// What this session noticed and the summary reports: a discriminator that has won,
+    /// coverage collapse, FD jumps, divergence rollbacks.
+    public private(set) var warnings: [String] = []
+    lazy var dWatch = DiscriminatorWatch(steps: trainer.config.dWinSteps)
 
     public init(config: TrainConfig, runDirectory: String, resume: Bool, overwrite: Bool = false,
                 log: @escaping (String) -> Void) throws {
@@ -70,8 +77,29 @@ public final class TrainingRun {
             }
             try AtomicFile.write(Data(config.json().utf8), to: dir.config)
         }
+        try checkWritable()
+        try openAppenders()
+    }
+
+    func openAppenders() throws {
         jsonl = try LineAppender(path: dir.metricsJSONL)
         csv = try LineAppender(path: dir.metricsCSV, header: "step,epoch,d_loss,g_loss,d_real,d_fake,acc_real,acc_fake")
+    }
+
+    /// Refuses to start when the run directory cannot take a checkpoint: not writable, or
+    /// with less free space than a checkpoint and its replacement need.
+    func checkWritable() throws {
+        for d in [dir.path, dir.checkpoints] where access(d, W_OK) != 0 {
+            throw FileFormatError(d, "the run directory is not writable (\(String(cString: strerror(errno)))); choose another --run-dir")
+        }
+        var fs = statvfs()
+        guard statvfs(dir.checkpoints, &fs) == 0 else { return }
+        let free = Double(fs.f_bavail) * Double(fs.f_frsize)
+        let ck = trainer.checkpoint()
+        let need = Double(ck.file.tensors.values.reduce(0) { $0 + $1.count * 4 } + (1 << 20))
+        if free < 2 * need {
+            throw FileFormatError(dir.path, String(format: "%.1f MiB free, but a checkpoint of this model needs about %.1f MiB, and as much again while it replaces the previous one; free some space or choose another --run-dir", free / 1048576, need / 1048576))
+        }
     }
 
     static func rows(from ck: Checkpoint) -> [(Int, Tensor)] {
@@ -86,6 +114,8 @@ public final class TrainingRun {
             var lines = text.split(separator: "\n", omittingEmptySubsequences: true).map(String.init)
             let header = hasHeader && !lines.isEmpty ? [lines.removeFirst()] : []
             lines = lines.filter { line in
+                // A line cut short by a kill is dropped whatever step it seems to name.
+                guard hasHeader ? line.split(separator: ",", omittingEmptySubsequences: false).count == 8 : line.hasSuffix("}") else { return false }
                 let s = hasHeader ? line.prefix { $0 != "," } : line.split(separator: ":").dropFirst().first?.prefix { $0 != "," } ?? ""
                 return (Int(s.trimmingCharacters(in: .whitespaces)) ?? 0) <= step
             }
@@ -93,12 +123,12 @@ public final class TrainingRun {
         }
     }
 
-    func record(_ m: StepMetrics) {
+    func record(_ m: StepMetrics) throws {
         guard m.step % trainer.config.logEvery == 0 || m.step == trainer.totalSteps else { return }
         let g = m.gLoss.map { String(format: "%.6f", $0) } ?? "null"
-        jsonl.append(String(format: "{\"step\": %d, \"epoch\": %d, \"d_loss\": %.6f, \"g_loss\": %@, \"d_real\": %.6f, \"d_fake\": %.6f, \"acc_real\": %.4f, \"acc_fake\": %.4f}",
+        try jsonl.append(String(format: "{\"step\": %d, \"epoch\": %d, \"d_loss\": %.6f, \"g_loss\": %@, \"d_real\": %.6f, \"d_fake\": %.6f, \"acc_real\": %.4f, \"acc_fake\": %.4f}",
                             m.step, m.epoch, m.dLoss, g, m.dReal, m.dFake, m.accReal, m.accFake))
-        csv.append(String(format: "%d,%d,%.6f,%@,%.6f,%.6f,%.4f,%.4f", m.step, m.epoch, m.dLoss, m.gLoss.map { String(format: "%.6f", $0) } ?? "", m.dReal, m.dFake, m.accReal, m.accFake))
+        try csv.append(String(format: "%d,%d,%.6f,%@,%.6f,%.6f,%.4f,%.4f", m.step, m.epoch, m.dLoss, m.gLoss.map { String(format: "%.6f", $0) } ?? "", m.dReal, m.dFake, m.accReal, m.accFake))
     }
 
     func writeGrid(_ path: String) throws {
@@ -112,8 +142,49 @@ public final class TrainingRun {
             ck.file.tensors["progress_rows"] = Tensor.stack(progressRows.map(\.images))
             ck.file.tensors["progress_epochs"] = Tensor(progressRows.map { Float($0.epoch) })
         }
-        try ck.write(to: dir.checkpointPath(step: trainer.globalStep))
+        let path = dir.checkpointPath(step: trainer.globalStep)
+        let previous = dir.latestCheckpoint
+        do {
+            try ck.write(to: path)
+        } catch {
+            throw SaveError("could not save the checkpoint at step \(trainer.globalStep): \(error). "
+                + (previous.map { "The previous checkpoint \($0) is intact; continue from it with --resume once there is room." } ?? "No earlier checkpoint exists."))
+        }
         dir.pruneCheckpoints()
+    }
+
+    /// Restores the newest readable checkpoint with the learning rates halved. False when there
+    /// is none to go back to.
+    func rollBack() throws -> Bool {
+        for path in dir.checkpointFiles().reversed() {
+            guard let ck = try? Checkpoint.read(path: path) else {
+                log("warning: \(path) is unreadable; trying an older checkpoint")
+                continue
+            }
+            let (count, scale) = (trainer.rollbacks + 1, trainer.learningRateScale * 0.5)
+            try trainer.restore(ck)
+            trainer.rollbacks = count
+            trainer.setLearningRateScale(scale)
+            progressRows = TrainingRun.rows(from: ck)
+            try truncateMetrics(after: trainer.globalStep)
+            try openAppenders()
+            dWatch.reset()
+            let lr = trainer.learningRates
+            let note = String(format: "rolled back to step %d (%@) with learning rates halved to G %.3g, D %.3g (rollback %d of %d)",
+                              trainer.globalStep, (path as NSString).lastPathComponent, lr.g, lr.d, count, trainer.config.maxRollbacks)
+            log(note)
+            warnings.append(note)
+            return true
+        }
+        return false
+    }
+
+    func watchDiscriminator(_ m: StepMetrics) {
+        guard trainer.lossKind != .wganGP && trainer.lossKind != .wganClip else { return }
+        if let note = dWatch.observe(step: m.step, dLoss: m.dLoss) {
+            log("warning: " + note)
+            warnings.append(note)
+        }
     }
 
     /// FD and coverage of 2,000 samples (a fixed seed each time), logged to eval.jsonl and
@@ -132,12 +203,17 @@ public final class TrainingRun {
         let line = (["\"epoch\": \(trainer.epoch)", "\"step\": \(trainer.globalStep)", "\"samples\": 2000"]
             + scores.keys.sorted().map { "\"\($0)_2000\": \(scores[$0]!)" }).joined(separator: ", ")
         let appender = try LineAppender(path: dir.path + "/eval.jsonl")
-        appender.append("{" + line + "}")
+        try appender.append("{" + line + "}")
         if let best = evalHistory.map(\.fd).min(), fd > best * 1.5 {
-            log(String(format: "warning: FD on 2,000 samples jumped to %.2f (best so far %.2f) at epoch %d", fd, best, trainer.epoch))
+            let note = String(format: "FD on 2,000 samples jumped to %.2f (best so far %.2f) at epoch %d", fd, best, trainer.epoch)
+            log("warning: " + note)
+            warnings.append(note)
         }
-        if let last = evalHistory.last, covered < last.covered - 1 || covered <= 5 {
-            log(String(format: "warning: class coverage fell to %.0f classes (was %.0f): possible mode collapse", covered, last.covered))
+        if covered <= 5 || (evalHistory.last.map { covered < $0.covered - 1 } ?? false) {
+            let was = evalHistory.last.map { String(format: " (was %.0f)", $0.covered) } ?? ""
+            let note = String(format: "class coverage fell to %.0f classes%@ at epoch %d: possible mode collapse", covered, was, trainer.epoch)
+            log("warning: " + note)
+            warnings.append(note)
         }
         evalHistory.append((trainer.epoch, trainer.globalStep, fd, covered))
         if evalHistory.count >= 2 {
@@ -170,25 +246,36 @@ public final class TrainingRun {
         public var seconds: Double
         public var interrupted: Bool
         public var finalMetrics: StepMetrics?
-        public var nanStep: Int?
+        /// The step where training stopped on a NaN or Inf, and what held it.
+        public var divergedAt: Int?
+        public var nonFinite: String?
+        public var rollbacks: Int
+        public var warnings: [String]
     }
 
     /// Trains until the configured length or a stop signal. `progress` sees every step.
+    /// A NaN or Inf rolls back to the last checkpoint with halved learning rates (at most
+    /// `maxRollbacks` times) or, with `onDivergence == "stop"`, stops.
     public func run(progress: (StepMetrics) -> Void = { _ in }) throws -> Summary {
         let start = Date()
         var last: StepMetrics?
         var interrupted = false
-        var nanStep: Int?
+        var diverged: (step: Int, what: String)?
+        // A state at step 0, so a run killed in its first epoch resumes and a divergence in it
+        // has somewhere to roll back to.
+        if dir.checkpointFiles().isEmpty { try saveCheckpoint() }
         while !trainer.isFinished {
             let m = trainer.step()
-            last = m
-            record(m)
-            progress(m)
-            if !m.dLoss.isFinite || !(m.gLoss ?? 0).isFinite {
-                nanStep = m.step
-                log("Non-finite loss at step \(m.step) (D \(m.dLoss), G \(m.gLoss.map { "\($0)" } ?? "–")); stopping.")
+            if let what = m.nonFinite {
+                log("Non-finite value at step \(m.step): \(what) (D loss \(m.dLoss), G loss \(m.gLoss.map { "\($0)" } ?? "–")).")
+                if trainer.config.onDivergence == "rollback" && trainer.rollbacks < trainer.config.maxRollbacks, try rollBack() { continue }
+                diverged = (m.step, what)
                 break
             }
+            last = m
+            try record(m)
+            progress(m)
+            watchDiscriminator(m)
             let every = trainer.config.sampleEvery
             if every > 0 && trainer.globalStep % every == 0 {
                 try writeGrid(dir.samples + String(format: "/step-%08d.png", trainer.globalStep))
@@ -199,19 +286,28 @@ public final class TrainingRun {
                 break
             }
         }
-        if nanStep == nil { try saveCheckpoint() }
+        if let diverged {
+            let note = "stopped at step \(diverged.step): non-finite \(diverged.what)"
+                + (trainer.config.onDivergence == "rollback" ? " after \(trainer.rollbacks) rollback(s)" : "")
+            warnings.append(note)
+        } else {
+            try saveCheckpoint()
+        }
         try writePlots()
         let summary = Summary(steps: trainer.globalStep, epochs: trainer.epoch, seconds: Date().timeIntervalSince(start),
-                              interrupted: interrupted, finalMetrics: last, nanStep: nanStep)
+                              interrupted: interrupted, finalMetrics: last, divergedAt: diverged?.step, nonFinite: diverged?.what,
+                              rollbacks: trainer.rollbacks, warnings: warnings)
         var object: [String: Any] = ["model": trainer.spec.name, "loss": trainer.lossKind.rawValue, "steps": summary.steps,
                                      "epochs_completed": summary.epochs, "seconds_this_session": summary.seconds,
-                                     "interrupted": interrupted, "checkpoint": dir.latestCheckpoint ?? ""]
-        if let m = last { object["final"] = ["d_loss": m.dLoss, "g_loss": m.gLoss ?? Float.nan, "d_real": m.dReal, "d_fake": m.dFake] }
-        if let nanStep { object["non_finite_at_step"] = nanStep }
-        let data = try JSONSerialization.data(withJSONObject: object.mapValues { v -> Any in
-            if let d = v as? [String: Float] { return d.mapValues { $0.isFinite ? Double($0) : 0 } }
-            return v
-        }, options: [.sortedKeys, .prettyPrinted])
+                                     "interrupted": interrupted, "checkpoint": dir.latestCheckpoint ?? "",
+                                     "rollbacks": trainer.rollbacks, "learning_rate_scale": Double(trainer.learningRateScale),
+                                     "warnings": warnings]
+        if let m = last {
+            object["final"] = ["d_loss": m.dLoss, "g_loss": m.gLoss ?? Float.nan, "d_real": m.dReal, "d_fake": m.dFake]
+                .mapValues { $0.isFinite ? Double($0) : 0 }
+        }
+        if let diverged { object["diverged_at_step"] = diverged.step; object["non_finite"] = diverged.what }
+        let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted])
         try AtomicFile.write(data, to: dir.summary)
         return summary
     }
@@ -247,4 +343,23 @@ public final class TrainingRun {
                      series: [(real, steps, dr, (40, 160, 80)), (fake, steps, df, (200, 120, 30))])
             .render().write(to: dir.plots + "/d_outputs.png")
     }
+}
+
+/// Notices a discriminator whose loss has stayed near zero: it has won, and the generator's
+/// gradient through it vanishes. Not for the Wasserstein losses, whose critic loss is unbounded.
+public struct DiscriminatorWatch {
+    public let steps: Int
+    public let threshold: Float
+    var streak = 0
+    public init(steps: Int, threshold: Float = 0.01) { self.steps = steps; self.threshold = threshold }
+
+    /// A warning the step the streak reaches `steps`, nothing otherwise (one per streak).
+    public mutating func observe(step: Int, dLoss: Float) -> String? {
+        streak = dLoss < threshold ? streak + 1 : 0
+        guard streak == steps else { return nil }
+        return String(format: "discriminator loss below %g for %d steps in a row (steps %d–%d, now %.2g): D has won and G's gradient through it vanishes; try --label-smoothing 0.1, --instance-noise 0.1, a lower --lr-d, or --loss wgan-gp",
+                      threshold, streak, step - streak + 1, step, dLoss)
+    }
+
+    public mutating func reset() { streak = 0 }
 }

@@ -63,6 +63,9 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .customLong("log-every"), help: "Append metrics every N iterations.") var logEvery = 10
     @Option(name: .customLong("eval-every"), help: "Every K epochs: FD and class coverage on 2,000 samples (bundled classifier).") var evalEvery = 0
     @Option(help: "Train on the first N images only.") var limit: Int?
+    @Option(name: .customLong("on-divergence"), help: "On a NaN or Inf in a loss, gradient or weight: rollback (to the last checkpoint with halved learning rates, then stop) or stop.") var onDivergence = "rollback"
+    @Option(name: .customLong("max-rollbacks"), help: "Rollbacks before a diverging run stops.") var maxRollbacks = 3
+    @Option(name: .customLong("d-win-steps"), help: "Warn when D's loss stays below 0.01 for this many steps in a row.") var dWinSteps = 200
 
     func validate() throws {
         func positive(_ v: Int?, _ flag: String) throws {
@@ -85,6 +88,9 @@ struct TrainCommand: ParsableCommand {
         if blocks < 0 || blocks > 4 { throw ValidationError("--blocks must be 0 to 4, got \(blocks)") }
         if evalEvery < 0 { throw ValidationError("--eval-every must not be negative, got \(evalEvery)") }
         if evalEvery > 0 && !DatasetStore.known.contains(dataset) { throw ValidationError("--eval-every needs a bundled classifier: --dataset mnist or fashion-mnist") }
+        if !["rollback", "stop"].contains(onDivergence) { throw ValidationError("--on-divergence \(onDivergence) is not one of rollback, stop") }
+        if maxRollbacks < 0 { throw ValidationError("--max-rollbacks must not be negative, got \(maxRollbacks)") }
+        try positive(dWinSteps, "--d-win-steps")
         if sampleEvery < 0 { throw ValidationError("--sample-every must not be negative, got \(sampleEvery)") }
         try positiveRate(lrG, "--lr-g"); try positiveRate(lrD, "--lr-d"); try positiveRate(clip, "--clip")
         if gpLambda < 0 || !gpLambda.isFinite { throw ValidationError("--gp-lambda must not be negative, got \(gpLambda)") }
@@ -113,6 +119,7 @@ struct TrainCommand: ParsableCommand {
         c.featureMatching = featureMatching; c.filters = filters; c.blocks = blocks; c.latentDim = latentDim
         c.latentDistribution = latent; c.sampleEvery = sampleEvery; c.checkpointEvery = checkpointEvery
         c.logEvery = logEvery; c.limit = limit; c.evalEvery = evalEvery
+        c.onDivergence = onDivergence; c.maxRollbacks = maxRollbacks; c.dWinSteps = dWinSteps
         return c
     }
 
@@ -158,10 +165,12 @@ struct TrainCommand: ParsableCommand {
             bar?.update((m.step - 1) % t.loader.batchesPerEpoch + 1, items: ((m.step - 1) % t.loader.batchesPerEpoch + 1 - (bar?.startOffset ?? 0)) * t.loader.batchSize,
                         extra: String(format: "step %d  D %.3f  G %@  D(x) %.2f  D(G(z)) %.2f", m.step, m.dLoss, g, m.dReal, m.dFake))
         }
+        for w in summary.warnings { print("warning: \(w)") }
         if summary.interrupted {
             print("Stopped by signal after step \(summary.steps); checkpoint saved in \(run.dir.checkpoints). Continue with: gan train --run-dir \(dir) --resume")
-        } else if let nan = summary.nanStep {
-            print("Training diverged at step \(nan) (non-finite loss); the last good checkpoint is in \(run.dir.checkpoints).")
+        } else if let step = summary.divergedAt {
+            let after = summary.rollbacks > 0 ? " after \(summary.rollbacks) rollback(s) with halved learning rates" : ""
+            print("Training diverged at step \(step) (non-finite \(summary.nonFinite ?? "value"))\(after); the last good checkpoint is in \(run.dir.checkpoints).")
             throw ExitCode(2)
         } else {
             print(String(format: "Done: %d iterations in %.0f s. Samples: %@/samples, plots: %@/plots, checkpoint: %@", summary.steps, summary.seconds, dir, dir, run.dir.latestCheckpoint ?? "-"))

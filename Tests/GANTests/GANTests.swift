@@ -136,7 +136,7 @@ final class GANTests: XCTestCase {
                   "plots/d_outputs.png", "plots/fd.png", "samples/epoch-0001.png", "samples/epoch-0002.png", "samples/step-00000005.png"] {
             XCTAssertTrue(fm.fileExists(atPath: root + "/" + f), f)
         }
-        XCTAssertEqual(RunDirectory(root).checkpointFiles().count, 2)   // epochs 1 and 2 (step 6 and 12)
+        XCTAssertEqual(RunDirectory(root).checkpointFiles().count, 3)   // the start, epochs 1 and 2 (steps 0, 6, 12)
         let lines = try String(contentsOfFile: root + "/metrics.csv", encoding: .utf8).split(separator: "\n")
         XCTAssertEqual(lines.count, 13)
         let grid = try PNGImage.readGray(path: root + "/samples/epoch-0001.png")

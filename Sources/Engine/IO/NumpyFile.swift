@@ -41,11 +41,12 @@ public enum NumpyFile {
         default: throw fail("dtype \(descr) is not supported (expected float32 '<f4' or uint8 '|u1')")
         }
         if let fo = field(header, "fortran_order"), fo.contains("True") { throw fail("Fortran-order arrays are not supported") }
-        guard let shapeText = field(header, "shape"), let open = shapeText.firstIndex(of: "("), let close = shapeText.firstIndex(of: ")") else {
-            throw fail("header has no shape")
+        // The shape is a Python tuple literal: "(" numbers and commas ")" and nothing else.
+        guard let shapeText = field(header, "shape"), shapeText.hasPrefix("("), shapeText.hasSuffix(")"), shapeText.count >= 2 else {
+            throw fail("header has no shape tuple")
         }
         var shape: [Int] = []
-        for part in shapeText[shapeText.index(after: open)..<close].split(separator: ",") {
+        for part in shapeText.dropFirst().dropLast().split(separator: ",") {
             let s = part.trimmingCharacters(in: .whitespaces)
             if s.isEmpty { continue }
             guard let n = Int(s), n >= 0, n <= 1 << 40 else { throw fail("invalid dimension \(s) in shape") }

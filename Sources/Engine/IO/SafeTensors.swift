@@ -185,7 +185,11 @@ public struct SafeTensors {
         out.append(json)
         for name in names {
             if dtypes[name] == .i64 {
-                for v in tensors[name]!.scalars { withUnsafeBytes(of: Int64(v).littleEndian) { out.append(contentsOf: $0) } }
+                // Float holds int64 values only approximately: round, and saturate what is out of range.
+                for v in tensors[name]!.scalars {
+                    let i: Int64 = v.isNaN ? 0 : v >= 0x1p63 ? .max : v < -0x1p63 ? .min : Int64(v.rounded())
+                    withUnsafeBytes(of: i.littleEndian) { out.append(contentsOf: $0) }
+                }
                 continue
             }
             tensors[name]!.withUnsafeBufferPointer { buf in

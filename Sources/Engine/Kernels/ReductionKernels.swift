@@ -51,3 +51,28 @@ extension Kernels {
         while i < n { dst[i] += src[i]; i += 1 }
     }
 }
+
+extension Kernels {
+    /// True when no element is NaN or ±Inf: x − x is 0 for finite x and NaN otherwise, so one
+    /// vector accumulator of those differences answers for the whole buffer.
+    static func allFinite(_ x: UnsafePointer<Float>, _ n: Int) -> Bool {
+        var acc = Vec()
+        var i = 0
+        while i + Vec.scalarCount <= n {
+            let v = UnsafeRawPointer(x + i).loadUnaligned(as: Vec.self)
+            acc += v - v
+            i += Vec.scalarCount
+        }
+        var s = acc.sum()
+        while i < n { s += x[i] - x[i]; i += 1 }
+        return s == 0
+    }
+}
+
+extension Tensor {
+    /// True when every element is finite (no NaN, no ±Inf); divergence checks run this on
+    /// every weight and gradient each step, so it is one vectorized pass.
+    public var isAllFinite: Bool {
+        withUnsafeBufferPointer { Kernels.allFinite($0.baseAddress!, $0.count) }
+    }
+}
