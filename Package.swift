@@ -80,6 +80,8 @@ let package = Package(
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Engine"], path: "Tests/DatasetsTests"),
         .testTarget(name: "NNTests", dependencies: ["NN", "Engine", "TestSupport"], path: "Tests/NNTests"),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Engine", "Datasets"], path: "Tests/EvaluationTests"),
+        // Runs the built `gan` executable: crash safety under SIGKILL, full disks, bad files and flags.
+        .testTarget(name: "CLITests", dependencies: ["GAN", "NN", "Engine", "Datasets", "TestSupport"], path: "Tests/CLITests"),
         .testTarget(name: "GANTests", dependencies: ["GAN", "NN", "Engine", "Datasets", "TestSupport"], path: "Tests/GANTests"),
     ],
     swiftLanguageModes: [.v5]

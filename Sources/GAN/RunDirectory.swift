@@ -45,6 +45,16 @@ public struct RunDirectory {
 
     public var latestCheckpoint: String? { checkpointFiles().last }
 
+    /// Deletes the temporary files of writes that a crash cut short (`.NAME.tmp-PID`); the
+    /// files they were to replace are intact.
+    public func removeStaleTemporaryFiles() {
+        for d in [path, checkpoints, samples, plots] {
+            for name in (try? FileManager.default.contentsOfDirectory(atPath: d)) ?? [] where name.hasPrefix(".") && name.contains(".tmp-") {
+                try? FileManager.default.removeItem(atPath: d + "/" + name)
+            }
+        }
+    }
+
     /// Keeps the newest `keep` checkpoints.
     public func pruneCheckpoints(keep: Int = 3) {
         let files = checkpointFiles()

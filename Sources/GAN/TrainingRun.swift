@@ -77,6 +77,7 @@ public final class TrainingRun {
             }
             try AtomicFile.write(Data(config.json().utf8), to: dir.config)
         }
+        dir.removeStaleTemporaryFiles()
         try checkWritable()
         try openAppenders()
     }

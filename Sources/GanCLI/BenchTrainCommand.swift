@@ -37,7 +37,9 @@ struct BenchTrainCommand: ParsableCommand {
     @Flag(help: "Print one JSON object.") var json = false
 
     func validate() throws {
-        guard batch > 0, iters > 0, warmup >= 0 else { throw ValidationError("--batch and --iters must be positive, --warmup not negative") }
+        guard batch > 0 else { throw ValidationError("--batch must be positive, got \(batch)") }
+        guard iters > 0 else { throw ValidationError("--iters must be positive, got \(iters)") }
+        guard warmup >= 0 else { throw ValidationError("--warmup must not be negative, got \(warmup)") }
         guard ModelZoo.spec(model) != nil else { throw ValidationError("--model \(model) is not one of \(ModelZoo.all.map(\.name).joined(separator: ", "))") }
         if let loss, GANLossKind(rawValue: loss) == nil { throw ValidationError("--loss \(loss) is not one of \(GANLossKind.allCases.map(\.rawValue).joined(separator: ", "))") }
     }
@@ -87,7 +89,8 @@ struct BenchGenerateCommand: ParsableCommand {
     @Flag(help: "Print one JSON object.") var json = false
 
     func validate() throws {
-        guard count > 0, batch > 0 else { throw ValidationError("--count and --batch must be positive") }
+        guard count > 0 else { throw ValidationError("--count must be positive, got \(count)") }
+        guard batch > 0 else { throw ValidationError("--batch must be positive, got \(batch)") }
         guard ModelZoo.spec(model) != nil else { throw ValidationError("--model \(model) is not one of \(ModelZoo.all.map(\.name).joined(separator: ", "))") }
     }
 

@@ -41,14 +41,14 @@ struct EvalCommand: ParsableCommand {
 
     func loadSamples(_ path: String) throws -> Tensor {
         var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else { throw ValidationError("--samples \(path): no such file or directory") }
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else { throw FileFormatError(path, "--samples: no such file or directory") }
         if isDir.boolValue {
             let names = try FileManager.default.contentsOfDirectory(atPath: path).filter { $0.hasSuffix(".png") }.sorted()
-            guard !names.isEmpty else { throw ValidationError("--samples \(path): no .png files") }
+            guard !names.isEmpty else { throw FileFormatError(path, "--samples: the directory holds no .png files") }
             var values: [Float] = []
             for n in names {
                 let img = try PNGImage.readGray(path: path + "/" + n)
-                guard img.width == 28 && img.height == 28 else { throw ValidationError("--samples \(path)/\(n): \(img.width)×\(img.height), expected 28×28") }
+                guard img.width == 28 && img.height == 28 else { throw FileFormatError(path + "/" + n, "\(img.width)×\(img.height) pixels, expected 28×28") }
                 values += img.pixels.map { Float($0) / 255 }
             }
             return Tensor(shape: [names.count, 1, 28, 28], values)
@@ -56,11 +56,11 @@ struct EvalCommand: ParsableCommand {
         let a = try NumpyFile.read(path: path)
         let n = a.shape.first ?? 0
         guard (a.shape.count == 3 && a.shape[1] == 28 && a.shape[2] == 28) || (a.shape.count == 4 && a.shape[1] == 1 && a.shape[2] == 28 && a.shape[3] == 28) else {
-            throw ValidationError("--samples \(path): shape \(a.shape), expected N×28×28")
+            throw FileFormatError(path, "--samples: shape \(a.shape), expected N×28×28 (or N×1×28×28)")
         }
         let values = a.dtype == .uint8 ? a.values.map { $0 / 255 } : a.values
         if a.dtype == .float32, let lo = values.min(), let hi = values.max(), lo < -1e-3 || hi > 1.001 {
-            throw ValidationError("--samples \(path): float values span [\(lo), \(hi)], expected [0, 1]")
+            throw FileFormatError(path, "--samples: float values span [\(lo), \(hi)], expected [0, 1]")
         }
         return Tensor(shape: [n, 1, 28, 28], values)
     }

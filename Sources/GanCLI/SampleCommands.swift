@@ -48,7 +48,7 @@ struct SampleCommand: ParsableCommand {
         if let z {
             let a = try NumpyFile.read(path: z)
             guard a.dtype == .float32, a.shape.count == 2, a.shape[1] == g.latentDim else {
-                throw ValidationError("--z \(z): expected float32 [N, \(g.latentDim)], found \(a.dtype.rawValue) \(a.shape)")
+                throw FileFormatError(z, "--z needs float32 latent vectors of shape [N, \(g.latentDim)] for \(g.spec.name), found \(a.dtype.rawValue) \(a.shape)")
             }
             latents = Tensor(shape: a.shape, a.values)
         } else {

@@ -7,24 +7,7 @@ import TestSupport
 import XCTest
 
 final class GANTests: XCTestCase {
-    static var dataDir: String = {
-        // 48 synthetic 28×28 images with labels 0–9, as IDX files.
-        let dir = NSTemporaryDirectory() + "gan-synthetic-\(getpid())"
-        try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        var g = RandomGenerator(seed: 11)
-        let n = 48
-        let pixels = Tensor.rand([n * 784], generator: &g).scalars.map { UInt8($0 * 255) }
-        func idx(_ dims: [Int], _ body: [UInt8]) -> Data {
-            var out: [UInt8] = [0, 0, 8, UInt8(dims.count)]
-            for d in dims { out += [UInt8(d >> 24 & 0xFF), UInt8(d >> 16 & 0xFF), UInt8(d >> 8 & 0xFF), UInt8(d & 0xFF)] }
-            return Data(out + body)
-        }
-        for stem in ["train", "t10k"] {
-            try! idx([n, 28, 28], pixels).write(to: URL(fileURLWithPath: "\(dir)/\(stem)-images-idx3-ubyte"))
-            try! idx([n], (0..<n).map { UInt8($0 % 10) }).write(to: URL(fileURLWithPath: "\(dir)/\(stem)-labels-idx1-ubyte"))
-        }
-        return dir
-    }()
+    static let dataDir = syntheticIDXDirectory()
 
     func tinyConfig(_ model: String, loss: String? = nil) -> TrainConfig {
         var c = TrainConfig()

@@ -97,3 +97,22 @@ public func checkSecondOrder(_ inputs: [Tensor], _ what: String, h: Float = 1e-2
 
 /// Reduces a tensor to a scalar through a fixed random projection, so every element counts.
 public func project(_ y: Tensor, seed: UInt64 = 77) -> Tensor { (y * randomTensor(y.shape, seed: seed)).sum() }
+
+/// A directory of `count` random 28×28 images with labels 0–9 in turn, as the four IDX files a
+/// `--dataset DIR` needs (train and t10k hold the same images).
+public func syntheticIDXDirectory(count n: Int = 48, seed: UInt64 = 11) -> String {
+    let dir = NSTemporaryDirectory() + "gan-synthetic-\(getpid())-\(n)-\(seed)"
+    try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    var g = RandomGenerator(seed: seed)
+    let pixels = Tensor.rand([n * 784], generator: &g).scalars.map { UInt8($0 * 255) }
+    func idx(_ dims: [Int], _ body: [UInt8]) -> Data {
+        var out: [UInt8] = [0, 0, 8, UInt8(dims.count)]
+        for d in dims { out += [UInt8(d >> 24 & 0xFF), UInt8(d >> 16 & 0xFF), UInt8(d >> 8 & 0xFF), UInt8(d & 0xFF)] }
+        return Data(out + body)
+    }
+    for stem in ["train", "t10k"] {
+        try! idx([n, 28, 28], pixels).write(to: URL(fileURLWithPath: "\(dir)/\(stem)-images-idx3-ubyte"))
+        try! idx([n], (0..<n).map { UInt8($0 % 10) }).write(to: URL(fileURLWithPath: "\(dir)/\(stem)-labels-idx1-ubyte"))
+    }
+    return dir
+}

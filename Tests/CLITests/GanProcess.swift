@@ -1,0 +1,59 @@
+import Foundation
+import XCTest
+
+/// Runs the built `gan` executable (beside the test bundle, or `$GAN_BINARY`) as a child
+/// process, as a user would.
+enum Gan {
+    static let binary: String = {
+        if let b = ProcessInfo.processInfo.environment["GAN_BINARY"], !b.isEmpty { return b }
+        return Bundle.main.bundleURL.appendingPathComponent("gan").path
+    }()
+
+    struct Result {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+        var output: String { stdout + stderr }
+    }
+
+    /// Starts `gan args…`, optionally under `sh -c 'ulimit -f KiB; exec …'`. Output goes to
+    /// files (pipes could fill up and stall a long run).
+    static func start(_ args: [String], fileSizeLimitKiB: Int? = nil, log: String) throws -> Process {
+        guard FileManager.default.isExecutableFile(atPath: binary) else {
+            throw XCTSkip("no gan executable at \(binary); build it first (swift build -c release) or set GAN_BINARY")
+        }
+        let p = Process()
+        if let limit = fileSizeLimitKiB {
+            p.executableURL = URL(fileURLWithPath: "/bin/sh")
+            p.arguments = ["-c", "ulimit -f \(limit); exec \"$0\" \"$@\"", binary] + args
+        } else {
+            p.executableURL = URL(fileURLWithPath: binary)
+            p.arguments = args
+        }
+        FileManager.default.createFile(atPath: log + ".out", contents: nil)
+        FileManager.default.createFile(atPath: log + ".err", contents: nil)
+        p.standardOutput = FileHandle(forWritingAtPath: log + ".out")
+        p.standardError = FileHandle(forWritingAtPath: log + ".err")
+        try p.run()
+        return p
+    }
+
+    /// Runs to the end (at most `timeout` seconds, then kills and fails).
+    static func run(_ args: [String], fileSizeLimitKiB: Int? = nil, timeout: Double = 300,
+                    file: StaticString = #filePath, line: UInt = #line) throws -> Result {
+        let log = NSTemporaryDirectory() + "gan-cli-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: log + ".out"); try? FileManager.default.removeItem(atPath: log + ".err") }
+        let p = try start(args, fileSizeLimitKiB: fileSizeLimitKiB, log: log)
+        let deadline = Date().addingTimeInterval(timeout)
+        while p.isRunning && Date() < deadline { usleep(10_000) }
+        if p.isRunning {
+            kill(p.processIdentifier, SIGKILL)
+            p.waitUntilExit()
+            XCTFail("gan \(args.joined(separator: " ")) did not finish in \(timeout) s", file: file, line: line)
+        }
+        p.waitUntilExit()
+        return Result(status: p.terminationStatus,
+                      stdout: (try? String(contentsOfFile: log + ".out", encoding: .utf8)) ?? "",
+                      stderr: (try? String(contentsOfFile: log + ".err", encoding: .utf8)) ?? "")
+    }
+}
