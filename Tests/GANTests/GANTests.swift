@@ -114,6 +114,10 @@ final class GANTests: XCTestCase {
         XCTAssertTrue(warnings.contains { $0.contains("FD on 2,000 samples jumped") }, "\(warnings)")
         XCTAssertTrue(warnings.contains { $0.contains("possible mode collapse") }, "\(warnings)")
         XCTAssertEqual(summary.steps, 12)
+        // …and reported in the run's summary.
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: root + "/summary.json"))) as! [String: Any]
+        let reported = json["warnings"] as? [String] ?? []
+        XCTAssertTrue(reported.contains { $0.contains("possible mode collapse") } && reported.contains { $0.contains("jumped") }, "\(reported)")
         let fm = FileManager.default
         for f in ["config.json", "metrics.jsonl", "metrics.csv", "summary.json", "progress.png", "plots/losses.png",
                   "plots/d_outputs.png", "plots/fd.png", "samples/epoch-0001.png", "samples/epoch-0002.png", "samples/step-00000005.png"] {
