@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Trains each model with its default loss for a fixed length, draws 10,000 samples and scores
+# them with `gan eval`, writing docs/results/eval-<model>-<tag>.json. Results already present
+# are skipped, so the script can be stopped and run again.
+#
+#   scripts/quality.sh 600 [MODEL…]      600 iterations at batch 64 (the anchors' setting)
+#   scripts/quality.sh 5ep [MODEL…]      5 epochs at each model's default batch size
+set -euo pipefail
+cd "$(dirname "$0")/.."
+tag=${1:?usage: scripts/quality.sh 600|5ep [MODEL…]}; shift
+models=("$@")
+[ ${#models[@]} -gt 0 ] || models=(mlp mlp-deep dcgan dcgan-bn cgan cdcgan)
+gan=.build/release/gan
+[ -x "$gan" ] || swift build -c release
+mkdir -p docs/results runs/quality
+for m in "${models[@]}"; do
+    out=docs/results/eval-$m-$tag.json
+    [ -s "$out" ] && { echo "have $out"; continue; }
+    run=runs/quality/$m-$tag
+    case $tag in
+        600) length=(--steps 600 --batch-size 64) ;;
+        5ep) length=(--epochs 5) ;;
+        *) echo "unknown length $tag" >&2; exit 2 ;;
+    esac
+    start=$(date +%s)
+    if [ -d "$run/checkpoints" ]; then
+        "$gan" train --model "$m" "${length[@]}" --run-dir "$run" --resume
+    else
+        "$gan" train --model "$m" "${length[@]}" --run-dir "$run" --seed 0
+    fi
+    secs=$(( $(date +%s) - start ))
+    ck=$(ls "$run"/checkpoints/step-*.safetensors | tail -1)
+    "$gan" eval --checkpoint "$ck" --count 10000 --seed 1 --json > "$out.tmp"
+    mv "$out.tmp" "$out"
+    echo "$m $tag: trained in ${secs} s; $(cat "$out")"
+done
