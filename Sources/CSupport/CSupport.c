@@ -48,3 +48,9 @@ int gan_flush_denormals_enabled(void) { return 0; }
 int gan_cpu_has_avx512f(void) { return 0; }
 int gan_cpu_has_avx2(void) { return 0; }
 #endif
+
+/* Set on threads that already run one part of a parallel split: kernels and sgemm called there
+   must not split again. */
+static _Thread_local int gan_serial_flag;
+void gan_set_serial(int on) { gan_serial_flag = on; }
+int gan_is_serial(void) { return gan_serial_flag; }

@@ -14,4 +14,11 @@ int gan_cpu_has_avx512f(void);
 /// 1 when the CPU supports AVX2 and FMA.
 int gan_cpu_has_avx2(void);
 
+/// Marks the calling thread as running one part of a parallel split (kernels and sgemm called
+/// on it then stay on it), or clears the mark.
+void gan_set_serial(int on);
+
+/// 1 when the calling thread is marked by gan_set_serial.
+int gan_is_serial(void);
+
 #endif

@@ -19,9 +19,35 @@ func sgemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
         if beta == 0 { for i in 0..<m { (c + i * ldc).update(repeating: 0, count: n) } }
         return
     }
+    // Large products are split over the engine's threads by rows or columns of C (OpenBLAS
+    // itself runs single-threaded; see Parallel). Each part is an independent sgemm, so the
+    // result does not depend on how it was split.
+    let parts = Parallel.engineOwnsThreads && 2 * m * n * k >= sgemmSplitFlops ? Parallel.parts(max(m, n) / 32) : 1
+    if parts > 1 {
+        let byColumns = n >= m
+        let total = byColumns ? n : m
+        let step = ((total + parts - 1) / parts + 15) / 16 * 16
+        Parallel.split(parts) { p in
+            let lo = p * step, hi = min(total, lo + step)
+            guard lo < hi else { return }
+            if byColumns {
+                cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+                            Int32(m), Int32(hi - lo), Int32(k), alpha, a, Int32(lda), transB ? b + lo * ldb : b + lo, Int32(ldb),
+                            beta, c + lo, Int32(ldc))
+            } else {
+                cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+                            Int32(hi - lo), Int32(n), Int32(k), alpha, transA ? a + lo : a + lo * lda, Int32(lda), b, Int32(ldb),
+                            beta, c + lo * ldc, Int32(ldc))
+            }
+        }
+        return
+    }
     cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
                 Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
 }
+
+/// Below this many flops a GEMM runs on one thread: handing half of it to another costs more.
+let sgemmSplitFlops = ProcessInfo.processInfo.environment["GAN_SGEMM_SPLIT_FLOPS"].flatMap { Int($0) } ?? 2_000_000
 
 /// What BLAS the process uses, for benchmark reports.
 public enum BLASInfo {
@@ -43,10 +69,11 @@ public enum BLASInfo {
         #endif
     }
 
-    /// Sets the number of BLAS threads (and of the engine's own elementwise threads).
+    /// Sets the number of threads: the engine's (OpenBLAS then runs single-threaded inside them),
+    /// or with `GAN_THREADING=blas` OpenBLAS's own and the engine's elementwise ones.
     public static func setThreads(_ n: Int) {
         #if !canImport(Accelerate)
-        openblas_set_num_threads(Int32(n))
+        openblas_set_num_threads(Parallel.engineOwnsThreads ? 1 : Int32(n))
         #endif
         Parallel.threads = max(1, n)
     }

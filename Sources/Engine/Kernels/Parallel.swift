@@ -1,25 +1,130 @@
 import CSupport
 import Dispatch
+import Foundation
 
-/// Splits `0..<count` into contiguous chunks run on up to `Parallel.threads` threads.
-/// Work below `grain` items runs inline: thread hand-off costs more than it saves there.
-/// Every chunk sets flush-to-zero, because Dispatch's worker threads start without it.
+/// The engine's one thread pool (Dispatch's, `threads` wide). OpenBLAS runs single-threaded
+/// inside it: its own worker threads spin-wait between calls and then compete with the engine's
+/// for the same two cores (18 % of a DCGAN step went to that in a profile). `GAN_THREADING=blas`
+/// gives OpenBLAS the threads instead, for comparison.
+///
+/// Work is split once, at the outermost level that has enough of it (images of a convolution,
+/// columns of a GEMM, elements of an elementwise op); code running in a part is marked serial,
+/// so nothing it calls splits again. Every part sets flush-to-zero, because Dispatch's worker
+/// threads start without it.
 enum Parallel {
     nonisolated(unsafe) static var threads = 2
+    static let engineOwnsThreads = ProcessInfo.processInfo.environment["GAN_THREADING"] != "blas"
 
+    /// True on a thread already running one part of a split.
+    @inline(__always)
+    static var isSerial: Bool { gan_is_serial() != 0 }
+
+    /// How many parts to split `units` of work into (1 inside a part).
+    @inline(__always)
+    static func parts(_ units: Int) -> Int { isSerial ? 1 : max(1, min(threads, units)) }
+
+    /// Runs `body(p)` for p in 0..<parts, on separate threads when parts > 1: part 0 on the
+    /// calling thread, the others on the pool's long-lived workers.
+    static func split(_ parts: Int, _ body: (Int) -> Void) {
+        if parts <= 1 {
+            for p in 0..<parts { body(p) }
+            return
+        }
+        // The calling thread runs part 0 and, like the workers, flushes denormals.
+        gan_set_flush_denormals(1)
+        withoutActuallyEscaping(body) { body in
+            WorkerPool.shared.run(parts) { p in
+                let outer = gan_is_serial()
+                gan_set_serial(1)
+                body(p)
+                gan_set_serial(outer)
+            }
+        }
+    }
+
+    /// Splits `0..<count` into contiguous chunks run on up to `threads` threads.
+    /// Work below `grain` items runs inline: thread hand-off costs more than it saves there.
     @inline(__always)
     static func forChunks(_ count: Int, grain: Int = 1 << 15, _ body: (Range<Int>) -> Void) {
-        let parts = min(threads, max(1, count / max(grain, 1)))
-        if parts <= 1 {
+        let n = isSerial ? 1 : min(threads, max(1, count / max(grain, 1)))
+        if n <= 1 {
             body(0..<count)
             return
         }
-        let step = (count + parts - 1) / parts
-        DispatchQueue.concurrentPerform(iterations: parts) { p in
-            gan_set_flush_denormals(1)
+        let step = (count + n - 1) / n
+        split(n) { p in
             let lo = p * step
             let hi = min(count, lo + step)
             if lo < hi { body(lo..<hi) }
         }
+    }
+}
+
+/// A fixed set of worker threads, started once. Fixed matters: OpenBLAS keeps a packing buffer
+/// per calling thread, and Dispatch's pool retires and starts threads as it likes, which
+/// grew a DCGAN run's memory by tens of megabytes a step.
+final class WorkerPool: @unchecked Sendable {
+    static let shared = WorkerPool(workers: max(0, ProcessInfo.processInfo.activeProcessorCount - 1))
+
+    private let start: [DispatchSemaphore]
+    private let done = DispatchSemaphore(value: 0)
+    private let busy = NSLock()
+    private var job: ((Int) -> Void)?
+    private var jobParts = 0
+    private var next = 0
+    private let claim = NSLock()
+
+    init(workers: Int) {
+        start = (0..<workers).map { _ in DispatchSemaphore(value: 0) }
+        for w in 0..<workers {
+            let t = Thread { [unowned self] in self.loop(w) }
+            t.stackSize = 1 << 20
+            t.start()
+        }
+    }
+
+    private func loop(_ w: Int) {
+        gan_set_flush_denormals(1)
+        while true {
+            start[w].wait()
+            drain()
+            done.signal()
+        }
+    }
+
+    /// Takes parts until none is left.
+    private func drain() {
+        while true {
+            claim.lock()
+            let p = next
+            next += 1
+            let (parts, body) = (jobParts, job)
+            claim.unlock()
+            guard p < parts, let body else { return }
+            body(p)
+        }
+    }
+
+    /// Runs `body` for 0..<parts on the calling thread and the workers; returns when all are done.
+    /// A second caller arriving while the pool is busy runs its parts itself.
+    func run(_ parts: Int, _ body: @escaping (Int) -> Void) {
+        guard !start.isEmpty, busy.try() else {
+            for p in 0..<parts { body(p) }
+            return
+        }
+        defer { busy.unlock() }
+        let helpers = min(start.count, parts - 1)
+        claim.lock()
+        job = body
+        jobParts = parts
+        next = 0
+        claim.unlock()
+        for w in 0..<helpers { start[w].signal() }
+        drain()
+        for _ in 0..<helpers { done.wait() }
+        claim.lock()
+        job = nil
+        jobParts = 0
+        claim.unlock()
     }
 }

@@ -57,6 +57,19 @@ extension Tensor {
         Swift.max(1, Swift.min(batch, convChunkBytes / Swift.max(1, columnFloatsPerImage * 4)))
     }
 
+    /// Splits a batch of `n` images over the engine's threads: `body(lo..<hi)` runs once per
+    /// part, on its own thread, with kernels and sgemm inside it serial.
+    static func forImageParts(_ n: Int, _ body: (Range<Int>) -> Void) {
+        let parts = imageParts(n)
+        Parallel.split(parts) { t in
+            let lo = t * n / parts, hi = (t + 1) * n / parts
+            if lo < hi { body(lo..<hi) }
+        }
+    }
+
+    /// Parts to split a batch into: the engine's threads, or one when OpenBLAS owns them.
+    static func imageParts(_ n: Int) -> Int { Parallel.engineOwnsThreads ? Parallel.parts(n) : 1 }
+
     static func conv2dRaw(_ x: Tensor, _ w: Tensor, _ g: ConvGeometry) -> Tensor {
         let (n, c, h, wd) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let o = w.shape[0]
@@ -68,26 +81,27 @@ extension Tensor {
         precondition(oh > 0 && ow > 0, "conv2d: input \(h)×\(wd) is smaller than the kernel")
         let out = Tensor(uninitializedShape: [n, o, oh, ow])
         let k = c * g.kernelH * g.kernelW, p = oh * ow
-        let chunk = chunkImages(columnFloatsPerImage: k * p, batch: n)
-        let cols = TensorStorage(count: k * p * chunk)
-        let tmp = chunk > 1 ? TensorStorage(count: o * p * chunk) : nil
-        var start = 0
-        while start < n {
-            let b = Swift.min(chunk, n - start)
-            for i in 0..<b {
-                Kernels.im2col(x.storage.base + (start + i) * c * h * wd, channels: c, height: h, width: wd, g,
-                               outH: oh, outW: ow, cols.base + i * p, ldc: b * p)
+        let (xs, ws, ys) = (x.storage.base, w.storage.base, out.storage.base)
+        forImageParts(n) { images in
+            let chunk = chunkImages(columnFloatsPerImage: k * p, batch: images.count)
+            Scratch.with(k * p * chunk) { cols in Scratch.with(chunk > 1 ? o * p * chunk : 0) { tmp in
+            var start = images.lowerBound
+            while start < images.upperBound {
+                let b = Swift.min(chunk, images.upperBound - start)
+                for i in 0..<b {
+                    Kernels.im2col(xs + (start + i) * c * h * wd, channels: c, height: h, width: wd, g,
+                                   outH: oh, outW: ow, cols + i * p, ldc: b * p)
+                }
+                if b == 1 {
+                    sgemm(transA: false, transB: false, m: o, n: p, k: k, ws, lda: k, cols, ldb: p, ys + start * o * p, ldc: p)
+                } else {
+                    sgemm(transA: false, transB: false, m: o, n: b * p, k: k, ws, lda: k, cols, ldb: b * p, tmp, ldc: b * p)
+                    // [O, b, P] → [b, O, P]
+                    Kernels.copyStrided(tmp, [p, b * p, 1], ys + start * o * p, [o * p, p, 1], [b, o, p])
+                }
+                start += b
             }
-            if b == 1 {
-                sgemm(transA: false, transB: false, m: o, n: p, k: k, w.storage.base, lda: k, cols.base, ldb: p,
-                      out.storage.base + start * o * p, ldc: p)
-            } else {
-                sgemm(transA: false, transB: false, m: o, n: b * p, k: k, w.storage.base, lda: k, cols.base, ldb: b * p,
-                      tmp!.base, ldc: b * p)
-                // [O, b, P] → [b, O, P]
-                Kernels.copyStrided(tmp!.base, [p, b * p, 1], out.storage.base + start * o * p, [o * p, p, 1], [b, o, p])
-            }
-            start += b
+            } }
         }
         return out
     }
@@ -102,27 +116,29 @@ extension Tensor {
         let (bh, bw) = size
         let out = Tensor(uninitializedShape: [n, o, bh, bw])
         let k = o * g.kernelH * g.kernelW, p = h * wd
-        let chunk = chunkImages(columnFloatsPerImage: k * p, batch: n)
-        let cols = TensorStorage(count: k * p * chunk)
-        let gathered = chunk > 1 ? TensorStorage(count: c * p * chunk) : nil
-        var start = 0
-        while start < n {
-            let b = Swift.min(chunk, n - start)
-            let src: UnsafePointer<Float>
-            if b == 1 {
-                src = UnsafePointer(x.storage.base + start * c * p)
-            } else {
-                // [b, C, P] → [C, b, P] so one sgemm covers the chunk.
-                Kernels.copyStrided(x.storage.base + start * c * p, [p, c * p, 1], gathered!.base, [b * p, p, 1], [c, b, p])
-                src = UnsafePointer(gathered!.base)
+        let (xs, ws, ys) = (x.storage.base, w.storage.base, out.storage.base)
+        forImageParts(n) { images in
+            let chunk = chunkImages(columnFloatsPerImage: k * p, batch: images.count)
+            Scratch.with(k * p * chunk) { cols in Scratch.with(chunk > 1 ? c * p * chunk : 0) { gathered in
+            var start = images.lowerBound
+            while start < images.upperBound {
+                let b = Swift.min(chunk, images.upperBound - start)
+                let src: UnsafePointer<Float>
+                if b == 1 {
+                    src = UnsafePointer(xs + start * c * p)
+                } else {
+                    // [b, C, P] → [C, b, P] so one sgemm covers the chunk.
+                    Kernels.copyStrided(xs + start * c * p, [p, c * p, 1], gathered, [b * p, p, 1], [c, b, p])
+                    src = UnsafePointer(gathered)
+                }
+                sgemm(transA: true, transB: false, m: k, n: b * p, k: c, ws, lda: k, src, ldb: b * p, cols, ldc: b * p)
+                for i in 0..<b {
+                    Kernels.col2im(cols + i * p, ldc: b * p, channels: o, height: bh, width: bw, g, outH: h, outW: wd,
+                                   ys + (start + i) * o * bh * bw)
+                }
+                start += b
             }
-            sgemm(transA: true, transB: false, m: k, n: b * p, k: c, w.storage.base, lda: k, src, ldb: b * p,
-                  cols.base, ldc: b * p)
-            for i in 0..<b {
-                Kernels.col2im(cols.base + i * p, ldc: b * p, channels: o, height: bh, width: bw, g, outH: h, outW: wd,
-                               out.storage.base + (start + i) * o * bh * bw)
-            }
-            start += b
+            } }
         }
         return out
     }
@@ -139,27 +155,38 @@ extension Tensor {
                      "conv2dWeightGrad: gradient \(gy.shape) does not match input \(x.shape)")
         let out = Tensor(uninitializedShape: [o, c, g.kernelH, g.kernelW])
         let k = c * g.kernelH * g.kernelW, p = oh * ow
-        let chunk = chunkImages(columnFloatsPerImage: k * p, batch: n)
-        let cols = TensorStorage(count: k * p * chunk)
-        let gathered = chunk > 1 ? TensorStorage(count: o * p * chunk) : nil
-        var start = 0
-        while start < n {
-            let b = Swift.min(chunk, n - start)
-            for i in 0..<b {
-                Kernels.im2col(x.storage.base + (start + i) * c * h * wd, channels: c, height: h, width: wd, g,
-                               outH: oh, outW: ow, cols.base + i * p, ldc: b * p)
+        let (xs, gs) = (x.storage.base, gy.storage.base)
+        // Each part sums its images' contribution into a buffer of its own; the parts are added
+        // in order afterwards, so the result depends on the thread count but not on timing.
+        let parts = imageParts(n)
+        let partials = (0..<parts).map { $0 == 0 ? out.storage : TensorStorage(count: o * k) }
+        Parallel.split(parts) { t in
+            let lo = t * n / parts, hi = (t + 1) * n / parts
+            let acc = partials[t].base
+            guard lo < hi else { acc.update(repeating: 0, count: o * k); return }
+            let chunk = chunkImages(columnFloatsPerImage: k * p, batch: hi - lo)
+            Scratch.with(k * p * chunk) { cols in Scratch.with(chunk > 1 ? o * p * chunk : 0) { gathered in
+            var start = lo
+            while start < hi {
+                let b = Swift.min(chunk, hi - start)
+                for i in 0..<b {
+                    Kernels.im2col(xs + (start + i) * c * h * wd, channels: c, height: h, width: wd, g,
+                                   outH: oh, outW: ow, cols + i * p, ldc: b * p)
+                }
+                let gsrc: UnsafePointer<Float>
+                if b == 1 {
+                    gsrc = UnsafePointer(gs + start * o * p)
+                } else {
+                    Kernels.copyStrided(gs + start * o * p, [p, o * p, 1], gathered, [b * p, p, 1], [o, b, p])
+                    gsrc = UnsafePointer(gathered)
+                }
+                sgemm(transA: false, transB: true, m: o, n: k, k: b * p, gsrc, lda: b * p, cols, ldb: b * p,
+                      beta: start == lo ? 0 : 1, acc, ldc: k)
+                start += b
             }
-            let gsrc: UnsafePointer<Float>
-            if b == 1 {
-                gsrc = UnsafePointer(gy.storage.base + start * o * p)
-            } else {
-                Kernels.copyStrided(gy.storage.base + start * o * p, [p, o * p, 1], gathered!.base, [b * p, p, 1], [o, b, p])
-                gsrc = UnsafePointer(gathered!.base)
-            }
-            sgemm(transA: false, transB: true, m: o, n: k, k: b * p, gsrc, lda: b * p, cols.base, ldb: b * p,
-                  beta: start == 0 ? 0 : 1, out.storage.base, ldc: k)
-            start += b
+            } }
         }
+        for t in 1..<Swift.max(parts, 1) { Kernels.addInPlace(out.storage.base, partials[t].base, o * k) }
         if n == 0 { out.storage.base.update(repeating: 0, count: out.count) }
         return out
     }
