@@ -80,6 +80,16 @@ final class TensorFileTests: XCTestCase {
         }
     }
 
+    func testEmptyTensorsOverlapNothing() throws {
+        // Zero-size tensors (PyTorch writes them) may share an offset with a real one; the
+        // fuzzer found them refused as overlapping.
+        let file = raw(#"{"e":{"dtype":"F32","shape":[0],"data_offsets":[4,4]},"x":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"#,
+                       [UInt8](repeating: 0, count: 8))
+        let parsed = try SafeTensors.parse(file)
+        XCTAssertEqual(parsed.tensors["e"]?.shape, [0])
+        XCTAssertEqual(try SafeTensors.parse(try parsed.serialized()).tensors["x"]?.shape, [2])
+    }
+
     func testNestedKeysAreNotDuplicates() throws {
         // The same field names inside different entries are fine.
         let ok = raw(#"{"x":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"y":{"dtype":"F32","shape":[1],"data_offsets":[4,8]},"__metadata__":{"dtype":"not a tensor"}}"#,

@@ -84,7 +84,8 @@ public struct SafeTensors {
             guard end - begin == count * dtype.size else {
                 throw fail("\(name) holds \(end - begin) bytes but shape \(shape) of \(dtypeName) needs \(count * dtype.size)")
             }
-            spans.append((begin, end, name))
+            // An empty tensor occupies no bytes, so it overlaps nothing wherever it points.
+            if end > begin { spans.append((begin, end, name)) }
             let bytes = data.subdata(in: data.startIndex + dataStart + begin ..< data.startIndex + dataStart + end)
             result.tensors[name] = convert(bytes, dtype, shape)
             result.dtypes[name] = dtype
