@@ -48,10 +48,22 @@ public final class TrainingRun {
         self.log = log
         var config = config
         if resume {
-            guard let latest = dir.latestCheckpoint else {
+            guard dir.latestCheckpoint != nil else {
                 throw ConfigError("--resume: \(runDirectory) holds no checkpoint to resume from")
             }
-            let ck = try Checkpoint.read(path: latest)
+            // The newest checkpoint that reads; one damaged after it was written (they are never
+            // left half-written by the program) is reported and skipped.
+            var found: (String, Checkpoint)?
+            var damaged: [String] = []
+            for path in dir.checkpointFiles().reversed() {
+                do { found = (path, try Checkpoint.read(path: path)); break } catch {
+                    log("warning: skipping unreadable checkpoint: \(error)")
+                    damaged.append(path)
+                }
+            }
+            guard let (latest, ck) = found else {
+                throw FileFormatError(dir.checkpoints, "none of the checkpoints can be read (\(damaged.count) tried); the run cannot be resumed")
+            }
             guard let text = ck.metadata["config"], let saved = try? JSONDecoder().decode(TrainConfig.self, from: Data(text.utf8)) else {
                 throw ConfigError("\(latest): checkpoint has no readable training configuration")
             }

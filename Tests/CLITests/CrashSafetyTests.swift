@@ -147,6 +147,23 @@ final class CrashSafetyTests: XCTestCase {
         }
     }
 
+    /// A checkpoint damaged on disk after it was written: --resume says so and continues from
+    /// the newest one that reads.
+    func testDamagedLatestCheckpointFallsBackToThePreviousOne() throws {
+        let root = tempDir("damaged")
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let dir = RunDirectory(root + "/run")
+        XCTAssertEqual(try Gan.run(trainArgs(dir.path, steps: 12)).status, 0)
+        let latest = try XCTUnwrap(dir.latestCheckpoint)
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: latest))
+        try bytes.prefix(bytes.count / 3).write(to: URL(fileURLWithPath: latest))
+        let r = try Gan.run(trainArgs(dir.path, steps: 18) + ["--resume"])
+        XCTAssertEqual(r.status, 0, r.output)
+        XCTAssertTrue(r.stderr.contains("warning: skipping unreadable checkpoint: \(latest)"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("Resuming \(dir.path) from step-00000006.safetensors"), r.stderr)
+        XCTAssertEqual(dir.latestCheckpoint.map { ($0 as NSString).lastPathComponent }, "step-00000018.safetensors")
+    }
+
     func testRunDirectoryThatCannotBeWrittenIsRefusedBeforeTraining() throws {
         let root = tempDir("ro")
         defer { try? FileManager.default.removeItem(atPath: root) }
