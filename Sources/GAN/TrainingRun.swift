@@ -277,6 +277,7 @@ public final class TrainingRun {
         // A state at step 0, so a run killed in its first epoch resumes and a divergence in it
         // has somewhere to roll back to.
         if dir.checkpointFiles().isEmpty { try saveCheckpoint() }
+        let firstStep = trainer.globalStep
         while !trainer.isFinished {
             let m = trainer.step()
             if let what = m.nonFinite {
@@ -303,8 +304,10 @@ public final class TrainingRun {
             let note = "stopped at step \(diverged.step): non-finite \(diverged.what)"
                 + (trainer.config.onDivergence == "rollback" ? " after \(trainer.rollbacks) rollback(s)" : "")
             warnings.append(note)
-        } else {
+        } else if trainer.globalStep > firstStep || dir.latestCheckpoint == nil {
             try saveCheckpoint()
+        } else {
+            log("Nothing to do: the run is already at step \(trainer.globalStep) of \(trainer.totalSteps).")
         }
         try writePlots()
         let summary = Summary(steps: trainer.globalStep, epochs: trainer.epoch, seconds: Date().timeIntervalSince(start),
