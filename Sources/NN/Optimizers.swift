@@ -121,13 +121,8 @@ public final class Adam: Optimizer {
             let c2sqrt = Float(c2.squareRoot())
             m[i].withUnsafeMutableBufferPointer { mb in
                 v[i].withUnsafeMutableBufferPointer { vb in
-                    let mp = mb.baseAddress!, vp = vb.baseAddress!
-                    for k in 0..<n {
-                        let gk = wd == 0 ? g[k] : g[k] + wd * p[k]
-                        mp[k] = b1 * mp[k] + (1 - b1) * gk
-                        vp[k] = b2 * vp[k] + (1 - b2) * gk * gk
-                        p[k] -= stepSize * mp[k] / (vp[k].squareRoot() / c2sqrt + e)
-                    }
+                    OptimizerKernels.adam(p, g, mb.baseAddress!, vb.baseAddress!, count: n, beta1: b1, beta2: b2, eps: e,
+                                          weightDecay: wd, stepSize: stepSize, biasCorrection2Sqrt: c2sqrt)
                 }
             }
         }
