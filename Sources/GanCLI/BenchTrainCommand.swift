@@ -60,9 +60,15 @@ struct BenchTrainCommand: ParsableCommand {
             _ = trainer.step()
             times.append(Benchmark.now() - t0)
         }
+        // A run that slows down as it goes (denormals creeping into the weights) shows as a last
+        // tenth slower than the first.
+        func median(_ xs: ArraySlice<Double>) -> Double { let s = xs.sorted(); return s[s.count / 2] }
+        let tenth = Swift.max(1, times.count / 10)
+        let (first, last) = (median(times.prefix(tenth)), median(times.suffix(tenth)))
         times.sort()
         let median = times[times.count / 2]
         let report: [String: Any] = [
+            "first_tenth_median_s": Benchmark.round(first, 5), "last_tenth_median_s": Benchmark.round(last, 5),
             "model": model, "loss": trainer.lossKind.rawValue, "batch": batch, "median_s_per_iter": Benchmark.round(median, 5),
             "img_per_s": Benchmark.round(Double(batch) / median, 1), "peak_rss_mib": Benchmark.round(peakRSSMiB(), 1),
             "sgemm_gflops": Benchmark.round(gemm, 1), "blas": BLASInfo.description, "threads": Runtime.defaultThreads,
