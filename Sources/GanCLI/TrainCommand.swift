@@ -22,8 +22,12 @@ struct TrainCommand: ParsableCommand {
           gan train --run-dir runs/dcgan --resume --epochs 10   # continue, train to epoch 10
 
         Ctrl-C saves a checkpoint and stops; --resume continues exactly where it stopped.
+        A NaN or Inf in a loss, gradient or weight rolls the run back to its last checkpoint
+        with halved learning rates (up to --max-rollbacks times), or stops with
+        --on-divergence stop. Exit status: 0 done or stopped by a signal, 1 a bad file or
+        I/O error, 2 diverged, 64 a bad option.
         Run directory: config.json, metrics.jsonl, metrics.csv, samples/, progress.png,
-        plots/losses.png, plots/d_outputs.png, checkpoints/, summary.json.
+        plots/losses.png, plots/d_outputs.png, checkpoints/, summary.json (see docs/gan.md).
         """
     )
 
