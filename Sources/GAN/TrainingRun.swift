@@ -222,9 +222,15 @@ public final class TrainingRun {
             log("warning: " + note)
             warnings.append(note)
         }
-        if covered <= 5 || (evalHistory.last.map { covered < $0.covered - 1 } ?? false) {
-            let was = evalHistory.last.map { String(format: " (was %.0f)", $0.covered) } ?? ""
-            let note = String(format: "class coverage fell to %.0f classes%@ at epoch %d: possible mode collapse", covered, was, trainer.epoch)
+        let previous = evalHistory.last?.covered
+        var note: String?
+        if let previous, covered < previous - 1 {
+            note = String(format: "class coverage fell from %.0f to %.0f classes at epoch %d: possible mode collapse", previous, covered, trainer.epoch)
+        } else if covered <= 5 {
+            note = String(format: "samples %@cover only %.0f of the classes (≥ 5 %% of samples each) at epoch %d: mode collapse",
+                          (previous ?? 10) <= 5 ? "still " : "", covered, trainer.epoch)
+        }
+        if let note {
             log("warning: " + note)
             warnings.append(note)
         }

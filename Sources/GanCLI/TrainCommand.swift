@@ -65,7 +65,7 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .customLong("sample-every"), help: "Also write a grid every N iterations.") var sampleEvery = 0
     @Option(name: .customLong("checkpoint-every"), help: "Checkpoint every K epochs (and always at the end).") var checkpointEvery = 1
     @Option(name: .customLong("log-every"), help: "Append metrics every N iterations.") var logEvery = 10
-    @Option(name: .customLong("eval-every"), help: "Every K epochs: FD and class coverage on 2,000 samples (bundled classifier).") var evalEvery = 0
+    @Option(name: .customLong("eval-every"), help: "Every K epochs: FD and class coverage on 2,000 samples with the bundled classifier, plotted and watched for collapse (default 1 for mnist and fashion-mnist; 0 turns it off).") var evalEvery: Int?
     @Option(help: "Train on the first N images only.") var limit: Int?
     @Option(name: .customLong("on-divergence"), help: "On a NaN or Inf in a loss, gradient or weight: rollback (to the last checkpoint with halved learning rates, then stop) or stop.") var onDivergence = "rollback"
     @Option(name: .customLong("max-rollbacks"), help: "Rollbacks before a diverging run stops.") var maxRollbacks = 3
@@ -90,8 +90,8 @@ struct TrainCommand: ParsableCommand {
         try positive(nCritic, "--n-critic"); try positive(filters, "--filters"); try positive(latentDim, "--latent-dim")
         try positive(checkpointEvery, "--checkpoint-every"); try positive(logEvery, "--log-every"); try positive(limit, "--limit")
         if blocks < 0 || blocks > 4 { throw ValidationError("--blocks must be 0 to 4, got \(blocks)") }
-        if evalEvery < 0 { throw ValidationError("--eval-every must not be negative, got \(evalEvery)") }
-        if evalEvery > 0 && !DatasetStore.known.contains(dataset) { throw ValidationError("--eval-every needs a bundled classifier: --dataset mnist or fashion-mnist") }
+        if let evalEvery, evalEvery < 0 { throw ValidationError("--eval-every must not be negative, got \(evalEvery)") }
+        if let evalEvery, evalEvery > 0 && !DatasetStore.known.contains(dataset) { throw ValidationError("--eval-every needs a bundled classifier: --dataset mnist or fashion-mnist") }
         if !["rollback", "stop"].contains(onDivergence) { throw ValidationError("--on-divergence \(onDivergence) is not one of rollback, stop") }
         if maxRollbacks < 0 { throw ValidationError("--max-rollbacks must not be negative, got \(maxRollbacks)") }
         try positive(dWinSteps, "--d-win-steps")
@@ -122,7 +122,8 @@ struct TrainCommand: ParsableCommand {
         c.emaDecay = ema; c.minibatchStdDev = minibatchStd; c.minibatchDiscrimination = minibatchDiscrimination
         c.featureMatching = featureMatching; c.filters = filters; c.blocks = blocks; c.latentDim = latentDim
         c.latentDistribution = latent; c.sampleEvery = sampleEvery; c.checkpointEvery = checkpointEvery
-        c.logEvery = logEvery; c.limit = limit; c.evalEvery = evalEvery
+        c.logEvery = logEvery; c.limit = limit
+        c.evalEvery = evalEvery ?? (DatasetStore.known.contains(dataset) ? 1 : 0)
         c.onDivergence = onDivergence; c.maxRollbacks = maxRollbacks; c.dWinSteps = dWinSteps
         return c
     }
