@@ -87,4 +87,24 @@ final class TensorOpsTests: XCTestCase {
             XCTAssertEqual(viaGrad, viaConv, accuracy: 1e-3 * Swift.abs(viaConv) + 1e-3, "case \(k): weight grad")
         }
     }
+
+    /// A strided transposed convolution's backward unfolds the upstream gradient once for both
+    /// gradients when no graph is recorded; the results must equal the two separate primitives
+    /// (taken with createGraph, which records and so uses them) bit for bit.
+    func testFusedTransposedConvolutionBackwardMatchesTheSeparatePrimitives() {
+        // Keras "same" on stride 2 (one more row/column at the bottom/right), odd batch.
+        let geo = ConvGeometry(kernel: (5, 5), stride: (2, 2), padding: (1, 1, 2, 2))
+        for n in [1, 3, 4] {
+            let x = randomTensor([n, 6, 5, 5], seed: 1).requiringGrad()
+            let w = randomTensor([6, 4, 5, 5], seed: 2, scale: 0.3).requiringGrad()
+            func loss() -> Tensor { project(Tensor.convTranspose2d(x, weight: w, geo, outputSize: (10, 10))) }
+            let fused = gradients(of: loss(), wrt: [x, w])
+            let separate = gradients(of: loss(), wrt: [x, w], createGraph: true)
+            for (a, b) in zip(fused, separate) {
+                XCTAssertEqual(a.shape, b.shape)
+                XCTAssertGreaterThan(b.abs().max().item, 0)
+                XCTAssertEqual(a.scalars.map(\.bitPattern), b.scalars.map(\.bitPattern), "n \(n)")
+            }
+        }
+    }
 }

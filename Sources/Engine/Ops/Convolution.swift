@@ -191,3 +191,63 @@ extension Tensor {
         return out
     }
 }
+
+/// `GAN_UNFUSED_CONVT=1` makes transposed convolutions' backward unfold twice, for comparison.
+let fuseTransposedBackward = ProcessInfo.processInfo.environment["GAN_UNFUSED_CONVT"] == nil
+
+extension Tensor {
+    /// `conv2d(x, w)` and `conv2dWeightGrad(x, gy)` in one pass: both unfold `x` with the same
+    /// geometry, so each chunk of columns is made once and used by both GEMMs. This is a
+    /// transposed convolution's backward (x is the upstream gradient) when no graph is recorded;
+    /// the results are bit-identical to the two separate calls (same parts, chunks and GEMMs).
+    /// Only for geometries without a stride-1 dual, where both calls unfold `x`.
+    static func conv2dAndWeightGradRaw(_ x: Tensor, _ w: Tensor, _ gy: Tensor, _ g: ConvGeometry) -> (output: Tensor, weightGrad: Tensor) {
+        precondition(g.strideOneDual == nil, "conv2dAndWeightGradRaw is for strided geometries")
+        let (n, c, h, wd) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let o = w.shape[0]
+        let (oh, ow) = g.smallSize(big: h, wd)
+        precondition(w.shape == [o, c, g.kernelH, g.kernelW] && gy.shape == [n, o, oh, ow],
+                     "conv2dAndWeightGrad: weight \(w.shape) or gradient \(gy.shape) does not match input \(x.shape)")
+        let out = Tensor(uninitializedShape: [n, o, oh, ow])
+        let dW = Tensor(uninitializedShape: [o, c, g.kernelH, g.kernelW])
+        let k = c * g.kernelH * g.kernelW, p = oh * ow
+        let (xs, ws, ys, gs) = (x.storage.base, w.storage.base, out.storage.base, gy.storage.base)
+        let parts = imageParts(n)
+        let partials = (0..<parts).map { $0 == 0 ? dW.storage : TensorStorage(count: o * k) }
+        Parallel.split(parts) { t in
+            let lo = t * n / parts, hi = (t + 1) * n / parts
+            let acc = partials[t].base
+            guard lo < hi else { acc.update(repeating: 0, count: o * k); return }
+            let chunk = chunkImages(columnFloatsPerImage: k * p, batch: hi - lo)
+            Scratch.with(k * p * chunk) { cols in Scratch.with(chunk > 1 ? o * p * chunk : 0) { tmp in
+            Scratch.with(chunk > 1 ? o * p * chunk : 0) { gathered in
+            var start = lo
+            while start < hi {
+                let b = Swift.min(chunk, hi - start)
+                for i in 0..<b {
+                    Kernels.im2col(xs + (start + i) * c * h * wd, channels: c, height: h, width: wd, g,
+                                   outH: oh, outW: ow, cols + i * p, ldc: b * p)
+                }
+                // conv2d: out[b, O, P] = W · cols
+                let gsrc: UnsafePointer<Float>
+                if b == 1 {
+                    sgemm(transA: false, transB: false, m: o, n: p, k: k, ws, lda: k, cols, ldb: p, ys + start * o * p, ldc: p)
+                    gsrc = UnsafePointer(gs + start * o * p)
+                } else {
+                    sgemm(transA: false, transB: false, m: o, n: b * p, k: k, ws, lda: k, cols, ldb: b * p, tmp, ldc: b * p)
+                    Kernels.copyStrided(tmp, [p, b * p, 1], ys + start * o * p, [o * p, p, 1], [b, o, p])
+                    Kernels.copyStrided(gs + start * o * p, [p, o * p, 1], gathered, [b * p, p, 1], [o, b, p])
+                    gsrc = UnsafePointer(gathered)
+                }
+                // conv2dWeightGrad: dW[O, K] += gy[O, b·P] · colsᵀ
+                sgemm(transA: false, transB: true, m: o, n: k, k: b * p, gsrc, lda: b * p, cols, ldb: b * p,
+                      beta: start == lo ? 0 : 1, acc, ldc: k)
+                start += b
+            }
+            } } }
+        }
+        for t in 1..<Swift.max(parts, 1) { Kernels.addInPlace(dW.storage.base, partials[t].base, o * k) }
+        if n == 0 { dW.storage.base.update(repeating: 0, count: dW.count) }
+        return (out, dW)
+    }
+}

@@ -143,7 +143,12 @@ enum Rules {
     }
     static func convTranspose2d(_ x: Tensor, _ w: Tensor, _ geo: ConvGeometry) -> GradRule {
         { g, _, needs in
-            [needs[0] ? Tensor.conv2d(g, weight: w, geo) : nil,
+            // Without a graph to record, both gradients come from one unfolding of g.
+            if needs[0] && needs[1] && !GradMode.isEnabled && geo.strideOneDual == nil && fuseTransposedBackward {
+                let (dx, dw) = Tensor.conv2dAndWeightGradRaw(g, w, x, geo)
+                return [dx, dw]
+            }
+            return [needs[0] ? Tensor.conv2d(g, weight: w, geo) : nil,
              needs[1] ? Tensor.conv2dWeightGrad(g, x, geo) : nil]
         }
     }
