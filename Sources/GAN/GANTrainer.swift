@@ -58,6 +58,10 @@ public final class GANTrainer {
     /// fault-injection tests (a poisoned gradient must be caught in the step it appears).
     public var afterBackward: ((_ network: Network, _ step: Int) -> Void)?
     let baseLearningRates: (g: Float, d: Float)
+    /// The parameters checked for NaN/Inf every step, with their checkpoint names (built once:
+    /// parameters keep their identity for the trainer's life, loading only assigns values).
+    let watchedG: [(String, Parameter)]
+    let watchedD: [(String, Parameter)]
 
     public init(config: TrainConfig, train: ImageDataset) throws {
         guard let spec = ModelZoo.spec(config.model) else {
@@ -108,6 +112,8 @@ public final class GANTrainer {
         let bG = config.betasG.map { ($0[0], $0[1]) } ?? spec.betasG
         let bD = config.betasD.map { ($0[0], $0[1]) } ?? spec.betasD
         baseLearningRates = (lrG, lrD)
+        watchedG = generator.namedParameters().map { ("generator." + $0.0, $0.1) }
+        watchedD = discriminator.namedParameters().map { ("discriminator." + $0.0, $0.1) }
         if clip {
             optG = RMSProp(generator.parameters, learningRate: lrG)
             optD = RMSProp(discriminator.parameters, learningRate: lrD)
@@ -186,12 +192,12 @@ public final class GANTrainer {
         dLoss.backward()
         afterBackward?(discriminator, globalStep + 1)
         var nonFinite: String? = dLoss.item.isFinite ? nil : "D loss"
-        nonFinite = nonFinite ?? firstNonFinite(discriminator, "discriminator", gradients: true)
+        nonFinite = nonFinite ?? firstNonFinite(watchedD, gradients: true)
         optD.step()
         if lossKind == .wganClip {
             for p in discriminator.parameters { p.assign(p.value.detached().clamp(min: -config.clipValue, max: config.clipValue)) }
         }
-        nonFinite = nonFinite ?? firstNonFinite(discriminator, "discriminator", gradients: false)
+        nonFinite = nonFinite ?? firstNonFinite(watchedD, gradients: false)
         let threshold: Float = lossKind.usesProbabilities ? 0.5 : 0
         var metrics = StepMetrics(step: globalStep + 1, epoch: epoch + 1, dLoss: dLoss.item, gLoss: nil,
                                   dReal: dReal.mean().item, dFake: dFake.mean().item,
@@ -213,11 +219,11 @@ public final class GANTrainer {
             gLoss.backward()
             afterBackward?(generator, globalStep + 1)
             if !gLoss.item.isFinite { nonFinite = nonFinite ?? "G loss" }
-            nonFinite = nonFinite ?? firstNonFinite(generator, "generator", gradients: true)
+            nonFinite = nonFinite ?? firstNonFinite(watchedG, gradients: true)
             optG.step()
             discriminator.setFrozen(false)
             metrics.gLoss = gLoss.item
-            nonFinite = nonFinite ?? firstNonFinite(generator, "generator", gradients: false)
+            nonFinite = nonFinite ?? firstNonFinite(watchedG, gradients: false)
             updateEMA()
         }
         metrics.nonFinite = nonFinite
@@ -234,12 +240,12 @@ public final class GANTrainer {
     }
 
     /// The name of the first parameter (or its gradient) holding NaN or ±Inf.
-    func firstNonFinite(_ net: Network, _ prefix: String, gradients: Bool) -> String? {
-        for (name, p) in net.namedParameters() {
+    func firstNonFinite(_ watched: [(String, Parameter)], gradients: Bool) -> String? {
+        for (name, p) in watched {
             if gradients {
-                if let g = p.grad, !g.isAllFinite { return "gradient of \(prefix).\(name)" }
+                if let g = p.grad, !g.isAllFinite { return "gradient of " + name }
             } else if !p.value.isAllFinite {
-                return "\(prefix).\(name)"
+                return name
             }
         }
         return nil

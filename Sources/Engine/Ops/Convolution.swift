@@ -79,31 +79,7 @@ extension Tensor {
         }
         let (oh, ow) = g.smallSize(big: h, wd)
         precondition(oh > 0 && ow > 0, "conv2d: input \(h)×\(wd) is smaller than the kernel")
-        let out = Tensor(uninitializedShape: [n, o, oh, ow])
-        let k = c * g.kernelH * g.kernelW, p = oh * ow
-        let (xs, ws, ys) = (x.storage.base, w.storage.base, out.storage.base)
-        forImageParts(n) { images in
-            let chunk = chunkImages(columnFloatsPerImage: k * p, batch: images.count)
-            Scratch.with(k * p * chunk) { cols in Scratch.with(chunk > 1 ? o * p * chunk : 0) { tmp in
-            var start = images.lowerBound
-            while start < images.upperBound {
-                let b = Swift.min(chunk, images.upperBound - start)
-                for i in 0..<b {
-                    Kernels.im2col(xs + (start + i) * c * h * wd, channels: c, height: h, width: wd, g,
-                                   outH: oh, outW: ow, cols + i * p, ldc: b * p)
-                }
-                if b == 1 {
-                    sgemm(transA: false, transB: false, m: o, n: p, k: k, ws, lda: k, cols, ldb: p, ys + start * o * p, ldc: p)
-                } else {
-                    sgemm(transA: false, transB: false, m: o, n: b * p, k: k, ws, lda: k, cols, ldb: b * p, tmp, ldc: b * p)
-                    // [O, b, P] → [b, O, P]
-                    Kernels.copyStrided(tmp, [p, b * p, 1], ys + start * o * p, [o * p, p, 1], [b, o, p])
-                }
-                start += b
-            }
-            } }
-        }
-        return out
+        return unfoldAndMultiply(x, g, weight: w, gradOut: nil).output!
     }
 
     static func convTranspose2dRaw(_ x: Tensor, _ w: Tensor, _ g: ConvGeometry, _ size: (Int, Int)) -> Tensor {
@@ -153,19 +129,33 @@ extension Tensor {
         let (oh, ow) = (gy.shape[2], gy.shape[3])
         precondition(gy.shape[0] == n && g.smallSize(big: h, wd) == (oh, ow),
                      "conv2dWeightGrad: gradient \(gy.shape) does not match input \(x.shape)")
-        let out = Tensor(uninitializedShape: [o, c, g.kernelH, g.kernelW])
+        return unfoldAndMultiply(x, g, weight: nil, gradOut: gy).weightGrad!
+    }
+
+    /// The unfold-and-multiply core of conv2d and conv2dWeightGrad: each part of the batch
+    /// unfolds its images chunk by chunk; with `w`, output[b, O, P] = W · cols; with `gy`,
+    /// weightGrad[O, K] += gy · colsᵀ, each part into a buffer of its own, the parts added in
+    /// order afterwards (so the result depends on the thread count but not on timing). With
+    /// both, each chunk is unfolded once for the two GEMMs.
+    static func unfoldAndMultiply(_ x: Tensor, _ g: ConvGeometry, weight w: Tensor?, gradOut gy: Tensor?)
+        -> (output: Tensor?, weightGrad: Tensor?) {
+        let (n, c, h, wd) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let (oh, ow) = g.smallSize(big: h, wd)
+        let o = w?.shape[0] ?? gy!.shape[1]
+        let out = w.map { _ in Tensor(uninitializedShape: [n, o, oh, ow]) }
+        let dW = gy.map { _ in Tensor(uninitializedShape: [o, c, g.kernelH, g.kernelW]) }
         let k = c * g.kernelH * g.kernelW, p = oh * ow
-        let (xs, gs) = (x.storage.base, gy.storage.base)
-        // Each part sums its images' contribution into a buffer of its own; the parts are added
-        // in order afterwards, so the result depends on the thread count but not on timing.
+        let (xs, ws, ys, gs) = (x.storage.base, w?.storage.base, out?.storage.base, gy?.storage.base)
         let parts = imageParts(n)
-        let partials = (0..<parts).map { $0 == 0 ? out.storage : TensorStorage(count: o * k) }
+        let partials = dW.map { d in (0..<parts).map { $0 == 0 ? d.storage : TensorStorage(count: o * k) } }
         Parallel.split(parts) { t in
             let lo = t * n / parts, hi = (t + 1) * n / parts
-            let acc = partials[t].base
-            guard lo < hi else { acc.update(repeating: 0, count: o * k); return }
+            let acc = partials?[t].base
+            guard lo < hi else { acc?.update(repeating: 0, count: o * k); return }
             let chunk = chunkImages(columnFloatsPerImage: k * p, batch: hi - lo)
-            Scratch.with(k * p * chunk) { cols in Scratch.with(chunk > 1 ? o * p * chunk : 0) { gathered in
+            let staging = chunk > 1 ? o * p * chunk : 0
+            Scratch.with(k * p * chunk) { cols in Scratch.with(ys == nil ? 0 : staging) { tmp in
+            Scratch.with(gs == nil ? 0 : staging) { gathered in
             var start = lo
             while start < hi {
                 let b = Swift.min(chunk, hi - start)
@@ -173,22 +163,36 @@ extension Tensor {
                     Kernels.im2col(xs + (start + i) * c * h * wd, channels: c, height: h, width: wd, g,
                                    outH: oh, outW: ow, cols + i * p, ldc: b * p)
                 }
-                let gsrc: UnsafePointer<Float>
-                if b == 1 {
-                    gsrc = UnsafePointer(gs + start * o * p)
-                } else {
-                    Kernels.copyStrided(gs + start * o * p, [p, o * p, 1], gathered, [b * p, p, 1], [o, b, p])
-                    gsrc = UnsafePointer(gathered)
+                if let ws, let ys {
+                    if b == 1 {
+                        sgemm(transA: false, transB: false, m: o, n: p, k: k, ws, lda: k, cols, ldb: p, ys + start * o * p, ldc: p)
+                    } else {
+                        sgemm(transA: false, transB: false, m: o, n: b * p, k: k, ws, lda: k, cols, ldb: b * p, tmp, ldc: b * p)
+                        // [O, b, P] → [b, O, P]
+                        Kernels.copyStrided(tmp, [p, b * p, 1], ys + start * o * p, [o * p, p, 1], [b, o, p])
+                    }
                 }
-                sgemm(transA: false, transB: true, m: o, n: k, k: b * p, gsrc, lda: b * p, cols, ldb: b * p,
-                      beta: start == lo ? 0 : 1, acc, ldc: k)
+                if let gs, let acc {
+                    let gsrc: UnsafePointer<Float>
+                    if b == 1 {
+                        gsrc = UnsafePointer(gs + start * o * p)
+                    } else {
+                        // [b, O, P] → [O, b, P] so one sgemm covers the chunk.
+                        Kernels.copyStrided(gs + start * o * p, [p, o * p, 1], gathered, [b * p, p, 1], [o, b, p])
+                        gsrc = UnsafePointer(gathered)
+                    }
+                    sgemm(transA: false, transB: true, m: o, n: k, k: b * p, gsrc, lda: b * p, cols, ldb: b * p,
+                          beta: start == lo ? 0 : 1, acc, ldc: k)
+                }
                 start += b
             }
-            } }
+            } } }
         }
-        for t in 1..<Swift.max(parts, 1) { Kernels.addInPlace(out.storage.base, partials[t].base, o * k) }
-        if n == 0 { out.storage.base.update(repeating: 0, count: out.count) }
-        return out
+        if let dW, let partials {
+            for t in 1..<Swift.max(parts, 1) { Kernels.addInPlace(dW.storage.base, partials[t].base, o * k) }
+            if n == 0 { dW.storage.base.update(repeating: 0, count: dW.count) }
+        }
+        return (out, dW)
     }
 }
 
@@ -208,46 +212,7 @@ extension Tensor {
         let (oh, ow) = g.smallSize(big: h, wd)
         precondition(w.shape == [o, c, g.kernelH, g.kernelW] && gy.shape == [n, o, oh, ow],
                      "conv2dAndWeightGrad: weight \(w.shape) or gradient \(gy.shape) does not match input \(x.shape)")
-        let out = Tensor(uninitializedShape: [n, o, oh, ow])
-        let dW = Tensor(uninitializedShape: [o, c, g.kernelH, g.kernelW])
-        let k = c * g.kernelH * g.kernelW, p = oh * ow
-        let (xs, ws, ys, gs) = (x.storage.base, w.storage.base, out.storage.base, gy.storage.base)
-        let parts = imageParts(n)
-        let partials = (0..<parts).map { $0 == 0 ? dW.storage : TensorStorage(count: o * k) }
-        Parallel.split(parts) { t in
-            let lo = t * n / parts, hi = (t + 1) * n / parts
-            let acc = partials[t].base
-            guard lo < hi else { acc.update(repeating: 0, count: o * k); return }
-            let chunk = chunkImages(columnFloatsPerImage: k * p, batch: hi - lo)
-            Scratch.with(k * p * chunk) { cols in Scratch.with(chunk > 1 ? o * p * chunk : 0) { tmp in
-            Scratch.with(chunk > 1 ? o * p * chunk : 0) { gathered in
-            var start = lo
-            while start < hi {
-                let b = Swift.min(chunk, hi - start)
-                for i in 0..<b {
-                    Kernels.im2col(xs + (start + i) * c * h * wd, channels: c, height: h, width: wd, g,
-                                   outH: oh, outW: ow, cols + i * p, ldc: b * p)
-                }
-                // conv2d: out[b, O, P] = W · cols
-                let gsrc: UnsafePointer<Float>
-                if b == 1 {
-                    sgemm(transA: false, transB: false, m: o, n: p, k: k, ws, lda: k, cols, ldb: p, ys + start * o * p, ldc: p)
-                    gsrc = UnsafePointer(gs + start * o * p)
-                } else {
-                    sgemm(transA: false, transB: false, m: o, n: b * p, k: k, ws, lda: k, cols, ldb: b * p, tmp, ldc: b * p)
-                    Kernels.copyStrided(tmp, [p, b * p, 1], ys + start * o * p, [o * p, p, 1], [b, o, p])
-                    Kernels.copyStrided(gs + start * o * p, [p, o * p, 1], gathered, [b * p, p, 1], [o, b, p])
-                    gsrc = UnsafePointer(gathered)
-                }
-                // conv2dWeightGrad: dW[O, K] += gy[O, b·P] · colsᵀ
-                sgemm(transA: false, transB: true, m: o, n: k, k: b * p, gsrc, lda: b * p, cols, ldb: b * p,
-                      beta: start == lo ? 0 : 1, acc, ldc: k)
-                start += b
-            }
-            } } }
-        }
-        for t in 1..<Swift.max(parts, 1) { Kernels.addInPlace(dW.storage.base, partials[t].base, o * k) }
-        if n == 0 { dW.storage.base.update(repeating: 0, count: dW.count) }
-        return (out, dW)
+        let r = unfoldAndMultiply(x, g, weight: w, gradOut: gy)
+        return (r.output!, r.weightGrad!)
     }
 }
