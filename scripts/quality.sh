@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 tag=${1:?usage: scripts/quality.sh 600|5ep [MODEL…]}; shift
 models=("$@")
 [ ${#models[@]} -gt 0 ] || models=(mlp mlp-deep dcgan dcgan-bn cgan cdcgan)
-gan=.build/release/gan
+gan=${GAN:-.build/release/gan}  # GAN=/path/to/a/copy keeps a long run safe from rebuilds
 [ -x "$gan" ] || swift build -c release
 mkdir -p docs/results runs/quality
 for m in "${models[@]}"; do

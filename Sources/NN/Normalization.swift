@@ -37,10 +37,14 @@ public final class BatchNorm: Module {
                      "BatchNorm(\(features)) expects [N, \(features)] or [N, \(features), H, W], got \(x.shape)")
         let axes = x.rank == 4 ? [0, 2, 3] : [0]
         let shape = x.rank == 4 ? [1, features, 1, 1] : [1, features]
-        var y: Tensor
+        // The per-channel factors are folded into one [1, C, 1, 1] scale (and shift) before they
+        // meet the big tensor: two passes over it after the statistics instead of four.
+        let weight = self.weight?.value.reshaped(shape), bias = self.bias?.value.reshaped(shape)
         if isTraining {
-            let (mean, variance) = x.moments(axes: axes)
-            y = (x - mean) / (variance + eps).sqrt()
+            let mean = x.mean(axes: axes, keepDims: true)
+            let centered = x - mean
+            let variance = centered.square().mean(axes: axes, keepDims: true)
+            let invStd = (variance + eps).pow(-0.5)
             withoutGrad {
                 let n = Float(axes.reduce(1) { $0 * x.shape[$1] })
                 let unbiased = variance.detached().reshaped([features]) * (n / Swift.max(n - 1, 1))
@@ -48,11 +52,13 @@ public final class BatchNorm: Module {
                 runningVar.value = runningVar.value * (1 - momentum) + unbiased * momentum
                 numBatchesTracked.value = numBatchesTracked.value + 1
             }
-        } else {
-            y = (x - runningMean.value.reshaped(shape)) / (runningVar.value.reshaped(shape) + eps).sqrt()
+            let y = centered * (weight.map { invStd * $0 } ?? invStd)
+            return bias.map { y + $0 } ?? y
         }
-        if let weight, let bias { y = y * weight.value.reshaped(shape) + bias.value.reshaped(shape) }
-        return y
+        let invStd = (runningVar.value.reshaped(shape) + eps).pow(-0.5)
+        let scale = weight.map { invStd * $0 } ?? invStd
+        let shift = (bias ?? Tensor.zeros(shape)) - runningMean.value.reshaped(shape) * scale
+        return x * scale + shift
     }
 }
 

@@ -34,6 +34,41 @@ final class TensorOpsTests: XCTestCase {
         XCTAssertEqual(Tensor([-100, 100]).softplus().scalars, [0, 100])
     }
 
+    /// Sum and max over every subset of axes of a 4-d tensor (adjacent axes are reduced as one
+    /// run, columns split over threads) against loops in Double.
+    func testReductionsOverEveryAxisSubset() {
+        let shape = [3, 5, 4, 37]
+        let x = randomTensor(shape, seed: 5)
+        let v = x.scalars
+        for mask in 1..<(1 << 4) {
+            let axes = (0..<4).filter { mask & (1 << $0) != 0 }
+            let outShape = (0..<4).map { axes.contains($0) ? 1 : shape[$0] }
+            var sums = [Double](repeating: 0, count: outShape.reduce(1, *))
+            var maxs = [Float](repeating: -.infinity, count: sums.count)
+            for i in 0..<v.count {
+                var rem = i, o = 0, mul = 1
+                var idx = [Int](repeating: 0, count: 4)
+                for d in stride(from: 3, through: 0, by: -1) { idx[d] = rem % shape[d]; rem /= shape[d] }
+                for d in stride(from: 3, through: 0, by: -1) { o += (axes.contains(d) ? 0 : idx[d]) * mul; mul *= outShape[d] }
+                sums[o] += Double(v[i]); maxs[o] = Swift.max(maxs[o], v[i])
+            }
+            let s = x.sum(axes: axes, keepDims: true), m = x.max(axes: axes, keepDims: true)
+            XCTAssertEqual(s.shape, outShape, "sum over \(axes)")
+            for (a, b) in zip(s.scalars, sums) { XCTAssertEqual(Double(a), b, accuracy: 1e-4 * Swift.max(1, abs(b)), "sum over \(axes)") }
+            XCTAssertEqual(m.scalars, maxs, "max over \(axes)")
+        }
+        // Big enough to be split over threads: a [64, 128, 14, 14] batch-norm reduction.
+        let big = randomTensor([64, 128, 14, 14], seed: 6)
+        let perChannel = big.sum(axes: [0, 2, 3]).scalars
+        let bv = big.scalars
+        for c in [0, 1, 77, 127] {
+            var ref = 0.0
+            for n in 0..<64 { for k in 0..<196 { ref += Double(bv[(n * 128 + c) * 196 + k]) } }
+            XCTAssertEqual(Double(perChannel[c]), ref, accuracy: 1e-3 * Swift.max(1, abs(ref)))
+        }
+        XCTAssertEqual(Double(big.sum(axes: [0]).sum().item), Double(big.sum().item), accuracy: 0.5)
+    }
+
     func testCopyOnWrite() {
         let a = Tensor([1, 2, 3])
         var b = a

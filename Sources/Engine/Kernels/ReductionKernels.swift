@@ -7,11 +7,15 @@ extension Kernels {
             }
             return
         }
-        for o in 0..<outer {
-            let dst = out + o * inner
-            dst.update(from: x + o * n * inner, count: inner)
-            for k in 1..<max(n, 1) { addInPlace(dst, x + (o * n + k) * inner, inner) }
-            if n == 0 { dst.update(repeating: 0, count: inner) }
+        // Split the columns of each outer slab (so every thread streams whole rows of its own).
+        Parallel.forChunks(inner, grain: max(1, (1 << 15) / max(n * outer, 1))) { cols in
+            for o in 0..<outer {
+                let dst = out + o * inner + cols.lowerBound
+                let src = x + o * n * inner + cols.lowerBound
+                if n == 0 { dst.update(repeating: 0, count: cols.count); continue }
+                dst.update(from: src, count: cols.count)
+                for k in 1..<n { addInPlace(dst, src + k * inner, cols.count) }
+            }
         }
     }
 

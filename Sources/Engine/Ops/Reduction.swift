@@ -14,13 +14,22 @@ extension Tensor {
         return out
     }
 
-    /// Applies a [outer, n, inner] middle-axis kernel once per axis, innermost first.
+    /// Applies a [outer, n, inner] middle-axis kernel once per run of adjacent axes, innermost
+    /// first. Adjacent axes are reduced as one (H and W of an NCHW tensor are one axis of H·W):
+    /// a 14-wide row alone is too short for a vector loop.
     func reduceRaw(_ axes: [Int], _ kernel: (UnsafePointer<Float>, Int, Int, Int, UnsafeMutablePointer<Float>) -> Void) -> Tensor {
+        var runs: [ClosedRange<Int>] = []
+        for a in axes {
+            if let last = runs.last, last.upperBound + 1 == a { runs[runs.count - 1] = last.lowerBound...a }
+            else { runs.append(a...a) }
+        }
         var cur = self
         var shape = self.shape
-        for a in axes.reversed() {
-            let outer = Shape.count(Array(shape[..<a])), n = shape[a], inner = Shape.count(Array(shape[(a + 1)...]))
-            shape[a] = 1
+        for run in runs.reversed() {
+            let outer = Shape.count(Array(shape[..<run.lowerBound]))
+            let n = Shape.count(Array(shape[run]))
+            let inner = Shape.count(Array(shape[(run.upperBound + 1)...]))
+            for a in run { shape[a] = 1 }
             let out = Tensor(uninitializedShape: shape)
             kernel(cur.storage.base, outer, n, inner, out.storage.base)
             cur = out
