@@ -29,12 +29,22 @@ let package = Package(
             pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev"])]
         ),
+        // oneDNN's JIT convolutions (Debian's libdnnl-dev, which ships no pkg-config file)
+        // behind a small C cache of primitives.
+        .target(
+            name: "DNNLConvolution",
+            path: "Sources/DNNLConvolution",
+            // libgomp directly: to set flush-to-zero on oneDNN's worker threads and their count.
+            cSettings: [.unsafeFlags(["-O2"])],
+            linkerSettings: [.linkedLibrary("dnnl", .when(platforms: [.linux])), .linkedLibrary("gomp", .when(platforms: [.linux]))]
+        ),
         // Tiny C shim for what Swift cannot say: MXCSR flush-to-zero and CPU feature checks.
         .target(name: "CSupport", path: "Sources/CSupport"),
         .target(
             name: "Engine",
             dependencies: [
                 .target(name: "CBLAS", condition: .when(platforms: [.linux])),
+                .target(name: "DNNLConvolution", condition: .when(platforms: [.linux])),
                 "CSupport",
             ],
             path: "Sources/Engine",

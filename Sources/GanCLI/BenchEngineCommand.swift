@@ -108,6 +108,7 @@ struct BenchEngineCommand: ParsableCommand {
         }
         let report: [String: Any] = [
             "blas": BLASInfo.description, "blas_kernel": BLASInfo.kernel, "threads": Runtime.defaultThreads,
+            "convolutions": Runtime.convolutionBackend,
             "flush_denormals": Runtime.flushesDenormals, "batch": batch,
             "sgemm_gflops": Benchmark.round(gemm, 1), "sgemm_size": gemmSize, "layers": results,
         ]

@@ -72,6 +72,7 @@ struct BenchTrainCommand: ParsableCommand {
             "model": model, "loss": trainer.lossKind.rawValue, "batch": batch, "median_s_per_iter": Benchmark.round(median, 5),
             "img_per_s": Benchmark.round(Double(batch) / median, 1), "peak_rss_mib": Benchmark.round(peakRSSMiB(), 1),
             "sgemm_gflops": Benchmark.round(gemm, 1), "blas": BLASInfo.description, "threads": Runtime.defaultThreads,
+            "convolutions": Runtime.convolutionBackend,
             "min_s_per_iter": Benchmark.round(times.first!, 5), "max_s_per_iter": Benchmark.round(times.last!, 5),
         ]
         if json { print(Benchmark.json(report)); return }
@@ -125,7 +126,8 @@ struct BenchGenerateCommand: ParsableCommand {
         let report: [String: Any] = ["model": model, "count": count, "batch": batch, "total_s": Benchmark.round(total, 3),
                                      "median_s_per_batch": Benchmark.round(times[times.count / 2], 4),
                                      "samples_per_s": Benchmark.round(Double(count) / total, 1),
-                                     "peak_rss_mib": Benchmark.round(peakRSSMiB(), 1), "blas": BLASInfo.description]
+                                     "peak_rss_mib": Benchmark.round(peakRSSMiB(), 1), "blas": BLASInfo.description,
+                                     "convolutions": Runtime.convolutionBackend]
         if json { print(Benchmark.json(report)); return }
         print("\(model): \(count) samples in \(String(format: "%.2f", total)) s (\(String(format: "%.0f", Double(count) / total)) samples/s), peak RSS \(String(format: "%.0f", peakRSSMiB())) MiB")
     }

@@ -104,6 +104,10 @@ final class TensorOpsTests: XCTestCase {
             (3, 4, ConvGeometry(kernel: (3, 2), stride: (2, 1), padding: (top: 1, left: 0, bottom: 2, right: 1))),
             (6, 1, ConvGeometry(kernel: (3, 3), stride: (1, 1), padding: (top: 1, left: 2, bottom: 0, right: 1))),
             (2, 5, ConvGeometry(kernel: (3, 2), stride: (1, 1), padding: (top: 2, left: 1, bottom: 1, right: 0))),
+            // ≥ 16 channels each side: oneDNN's kernels where available. Keras "same" stride 2
+            // (a padded row oneDNN never reaches), and a dilated stride-1 case.
+            (16, 24, ConvGeometry(kernel: (5, 5), stride: (2, 2), padding: (top: 1, left: 1, bottom: 2, right: 2))),
+            (24, 16, ConvGeometry(kernel: (3, 3), stride: (1, 1), padding: (top: 2, left: 2, bottom: 2, right: 2), dilation: (2, 2))),
         ]
         for (k, (c, o, geo)) in cases.enumerated() {
             let x = randomTensor([5, c, 9, 8], seed: 60 + UInt64(k)), w = randomTensor([o, c, geo.kernelH, geo.kernelW], seed: 70 + UInt64(k))
@@ -120,6 +124,40 @@ final class TensorOpsTests: XCTestCase {
             let u = randomTensor(w.shape, seed: 90 + UInt64(k))
             let viaGrad = (dw * u).sum().item, viaConv = (directConv(x, u, geo) * v).sum().item
             XCTAssertEqual(viaGrad, viaConv, accuracy: 1e-3 * Swift.abs(viaConv) + 1e-3, "case \(k): weight grad")
+        }
+    }
+
+    /// Where oneDNN is used, its three convolutions agree with the engine's own unfold + sgemm
+    /// path on the dcgan-bn and Keras geometries (two independent implementations).
+    func testOneDNNMatchesTheGEMMPath() throws {
+        let saved = Runtime.usesOneDNN
+        defer { Runtime.usesOneDNN = saved }
+        Runtime.usesOneDNN = true
+        try XCTSkipUnless(Runtime.usesOneDNN, "oneDNN is not available here")
+        let cases: [(Int, Int, Int, ConvGeometry, (Int, Int))] = [
+            // (n, big channels, small channels, geometry, big size)
+            (3, 16, 32, ConvGeometry(kernel: (5, 5), stride: (2, 2), padding: (top: 1, left: 1, bottom: 2, right: 2)), (14, 14)),
+            (2, 32, 16, ConvGeometry(kernel: 5, stride: 2, padding: 2), (14, 14)),  // convT with output padding 1
+            (2, 16, 16, ConvGeometry(kernel: 5, stride: 1, padding: 2), (7, 7)),
+        ]
+        for (k, (n, c, o, geo, big)) in cases.enumerated() {
+            let small = geo.smallSize(big: big.0, big.1)
+            let x = randomTensor([n, c, big.0, big.1], seed: 100 + UInt64(k))
+            let w = randomTensor([o, c, geo.kernelH, geo.kernelW], seed: 110 + UInt64(k), scale: 0.2)
+            let v = randomTensor([n, o, small.0, small.1], seed: 120 + UInt64(k))
+            func all() -> [Tensor] {
+                [Tensor.conv2d(x, weight: w, geo), Tensor.convTranspose2d(v, weight: w, geo, outputSize: big),
+                 Tensor.conv2dWeightGrad(x, v, geo)]
+            }
+            let viaOneDNN = all()
+            Runtime.usesOneDNN = false
+            let viaGEMM = all()
+            Runtime.usesOneDNN = true
+            for (i, (a, b)) in zip(viaOneDNN, viaGEMM).enumerated() {
+                XCTAssertEqual(a.shape, b.shape)
+                XCTAssertNotEqual(a.scalars.map(\.bitPattern), b.scalars.map(\.bitPattern), "case \(k) op \(i): same bits, so one path was not taken")
+                assertClose(a, b, rtol: 1e-4, atol: 1e-4, "case \(k) op \(i)")
+            }
         }
     }
 

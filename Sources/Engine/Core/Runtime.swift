@@ -71,5 +71,18 @@ public enum Runtime {
         BLASInfo.setThreads(threads ?? defaultThreads)
     }
 
+    /// Whether convolutions with at least 16 input and output channels run on oneDNN's JIT
+    /// kernels (Linux with AVX-512; `GAN_DNNL=0` turns it off). Setting it true where oneDNN is
+    /// unavailable leaves it false.
+    public static var usesOneDNN: Bool {
+        get { OneDNN.enabled }
+        set { OneDNN.enabled = newValue && OneDNN.available }
+    }
+
+    /// What runs convolutions, for benchmark reports.
+    public static var convolutionBackend: String {
+        usesOneDNN ? "oneDNN JIT (≥ 16 channels each side), else unfold + sgemm" : "unfold + sgemm"
+    }
+
     public static var flushesDenormals: Bool { gan_flush_denormals_enabled() == 1 }
 }

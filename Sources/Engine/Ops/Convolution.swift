@@ -79,6 +79,9 @@ extension Tensor {
         }
         let (oh, ow) = g.smallSize(big: h, wd)
         precondition(oh > 0 && ow > 0, "conv2d: input \(h)×\(wd) is smaller than the kernel")
+        let y = Tensor(uninitializedShape: [n, o, oh, ow])
+        if OneDNN.run(.forward, .init(n: n, c: c, h: h, w: wd, o: o, oh: oh, ow: ow, geometry: g),
+                      x.storage.base, w.storage.base, y.storage.base) { return y }
         return unfoldAndMultiply(x, g, weight: w, gradOut: nil).output!
     }
 
@@ -91,6 +94,9 @@ extension Tensor {
         }
         let (bh, bw) = size
         let out = Tensor(uninitializedShape: [n, o, bh, bw])
+        // In conv2d's terms this is the input gradient: the big side has o channels, the small c.
+        if OneDNN.run(.backwardData, .init(n: n, c: o, h: bh, w: bw, o: c, oh: h, ow: wd, geometry: g),
+                      x.storage.base, w.storage.base, out.storage.base) { return out }
         let k = o * g.kernelH * g.kernelW, p = h * wd
         let (xs, ws, ys) = (x.storage.base, w.storage.base, out.storage.base)
         forImageParts(n) { images in
@@ -129,6 +135,9 @@ extension Tensor {
         let (oh, ow) = (gy.shape[2], gy.shape[3])
         precondition(gy.shape[0] == n && g.smallSize(big: h, wd) == (oh, ow),
                      "conv2dWeightGrad: gradient \(gy.shape) does not match input \(x.shape)")
+        let dw = Tensor(uninitializedShape: [o, c, g.kernelH, g.kernelW])
+        if OneDNN.run(.backwardWeights, .init(n: n, c: c, h: h, w: wd, o: o, oh: oh, ow: ow, geometry: g),
+                      x.storage.base, gy.storage.base, dw.storage.base) { return dw }
         return unfoldAndMultiply(x, g, weight: nil, gradOut: gy).weightGrad!
     }
 
@@ -212,6 +221,12 @@ extension Tensor {
         let (oh, ow) = g.smallSize(big: h, wd)
         precondition(w.shape == [o, c, g.kernelH, g.kernelW] && gy.shape == [n, o, oh, ow],
                      "conv2dAndWeightGrad: weight \(w.shape) or gradient \(gy.shape) does not match input \(x.shape)")
+        let problem = OneDNN.Problem(n: n, c: c, h: h, w: wd, o: o, oh: oh, ow: ow, geometry: g)
+        let y = Tensor(uninitializedShape: [n, o, oh, ow]), dw = Tensor(uninitializedShape: [o, c, g.kernelH, g.kernelW])
+        if OneDNN.run(.forward, problem, x.storage.base, w.storage.base, y.storage.base),
+           OneDNN.run(.backwardWeights, problem, x.storage.base, gy.storage.base, dw.storage.base) {
+            return (y, dw)
+        }
         let r = unfoldAndMultiply(x, g, weight: w, gradOut: gy)
         return (r.output!, r.weightGrad!)
     }

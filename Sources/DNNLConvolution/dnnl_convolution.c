@@ -1,0 +1,216 @@
+#ifdef __linux__
+// Convolutions through oneDNN's JIT kernels. Each distinct (kind, shape) gets a cached entry:
+// the primitive and the reorders between plain and blocked layouts. Creating a primitive
+// JIT-compiles code (milliseconds), so the cache is what makes per-step calls cheap. The blocked
+// copies and oneDNN's scratchpad live in four buffers shared by all entries (grown as needed),
+// so the memory they take is that of the largest call, not of every shape seen.
+#include "dnnl_convolution.h"
+#include <oneapi/dnnl/dnnl.h>
+#include <pthread.h>
+#include <xmmintrin.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#define CACHE_SIZE 96
+
+typedef struct {
+    dnnl_primitive_t reorder;  // plain → blocked for inputs, blocked → plain for the output; NULL if same
+    dnnl_memory_t plain, blocked;
+    size_t bytes;  // of the blocked copy
+} role;
+
+typedef struct {
+    int used;
+    gan_dnnl_kind kind;
+    gan_dnnl_shape shape;
+    dnnl_primitive_t prim;
+    role a, b, out;
+    int arg_a, arg_b, arg_out;
+    dnnl_memory_t scratchpad;
+    size_t scratchpad_bytes;
+} entry;
+
+// libgomp's entry points (the runtime Debian's oneDNN is built with), declared here because
+// clang's OpenMP lowering targets a different runtime.
+extern void GOMP_parallel(void (*fn)(void *), void *data, unsigned num_threads, unsigned flags);
+extern int omp_get_max_threads(void);
+extern void omp_set_num_threads(int);
+
+static void flush_denormals(void *unused) {
+    (void)unused;
+    _mm_setcsr(_mm_getcsr() | 0x8040);  // FTZ | DAZ
+}
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static dnnl_engine_t engine;
+static dnnl_stream_t stream;
+static int ready = -1;  // -1 not tried, 0 failed, 1 ready
+static entry cache[CACHE_SIZE];
+static int next_slot;
+
+typedef struct { void *p; size_t bytes; } buffer;
+static buffer shared[4];  // blocked a, blocked b, blocked out, scratchpad
+
+// mmap, not malloc: freeing a large malloc'd block raises glibc's mmap threshold, after which the
+// engine's own multi-megabyte tensors come from the heap and are never returned (+100 MiB RSS
+// on dcgan when these buffers went through malloc).
+static void *grown(buffer *b, size_t bytes) {
+    if (b->p && bytes <= b->bytes) return b->p;
+    if (b->p) munmap(b->p, b->bytes);
+    b->bytes = bytes ? bytes : 64;
+    b->p = mmap(NULL, b->bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (b->p == MAP_FAILED) { b->p = NULL; b->bytes = 0; }
+    return b->p;
+}
+
+static int setup_role(role *r, const dnnl_memory_desc_t *plain_md, const dnnl_memory_desc_t *prim_md, int is_output) {
+    if (dnnl_memory_create(&r->plain, plain_md, engine, DNNL_MEMORY_NONE) != dnnl_success) return 1;
+    if (dnnl_memory_desc_equal(plain_md, prim_md)) { r->blocked = NULL; r->reorder = NULL; return 0; }
+    if (dnnl_memory_create(&r->blocked, prim_md, engine, DNNL_MEMORY_NONE) != dnnl_success) return 1;
+    r->bytes = dnnl_memory_desc_get_size(prim_md);
+    dnnl_primitive_desc_t rpd;
+    const dnnl_memory_desc_t *from = is_output ? prim_md : plain_md, *to = is_output ? plain_md : prim_md;
+    if (dnnl_reorder_primitive_desc_create(&rpd, from, engine, to, engine, NULL) != dnnl_success) return 1;
+    dnnl_status_t s = dnnl_primitive_create(&r->reorder, rpd);
+    dnnl_primitive_desc_destroy(rpd);
+    return s != dnnl_success;
+}
+
+static int run_reorder(role *r, int is_output) {
+    if (!r->reorder) return 0;
+    dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, is_output ? r->blocked : r->plain},
+                               {DNNL_ARG_TO, is_output ? r->plain : r->blocked}};
+    return dnnl_primitive_execute(r->reorder, stream, 2, args) != dnnl_success;
+}
+
+static int build(entry *e) {
+    const gan_dnnl_shape *s = &e->shape;
+    dnnl_dims_t x = {s->n, s->c, s->h, s->w}, wt = {s->o, s->c, s->kh, s->kw}, y = {s->n, s->o, s->oh, s->ow};
+    dnnl_dims_t strides = {s->sh, s->sw}, dil = {s->dh - 1, s->dw - 1}, pl = {s->pt, s->pl}, pr = {s->pb, s->pr};
+    dnnl_memory_desc_t x_any, w_any, y_any, x_plain, w_plain, y_plain;
+    dnnl_memory_desc_init_by_tag(&x_any, 4, x, dnnl_f32, dnnl_format_tag_any);
+    dnnl_memory_desc_init_by_tag(&w_any, 4, wt, dnnl_f32, dnnl_format_tag_any);
+    dnnl_memory_desc_init_by_tag(&y_any, 4, y, dnnl_f32, dnnl_format_tag_any);
+    dnnl_memory_desc_init_by_tag(&x_plain, 4, x, dnnl_f32, dnnl_nchw);
+    dnnl_memory_desc_init_by_tag(&w_plain, 4, wt, dnnl_f32, dnnl_oihw);
+    dnnl_memory_desc_init_by_tag(&y_plain, 4, y, dnnl_f32, dnnl_nchw);
+
+    dnnl_convolution_desc_t fwd_d, d;
+    if (dnnl_dilated_convolution_forward_desc_init(&fwd_d, dnnl_forward_training, dnnl_convolution_direct, &x_any, &w_any,
+                                                   NULL, &y_any, strides, dil, pl, pr) != dnnl_success) return 1;
+    dnnl_primitive_desc_t fwd_pd = NULL, pd = NULL;
+    dnnl_primitive_attr_t attr;
+    dnnl_primitive_attr_create(&attr);
+    dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user);
+    if (dnnl_primitive_desc_create(&fwd_pd, &fwd_d, attr, engine, NULL) != dnnl_success) { dnnl_primitive_attr_destroy(attr); return 1; }
+    const dnnl_memory_desc_t *plain_a, *plain_b, *plain_out;
+    dnnl_query_t qa, qb, qo;
+    switch (e->kind) {
+    case GAN_DNNL_FORWARD:
+        pd = fwd_pd; fwd_pd = NULL;
+        plain_a = &x_plain; plain_b = &w_plain; plain_out = &y_plain;
+        qa = dnnl_query_src_md; qb = dnnl_query_weights_md; qo = dnnl_query_dst_md;
+        e->arg_a = DNNL_ARG_SRC; e->arg_b = DNNL_ARG_WEIGHTS; e->arg_out = DNNL_ARG_DST;
+        break;
+    case GAN_DNNL_BACKWARD_DATA:
+        if (dnnl_dilated_convolution_backward_data_desc_init(&d, dnnl_convolution_direct, &x_any, &w_any, &y_any,
+                                                             strides, dil, pl, pr) != dnnl_success) goto fail;
+        if (dnnl_primitive_desc_create(&pd, &d, attr, engine, fwd_pd) != dnnl_success) goto fail;
+        plain_a = &y_plain; plain_b = &w_plain; plain_out = &x_plain;
+        qa = dnnl_query_diff_dst_md; qb = dnnl_query_weights_md; qo = dnnl_query_diff_src_md;
+        e->arg_a = DNNL_ARG_DIFF_DST; e->arg_b = DNNL_ARG_WEIGHTS; e->arg_out = DNNL_ARG_DIFF_SRC;
+        break;
+    default:
+        if (dnnl_dilated_convolution_backward_weights_desc_init(&d, dnnl_convolution_direct, &x_any, &w_any, NULL, &y_any,
+                                                                strides, dil, pl, pr) != dnnl_success) goto fail;
+        if (dnnl_primitive_desc_create(&pd, &d, attr, engine, fwd_pd) != dnnl_success) goto fail;
+        plain_a = &x_plain; plain_b = &y_plain; plain_out = &w_plain;
+        qa = dnnl_query_src_md; qb = dnnl_query_diff_dst_md; qo = dnnl_query_diff_weights_md;
+        e->arg_a = DNNL_ARG_SRC; e->arg_b = DNNL_ARG_DIFF_DST; e->arg_out = DNNL_ARG_DIFF_WEIGHTS;
+        break;
+    }
+    if (setup_role(&e->a, plain_a, dnnl_primitive_desc_query_md(pd, qa, 0), 0) ||
+        setup_role(&e->b, plain_b, dnnl_primitive_desc_query_md(pd, qb, 0), 0) ||
+        setup_role(&e->out, plain_out, dnnl_primitive_desc_query_md(pd, qo, 0), 1)) goto fail;
+    const dnnl_memory_desc_t *sp = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+    if (dnnl_memory_create(&e->scratchpad, sp, engine, DNNL_MEMORY_NONE) != dnnl_success) goto fail;
+    e->scratchpad_bytes = dnnl_memory_desc_get_size(sp);
+    if (dnnl_primitive_create(&e->prim, pd) != dnnl_success) goto fail;
+    dnnl_primitive_desc_destroy(pd);
+    if (fwd_pd) dnnl_primitive_desc_destroy(fwd_pd);
+    dnnl_primitive_attr_destroy(attr);
+    return 0;
+fail:
+    if (pd) dnnl_primitive_desc_destroy(pd);
+    if (fwd_pd) dnnl_primitive_desc_destroy(fwd_pd);
+    dnnl_primitive_attr_destroy(attr);
+    return 1;
+}
+
+static void release_role(role *r) {
+    if (r->reorder) dnnl_primitive_destroy(r->reorder);
+    if (r->plain) dnnl_memory_destroy(r->plain);
+    if (r->blocked) dnnl_memory_destroy(r->blocked);
+}
+
+static void release(entry *e) {
+    if (!e->used) return;
+    if (e->prim) dnnl_primitive_destroy(e->prim);
+    if (e->scratchpad) dnnl_memory_destroy(e->scratchpad);
+    release_role(&e->a); release_role(&e->b); release_role(&e->out);
+    memset(e, 0, sizeof *e);
+}
+
+static entry *lookup(gan_dnnl_kind kind, const gan_dnnl_shape *shape) {
+    for (int i = 0; i < CACHE_SIZE; i++)
+        if (cache[i].used && cache[i].kind == kind && memcmp(&cache[i].shape, shape, sizeof *shape) == 0) return &cache[i];
+    entry *e = &cache[next_slot];
+    next_slot = (next_slot + 1) % CACHE_SIZE;
+    release(e);
+    e->used = 1; e->kind = kind; e->shape = *shape;
+    if (build(e)) { release(e); return NULL; }
+    return e;
+}
+
+int gan_dnnl_convolution(gan_dnnl_kind kind, const gan_dnnl_shape *shape, const float *a, const float *b, float *out, int threads) {
+    pthread_mutex_lock(&lock);
+    int rc = 1;
+    if (ready < 0) {
+        // oneDNN runs on libgomp's threads, which start without flush-to-zero / denormals-are-zero
+        // (the engine sets both on its own threads: denormal arithmetic is ~100x slower).
+        GOMP_parallel(flush_denormals, NULL, 0, 0);
+        ready = dnnl_engine_create(&engine, dnnl_cpu, 0) == dnnl_success &&
+                dnnl_stream_create(&stream, engine, dnnl_stream_default_flags) == dnnl_success;
+    }
+    if (threads > 0 && threads != omp_get_max_threads()) {
+        omp_set_num_threads(threads);
+        GOMP_parallel(flush_denormals, NULL, 0, 0);  // new threads start without FTZ too
+    }
+    entry *e = ready ? lookup(kind, shape) : NULL;
+    if (e) {
+        dnnl_memory_set_data_handle(e->a.plain, (void *)a);
+        dnnl_memory_set_data_handle(e->b.plain, (void *)b);
+        dnnl_memory_set_data_handle(e->out.plain, out);
+        role *roles[3] = {&e->a, &e->b, &e->out};
+        int ok = 1;
+        for (int i = 0; i < 3 && ok; i++) {
+            if (!roles[i]->blocked) continue;
+            void *p = grown(&shared[i], roles[i]->bytes);
+            ok = p && dnnl_memory_set_data_handle(roles[i]->blocked, p) == dnnl_success;
+        }
+        void *sp = grown(&shared[3], e->scratchpad_bytes);
+        ok = ok && sp && dnnl_memory_set_data_handle(e->scratchpad, sp) == dnnl_success;
+        if (!ok) { pthread_mutex_unlock(&lock); return 1; }
+        dnnl_exec_arg_t args[4] = {{e->arg_a, e->a.blocked ? e->a.blocked : e->a.plain},
+                                   {e->arg_b, e->b.blocked ? e->b.blocked : e->b.plain},
+                                   {e->arg_out, e->out.blocked ? e->out.blocked : e->out.plain},
+                                   {DNNL_ARG_SCRATCHPAD, e->scratchpad}};
+        rc = run_reorder(&e->a, 0) || run_reorder(&e->b, 0) ||
+             dnnl_primitive_execute(e->prim, stream, 4, args) != dnnl_success || run_reorder(&e->out, 1) ||
+             dnnl_stream_wait(stream) != dnnl_success;
+    }
+    pthread_mutex_unlock(&lock);
+    return rc;
+}
+#endif

@@ -1,0 +1,22 @@
+#ifndef GAN_DNNL_CONVOLUTION_H
+#define GAN_DNNL_CONVOLUTION_H
+
+/// What a call computes, in conv2d's terms (x: [n, c, h, w], weight: [o, c, kh, kw],
+/// y: [n, o, oh, ow]).
+typedef enum {
+    GAN_DNNL_FORWARD = 0,         ///< a = x, b = weight, out = y
+    GAN_DNNL_BACKWARD_DATA = 1,   ///< a = dy, b = weight, out = dx (a transposed convolution)
+    GAN_DNNL_BACKWARD_WEIGHTS = 2 ///< a = x, b = dy, out = dweight
+} gan_dnnl_kind;
+
+typedef struct {
+    int n, c, h, w, o, oh, ow, kh, kw, sh, sw, pt, pl, pb, pr, dh, dw;
+} gan_dnnl_shape;
+
+/// Runs one convolution through oneDNN with plain NCHW / OIHW buffers (reordering to and from
+/// oneDNN's blocked layouts inside). Primitives are created once per shape and kept.
+/// Returns 0 on success, non-zero when oneDNN cannot do it (the caller falls back).
+int gan_dnnl_convolution(gan_dnnl_kind kind, const gan_dnnl_shape *shape,
+                         const float *a, const float *b, float *out, int threads);
+
+#endif

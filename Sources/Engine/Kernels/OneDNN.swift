@@ -1,0 +1,57 @@
+import CSupport
+import Foundation
+#if canImport(DNNLConvolution)
+import DNNLConvolution
+#endif
+
+/// Convolutions through oneDNN's JIT kernels where they beat unfold + sgemm. On the dcgan
+/// shapes (batch 64, 2 threads, `/tmp` microbenchmark in docs/performance.md) oneDNN's direct
+/// AVX-512 kernels did a 128→128 5×5 stride-2 transposed convolution's forward, input and
+/// weight gradient in 122 ms against 256 ms for ours; but they were slower for one input or
+/// output channel (the 128→1 7×7 output layer: 34 ms against 7 ms; the 1→64 first critic
+/// layer's input gradient: 19 ms against 0.7 ms), hence the channel threshold.
+/// `GAN_DNNL=0` turns it off for comparison.
+enum OneDNN {
+    static let available: Bool = {
+        #if canImport(DNNLConvolution)
+        return gan_cpu_has_avx512f() == 1
+        #else
+        return false
+        #endif
+    }()
+    nonisolated(unsafe) static var enabled = available && ProcessInfo.processInfo.environment["GAN_DNNL"] != "0"
+
+    static let minChannels = 16
+
+    /// conv2d's terms: x [n, c, h, w] (big), weight [o, c, kh, kw], y [n, o, oh, ow] (small).
+    struct Problem {
+        var n: Int, c: Int, h: Int, w: Int, o: Int, oh: Int, ow: Int
+        var geometry: ConvGeometry
+    }
+
+    enum Kind: Int32 { case forward = 0, backwardData = 1, backwardWeights = 2 }
+
+    /// Runs the convolution and returns true, or returns false (nothing written) when oneDNN is
+    /// off, the shape is one it does badly, or it refuses the problem.
+    static func run(_ kind: Kind, _ p: Problem, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
+                    _ out: UnsafeMutablePointer<Float>) -> Bool {
+        #if canImport(DNNLConvolution)
+        guard enabled, !Parallel.isSerial, p.c >= minChannels, p.o >= minChannels else { return false }
+        let g = p.geometry
+        // oneDNN wants the padding that makes the sizes agree exactly; extra rows our geometry
+        // pads but never reaches are dropped.
+        let ekh = g.dilationH * (g.kernelH - 1) + 1, ekw = g.dilationW * (g.kernelW - 1) + 1
+        let pb = (p.oh - 1) * g.strideH + ekh - p.h - g.padTop
+        let pr = (p.ow - 1) * g.strideW + ekw - p.w - g.padLeft
+        guard pb >= 0, pr >= 0, pb <= g.padBottom, pr <= g.padRight else { return false }
+        var s = gan_dnnl_shape(n: Int32(p.n), c: Int32(p.c), h: Int32(p.h), w: Int32(p.w), o: Int32(p.o),
+                               oh: Int32(p.oh), ow: Int32(p.ow), kh: Int32(g.kernelH), kw: Int32(g.kernelW),
+                               sh: Int32(g.strideH), sw: Int32(g.strideW), pt: Int32(g.padTop), pl: Int32(g.padLeft),
+                               pb: Int32(pb), pr: Int32(pr), dh: Int32(g.dilationH), dw: Int32(g.dilationW))
+        gan_set_flush_denormals(1)
+        return gan_dnnl_convolution(gan_dnnl_kind(rawValue: UInt32(kind.rawValue)), &s, a, b, out, Int32(Parallel.threads)) == 0
+        #else
+        return false
+        #endif
+    }
+}

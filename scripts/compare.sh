@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Runs TensorFlow, PyTorch and `gan bench` on the same models in one session, one process at a
+# time, and prints the ratios (docs/performance.md). Needs the two virtual environments of
+# ../shared/reference/README.md under $ANCHORS_WORK (venv: torch, tfvenv: tensorflow-cpu) and the
+# MNIST IDX files under $MNIST_DIR named as the reference scripts expect.
+#
+#   ANCHORS_WORK=/work/anchors MNIST_DIR=/work/anchors/mnist scripts/compare.sh [ROUNDS]
+#
+# ROUNDS (default 1) repeats the whole set, alternating frameworks, so noise shows as spread.
+# Results: $ANCHORS_WORK/results/compare-<time>.jsonl, then a table on stdout.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+: "${ANCHORS_WORK:?set ANCHORS_WORK to where the venvs are}"
+: "${MNIST_DIR:?set MNIST_DIR to the IDX files}"
+export MNIST_DIR
+rounds=${1:-1}
+ref=../shared/reference
+gan=${GAN:-.build/release/gan}
+[ -x "$gan" ] || swift build -c release
+out=$ANCHORS_WORK/results/compare-$(date +%Y%m%d-%H%M%S).jsonl
+mkdir -p "$(dirname "$out")"
+tfquiet() { grep -v -E '^(I0000|WARNING: All log messages|To enable the following)' || true; }
+iters() { case $1 in mlp) echo 500 ;; *) echo 30 ;; esac; }
+
+for r in $(seq "$rounds"); do
+    for m in mlp dcgan wgangp; do
+        it=$(iters $m)
+        infer=(); [ $m = dcgan ] && infer=(--infer)
+        "$ANCHORS_WORK/tfvenv/bin/python" $ref/bench_tf.py --model $m --batch 64 --warmup 5 --iters "$it" "${infer[@]}" --out "$out" 2>&1 | tfquiet >/dev/null
+        "$ANCHORS_WORK/venv/bin/python" $ref/bench_torch.py --model $m --batch 64 --warmup 5 --iters "$it" "${infer[@]}" --flush-denormal --out "$out" >/dev/null
+        case $m in
+            wgangp) args=(--model dcgan-bn --loss wgan-gp) ;;
+            *) args=(--model $m) ;;
+        esac
+        "$gan" bench train "${args[@]}" --batch 64 --warmup 5 --iters "$it" --json | tail -1 |
+            python3 -c "import json,sys; j=json.load(sys.stdin); j['framework']='swift-gan'; j['model']='$m'; print(json.dumps(j))" >> "$out"
+        if [ $m = dcgan ]; then
+            "$gan" bench generate --model dcgan --count 10000 --batch 500 --json | tail -1 |
+                python3 -c "import json,sys; j=json.load(sys.stdin); j['framework']='swift-gan'; j['model']='dcgan-generate'; print(json.dumps(j))" >> "$out"
+        fi
+    done
+done
+
+python3 - "$out" <<'EOF'
+import json, sys, statistics
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+def vals(fw, model, key):
+    return [r[key] for r in rows if r.get("framework") == fw and r.get("model") == model and key in r]
+print(f"results: {sys.argv[1]}")
+print("| what | swift-gan | TensorFlow | PyTorch | swift-gan / TF | swift-gan / PyTorch |")
+print("|---|---:|---:|---:|---:|---:|")
+for model, label in (("mlp", "mlp training img/s"), ("dcgan", "dcgan training img/s"), ("wgangp", "dcgan-bn + wgan-gp img/s")):
+    s, t, p = (statistics.median(vals(fw, model, "img_per_s") or [float("nan")]) for fw in ("swift-gan", "tensorflow", "torch"))
+    print(f"| {label} | {s:,.1f} | {t:,.1f} | {p:,.1f} | {s / t:.2f}× | {s / p:.2f}× |")
+s = statistics.median(vals("swift-gan", "dcgan-generate", "samples_per_s") or [float("nan")])
+t = statistics.median(vals("tensorflow", "dcgan", "gen_samples_per_s") or [float("nan")])
+p = statistics.median(vals("torch", "dcgan", "gen_samples_per_s") or [float("nan")])
+print(f"| dcgan generation samples/s | {s:,.1f} | {t:,.1f} | {p:,.1f} | {s / t:.2f}× | {s / p:.2f}× |")
+for fw in ("swift-gan", "tensorflow", "torch"):
+    rss = vals(fw, "dcgan", "peak_rss_mib")
+    if rss: print(f"dcgan peak RSS {fw}: {', '.join(f'{v:.0f}' for v in rss)} MiB")
+EOF
