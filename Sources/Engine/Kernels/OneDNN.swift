@@ -31,27 +31,28 @@ enum OneDNN {
 
     enum Kind: Int32 { case forward = 0, backwardData = 1, backwardWeights = 2 }
 
-    /// Runs the convolution and returns true, or returns false (nothing written) when oneDNN is
-    /// off, the shape is one it does badly, or it refuses the problem.
+    /// Runs the convolution into a new tensor of `outShape`, or returns nil (nothing allocated)
+    /// when oneDNN is off, the shape is one it does badly, or it refuses the problem.
     static func run(_ kind: Kind, _ p: Problem, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
-                    _ out: UnsafeMutablePointer<Float>) -> Bool {
+                    outShape: [Int]) -> Tensor? {
         #if canImport(DNNLConvolution)
-        guard enabled, !Parallel.isSerial, p.c >= minChannels, p.o >= minChannels else { return false }
+        guard enabled, !Parallel.isSerial, p.c >= minChannels, p.o >= minChannels else { return nil }
         let g = p.geometry
         // oneDNN wants the padding that makes the sizes agree exactly; extra rows our geometry
         // pads but never reaches are dropped.
         let ekh = g.dilationH * (g.kernelH - 1) + 1, ekw = g.dilationW * (g.kernelW - 1) + 1
         let pb = (p.oh - 1) * g.strideH + ekh - p.h - g.padTop
         let pr = (p.ow - 1) * g.strideW + ekw - p.w - g.padLeft
-        guard pb >= 0, pr >= 0, pb <= g.padBottom, pr <= g.padRight else { return false }
+        guard pb >= 0, pr >= 0, pb <= g.padBottom, pr <= g.padRight else { return nil }
         var s = gan_dnnl_shape(n: Int32(p.n), c: Int32(p.c), h: Int32(p.h), w: Int32(p.w), o: Int32(p.o),
                                oh: Int32(p.oh), ow: Int32(p.ow), kh: Int32(g.kernelH), kw: Int32(g.kernelW),
                                sh: Int32(g.strideH), sw: Int32(g.strideW), pt: Int32(g.padTop), pl: Int32(g.padLeft),
                                pb: Int32(pb), pr: Int32(pr), dh: Int32(g.dilationH), dw: Int32(g.dilationW))
-        gan_set_flush_denormals(1)
-        return gan_dnnl_convolution(gan_dnnl_kind(rawValue: UInt32(kind.rawValue)), &s, a, b, out, Int32(Parallel.threads)) == 0
+        let out = Tensor(uninitializedShape: outShape)
+        let rc = gan_dnnl_convolution(gan_dnnl_kind(rawValue: UInt32(kind.rawValue)), &s, a, b, out.storage.base, Int32(Parallel.threads))
+        return rc == 0 ? out : nil
         #else
-        return false
+        return nil
         #endif
     }
 }

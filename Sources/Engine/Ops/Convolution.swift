@@ -79,9 +79,8 @@ extension Tensor {
         }
         let (oh, ow) = g.smallSize(big: h, wd)
         precondition(oh > 0 && ow > 0, "conv2d: input \(h)×\(wd) is smaller than the kernel")
-        let y = Tensor(uninitializedShape: [n, o, oh, ow])
-        if OneDNN.run(.forward, .init(n: n, c: c, h: h, w: wd, o: o, oh: oh, ow: ow, geometry: g),
-                      x.storage.base, w.storage.base, y.storage.base) { return y }
+        if let y = OneDNN.run(.forward, .init(n: n, c: c, h: h, w: wd, o: o, oh: oh, ow: ow, geometry: g),
+                              x.storage.base, w.storage.base, outShape: [n, o, oh, ow]) { return y }
         return unfoldAndMultiply(x, g, weight: w, gradOut: nil).output!
     }
 
@@ -93,10 +92,10 @@ extension Tensor {
             return conv2dRaw(x, flipTransposed(w), dual)
         }
         let (bh, bw) = size
-        let out = Tensor(uninitializedShape: [n, o, bh, bw])
         // In conv2d's terms this is the input gradient: the big side has o channels, the small c.
-        if OneDNN.run(.backwardData, .init(n: n, c: o, h: bh, w: bw, o: c, oh: h, ow: wd, geometry: g),
-                      x.storage.base, w.storage.base, out.storage.base) { return out }
+        if let out = OneDNN.run(.backwardData, .init(n: n, c: o, h: bh, w: bw, o: c, oh: h, ow: wd, geometry: g),
+                                x.storage.base, w.storage.base, outShape: [n, o, bh, bw]) { return out }
+        let out = Tensor(uninitializedShape: [n, o, bh, bw])
         let k = o * g.kernelH * g.kernelW, p = h * wd
         let (xs, ws, ys) = (x.storage.base, w.storage.base, out.storage.base)
         forImageParts(n) { images in
@@ -135,9 +134,8 @@ extension Tensor {
         let (oh, ow) = (gy.shape[2], gy.shape[3])
         precondition(gy.shape[0] == n && g.smallSize(big: h, wd) == (oh, ow),
                      "conv2dWeightGrad: gradient \(gy.shape) does not match input \(x.shape)")
-        let dw = Tensor(uninitializedShape: [o, c, g.kernelH, g.kernelW])
-        if OneDNN.run(.backwardWeights, .init(n: n, c: c, h: h, w: wd, o: o, oh: oh, ow: ow, geometry: g),
-                      x.storage.base, gy.storage.base, dw.storage.base) { return dw }
+        if let dw = OneDNN.run(.backwardWeights, .init(n: n, c: c, h: h, w: wd, o: o, oh: oh, ow: ow, geometry: g),
+                               x.storage.base, gy.storage.base, outShape: [o, c, g.kernelH, g.kernelW]) { return dw }
         return unfoldAndMultiply(x, g, weight: nil, gradOut: gy).weightGrad!
     }
 
@@ -222,9 +220,8 @@ extension Tensor {
         precondition(w.shape == [o, c, g.kernelH, g.kernelW] && gy.shape == [n, o, oh, ow],
                      "conv2dAndWeightGrad: weight \(w.shape) or gradient \(gy.shape) does not match input \(x.shape)")
         let problem = OneDNN.Problem(n: n, c: c, h: h, w: wd, o: o, oh: oh, ow: ow, geometry: g)
-        let y = Tensor(uninitializedShape: [n, o, oh, ow]), dw = Tensor(uninitializedShape: [o, c, g.kernelH, g.kernelW])
-        if OneDNN.run(.forward, problem, x.storage.base, w.storage.base, y.storage.base),
-           OneDNN.run(.backwardWeights, problem, x.storage.base, gy.storage.base, dw.storage.base) {
+        if let y = OneDNN.run(.forward, problem, x.storage.base, w.storage.base, outShape: [n, o, oh, ow]),
+           let dw = OneDNN.run(.backwardWeights, problem, x.storage.base, gy.storage.base, outShape: [o, c, g.kernelH, g.kernelW]) {
             return (y, dw)
         }
         let r = unfoldAndMultiply(x, g, weight: w, gradOut: gy)
