@@ -26,6 +26,28 @@ final class RandomGeneratorTests: XCTestCase {
         XCTAssertNotEqual(Tensor.randn([8], generator: &d).scalars, Tensor.randn([8], generator: &b).scalars)
     }
 
+    /// The eight-lane uniform fill must give exactly the one-block Philox words (so streams, and
+    /// checkpoints' resume positions, are unchanged), across the 2³² carry of the counter and
+    /// for lengths that end inside a block or a group of eight.
+    func testVectorUniformFillMatchesOneBlockPhilox() {
+        let seed: UInt64 = 0x1234_5678_9ABC_DEF0
+        for (start, n, low, high) in [(UInt64(0), 1, Float(0), Float(1)), (0xFFFF_FFFA, 37, -1, 3),
+                                      (5, 32, 0, 1), (1 << 40, 1027, -0.5, 0.25)] {
+            var g = RandomGenerator(seed: seed, counter: start)
+            let got = Tensor.rand([n], low: low, high: high, generator: &g).scalars
+            XCTAssertEqual(g.counter, start + UInt64((n + 3) / 4))
+            var want: [Float] = []
+            var c = start
+            while want.count < n {
+                let w = RandomGenerator.philox(SIMD4(UInt32(truncatingIfNeeded: c), UInt32(truncatingIfNeeded: c >> 32), 0, 0),
+                                               key: SIMD2(UInt32(truncatingIfNeeded: seed), UInt32(truncatingIfNeeded: seed >> 32)))
+                for j in 0..<4 where want.count < n { want.append(low + (high - low) * (Float(w[j] >> 8) * 0x1p-24)) }
+                c += 1
+            }
+            XCTAssertEqual(got, want, "counter \(start), \(n) values")
+        }
+    }
+
     func testMomentsOfUniformAndNormal() {
         var g = RandomGenerator(seed: 7)
         let n = Tensor.randn([200_000], generator: &g)

@@ -65,6 +65,33 @@ public struct RandomGenerator: Equatable, Sendable {
 
     @inline(__always) static func unit(_ x: UInt32) -> Float { Float(x >> 8) * 0x1p-24 }
 
+    /// Philox4x32-10 of eight consecutive counters `start…start+7` at once, one per SIMD lane:
+    /// the same words as eight calls of `block(counter:key:)`, in a quarter of the time or less
+    /// (the 32×32→64-bit products become vector multiplies).
+    @inline(__always)
+    static func blocks8(counter start: UInt64, key: UInt64)
+        -> (SIMD8<UInt32>, SIMD8<UInt32>, SIMD8<UInt32>, SIMD8<UInt32>) {
+        let c = SIMD8<UInt64>(repeating: start) &+ SIMD8<UInt64>(0, 1, 2, 3, 4, 5, 6, 7)
+        var x0 = SIMD8<UInt32>(truncatingIfNeeded: c)
+        var x1 = SIMD8<UInt32>(truncatingIfNeeded: c &>> 32)
+        var x2 = SIMD8<UInt32>(repeating: 0), x3 = SIMD8<UInt32>(repeating: 0)
+        var k0 = UInt32(truncatingIfNeeded: key), k1 = UInt32(truncatingIfNeeded: key >> 32)
+        let m0 = SIMD8<UInt64>(repeating: 0xD251_1F53), m1 = SIMD8<UInt64>(repeating: 0xCD9E_8D57)
+        for _ in 0..<10 {
+            let p0 = SIMD8<UInt64>(truncatingIfNeeded: x0) &* m0
+            let p1 = SIMD8<UInt64>(truncatingIfNeeded: x2) &* m1
+            let hi0 = SIMD8<UInt32>(truncatingIfNeeded: p0 &>> 32), lo0 = SIMD8<UInt32>(truncatingIfNeeded: p0)
+            let hi1 = SIMD8<UInt32>(truncatingIfNeeded: p1 &>> 32), lo1 = SIMD8<UInt32>(truncatingIfNeeded: p1)
+            x0 = hi1 ^ x1 ^ SIMD8(repeating: k0)
+            x1 = lo1
+            x2 = hi0 ^ x3 ^ SIMD8(repeating: k1)
+            x3 = lo0
+            k0 = k0 &+ 0x9E37_79B9
+            k1 = k1 &+ 0xBB67_AE85
+        }
+        return (x0, x1, x2, x3)
+    }
+
     /// Uniform in [low, high).
     public mutating func fillUniform(_ out: UnsafeMutableBufferPointer<Float>, low: Float = 0, high: Float = 1) {
         let n = out.count
@@ -74,10 +101,25 @@ public struct RandomGenerator: Equatable, Sendable {
         counter &+= UInt64(blocks)
         let key = seed
         let p = out.baseAddress!
-        for b in 0..<blocks {
+        var b = 0
+        // Eight blocks (32 values) per pass while they all fit; the words land where the
+        // one-block loop below would put them.
+        let scale = SIMD8<Float>(repeating: span * 0x1p-24), offset = SIMD8<Float>(repeating: low)
+        while (b + 8) * 4 <= n {
+            let (w0, w1, w2, w3) = Self.blocks8(counter: start &+ UInt64(b), key: key)
+            let f0 = SIMD8<Float>(w0 &>> 8) * scale + offset, f1 = SIMD8<Float>(w1 &>> 8) * scale + offset
+            let f2 = SIMD8<Float>(w2 &>> 8) * scale + offset, f3 = SIMD8<Float>(w3 &>> 8) * scale + offset
+            let q = p + b * 4
+            for i in 0..<8 {
+                q[4 * i] = f0[i]; q[4 * i + 1] = f1[i]; q[4 * i + 2] = f2[i]; q[4 * i + 3] = f3[i]
+            }
+            b += 8
+        }
+        while b < blocks {
             let w = Self.block(counter: start &+ UInt64(b), key: key)
             let i = b * 4
             for j in 0..<min(4, n - i) { p[i + j] = low + span * Self.unit(w[j]) }
+            b += 1
         }
     }
 

@@ -5,7 +5,7 @@ import Darwin
 #endif
 
 /// Contiguous Float32 buffer behind a `Tensor`. Aligned to 64 bytes so that SIMD loads and BLAS
-/// panels start on a cache line. Tensors share a storage until one of them is mutated
+/// panels start on a cache line; large buffers are recycled through `BufferCache`. Tensors share a storage until one of them is mutated
 /// (copy-on-write, see `Tensor.withUnsafeMutableBufferPointer`).
 public final class TensorStorage {
     public let count: Int
@@ -14,12 +14,8 @@ public final class TensorStorage {
     public init(count: Int) {
         precondition(count >= 0, "negative element count \(count)")
         self.count = count
-        var raw: UnsafeMutableRawPointer?
         let bytes = max(count, 1) * MemoryLayout<Float>.stride
-        guard posix_memalign(&raw, 64, bytes) == 0, let raw else {
-            fatalError("out of memory allocating \(bytes) bytes for a tensor")
-        }
-        base = raw.bindMemory(to: Float.self, capacity: max(count, 1))
+        base = BufferCache.allocate(bytes: bytes).bindMemory(to: Float.self, capacity: max(count, 1))
     }
 
     convenience init(copying other: TensorStorage) {
@@ -27,7 +23,7 @@ public final class TensorStorage {
         base.update(from: other.base, count: count)
     }
 
-    deinit { free(base) }
+    deinit { BufferCache.deallocate(UnsafeMutableRawPointer(base), bytes: max(count, 1) * MemoryLayout<Float>.stride) }
 
     @inline(__always) var buffer: UnsafeMutableBufferPointer<Float> {
         UnsafeMutableBufferPointer(start: base, count: count)
