@@ -21,11 +21,11 @@ public final class Conv2d: Module, WeightedLayer {
         [("weight", weight)] + (bias.map { [("bias", $0)] } ?? [])
     }
 
-    public func forward(_ x: Tensor, weight w: Tensor) -> Tensor {
+    public func forward(_ x: Tensor, weight w: Tensor, bias b: Tensor?) -> Tensor {
         precondition(x.rank == 4, "Conv2d expects NCHW input, got \(x.shape)")
         let k = (w.shape[2], w.shape[3])
         let geo = padding.geometry(kernel: k, stride: (stride, stride), inputSize: (x.shape[2], x.shape[3]))
-        return Tensor.conv2d(x, weight: w, bias: bias?.value, geo)
+        return Tensor.conv2d(x, weight: w, bias: b, geo)
     }
 
     override public func callAsFunction(_ x: Tensor) -> Tensor { forward(x, weight: weight.value) }
@@ -57,16 +57,16 @@ public final class ConvTranspose2d: Module, WeightedLayer {
         [("weight", weight)] + (bias.map { [("bias", $0)] } ?? [])
     }
 
-    public func forward(_ x: Tensor, weight w: Tensor) -> Tensor {
+    public func forward(_ x: Tensor, weight w: Tensor, bias b: Tensor?) -> Tensor {
         precondition(x.rank == 4, "ConvTranspose2d expects NCHW input, got \(x.shape)")
         let k = (w.shape[2], w.shape[3])
         if padding == .same {
             let out = (x.shape[2] * stride, x.shape[3] * stride)
             let geo = Padding.same.geometry(kernel: k, stride: (stride, stride), inputSize: out)
-            return Tensor.convTranspose2d(x, weight: w, bias: bias?.value, geo, outputSize: out)
+            return Tensor.convTranspose2d(x, weight: w, bias: b, geo, outputSize: out)
         }
         let geo = padding.geometry(kernel: k, stride: (stride, stride), inputSize: (x.shape[2], x.shape[3]))
-        return Tensor.convTranspose2d(x, weight: w, bias: bias?.value, geo, outputPadding: (outputPadding, outputPadding))
+        return Tensor.convTranspose2d(x, weight: w, bias: b, geo, outputPadding: (outputPadding, outputPadding))
     }
 
     override public func callAsFunction(_ x: Tensor) -> Tensor { forward(x, weight: weight.value) }

@@ -17,17 +17,23 @@ public final class Linear: Module, WeightedLayer {
         [("weight", weight)] + (bias.map { [("bias", $0)] } ?? [])
     }
 
-    public func forward(_ x: Tensor, weight w: Tensor) -> Tensor {
+    public func forward(_ x: Tensor, weight w: Tensor, bias b: Tensor?) -> Tensor {
         precondition(x.rank == 2 && x.shape[1] == w.shape[1], "Linear expects [N, \(w.shape[1])], got \(x.shape)")
-        return Tensor.linear(x, weight: w, bias: bias?.value)
+        return Tensor.linear(x, weight: w, bias: b)
     }
 
     override public func callAsFunction(_ x: Tensor) -> Tensor { forward(x, weight: weight.value) }
 }
 
-/// A layer with one weight that spectral normalization can wrap.
+/// A layer with one weight that spectral normalization can wrap, and whose bias `Sequential`
+/// can add together with the activation that follows.
 public protocol WeightedLayer: Module {
     var weight: Parameter { get }
     var bias: Parameter? { get }
-    func forward(_ x: Tensor, weight: Tensor) -> Tensor
+    /// The layer's output with `weight` in place of its own and `bias` (nil: none) added.
+    func forward(_ x: Tensor, weight: Tensor, bias: Tensor?) -> Tensor
+}
+
+extension WeightedLayer {
+    public func forward(_ x: Tensor, weight w: Tensor) -> Tensor { forward(x, weight: w, bias: bias?.value) }
 }

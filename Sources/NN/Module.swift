@@ -1,3 +1,4 @@
+import Foundation
 import Engine
 
 /// A trainable tensor shared by reference between a layer and its optimizer.
@@ -121,7 +122,34 @@ public final class Sequential: Module {
     public init(_ layers: [Module]) { self.layers = layers }
     public convenience init(_ layers: Module...) { self.init(layers) }
     override public var children: [(String, Module)] { layers.enumerated().map { ("\($0.offset)", $0.element) } }
-    override public func callAsFunction(_ x: Tensor) -> Tensor { layers.reduce(x) { $1($0) } }
+    override public func callAsFunction(_ x: Tensor) -> Tensor {
+        guard Sequential.fusesBiasActivation else { return layers.reduce(x) { $1($0) } }
+        var h = x
+        var i = 0
+        while i < layers.count {
+            // A linear or convolution layer followed by (leaky) ReLU: the layer without its bias,
+            // then bias and activation in one pass (`Tensor.biasLeakyRelu`) — same values, one
+            // full-size tensor fewer to write and to keep for the backward pass.
+            if i + 1 < layers.count, let layer = layers[i] as? any WeightedLayer, let slope = Sequential.fusableSlope(layers[i + 1]) {
+                h = Tensor.biasLeakyRelu(layer.forward(h, weight: layer.weight.value, bias: nil), bias: layer.bias?.value, alpha: slope)
+                i += 2
+            } else {
+                h = layers[i](h)
+                i += 1
+            }
+        }
+        return h
+    }
+
+    /// Whether `callAsFunction` fuses a layer's bias with the activation after it (`GAN_FUSE=0`
+    /// turns it off, for comparisons).
+    nonisolated(unsafe) public static var fusesBiasActivation = ProcessInfo.processInfo.environment["GAN_FUSE"] != "0"
+
+    static func fusableSlope(_ m: Module) -> Float? {
+        if m is ReLU { return 0 }
+        if let l = m as? LeakyReLU, l.slope >= 0 { return l.slope }
+        return nil
+    }
 }
 
 /// A shared random stream for layers that draw numbers (dropout), so a trainer can save and

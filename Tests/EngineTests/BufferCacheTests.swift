@@ -23,7 +23,6 @@ final class BufferCacheTests: XCTestCase {
         XCTAssertTrue(z.scalars.allSatisfy { $0 == 0 })
         let r = Tensor(shape: [n], (0..<n).map { Float($0) })
         XCTAssertEqual(r.scalars[12345], 12345)
-        XCTAssertEqual((r + z).sum().item, Float(n - 1) * Float(n) / 2, accuracy: 1e7)
 
         // Small tensors bypass the cache.
         do { _ = Tensor.full([1000], 1) }

@@ -50,6 +50,25 @@ final class GradientCheckTests: XCTestCase {
         checkGradient([x], "logSoftmax") { project($0[0].logSoftmax(axis: 0)) }
     }
 
+    /// The fused bias + (leaky) ReLU against finite differences, for [N, F] and NCHW, with and
+    /// without a bias; inputs are kept 0.1 away from the kink.
+    func testBiasLeakyRelu() {
+        for (shape, alpha) in [([4, 5], Float(0.2)), ([2, 3, 2, 3], Float(0)), ([2, 3, 2, 3], Float(0.2))] {
+            let b = randomTensor([shape[1]], seed: 61)
+            let pre = randomTensor(shape, seed: 62)
+            let bShape = [1, shape[1]] + Array(repeating: 1, count: shape.count - 2)
+            let x = pre + pre.sign() * 0.1 - b.reshaped(bShape)
+            checkGradient([x, b], "biasLeakyRelu \(shape) α \(alpha)", h: 1e-3) {
+                project(Tensor.biasLeakyRelu($0[0], bias: $0[1], alpha: alpha))
+            }
+            checkGradient([x], "leakyRelu without bias \(shape) α \(alpha)", h: 1e-3) {
+                project(Tensor.biasLeakyRelu($0[0], bias: nil, alpha: alpha))
+            }
+            let fused = Tensor.biasLeakyRelu(x, bias: b, alpha: alpha)
+            XCTAssertEqual(fused.scalars, (x + b.reshaped(bShape)).leakyRelu(alpha).scalars, "bit-identical to the two ops")
+        }
+    }
+
     func testReductions() {
         let x = randomTensor([2, 3, 4], seed: 7)
         checkGradient([x], "sum all") { $0[0].sum() * 1.5 }

@@ -34,6 +34,14 @@ final class SecondOrderTests: XCTestCase {
         }
     }
 
+    func testBiasLeakyRelu() {
+        // Composed with a product, as for leakyRelu, so the second derivative is not zero.
+        checkSecondOrder([randomTensor([2, 3, 2, 2], seed: 63), randomTensor([3], seed: 64), randomTensor([2, 3, 2, 2], seed: 65)],
+                         "biasLeakyRelu", h: 1e-3) {
+            project(Tensor.biasLeakyRelu($0[0], bias: $0[1], alpha: 0.2) * $0[2].tanh())
+        }
+    }
+
     func testTanh() {
         checkSecondOrder([randomTensor([3, 4], seed: 39)], "tanh") { project($0[0].tanh()) }
     }

@@ -101,6 +101,34 @@ final class LayerTests: XCTestCase {
         XCTAssertTrue(d.weight.value.requiresGrad)
     }
 
+    /// Sequential adds a layer's bias together with the (leaky) ReLU after it. That must change
+    /// nothing: outputs bit for bit, first-order gradients, and the second-order gradients of a
+    /// gradient penalty through the network.
+    func testFusedBiasActivationMatchesSeparateLayers() {
+        let net = Sequential(
+            Conv2d(2, 4, kernel: 3, padding: .symmetric(1), generator: &rng), LeakyReLU(0.2),
+            ConvTranspose2d(4, 3, kernel: 4, stride: 2, padding: .symmetric(1), generator: &rng), ReLU(),
+            Flatten(), Linear(3 * 8 * 8, 5, generator: &rng), LeakyReLU(0.1), Linear(5, 1, generator: &rng))
+        let x = randomTensor([2, 2, 4, 4], seed: 70)
+        let saved = Sequential.fusesBiasActivation
+        defer { Sequential.fusesBiasActivation = saved }
+        func run(fused: Bool) -> (out: Tensor, grads: [Tensor], penalty: [Tensor]) {
+            Sequential.fusesBiasActivation = fused
+            let xi = x.requiringGrad()
+            let params = net.parameters.map(\.value)
+            let out = net(xi)
+            let grads = out.sum().gradients(wrt: [xi] + params)
+            let gx = net(xi).sum().gradients(wrt: [xi], createGraph: true)[0]
+            let penalty = gx.square().sum().gradients(wrt: params)
+            return (out, grads, penalty)
+        }
+        let fused = run(fused: true), separate = run(fused: false)
+        XCTAssertEqual(fused.out.scalars, separate.out.scalars)
+        for (a, b) in zip(fused.grads, separate.grads) { assertClose(a, b, rtol: 1e-5, atol: 1e-6, "first order") }
+        for (a, b) in zip(fused.penalty, separate.penalty) { assertClose(a, b, rtol: 1e-5, atol: 1e-6, "gradient penalty") }
+        XCTAssertGreaterThan(fused.penalty.map { $0.abs().sum().item }.reduce(0, +), 0)
+    }
+
     func testDropoutTrainAndEval() {
         let drop = Dropout(0.4, random: RandomSource(seed: 9))
         let x = Tensor.ones([100_000])
