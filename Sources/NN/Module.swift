@@ -127,11 +127,13 @@ public final class Sequential: Module {
         var h = x
         var i = 0
         while i < layers.count {
-            // A linear or convolution layer followed by (leaky) ReLU: the layer without its bias,
-            // then bias and activation in one pass (`Tensor.biasLeakyRelu`) — same values, one
-            // full-size tensor fewer to write and to keep for the backward pass.
-            if i + 1 < layers.count, let layer = layers[i] as? any WeightedLayer, let slope = Sequential.fusableSlope(layers[i + 1]) {
-                h = Tensor.biasLeakyRelu(layer.forward(h, weight: layer.weight.value, bias: nil), bias: layer.bias?.value, alpha: slope)
+            // A linear/convolution layer or batch norm followed by (leaky) ReLU: the layer up to
+            // its per-channel affine step, then that step and the activation in one pass
+            // (`Tensor.affineLeakyRelu`): the same values, one or two full-size tensors fewer
+            // to write and to keep for the backward pass.
+            if i + 1 < layers.count, let slope = Sequential.fusableSlope(layers[i + 1]),
+               let fused = Sequential.fused(layers[i], h, slope) {
+                h = fused
                 i += 2
             } else {
                 h = layers[i](h)
@@ -144,6 +146,19 @@ public final class Sequential: Module {
     /// Whether `callAsFunction` fuses a layer's bias with the activation after it (`GAN_FUSE=0`
     /// turns it off, for comparisons).
     nonisolated(unsafe) public static var fusesBiasActivation = ProcessInfo.processInfo.environment["GAN_FUSE"] != "0"
+
+    /// `layer` then (leaky) ReLU with `slope` as one pass after the layer's main work, or nil
+    /// when the layer has no such form.
+    static func fused(_ layer: Module, _ x: Tensor, _ slope: Float) -> Tensor? {
+        if let l = layer as? any WeightedLayer {
+            return Tensor.biasLeakyRelu(l.forward(x, weight: l.weight.value, bias: nil), bias: l.bias?.value, alpha: slope)
+        }
+        if let bn = layer as? BatchNorm {
+            let p = bn.affineParts(x)
+            return Tensor.affineLeakyRelu(p.input, scale: p.scale, shift: p.shift, alpha: slope)
+        }
+        return nil
+    }
 
     static func fusableSlope(_ m: Module) -> Float? {
         if m is ReLU { return 0 }

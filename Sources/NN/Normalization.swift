@@ -33,12 +33,22 @@ public final class BatchNorm: Module {
     }
 
     override public func callAsFunction(_ x: Tensor) -> Tensor {
+        let (input, scale, shift) = affineParts(x)
+        let y = input * scale
+        return shift.map { y + $0 } ?? y
+    }
+
+    /// The output as `input · scale + shift` with per-channel [1, C(, 1, 1)] factors, before
+    /// that last step, so that `Sequential` can fuse it with the activation after it. In
+    /// training this computes the batch statistics and updates the running ones.
+    public func affineParts(_ x: Tensor) -> (input: Tensor, scale: Tensor, shift: Tensor?) {
         precondition((x.rank == 2 || x.rank == 4) && x.shape[1] == features,
                      "BatchNorm(\(features)) expects [N, \(features)] or [N, \(features), H, W], got \(x.shape)")
         let axes = x.rank == 4 ? [0, 2, 3] : [0]
         let shape = x.rank == 4 ? [1, features, 1, 1] : [1, features]
         // The per-channel factors are folded into one [1, C, 1, 1] scale (and shift) before they
-        // meet the big tensor: two passes over it after the statistics instead of four.
+        // meet the big tensor: one pass over it after the statistics (fused with the activation
+        // when one follows) instead of four.
         let weight = self.weight?.value.reshaped(shape), bias = self.bias?.value.reshaped(shape)
         if isTraining {
             let mean = x.mean(axes: axes, keepDims: true)
@@ -52,13 +62,12 @@ public final class BatchNorm: Module {
                 runningVar.value = runningVar.value * (1 - momentum) + unbiased * momentum
                 numBatchesTracked.value = numBatchesTracked.value + 1
             }
-            let y = centered * (weight.map { invStd * $0 } ?? invStd)
-            return bias.map { y + $0 } ?? y
+            return (centered, weight.map { invStd * $0 } ?? invStd, bias)
         }
         let invStd = (runningVar.value.reshaped(shape) + eps).pow(-0.5)
         let scale = weight.map { invStd * $0 } ?? invStd
         let shift = (bias ?? Tensor.zeros(shape)) - runningMean.value.reshaped(shape) * scale
-        return x * scale + shift
+        return (x, scale, shift)
     }
 }
 

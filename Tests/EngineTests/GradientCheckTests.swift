@@ -66,6 +66,17 @@ final class GradientCheckTests: XCTestCase {
             }
             let fused = Tensor.biasLeakyRelu(x, bias: b, alpha: alpha)
             XCTAssertEqual(fused.scalars, (x + b.reshaped(bShape)).leakyRelu(alpha).scalars, "bit-identical to the two ops")
+            // With a per-channel scale (batch norm's affine step); x·s + b kept off the kink.
+            let s = randomTensor([shape[1]], seed: 66).abs() + 0.5
+            let xs = (pre + pre.sign() * 0.1 - b.reshaped(bShape)) / s.reshaped(bShape)
+            checkGradient([xs, s, b], "affineLeakyRelu \(shape) α \(alpha)", h: 1e-3) {
+                project(Tensor.affineLeakyRelu($0[0], scale: $0[1], shift: $0[2], alpha: alpha))
+            }
+            checkGradient([xs, s], "affineLeakyRelu without shift \(shape) α \(alpha)", h: 1e-3) {
+                project(Tensor.affineLeakyRelu($0[0] - b.reshaped(bShape) / s.reshaped(bShape), scale: $0[1], shift: nil, alpha: alpha))
+            }
+            XCTAssertEqual(Tensor.affineLeakyRelu(xs, scale: s.reshaped(bShape), shift: b, alpha: alpha).scalars,
+                           (xs * s.reshaped(bShape) + b.reshaped(bShape)).leakyRelu(alpha).scalars, "bit-identical to the three ops")
         }
     }
 

@@ -40,6 +40,10 @@ final class SecondOrderTests: XCTestCase {
                          "biasLeakyRelu", h: 1e-3) {
             project(Tensor.biasLeakyRelu($0[0], bias: $0[1], alpha: 0.2) * $0[2].tanh())
         }
+        checkSecondOrder([randomTensor([2, 3, 2, 2], seed: 66), randomTensor([3], seed: 67) + 2, randomTensor([3], seed: 68)],
+                         "affineLeakyRelu", h: 1e-3) {
+            project(Tensor.affineLeakyRelu($0[0], scale: $0[1], shift: $0[2], alpha: 0.2).square())
+        }
     }
 
     func testTanh() {

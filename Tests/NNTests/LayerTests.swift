@@ -108,7 +108,14 @@ final class LayerTests: XCTestCase {
         let net = Sequential(
             Conv2d(2, 4, kernel: 3, padding: .symmetric(1), generator: &rng), LeakyReLU(0.2),
             ConvTranspose2d(4, 3, kernel: 4, stride: 2, padding: .symmetric(1), generator: &rng), ReLU(),
-            Flatten(), Linear(3 * 8 * 8, 5, generator: &rng), LeakyReLU(0.1), Linear(5, 1, generator: &rng))
+            Conv2d(3, 3, kernel: 3, padding: .symmetric(1), bias: false, generator: &rng), BatchNorm(3), LeakyReLU(0.2),
+            Flatten(), Linear(3 * 8 * 8, 5, generator: &rng), BatchNorm(5), ReLU(), Linear(5, 4, generator: &rng), LeakyReLU(0.1),
+            Linear(4, 1, generator: &rng))
+        for case let bn as BatchNorm in net.layers {
+            // Non-trivial affine factors, so that scale and shift gradients are not all alike.
+            bn.weight!.assign(randomTensor([bn.features], seed: 71) + 1)
+            bn.bias!.assign(randomTensor([bn.features], seed: 72))
+        }
         let x = randomTensor([2, 2, 4, 4], seed: 70)
         let saved = Sequential.fusesBiasActivation
         defer { Sequential.fusesBiasActivation = saved }
@@ -127,6 +134,13 @@ final class LayerTests: XCTestCase {
         for (a, b) in zip(fused.grads, separate.grads) { assertClose(a, b, rtol: 1e-5, atol: 1e-6, "first order") }
         for (a, b) in zip(fused.penalty, separate.penalty) { assertClose(a, b, rtol: 1e-5, atol: 1e-6, "gradient penalty") }
         XCTAssertGreaterThan(fused.penalty.map { $0.abs().sum().item }.reduce(0, +), 0)
+        // Eval mode (running statistics) as generation uses it.
+        net.eval()
+        defer { net.train() }
+        Sequential.fusesBiasActivation = true
+        let evalFused = withoutGrad { net(x) }
+        Sequential.fusesBiasActivation = false
+        XCTAssertEqual(evalFused.scalars, withoutGrad { net(x) }.scalars)
     }
 
     func testDropoutTrainAndEval() {

@@ -1,46 +1,76 @@
-// leakyRelu(x + bias) as one op: what a layer followed by its activation computes, in one pass
-// over the output instead of two, with one saved tensor instead of two. The values are those of
-// the two ops bit for bit (the same float operations in the same order).
+// leakyRelu(x · scale + shift) with per-channel scale and shift, as one op: what a layer's bias
+// or a batch norm's affine step followed by the activation computes, in one pass over the output
+// instead of two or three, with one saved tensor instead of two or three. The values are those
+// of the separate ops bit for bit (the same float operations in the same order, no FMA).
 
 extension Tensor {
     /// `(x + bias).leakyRelu(alpha)` with `bias` [C] along axis 1 (features of [N, F], channels
-    /// of NCHW); `alpha` 0 is ReLU. Needs `alpha ≥ 0`, so that the output's sign is the input's
-    /// and the backward can read the slope from the output.
+    /// of NCHW); `alpha` 0 is ReLU.
     public static func biasLeakyRelu(_ x: Tensor, bias: Tensor?, alpha: Float) -> Tensor {
-        precondition(alpha >= 0, "biasLeakyRelu needs a non-negative slope, got \(alpha)")
-        precondition(x.rank >= 2, "biasLeakyRelu needs [N, C, …], got \(x.shape)")
+        affineLeakyRelu(x, scale: nil, shift: bias, alpha: alpha)
+    }
+
+    /// `(x · scale + shift).leakyRelu(alpha)`, `scale` and `shift` holding one value per entry of
+    /// axis 1 (any shape of that count, e.g. [C] or [1, C, 1, 1]); nil means 1 and 0. Needs
+    /// `alpha ≥ 0`, so that the output's sign is the input's and the backward reads the slope
+    /// from the output.
+    public static func affineLeakyRelu(_ x: Tensor, scale: Tensor?, shift: Tensor?, alpha: Float) -> Tensor {
+        precondition(alpha >= 0, "affineLeakyRelu needs a non-negative slope, got \(alpha)")
+        precondition(x.rank >= 2, "affineLeakyRelu needs [N, C, …], got \(x.shape)")
         let c = x.shape[1]
-        if let bias { precondition(bias.count == c, "biasLeakyRelu: bias of \(bias.count) for \(c) channels") }
+        for t in [scale, shift].compactMap({ $0 }) {
+            precondition(t.count == c, "affineLeakyRelu: \(t.count) per-channel values for \(c) channels")
+        }
         let inner = x.count / Swift.max(x.shape[0] * c, 1)
         let out = Tensor(uninitializedShape: x.shape)
         let xs = x.storage.base, ys = out.storage.base
+        let ss = scale?.storage.base, bs = shift?.storage.base
         let k = LeakyReluK(alpha: alpha)
-        if let bias {
-            let bs = bias.storage.base
-            if inner == 1 {
-                // [N, F]: the bias runs along each row.
-                Parallel.forChunks(x.shape[0], grain: Swift.max(1, (1 << 15) / Swift.max(c, 1))) { rows in
-                    for r in rows { Kernels.row1(BiasLeakyK(alpha: alpha), xs + r * c, 1, bs, 1, ys + r * c, c) }
-                }
-            } else {
-                // [N, C, H, W]: one bias value per plane.
-                Parallel.forChunks(x.shape[0] * c, grain: Swift.max(1, (1 << 15) / inner)) { planes in
-                    for p in planes { Kernels.row1(BiasLeakyK(alpha: alpha), xs + p * inner, 1, bs + p % c, 0, ys + p * inner, inner) }
-                }
+        if ss == nil && bs == nil {
+            Kernels.map(k, xs, ys, x.count)
+        } else if inner == 1 {
+            // [N, F]: scale and shift run along each row.
+            Parallel.forChunks(x.shape[0], grain: Swift.max(1, (1 << 15) / Swift.max(c, 1))) { rows in
+                for r in rows { Kernels.affineLeakyRow(xs + r * c, ss, 1, bs, 1, ys + r * c, c, k) }
             }
         } else {
-            Kernels.map(k, xs, ys, x.count)
+            // [N, C, H, W]: one scale and shift per plane.
+            Parallel.forChunks(x.shape[0] * c, grain: Swift.max(1, (1 << 15) / inner)) { planes in
+                for p in planes { Kernels.affineLeakyRow(xs + p * inner, ss.map { $0 + p % c }, 0, bs.map { $0 + p % c }, 0, ys + p * inner, inner, k) }
+            }
         }
-        let inputs = bias.map { [x, $0] } ?? [x]
-        return out.recorded("biasLeakyRelu", inputs, savesOutput: true, Rules.biasLeakyRelu(alpha, rank: x.rank))
+        let flat = [scale, shift].map { $0?.reshaped([c]) }
+        let inputs = [x] + flat.compactMap { $0 }
+        return out.recorded("affineLeakyRelu", inputs, savesOutput: true,
+                            Rules.affineLeakyRelu(x, scale: flat[0], hasShift: shift != nil, alpha: alpha))
     }
 }
 
-/// leakyRelu(a + b).
-struct BiasLeakyK: BinaryKernel {
-    let alpha: Float
-    @inline(__always) func scalar(_ a: Float, _ b: Float) -> Float { let v = a + b; return v > 0 ? v : alpha * v }
-    @inline(__always) func vector(_ a: Vec, _ b: Vec) -> Vec { let v = a + b; return (v * alpha).replacing(with: v, where: v .> 0) }
+extension Kernels {
+    /// out[i] = k(x[i] · s + b) along a row; `s`/`b` step by `sStep`/`bStep` (1: a vector,
+    /// 0: one value) and nil means no scale / no shift. The branches are loop-invariant.
+    @inline(__always)
+    static func affineLeakyRow(_ x: UnsafePointer<Float>, _ s: UnsafeMutablePointer<Float>?, _ sStep: Int,
+                               _ b: UnsafeMutablePointer<Float>?, _ bStep: Int,
+                               _ out: UnsafeMutablePointer<Float>, _ n: Int, _ k: LeakyReluK) {
+        let w = Vec.scalarCount
+        let s1 = s.map { Vec(repeating: $0[0]) }, b1 = b.map { Vec(repeating: $0[0]) }
+        var i = 0
+        while i + w <= n {
+            var v = UnsafeRawPointer(x + i).loadUnaligned(as: Vec.self)
+            if let s { v = v * (sStep == 0 ? s1! : UnsafeRawPointer(s + i).loadUnaligned(as: Vec.self)) }
+            if let b { v = v + (bStep == 0 ? b1! : UnsafeRawPointer(b + i).loadUnaligned(as: Vec.self)) }
+            UnsafeMutableRawPointer(out + i).storeBytes(of: k.vector(v), as: Vec.self)
+            i += w
+        }
+        while i < n {
+            var v = x[i]
+            if let s { v = v * s[i * sStep] }
+            if let b { v = v + b[i * bStep] }
+            out[i] = k.scalar(v)
+            i += 1
+        }
+    }
 }
 
 /// The upstream gradient through leaky ReLU, read off the output: g where y > 0, α·g elsewhere.
@@ -51,15 +81,19 @@ struct LeakyGradK: BinaryKernel {
 }
 
 extension Rules {
-    /// d/dx = g · slope(y), d/dbias = that summed over every axis but 1. Under a recorded graph
-    /// (double backward) the slope is a detached constant times g, as for `leakyRelu`; without
-    /// one, a single fused pass.
-    static func biasLeakyRelu(_ alpha: Float, rank: Int) -> GradRule {
+    /// With gp = g · slope(y): d/dx = gp · scale, d/dscale = Σ gp · x, d/dshift = Σ gp, the sums
+    /// over every axis but 1. Under a recorded graph (double backward) the slope is a detached
+    /// constant, as for `leakyRelu`; without one, gp is a single fused pass.
+    static func affineLeakyRelu(_ x: Tensor, scale: Tensor?, hasShift: Bool, alpha: Float) -> GradRule {
         { g, y, needs in
-            let gx = GradMode.isEnabled ? g * y.detached().mapped(LeakySlopeK(alpha: alpha))
+            let gp = GradMode.isEnabled ? g * y.detached().mapped(LeakySlopeK(alpha: alpha))
                                         : Tensor.zipped(g, y, LeakyGradK(alpha: alpha))
-            guard needs.count > 1 else { return [gx] }
-            return [gx, needs[1] ? gx.sum(axes: [0] + Array(2..<Swift.max(rank, 2))) : nil]
+            let axes = [0] + Array(2..<Swift.max(x.rank, 2))
+            let channelShape = [1, x.shape[1]] + Array(repeating: 1, count: Swift.max(x.rank - 2, 0))
+            var grads: [Tensor?] = [needs[0] ? (scale.map { gp * $0.reshaped(channelShape) } ?? gp) : nil]
+            if scale != nil { grads.append(needs[1] ? (gp * x).sum(axes: axes) : nil) }
+            if hasShift { grads.append(needs[grads.count] ? gp.sum(axes: axes) : nil) }
+            return grads
         }
     }
 }
