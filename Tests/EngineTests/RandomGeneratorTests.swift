@@ -28,11 +28,12 @@ final class RandomGeneratorTests: XCTestCase {
 
     /// The eight-lane uniform fill must give exactly the one-block Philox words (so streams, and
     /// checkpoints' resume positions, are unchanged), across the 2³² carry of the counter and
-    /// for lengths that end inside a block or a group of eight.
+    /// for lengths that end inside a block or a group of eight, and long enough to be split
+    /// over threads.
     func testVectorUniformFillMatchesOneBlockPhilox() {
         let seed: UInt64 = 0x1234_5678_9ABC_DEF0
         for (start, n, low, high) in [(UInt64(0), 1, Float(0), Float(1)), (0xFFFF_FFFA, 37, -1, 3),
-                                      (5, 32, 0, 1), (1 << 40, 1027, -0.5, 0.25)] {
+                                      (5, 32, 0, 1), (1 << 40, 1027, -0.5, 0.25), (7, 100_003, 0, 1)] {
             var g = RandomGenerator(seed: seed, counter: start)
             let got = Tensor.rand([n], low: low, high: high, generator: &g).scalars
             XCTAssertEqual(g.counter, start + UInt64((n + 3) / 4))

@@ -101,20 +101,24 @@ public struct RandomGenerator: Equatable, Sendable {
         counter &+= UInt64(blocks)
         let key = seed
         let p = out.baseAddress!
-        var b = 0
-        // Eight blocks (32 values) per pass while they all fit; the words land where the
-        // one-block loop below would put them.
+        // Eight blocks (32 values) per pass while they all fit, split over the engine's threads
+        // (each block depends on its counter only); the words land where the one-block loop
+        // below would put them.
         let scale = SIMD8<Float>(repeating: span * 0x1p-24), offset = SIMD8<Float>(repeating: low)
-        while (b + 8) * 4 <= n {
-            let (w0, w1, w2, w3) = Self.blocks8(counter: start &+ UInt64(b), key: key)
-            let f0 = SIMD8<Float>(w0 &>> 8) * scale + offset, f1 = SIMD8<Float>(w1 &>> 8) * scale + offset
-            let f2 = SIMD8<Float>(w2 &>> 8) * scale + offset, f3 = SIMD8<Float>(w3 &>> 8) * scale + offset
-            let q = p + b * 4
-            for i in 0..<8 {
-                q[4 * i] = f0[i]; q[4 * i + 1] = f1[i]; q[4 * i + 2] = f2[i]; q[4 * i + 3] = f3[i]
+        let groups = n / 32
+        Parallel.forChunks(groups, grain: 1024) { r in
+            for group in r {
+                let b = group * 8
+                let (w0, w1, w2, w3) = Self.blocks8(counter: start &+ UInt64(b), key: key)
+                let f0 = SIMD8<Float>(w0 &>> 8) * scale + offset, f1 = SIMD8<Float>(w1 &>> 8) * scale + offset
+                let f2 = SIMD8<Float>(w2 &>> 8) * scale + offset, f3 = SIMD8<Float>(w3 &>> 8) * scale + offset
+                let q = p + b * 4
+                for i in 0..<8 {
+                    q[4 * i] = f0[i]; q[4 * i + 1] = f1[i]; q[4 * i + 2] = f2[i]; q[4 * i + 3] = f3[i]
+                }
             }
-            b += 8
         }
+        var b = groups * 8
         while b < blocks {
             let w = Self.block(counter: start &+ UInt64(b), key: key)
             let i = b * 4
