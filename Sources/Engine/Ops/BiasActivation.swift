@@ -42,7 +42,7 @@ extension Tensor {
         let flat = [scale, shift].map { $0?.reshaped([c]) }
         let inputs = [x] + flat.compactMap { $0 }
         return out.recorded("affineLeakyRelu", inputs, savesOutput: true,
-                            Rules.affineLeakyRelu(x, scale: flat[0], hasShift: shift != nil, alpha: alpha))
+                            Rules.affineLeakyRelu(x.shape, scaled: flat[0].map { (x, $0) }, hasShift: shift != nil, alpha: alpha))
     }
 }
 
@@ -83,15 +83,16 @@ struct LeakyGradK: BinaryKernel {
 extension Rules {
     /// With gp = g · slope(y): d/dx = gp · scale, d/dscale = Σ gp · x, d/dshift = Σ gp, the sums
     /// over every axis but 1. Under a recorded graph (double backward) the slope is a detached
-    /// constant, as for `leakyRelu`; without one, gp is a single fused pass.
-    static func affineLeakyRelu(_ x: Tensor, scale: Tensor?, hasShift: Bool, alpha: Float) -> GradRule {
+    /// constant, as for `leakyRelu`; without one, gp is a single fused pass. The input is kept
+    /// only when there is a scale to differentiate (the bias-only form keeps nothing but y).
+    static func affineLeakyRelu(_ shape: [Int], scaled: (input: Tensor, scale: Tensor)?, hasShift: Bool, alpha: Float) -> GradRule {
         { g, y, needs in
             let gp = GradMode.isEnabled ? g * y.detached().mapped(LeakySlopeK(alpha: alpha))
                                         : Tensor.zipped(g, y, LeakyGradK(alpha: alpha))
-            let axes = [0] + Array(2..<Swift.max(x.rank, 2))
-            let channelShape = [1, x.shape[1]] + Array(repeating: 1, count: Swift.max(x.rank - 2, 0))
-            var grads: [Tensor?] = [needs[0] ? (scale.map { gp * $0.reshaped(channelShape) } ?? gp) : nil]
-            if scale != nil { grads.append(needs[1] ? (gp * x).sum(axes: axes) : nil) }
+            let axes = [0] + Array(2..<Swift.max(shape.count, 2))
+            let channelShape = [1, shape[1]] + Array(repeating: 1, count: Swift.max(shape.count - 2, 0))
+            var grads: [Tensor?] = [needs[0] ? (scaled.map { gp * $0.scale.reshaped(channelShape) } ?? gp) : nil]
+            if let scaled { grads.append(needs[1] ? (gp * scaled.input).sum(axes: axes) : nil) }
             if hasShift { grads.append(needs[grads.count] ? gp.sum(axes: axes) : nil) }
             return grads
         }
