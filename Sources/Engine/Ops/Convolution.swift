@@ -7,6 +7,8 @@ import Foundation
 // Images are processed in chunks whose column buffer stays around `chunkBytes`.
 
 let convChunkBytes = ProcessInfo.processInfo.environment["GAN_CONV_CHUNK_KB"].flatMap { Int($0) }.map { $0 << 10 } ?? (6 << 20)
+/// `GAN_WIDE_IMAGE_PIXELS`: images with at least this many output pixels get a GEMM each.
+let wideImagePixels = ProcessInfo.processInfo.environment["GAN_WIDE_IMAGE_PIXELS"].flatMap { Int($0) } ?? 512
 
 extension Tensor {
     /// 2-D cross-correlation, PyTorch's `conv2d`: x [N, C, H, W], weight [O, C, kh, kw].
@@ -53,8 +55,14 @@ extension Tensor {
         return out
     }
 
-    static func chunkImages(columnFloatsPerImage: Int, batch: Int) -> Int {
-        Swift.max(1, Swift.min(batch, convChunkBytes / Swift.max(1, columnFloatsPerImage * 4)))
+    /// Images per GEMM. Several images side by side make a wide enough GEMM out of small ones,
+    /// at the price of copying them into (or out of) [C, b, P] order; once one image has
+    /// `wideImagePixels` pixels the GEMM is already wide and the copy costs more than it saves
+    /// (the 128→1 7×7 output layer's forward: 8.9–11.3 ms a batch of 64 unchunked against
+    /// 13.4–19.3 ms chunked, alternating `gan bench engine --breakdown` with `GAN_THREADS=1`).
+    static func chunkImages(columnFloatsPerImage: Int, pixels: Int, batch: Int) -> Int {
+        if pixels >= wideImagePixels { return 1 }
+        return Swift.max(1, Swift.min(batch, convChunkBytes / Swift.max(1, columnFloatsPerImage * 4)))
     }
 
     /// Splits a batch of `n` images over the engine's threads: `body(lo..<hi)` runs once per
@@ -99,7 +107,7 @@ extension Tensor {
         let k = o * g.kernelH * g.kernelW, p = h * wd
         let (xs, ws, ys) = (x.storage.base, w.storage.base, out.storage.base)
         forImageParts(n) { images in
-            let chunk = chunkImages(columnFloatsPerImage: k * p, batch: images.count)
+            let chunk = chunkImages(columnFloatsPerImage: k * p, pixels: p, batch: images.count)
             Scratch.with(k * p * chunk) { cols in Scratch.with(chunk > 1 ? c * p * chunk : 0) { gathered in
             var start = images.lowerBound
             while start < images.upperBound {
@@ -159,7 +167,7 @@ extension Tensor {
             let lo = t * n / parts, hi = (t + 1) * n / parts
             let acc = partials?[t].base
             guard lo < hi else { acc?.update(repeating: 0, count: o * k); return }
-            let chunk = chunkImages(columnFloatsPerImage: k * p, batch: hi - lo)
+            let chunk = chunkImages(columnFloatsPerImage: k * p, pixels: p, batch: hi - lo)
             let staging = chunk > 1 ? o * p * chunk : 0
             Scratch.with(k * p * chunk) { cols in Scratch.with(ys == nil ? 0 : staging) { tmp in
             Scratch.with(gs == nil ? 0 : staging) { gathered in
