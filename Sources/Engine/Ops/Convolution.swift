@@ -58,8 +58,8 @@ extension Tensor {
     /// Images per GEMM. Several images side by side make a wide enough GEMM out of small ones,
     /// at the price of copying them into (or out of) [C, b, P] order; once one image has
     /// `wideImagePixels` pixels the GEMM is already wide and the copy costs more than it saves
-    /// (the 128→1 7×7 output layer's forward: 8.9–11.3 ms a batch of 64 unchunked against
-    /// 13.4–19.3 ms chunked, alternating `gan bench engine --breakdown` with `GAN_THREADS=1`).
+    /// (the 128→1 7×7 output layer's forward: 8.9–12.0 ms a batch of 64 unchunked against
+    /// 13.4–25.1 ms chunked, alternating `gan bench engine --breakdown` with `GAN_THREADS=1`).
     static func chunkImages(columnFloatsPerImage: Int, pixels: Int, batch: Int) -> Int {
         if pixels >= wideImagePixels { return 1 }
         return Swift.max(1, Swift.min(batch, convChunkBytes / Swift.max(1, columnFloatsPerImage * 4)))
