@@ -5,6 +5,7 @@
 // copies and oneDNN's scratchpad live in four buffers shared by all entries (grown as needed),
 // so the memory they take is that of the largest call, not of every shape seen.
 #include "dnnl_convolution.h"
+#include "channel_epilogue.h"
 #include <oneapi/dnnl/dnnl.h>
 #include <pthread.h>
 #include <xmmintrin.h>
@@ -22,6 +23,7 @@ typedef struct {
 
 typedef struct {
     int used;
+    int pinned;  // in use by a running chain: not to be evicted
     gan_dnnl_kind kind;
     gan_dnnl_shape shape;
     dnnl_primitive_t prim;
@@ -165,6 +167,7 @@ static void release(entry *e) {
 static entry *lookup(gan_dnnl_kind kind, const gan_dnnl_shape *shape) {
     for (int i = 0; i < CACHE_SIZE; i++)
         if (cache[i].used && cache[i].kind == kind && memcmp(&cache[i].shape, shape, sizeof *shape) == 0) return &cache[i];
+    while (cache[next_slot].pinned) next_slot = (next_slot + 1) % CACHE_SIZE;
     entry *e = &cache[next_slot];
     next_slot = (next_slot + 1) % CACHE_SIZE;
     release(e);
@@ -173,9 +176,8 @@ static entry *lookup(gan_dnnl_kind kind, const gan_dnnl_shape *shape) {
     return e;
 }
 
-int gan_dnnl_convolution(gan_dnnl_kind kind, const gan_dnnl_shape *shape, const float *a, const float *b, float *out, int threads) {
-    pthread_mutex_lock(&lock);
-    int rc = 1;
+// Called with the lock held: the engine and stream once, and the OpenMP thread count.
+static int prepare(int threads) {
     if (ready < 0) {
         // oneDNN runs on libgomp's threads, which start without flush-to-zero / denormals-are-zero
         // (the engine sets both on its own threads: denormal arithmetic is ~100x slower).
@@ -183,33 +185,107 @@ int gan_dnnl_convolution(gan_dnnl_kind kind, const gan_dnnl_shape *shape, const 
         ready = dnnl_engine_create(&engine, dnnl_cpu, 0) == dnnl_success &&
                 dnnl_stream_create(&stream, engine, dnnl_stream_default_flags) == dnnl_success;
     }
-    if (threads > 0 && threads != omp_get_max_threads()) {
+    if (ready && threads > 0 && threads != omp_get_max_threads()) {
         omp_set_num_threads(threads);
         GOMP_parallel(flush_denormals, NULL, 0, 0);  // new threads start without FTZ too
     }
-    entry *e = ready ? lookup(kind, shape) : NULL;
+    return ready;
+}
+
+// Points the role's blocked memory at shared buffer `slot` (grown to fit); 0 on success.
+static int bind_blocked(role *r, int slot) {
+    if (!r->blocked) return 0;
+    void *p = grown(&shared[slot], r->bytes);
+    return !p || dnnl_memory_set_data_handle(r->blocked, p) != dnnl_success;
+}
+
+static int bind_scratchpad(entry *e) {
+    void *sp = grown(&shared[3], e->scratchpad_bytes);
+    return !sp || dnnl_memory_set_data_handle(e->scratchpad, sp) != dnnl_success;
+}
+
+static int execute(entry *e, dnnl_memory_t a, dnnl_memory_t b, dnnl_memory_t out) {
+    dnnl_exec_arg_t args[4] = {{e->arg_a, a}, {e->arg_b, b}, {e->arg_out, out}, {DNNL_ARG_SCRATCHPAD, e->scratchpad}};
+    return dnnl_primitive_execute(e->prim, stream, 4, args) != dnnl_success;
+}
+
+static dnnl_memory_t primitive_side(const role *r) { return r->blocked ? r->blocked : r->plain; }
+
+static const dnnl_memory_desc_t *md_of(dnnl_memory_t m) {
+    const dnnl_memory_desc_t *md = NULL;
+    dnnl_memory_get_memory_desc(m, &md);
+    return md;
+}
+
+int gan_dnnl_convolution(gan_dnnl_kind kind, const gan_dnnl_shape *shape, const float *a, const float *b, float *out, int threads) {
+    pthread_mutex_lock(&lock);
+    entry *e = prepare(threads) ? lookup(kind, shape) : NULL;
+    int rc = !e;
     if (e) {
         dnnl_memory_set_data_handle(e->a.plain, (void *)a);
         dnnl_memory_set_data_handle(e->b.plain, (void *)b);
         dnnl_memory_set_data_handle(e->out.plain, out);
-        role *roles[3] = {&e->a, &e->b, &e->out};
-        int ok = 1;
-        for (int i = 0; i < 3 && ok; i++) {
-            if (!roles[i]->blocked) continue;
-            void *p = grown(&shared[i], roles[i]->bytes);
-            ok = p && dnnl_memory_set_data_handle(roles[i]->blocked, p) == dnnl_success;
-        }
-        void *sp = grown(&shared[3], e->scratchpad_bytes);
-        ok = ok && sp && dnnl_memory_set_data_handle(e->scratchpad, sp) == dnnl_success;
-        if (!ok) { pthread_mutex_unlock(&lock); return 1; }
-        dnnl_exec_arg_t args[4] = {{e->arg_a, e->a.blocked ? e->a.blocked : e->a.plain},
-                                   {e->arg_b, e->b.blocked ? e->b.blocked : e->b.plain},
-                                   {e->arg_out, e->out.blocked ? e->out.blocked : e->out.plain},
-                                   {DNNL_ARG_SCRATCHPAD, e->scratchpad}};
-        rc = run_reorder(&e->a, 0) || run_reorder(&e->b, 0) ||
-             dnnl_primitive_execute(e->prim, stream, 4, args) != dnnl_success || run_reorder(&e->out, 1) ||
-             dnnl_stream_wait(stream) != dnnl_success;
+        rc = bind_blocked(&e->a, 0) || bind_blocked(&e->b, 1) || bind_blocked(&e->out, 2) || bind_scratchpad(e) ||
+             run_reorder(&e->a, 0) || run_reorder(&e->b, 0) ||
+             execute(e, primitive_side(&e->a), primitive_side(&e->b), primitive_side(&e->out)) ||
+             run_reorder(&e->out, 1) || dnnl_stream_wait(stream) != dnnl_success;
     }
+    pthread_mutex_unlock(&lock);
+    return rc;
+}
+
+// Between steps the activations stay in the primitives' own (blocked) layout, in shared buffers
+// 0 and 2 taken in turn; only the chain's input and output are reordered.
+int gan_dnnl_inference_chain(int count, const gan_dnnl_step *steps, const float *x, float *out, int threads) {
+    if (count < 1 || count > GAN_DNNL_MAX_CHAIN) return 1;
+    pthread_mutex_lock(&lock);
+    entry *es[GAN_DNNL_MAX_CHAIN];
+    int found = 0, rc = 1;
+    if (!prepare(threads)) goto done;
+    for (; found < count; found++) {
+        if (steps[found].kind == GAN_DNNL_BACKWARD_WEIGHTS) goto done;
+        es[found] = lookup(steps[found].kind, &steps[found].shape);
+        if (!es[found]) goto done;
+        es[found]->pinned = 1;
+    }
+    // Each step must read the layout the previous one wrote, and the epilogue must know it.
+    for (int i = 0; i < count; i++) {
+        gan_layout probe;
+        if (gan_layout_from_md(md_of(primitive_side(&es[i]->out)), NULL, &probe)) goto done;
+        if (i > 0 && !dnnl_memory_desc_equal(md_of(primitive_side(&es[i - 1]->out)), md_of(primitive_side(&es[i]->a)))) goto done;
+    }
+    void *current = (void *)x;
+    int slot = -1;  // shared buffer holding `current`, -1 for x
+    dnnl_memory_set_data_handle(es[0]->a.plain, (void *)x);
+    if (es[0]->a.blocked) {
+        if (bind_blocked(&es[0]->a, 0) || run_reorder(&es[0]->a, 0)) goto done;
+        dnnl_memory_get_data_handle(es[0]->a.blocked, &current);
+        slot = 0;
+    }
+    for (int i = 0; i < count; i++) {
+        entry *e = es[i];
+        int last = i == count - 1;
+        dnnl_memory_set_data_handle(e->b.plain, (void *)steps[i].weight);
+        if (bind_blocked(&e->b, 1) || bind_scratchpad(e) || run_reorder(&e->b, 0)) goto done;
+        dnnl_memory_t in = primitive_side(&e->a), result = primitive_side(&e->out);
+        dnnl_memory_set_data_handle(in, current);
+        void *dst;
+        int next = slot == 2 ? 0 : 2;
+        if (last && !e->out.blocked) dst = out;
+        else dst = grown(&shared[next], dnnl_memory_desc_get_size(md_of(result)));
+        if (!dst || dnnl_memory_set_data_handle(result, dst) != dnnl_success) goto done;
+        if (execute(e, in, primitive_side(&e->b), result) || dnnl_stream_wait(stream) != dnnl_success) goto done;
+        gan_layout l;
+        gan_layout_from_md(md_of(result), dst, &l);
+        gan_epilogue ep = {steps[i].bias, steps[i].slope, steps[i].activate};
+        if (last && e->out.blocked) gan_epilogue_to_plain(&l, &ep, out);
+        else gan_epilogue_in_place(&l, &ep);
+        current = dst;
+        slot = next;
+    }
+    rc = 0;
+done:
+    for (int i = 0; i < found && i < count; i++) es[i]->pinned = 0;
     pthread_mutex_unlock(&lock);
     return rc;
 }

@@ -31,6 +31,15 @@ public final class Conv2d: Module, WeightedLayer {
     override public func callAsFunction(_ x: Tensor) -> Tensor { forward(x, weight: weight.value) }
 }
 
+extension Conv2d: ChainableConvolution {
+    func convolutionStep(inputSize: (Int, Int), slope: Float?) -> (step: ConvolutionStep, outputSize: (Int, Int)) {
+        let w = weight.value
+        let geo = padding.geometry(kernel: (w.shape[2], w.shape[3]), stride: (stride, stride), inputSize: inputSize)
+        return (ConvolutionStep(.conv2d, weight: w, bias: bias?.value, geometry: geo, slope: slope),
+                geo.smallSize(big: inputSize.0, inputSize.1))
+    }
+}
+
 /// Transposed 2-D convolution with PyTorch's weight layout [in, out, kh, kw].
 /// With `.same` padding the output is input × stride and the padding is that of the conv2d
 /// it transposes (Keras' Conv2DTranspose); otherwise PyTorch's padding and output padding.
@@ -70,4 +79,28 @@ public final class ConvTranspose2d: Module, WeightedLayer {
     }
 
     override public func callAsFunction(_ x: Tensor) -> Tensor { forward(x, weight: weight.value) }
+}
+
+extension ConvTranspose2d: ChainableConvolution {
+    func convolutionStep(inputSize: (Int, Int), slope: Float?) -> (step: ConvolutionStep, outputSize: (Int, Int)) {
+        let w = weight.value
+        let k = (w.shape[2], w.shape[3])
+        if padding == .same {
+            let out = (inputSize.0 * stride, inputSize.1 * stride)
+            let geo = Padding.same.geometry(kernel: k, stride: (stride, stride), inputSize: out)
+            return (ConvolutionStep(.convTranspose2d(outputPadding: (0, 0), outputSize: out), weight: w, bias: bias?.value,
+                                    geometry: geo, slope: slope), out)
+        }
+        let geo = padding.geometry(kernel: k, stride: (stride, stride), inputSize: inputSize)
+        let base = geo.bigSize(small: inputSize.0, inputSize.1)
+        return (ConvolutionStep(.convTranspose2d(outputPadding: (outputPadding, outputPadding), outputSize: nil), weight: w,
+                                bias: bias?.value, geometry: geo, slope: slope),
+                (base.0 + outputPadding, base.1 + outputPadding))
+    }
+}
+
+/// A layer `Sequential` can hand to `Tensor.convolutionChain` at inference: its step for an input
+/// of `inputSize`, followed by leaky ReLU with `slope` if given, and the output size.
+protocol ChainableConvolution {
+    func convolutionStep(inputSize: (Int, Int), slope: Float?) -> (step: ConvolutionStep, outputSize: (Int, Int))
 }

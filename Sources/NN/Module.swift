@@ -127,6 +127,11 @@ public final class Sequential: Module {
         var h = x
         var i = 0
         while i < layers.count {
+            if Sequential.chainsConvolutions, !GradMode.enabled, let (out, next) = chainedConvolutions(from: i, h) {
+                h = out
+                i = next
+                continue
+            }
             // A linear/convolution layer or batch norm followed by (leaky) ReLU: the layer up to
             // its per-channel affine step, then that step and the activation in one pass
             // (`Tensor.affineLeakyRelu`): the same values, one or two full-size tensors fewer
@@ -141,6 +146,33 @@ public final class Sequential: Module {
             }
         }
         return h
+    }
+
+    /// Whether inference (no graph) runs consecutive convolution layers, with the (leaky) ReLU
+    /// after each, as one `Tensor.convolutionChain` (`GAN_CHAIN=0` turns it off, for comparisons).
+    nonisolated(unsafe) public static var chainsConvolutions = ProcessInfo.processInfo.environment["GAN_CHAIN"] != "0"
+
+    /// The convolution layers from `start` on (each with the activation after it, if fusable)
+    /// run as one chain: the output and the index of the first layer after them, or nil. The
+    /// longest run the chain accepts wins (a layer with one channel ends it, for instance).
+    func chainedConvolutions(from start: Int, _ x: Tensor) -> (Tensor, Int)? {
+        guard x.rank == 4, layers[start] is ChainableConvolution else { return nil }
+        var steps: [ConvolutionStep] = []
+        var ends: [Int] = []
+        var size = (x.shape[2], x.shape[3])
+        var i = start
+        while i < layers.count, let layer = layers[i] as? ChainableConvolution {
+            let slope = i + 1 < layers.count ? Sequential.fusableSlope(layers[i + 1]) : nil
+            let (step, out) = layer.convolutionStep(inputSize: size, slope: slope)
+            steps.append(step)
+            size = out
+            i += slope == nil ? 1 : 2
+            ends.append(i)
+        }
+        for count in stride(from: steps.count, through: 1, by: -1) {
+            if let y = Tensor.convolutionChain(x, Array(steps.prefix(count))) { return (y, ends[count - 1]) }
+        }
+        return nil
     }
 
     /// Whether `callAsFunction` fuses a layer's bias with the activation after it (`GAN_FUSE=0`

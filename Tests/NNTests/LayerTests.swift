@@ -143,6 +143,51 @@ final class LayerTests: XCTestCase {
         XCTAssertEqual(evalFused.scalars, withoutGrad { net(x) }.scalars)
     }
 
+    /// Inference through a chain of oneDNN convolutions (activations kept in oneDNN's blocked
+    /// layout, bias and activation applied in place) gives the layer-by-layer values bit for bit:
+    /// channel counts that leave a partial block (24, 20), a layer without bias, one without
+    /// activation, 7×7 images (pixels not a multiple of 4), and a one-channel layer that the chain
+    /// must leave to the GEMM path.
+    func testConvolutionChainMatchesLayerByLayer() throws {
+        let saved = (Runtime.usesOneDNN, Sequential.chainsConvolutions)
+        defer { (Runtime.usesOneDNN, Sequential.chainsConvolutions) = saved }
+        Runtime.usesOneDNN = true
+        try XCTSkipUnless(Runtime.usesOneDNN, "oneDNN is not available here")
+        let net = Sequential(
+            ConvTranspose2d(16, 24, kernel: 4, stride: 2, padding: .symmetric(1), generator: &rng), LeakyReLU(0.2),
+            Conv2d(24, 32, kernel: 3, stride: 2, padding: .symmetric(1), bias: false, generator: &rng), ReLU(),
+            ConvTranspose2d(32, 20, kernel: 5, stride: 2, padding: .symmetric(2), outputPadding: 1, generator: &rng),
+            Conv2d(20, 1, kernel: 3, padding: .symmetric(1), generator: &rng), Sigmoid())
+        for p in net.parameters where p.shape.count == 1 { p.assign(randomTensor(p.shape, seed: 80)) }
+        let x = randomTensor([3, 16, 7, 7], seed: 81)
+        Sequential.chainsConvolutions = true
+        let chained = withoutGrad { net(x) }
+        Sequential.chainsConvolutions = false
+        let layered = withoutGrad { net(x) }
+        XCTAssertEqual(chained.shape, [3, 1, 14, 14])
+        XCTAssertEqual(differing(chained, layered), 0, "values that differ from the layer-by-layer path")
+        // The first three layers really ran as one chain, and only without a graph.
+        let convT = net.layers[0] as! ConvTranspose2d, conv = net.layers[2] as! Conv2d, last = net.layers[4] as! ConvTranspose2d
+        let steps = [
+            ConvolutionStep(.convTranspose2d(outputPadding: (0, 0), outputSize: nil), weight: convT.weight.value, bias: convT.bias!.value,
+                            geometry: ConvGeometry(kernel: 4, stride: 2, padding: 1), slope: 0.2),
+            ConvolutionStep(.conv2d, weight: conv.weight.value, bias: nil, geometry: ConvGeometry(kernel: 3, stride: 2, padding: 1), slope: 0),
+            ConvolutionStep(.convTranspose2d(outputPadding: (1, 1), outputSize: nil), weight: last.weight.value, bias: last.bias!.value,
+                            geometry: ConvGeometry(kernel: 5, stride: 2, padding: 2), slope: nil),
+        ]
+        let direct = try XCTUnwrap(withoutGrad { Tensor.convolutionChain(x, steps) })
+        XCTAssertEqual(direct.shape, [3, 20, 14, 14])
+        let partial = withoutGrad { Sequential(Array(net.layers[0..<5]))(x) }
+        XCTAssertEqual(differing(direct, partial), 0, "values that differ from the layer-by-layer path")
+        XCTAssertNil(Tensor.convolutionChain(x, steps), "a recorded graph must not take the chain")
+        Runtime.usesOneDNN = false
+        XCTAssertNil(withoutGrad { Tensor.convolutionChain(x, steps) })
+    }
+
+    private func differing(_ a: Tensor, _ b: Tensor) -> Int {
+        zip(a.scalars, b.scalars).filter { $0.bitPattern != $1.bitPattern }.count + abs(a.count - b.count)
+    }
+
     func testDropoutTrainAndEval() {
         let drop = Dropout(0.4, random: RandomSource(seed: 9))
         let x = Tensor.ones([100_000])

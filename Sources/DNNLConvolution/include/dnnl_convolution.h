@@ -19,4 +19,24 @@ typedef struct {
 int gan_dnnl_convolution(gan_dnnl_kind kind, const gan_dnnl_shape *shape,
                          const float *a, const float *b, float *out, int threads);
 
+#define GAN_DNNL_MAX_CHAIN 16
+
+/// One layer of an inference chain: a convolution (GAN_DNNL_FORWARD: input x, output y) or a
+/// transposed one (GAN_DNNL_BACKWARD_DATA: input dy, output dx), then `+ bias` per output
+/// channel (NULL: none) and, when `activate`, leaky ReLU with `slope`.
+typedef struct {
+    gan_dnnl_kind kind;
+    gan_dnnl_shape shape;
+    const float *weight;
+    const float *bias;
+    float slope;
+    int activate;
+} gan_dnnl_step;
+
+/// Runs `count` steps from plain NCHW `x` to plain NCHW `out`, keeping the activations in between
+/// in oneDNN's layouts and applying each bias and activation where the values are. Returns
+/// non-zero, having changed nothing the caller keeps except possibly `out`, when a step cannot be
+/// chained (the caller falls back to one layer at a time).
+int gan_dnnl_inference_chain(int count, const gan_dnnl_step *steps, const float *x, float *out, int threads);
+
 #endif

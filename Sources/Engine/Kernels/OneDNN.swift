@@ -31,11 +31,10 @@ enum OneDNN {
 
     enum Kind: Int32 { case forward = 0, backwardData = 1, backwardWeights = 2 }
 
-    /// Runs the convolution into a new tensor of `outShape`, or returns nil (nothing allocated)
-    /// when oneDNN is off, the shape is one it does badly, or it refuses the problem.
-    static func run(_ kind: Kind, _ p: Problem, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
-                    outShape: [Int]) -> Tensor? {
-        #if canImport(DNNLConvolution)
+    #if canImport(DNNLConvolution)
+    /// The problem in oneDNN's terms, or nil when oneDNN is off or does it badly (fewer than
+    /// `minChannels` on a side) or the geometry has no exact oneDNN padding.
+    static func shape(_ p: Problem) -> gan_dnnl_shape? {
         guard enabled, !Parallel.isSerial, p.c >= minChannels, p.o >= minChannels else { return nil }
         let g = p.geometry
         // oneDNN wants the padding that makes the sizes agree exactly; extra rows our geometry
@@ -44,12 +43,53 @@ enum OneDNN {
         let pb = (p.oh - 1) * g.strideH + ekh - p.h - g.padTop
         let pr = (p.ow - 1) * g.strideW + ekw - p.w - g.padLeft
         guard pb >= 0, pr >= 0, pb <= g.padBottom, pr <= g.padRight else { return nil }
-        var s = gan_dnnl_shape(n: Int32(p.n), c: Int32(p.c), h: Int32(p.h), w: Int32(p.w), o: Int32(p.o),
-                               oh: Int32(p.oh), ow: Int32(p.ow), kh: Int32(g.kernelH), kw: Int32(g.kernelW),
-                               sh: Int32(g.strideH), sw: Int32(g.strideW), pt: Int32(g.padTop), pl: Int32(g.padLeft),
-                               pb: Int32(pb), pr: Int32(pr), dh: Int32(g.dilationH), dw: Int32(g.dilationW))
+        return gan_dnnl_shape(n: Int32(p.n), c: Int32(p.c), h: Int32(p.h), w: Int32(p.w), o: Int32(p.o),
+                              oh: Int32(p.oh), ow: Int32(p.ow), kh: Int32(g.kernelH), kw: Int32(g.kernelW),
+                              sh: Int32(g.strideH), sw: Int32(g.strideW), pt: Int32(g.padTop), pl: Int32(g.padLeft),
+                              pb: Int32(pb), pr: Int32(pr), dh: Int32(g.dilationH), dw: Int32(g.dilationW))
+    }
+    #endif
+
+    /// Runs the convolution into a new tensor of `outShape`, or returns nil (nothing allocated)
+    /// when `shape` refuses the problem or oneDNN does.
+    static func run(_ kind: Kind, _ p: Problem, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
+                    outShape: [Int]) -> Tensor? {
+        #if canImport(DNNLConvolution)
+        guard var s = shape(p) else { return nil }
         let out = Tensor(uninitializedShape: outShape)
         let rc = gan_dnnl_convolution(gan_dnnl_kind(rawValue: UInt32(kind.rawValue)), &s, a, b, out.storage.base, Int32(Parallel.threads))
+        return rc == 0 ? out : nil
+        #else
+        return nil
+        #endif
+    }
+
+    /// One layer of `runChain`: its problem and kind (`.forward` or `.backwardData`), weight,
+    /// bias and leaky-ReLU slope.
+    struct ChainStep {
+        var kind: Kind
+        var problem: Problem
+        var weight: Tensor
+        var bias: Tensor?
+        var slope: Float?
+    }
+
+    /// Runs the steps from `x` into a new tensor of `outShape` with the activations between them
+    /// in oneDNN's layouts, or returns nil when any step cannot take part.
+    static func runChain(_ x: Tensor, _ steps: [ChainStep], outShape: [Int]) -> Tensor? {
+        #if canImport(DNNLConvolution)
+        var cSteps: [gan_dnnl_step] = []
+        for s in steps {
+            guard let shape = shape(s.problem), s.kind != .backwardWeights else { return nil }
+            cSteps.append(gan_dnnl_step(kind: gan_dnnl_kind(rawValue: UInt32(s.kind.rawValue)), shape: shape,
+                                        weight: s.weight.storage.base, bias: s.bias?.storage.base,
+                                        slope: s.slope ?? 0, activate: s.slope == nil ? 0 : 1))
+        }
+        guard !cSteps.isEmpty, cSteps.count <= Int(GAN_DNNL_MAX_CHAIN) else { return nil }
+        let out = Tensor(uninitializedShape: outShape)
+        let rc = withExtendedLifetime((x, steps)) {
+            gan_dnnl_inference_chain(Int32(cSteps.count), cSteps, x.storage.base, out.storage.base, Int32(Parallel.threads))
+        }
         return rc == 0 ? out : nil
         #else
         return nil

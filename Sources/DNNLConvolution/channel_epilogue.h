@@ -1,0 +1,28 @@
+#ifndef GAN_CHANNEL_EPILOGUE_H
+#define GAN_CHANNEL_EPILOGUE_H
+#include <oneapi/dnnl/dnnl.h>
+
+#define GAN_MAX_BLOCK 64
+
+/// A 4-D float tensor whose (image, channel block) runs are dense: plain NCHW (block 1) or
+/// oneDNN's nChw{block}c. Strides count floats.
+typedef struct {
+    float *base;
+    long n, c, h, w, block, stride_n, stride_cb;
+} gan_layout;
+
+/// What follows the convolution: `x + bias[c]` (no bias: NULL), then leaky ReLU with `slope`
+/// when `activate`.
+typedef struct {
+    const float *bias;
+    float slope;
+    int activate;
+} gan_epilogue;
+
+/// Fills `out` for the memory `md` at `base`; non-zero for layouts it does not describe.
+int gan_layout_from_md(const dnnl_memory_desc_t *md, void *base, gan_layout *out);
+/// Applies `e` where the values are (on oneDNN's OpenMP threads).
+void gan_epilogue_in_place(const gan_layout *l, const gan_epilogue *e);
+/// Applies `e` while copying `src` into plain NCHW `dst`.
+void gan_epilogue_to_plain(const gan_layout *src, const gan_epilogue *e, float *dst);
+#endif

@@ -1,0 +1,73 @@
+// Inference through consecutive convolution layers without leaving oneDNN's layout. Layer by
+// layer, each oneDNN convolution reorders its input from NCHW into oneDNN's channel-blocked
+// layout and its output back, and the bias + activation is one more pass over the output; in a
+// chain the activations stay blocked from one convolution to the next and each bias and
+// activation is applied where the values already are. The values are those of the layer-by-
+// layer path bit for bit (same primitives, same float operations); only the passes are fewer.
+
+/// One layer of `Tensor.convolutionChain`: a convolution or transposed convolution with its
+/// geometry, then `+ bias` per output channel and, with a `slope`, leaky ReLU (0: ReLU).
+public struct ConvolutionStep {
+    public enum Kind {
+        case conv2d
+        /// `outputSize` when given, else the smallest size plus `outputPadding`.
+        case convTranspose2d(outputPadding: (Int, Int), outputSize: (Int, Int)?)
+    }
+
+    public var kind: Kind
+    public var weight: Tensor
+    public var bias: Tensor?
+    public var geometry: ConvGeometry
+    public var slope: Float?
+
+    public init(_ kind: Kind, weight: Tensor, bias: Tensor?, geometry: ConvGeometry, slope: Float?) {
+        self.kind = kind
+        self.weight = weight
+        self.bias = bias
+        self.geometry = geometry
+        self.slope = slope
+    }
+}
+
+extension Tensor {
+    /// The steps applied in turn to NCHW `x`, for inference: nil (nothing computed) while a graph
+    /// is being recorded, or when a step is not one the layer-by-layer path would run on oneDNN
+    /// (fewer than 16 channels on a side, oneDNN off or unavailable, a geometry it refuses), so
+    /// that the caller runs the layers one by one instead.
+    public static func convolutionChain(_ x: Tensor, _ steps: [ConvolutionStep]) -> Tensor? {
+        guard !GradMode.isEnabled, x.rank == 4, !steps.isEmpty else { return nil }
+        var shape = x.shape
+        var chain: [OneDNN.ChainStep] = []
+        for s in steps {
+            let (n, c, h, w) = (shape[0], shape[1], shape[2], shape[3])
+            let g = s.geometry
+            guard s.weight.rank == 4, s.weight.shape[2] == g.kernelH, s.weight.shape[3] == g.kernelW else { return nil }
+            switch s.kind {
+            case .conv2d:
+                let o = s.weight.shape[0]
+                // conv2dRaw runs these on its stride-1 dual instead.
+                guard s.weight.shape[1] == c, !(o < c && g.strideOneDual != nil) else { return nil }
+                let (oh, ow) = g.smallSize(big: h, w)
+                guard oh > 0, ow > 0 else { return nil }
+                chain.append(.init(kind: .forward, problem: .init(n: n, c: c, h: h, w: w, o: o, oh: oh, ow: ow, geometry: g),
+                                   weight: s.weight, bias: s.bias, slope: s.slope))
+                shape = [n, o, oh, ow]
+            case let .convTranspose2d(outputPadding, outputSize):
+                let o = s.weight.shape[1]
+                guard s.weight.shape[0] == c else { return nil }
+                let base = g.bigSize(small: h, w)
+                let (bh, bw) = outputSize ?? (base.0 + outputPadding.0, base.1 + outputPadding.1)
+                guard bh > 0, bw > 0, g.smallSize(big: bh, bw) == (h, w) else { return nil }
+                // convTranspose2dRaw runs these on its stride-1 dual instead.
+                if c < o, let dual = g.strideOneDual, dual.smallSize(big: h, w) == (bh, bw) { return nil }
+                // In conv2d's terms a transposed convolution is the input gradient.
+                chain.append(.init(kind: .backwardData, problem: .init(n: n, c: o, h: bh, w: bw, o: c, oh: h, ow: w, geometry: g),
+                                   weight: s.weight, bias: s.bias, slope: s.slope))
+                shape = [n, o, bh, bw]
+            }
+            if let b = s.bias, b.count != shape[1] { return nil }
+            if let slope = s.slope, !(slope >= 0) { return nil }
+        }
+        return OneDNN.runChain(x, chain, outShape: shape)
+    }
+}
