@@ -92,14 +92,17 @@ static void in_place(const job *j, long n, long cb) {
     for (long i = 0; i < hw * b; i++) p[i] = act(j->e->bias ? p[i] + bias[i % b] : p[i], j->e);
 }
 
-// One (image, channel block) into plain NCHW planes, four pixels × four channels at a time.
 static void to_plain(const job *j, long n, long cb) {
-    const gan_layout *l = j->src;
+    gan_epilogue_block_to_plain(j->src, j->e, n, cb, j->dst + n * j->src->c * j->src->h * j->src->w);
+}
+
+void gan_epilogue_block_to_plain(const gan_layout *l, const gan_epilogue *e, long n, long cb, float *image) {
     const float *s = l->base + n * l->stride_n + cb * l->stride_cb;
     long hw = l->h * l->w, b = l->block, c0 = cb * b;
     long channels = l->c - c0 < b ? l->c - c0 : b;
-    float *d = j->dst + (n * l->c + c0) * hw;
+    float *d = image + c0 * hw;
     float bias[GAN_MAX_BLOCK];
+    job jj = {l, e, NULL}, *j = &jj;
     block_bias(j, cb, bias);
     long k = 0;
 #if defined(__x86_64__)

@@ -25,4 +25,7 @@ int gan_layout_from_md(const dnnl_memory_desc_t *md, void *base, gan_layout *out
 void gan_epilogue_in_place(const gan_layout *l, const gan_epilogue *e);
 /// Applies `e` while copying `src` into plain NCHW `dst`.
 void gan_epilogue_to_plain(const gan_layout *src, const gan_epilogue *e, float *dst);
+/// Applies `e` to the values of image `n`, channel block `cb`, writing them into the plain
+/// [c, h, w] `image` (on the calling thread).
+void gan_epilogue_block_to_plain(const gan_layout *src, const gan_epilogue *e, long n, long cb, float *image);
 #endif

@@ -6,6 +6,7 @@
 // so the memory they take is that of the largest call, not of every shape seen.
 #include "dnnl_convolution.h"
 #include "channel_epilogue.h"
+#include "small_output_convolution.h"
 #include <oneapi/dnnl/dnnl.h>
 #include <pthread.h>
 #include <xmmintrin.h>
@@ -52,7 +53,7 @@ static entry cache[CACHE_SIZE];
 static int next_slot;
 
 typedef struct { void *p; size_t bytes; } buffer;
-static buffer shared[4];  // blocked a, blocked b, blocked out, scratchpad
+static buffer shared[5];  // blocked a, blocked b, blocked out, scratchpad, small-output scratch
 
 // mmap, not malloc: freeing a large malloc'd block raises glibc's mmap threshold, after which the
 // engine's own multi-megabyte tensors come from the heap and are never returned (+100 MiB RSS
@@ -234,35 +235,52 @@ int gan_dnnl_convolution(gan_dnnl_kind kind, const gan_dnnl_shape *shape, const 
     return rc;
 }
 
+static gan_small_conv small_conv(const gan_dnnl_step *st) {
+    const gan_dnnl_shape *s = &st->shape;
+    gan_small_conv cv = {s->o, s->kh, s->kw, s->sh, s->sw, s->pt, s->pl, s->oh, s->ow, st->weight, st->bias};
+    return cv;
+}
+
 // Between steps the activations stay in the primitives' own (blocked) layout, in shared buffers
-// 0 and 2 taken in turn; only the chain's input and output are reordered.
+// 0 and 2 taken in turn; only the chain's input and output are reordered. A last step with few
+// outputs (GAN_DNNL_SMALL_OUTPUT) reads the previous step's blocked output directly and applies
+// that step's bias and activation as it copies each image into its scratch (buffer 4).
 int gan_dnnl_inference_chain(int count, const gan_dnnl_step *steps, const float *x, float *out, int threads) {
     if (count < 1 || count > GAN_DNNL_MAX_CHAIN) return 1;
     pthread_mutex_lock(&lock);
-    entry *es[GAN_DNNL_MAX_CHAIN];
-    int found = 0, rc = 1;
+    entry *es[GAN_DNNL_MAX_CHAIN] = {0};
+    int rc = 1;
+    int small_last = steps[count - 1].kind == GAN_DNNL_SMALL_OUTPUT;
+    int dnnl_steps = count - small_last;
     if (!prepare(threads)) goto done;
-    for (; found < count; found++) {
-        if (steps[found].kind == GAN_DNNL_BACKWARD_WEIGHTS) goto done;
-        es[found] = lookup(steps[found].kind, &steps[found].shape);
-        if (!es[found]) goto done;
-        es[found]->pinned = 1;
+    for (int i = 0; i < dnnl_steps; i++) {
+        if (steps[i].kind != GAN_DNNL_FORWARD && steps[i].kind != GAN_DNNL_BACKWARD_DATA) goto done;
+        if (!(es[i] = lookup(steps[i].kind, &steps[i].shape))) goto done;
+        es[i]->pinned = 1;
+    }
+    if (small_last) {
+        const gan_dnnl_shape *s = &steps[count - 1].shape;
+        if (!gan_small_output_fits(s->o, s->kh, s->kw) || s->dh != 1 || s->dw != 1) goto done;
     }
     // Each step must read the layout the previous one wrote, and the epilogue must know it.
-    for (int i = 0; i < count; i++) {
+    for (int i = 0; i < dnnl_steps; i++) {
         gan_layout probe;
         if (gan_layout_from_md(md_of(primitive_side(&es[i]->out)), NULL, &probe)) goto done;
         if (i > 0 && !dnnl_memory_desc_equal(md_of(primitive_side(&es[i - 1]->out)), md_of(primitive_side(&es[i]->a)))) goto done;
     }
     void *current = (void *)x;
     int slot = -1;  // shared buffer holding `current`, -1 for x
-    dnnl_memory_set_data_handle(es[0]->a.plain, (void *)x);
-    if (es[0]->a.blocked) {
-        if (bind_blocked(&es[0]->a, 0) || run_reorder(&es[0]->a, 0)) goto done;
-        dnnl_memory_get_data_handle(es[0]->a.blocked, &current);
-        slot = 0;
+    gan_layout l = {(float *)x, steps[0].shape.n, steps[0].shape.c, steps[0].shape.h, steps[0].shape.w, 1,
+                    (long)steps[0].shape.c * steps[0].shape.h * steps[0].shape.w, (long)steps[0].shape.h * steps[0].shape.w};
+    if (dnnl_steps > 0) {
+        dnnl_memory_set_data_handle(es[0]->a.plain, (void *)x);
+        if (es[0]->a.blocked) {
+            if (bind_blocked(&es[0]->a, 0) || run_reorder(&es[0]->a, 0)) goto done;
+            dnnl_memory_get_data_handle(es[0]->a.blocked, &current);
+            slot = 0;
+        }
     }
-    for (int i = 0; i < count; i++) {
+    for (int i = 0; i < dnnl_steps; i++) {
         entry *e = es[i];
         int last = i == count - 1;
         dnnl_memory_set_data_handle(e->b.plain, (void *)steps[i].weight);
@@ -275,17 +293,31 @@ int gan_dnnl_inference_chain(int count, const gan_dnnl_step *steps, const float 
         else dst = grown(&shared[next], dnnl_memory_desc_get_size(md_of(result)));
         if (!dst || dnnl_memory_set_data_handle(result, dst) != dnnl_success) goto done;
         if (execute(e, in, primitive_side(&e->b), result) || dnnl_stream_wait(stream) != dnnl_success) goto done;
-        gan_layout l;
         gan_layout_from_md(md_of(result), dst, &l);
         gan_epilogue ep = {steps[i].bias, steps[i].slope, steps[i].activate};
         if (last && e->out.blocked) gan_epilogue_to_plain(&l, &ep, out);
-        else gan_epilogue_in_place(&l, &ep);
+        else if (!(small_last && i == dnnl_steps - 1)) gan_epilogue_in_place(&l, &ep);
         current = dst;
         slot = next;
     }
+    if (small_last) {
+        const gan_dnnl_step *st = &steps[count - 1];
+        gan_epilogue pre = {NULL, 0, 0};
+        if (dnnl_steps > 0) pre = (gan_epilogue){steps[dnnl_steps - 1].bias, steps[dnnl_steps - 1].slope, steps[dnnl_steps - 1].activate};
+        gan_small_conv cv = small_conv(st);
+        int t = omp_get_max_threads();
+        float *scratch = grown(&shared[4], gan_small_output_scratch_floats(&l, &pre, &cv) * sizeof(float) * (size_t)t);
+        if (!scratch || gan_small_output_convolution(&l, &pre, &cv, out, scratch, t)) goto done;
+        if (st->activate) {
+            const gan_dnnl_shape *s = &st->shape;
+            gan_layout y = {out, s->n, s->o, s->oh, s->ow, 1, (long)s->o * s->oh * s->ow, (long)s->oh * s->ow};
+            gan_epilogue act = {NULL, st->slope, 1};
+            gan_epilogue_in_place(&y, &act);
+        }
+    }
     rc = 0;
 done:
-    for (int i = 0; i < found && i < count; i++) es[i]->pinned = 0;
+    for (int i = 0; i < dnnl_steps; i++) if (es[i]) es[i]->pinned = 0;
     pthread_mutex_unlock(&lock);
     return rc;
 }

@@ -6,7 +6,8 @@
 typedef enum {
     GAN_DNNL_FORWARD = 0,         ///< a = x, b = weight, out = y
     GAN_DNNL_BACKWARD_DATA = 1,   ///< a = dy, b = weight, out = dx (a transposed convolution)
-    GAN_DNNL_BACKWARD_WEIGHTS = 2 ///< a = x, b = dy, out = dweight
+    GAN_DNNL_BACKWARD_WEIGHTS = 2, ///< a = x, b = dy, out = dweight
+    GAN_DNNL_SMALL_OUTPUT = 3     ///< a forward convolution with o · kh · kw ≤ 64 on the engine's own kernel (chains only, last step)
 } gan_dnnl_kind;
 
 typedef struct {
@@ -21,8 +22,9 @@ int gan_dnnl_convolution(gan_dnnl_kind kind, const gan_dnnl_shape *shape,
 
 #define GAN_DNNL_MAX_CHAIN 16
 
-/// One layer of an inference chain: a convolution (GAN_DNNL_FORWARD: input x, output y) or a
-/// transposed one (GAN_DNNL_BACKWARD_DATA: input dy, output dx), then `+ bias` per output
+/// One layer of an inference chain: a convolution (GAN_DNNL_FORWARD: input x, output y), a
+/// transposed one (GAN_DNNL_BACKWARD_DATA: input dy, output dx) or, as the last step only, a
+/// convolution with few outputs (GAN_DNNL_SMALL_OUTPUT, not through oneDNN), then `+ bias` per output
 /// channel (NULL: none) and, when `activate`, leaky ReLU with `slope`.
 typedef struct {
     gan_dnnl_kind kind;

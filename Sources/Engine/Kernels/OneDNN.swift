@@ -29,13 +29,17 @@ enum OneDNN {
         var geometry: ConvGeometry
     }
 
-    enum Kind: Int32 { case forward = 0, backwardData = 1, backwardWeights = 2 }
+    /// `smallOutput`: a forward convolution with o · kh · kw ≤ `smallOutputLimit` on the engine's
+    /// own AVX-512 kernel (the last step of a chain only).
+    enum Kind: Int32 { case forward = 0, backwardData = 1, backwardWeights = 2, smallOutput = 3 }
+
+    static let smallOutputLimit = 64
 
     #if canImport(DNNLConvolution)
     /// The problem in oneDNN's terms, or nil when oneDNN is off or does it badly (fewer than
     /// `minChannels` on a side) or the geometry has no exact oneDNN padding.
-    static func shape(_ p: Problem) -> gan_dnnl_shape? {
-        guard enabled, !Parallel.isSerial, p.c >= minChannels, p.o >= minChannels else { return nil }
+    static func shape(_ p: Problem, checkChannels: Bool = true) -> gan_dnnl_shape? {
+        guard enabled, !Parallel.isSerial, !checkChannels || (p.c >= minChannels && p.o >= minChannels) else { return nil }
         let g = p.geometry
         // oneDNN wants the padding that makes the sizes agree exactly; extra rows our geometry
         // pads but never reaches are dropped.
@@ -80,7 +84,7 @@ enum OneDNN {
         #if canImport(DNNLConvolution)
         var cSteps: [gan_dnnl_step] = []
         for s in steps {
-            guard let shape = shape(s.problem), s.kind != .backwardWeights else { return nil }
+            guard let shape = shape(s.problem, checkChannels: s.kind != .smallOutput), s.kind != .backwardWeights else { return nil }
             cSteps.append(gan_dnnl_step(kind: gan_dnnl_kind(rawValue: UInt32(s.kind.rawValue)), shape: shape,
                                         weight: s.weight.storage.base, bias: s.bias?.storage.base,
                                         slope: s.slope ?? 0, activate: s.slope == nil ? 0 : 1))

@@ -4,6 +4,9 @@
 // chain the activations stay blocked from one convolution to the next and each bias and
 // activation is applied where the values already are. The values are those of the layer-by-
 // layer path bit for bit (same primitives, same float operations); only the passes are fewer.
+// The exception is a last layer with few outputs per pixel (o · kh · kw ≤ 64, the generator's
+// 128→1 output layer), which runs on an AVX-512 kernel of its own that reads the previous
+// layer's blocked output: the same sums in another order (differences of float rounding).
 
 /// One layer of `Tensor.convolutionChain`: a convolution or transposed convolution with its
 /// geometry, then `+ bias` per output channel and, with a `slope`, leaky ReLU (0: ReLU).
@@ -32,24 +35,29 @@ public struct ConvolutionStep {
 extension Tensor {
     /// The steps applied in turn to NCHW `x`, for inference: nil (nothing computed) while a graph
     /// is being recorded, or when a step is not one the layer-by-layer path would run on oneDNN
-    /// (fewer than 16 channels on a side, oneDNN off or unavailable, a geometry it refuses), so
-    /// that the caller runs the layers one by one instead.
+    /// (fewer than 16 channels on a side, oneDNN off or unavailable, a geometry it refuses) and
+    /// not a last step with o · kh · kw ≤ 64, so that the caller runs the layers one by one.
     public static func convolutionChain(_ x: Tensor, _ steps: [ConvolutionStep]) -> Tensor? {
         guard !GradMode.isEnabled, x.rank == 4, !steps.isEmpty else { return nil }
         var shape = x.shape
         var chain: [OneDNN.ChainStep] = []
-        for s in steps {
+        for (index, s) in steps.enumerated() {
             let (n, c, h, w) = (shape[0], shape[1], shape[2], shape[3])
             let g = s.geometry
             guard s.weight.rank == 4, s.weight.shape[2] == g.kernelH, s.weight.shape[3] == g.kernelW else { return nil }
             switch s.kind {
             case .conv2d:
                 let o = s.weight.shape[0]
-                // conv2dRaw runs these on its stride-1 dual instead.
-                guard s.weight.shape[1] == c, !(o < c && g.strideOneDual != nil) else { return nil }
                 let (oh, ow) = g.smallSize(big: h, w)
-                guard oh > 0, ow > 0 else { return nil }
-                chain.append(.init(kind: .forward, problem: .init(n: n, c: c, h: h, w: w, o: o, oh: oh, ow: ow, geometry: g),
+                guard s.weight.shape[1] == c, oh > 0, ow > 0 else { return nil }
+                // A last layer with few outputs per pixel (the 128→1 output layer) runs on the
+                // engine's own kernel, which reads the previous layer's blocked output directly.
+                let small = index == steps.count - 1 && o * g.kernelH * g.kernelW <= OneDNN.smallOutputLimit
+                    && g.dilationH == 1 && g.dilationW == 1
+                // Otherwise conv2dRaw runs these on its stride-1 dual, not on oneDNN.
+                guard small || !(o < c && g.strideOneDual != nil) else { return nil }
+                chain.append(.init(kind: small ? .smallOutput : .forward,
+                                   problem: .init(n: n, c: c, h: h, w: w, o: o, oh: oh, ow: ow, geometry: g),
                                    weight: s.weight, bias: s.bias, slope: s.slope))
                 shape = [n, o, oh, ow]
             case let .convTranspose2d(outputPadding, outputSize):
