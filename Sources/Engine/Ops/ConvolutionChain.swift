@@ -36,7 +36,8 @@ extension Tensor {
     /// The steps applied in turn to NCHW `x`, for inference: nil (nothing computed) while a graph
     /// is being recorded, or when a step is not one the layer-by-layer path would run on oneDNN
     /// (fewer than 16 channels on a side, oneDNN off or unavailable, a geometry it refuses) and
-    /// not a last step with o · kh · kw ≤ 64, so that the caller runs the layers one by one.
+    /// not a last step with o · kh · kw ≤ 64 after such steps, so that the caller runs the layers
+    /// one by one.
     public static func convolutionChain(_ x: Tensor, _ steps: [ConvolutionStep]) -> Tensor? {
         guard !GradMode.isEnabled, x.rank == 4, !steps.isEmpty else { return nil }
         var shape = x.shape
@@ -50,9 +51,9 @@ extension Tensor {
                 let o = s.weight.shape[0]
                 let (oh, ow) = g.smallSize(big: h, w)
                 guard s.weight.shape[1] == c, oh > 0, ow > 0 else { return nil }
-                // A last layer with few outputs per pixel (the 128→1 output layer) runs on the
-                // engine's own kernel, which reads the previous layer's blocked output directly.
-                let small = index == steps.count - 1 && o * g.kernelH * g.kernelW <= OneDNN.smallOutputLimit
+                // A last layer with few outputs per pixel (the 128→1 output layer) after oneDNN
+                // layers runs on the engine's own kernel, which reads their blocked output.
+                let small = index > 0 && index == steps.count - 1 && o * g.kernelH * g.kernelW <= OneDNN.smallOutputLimit
                     && g.dilationH == 1 && g.dilationW == 1
                 // Otherwise conv2dRaw runs these on its stride-1 dual, not on oneDNN.
                 guard small || !(o < c && g.strideOneDual != nil) else { return nil }
