@@ -61,6 +61,28 @@ final class LossAndOptimizerTests: XCTestCase {
         }
     }
 
+    /// The AVX-512 Adam kernel (used when the CPU has it) gives the portable kernel's values bit
+    /// for bit: 53 values (three vectors and a masked tail), with and without weight decay.
+    func testWideAdamKernelMatchesPortableBitForBit() {
+        let saved = WideKernels.enabled
+        defer { WideKernels.enabled = saved }
+        func run(wide: Bool, weightDecay: Float) -> [Float] {
+            WideKernels.enabled = wide
+            let p = Parameter(randomTensor([53], seed: 90))
+            let adam = Adam([p], learningRate: 0.01, beta1: 0.5, beta2: 0.999, eps: 1e-8, weightDecay: weightDecay)
+            for step in 0..<3 {
+                p.value.grad = randomTensor([53], seed: 91 + UInt64(step), scale: 0.1)
+                adam.step()
+            }
+            return p.value.scalars
+        }
+        for wd: Float in [0, 0.01] {
+            let wide = run(wide: true, weightDecay: wd), portable = run(wide: false, weightDecay: wd)
+            XCTAssertEqual(wide.map(\.bitPattern), portable.map(\.bitPattern), "weight decay \(wd)")
+            XCTAssertNotEqual(wide, randomTensor([53], seed: 90).scalars)
+        }
+    }
+
     func testSGDMomentumNesterovAndRMSProp() {
         let a = Parameter(Tensor([1.0])), b = Parameter(Tensor([1.0])), c = Parameter(Tensor([1.0]))
         let sgd = SGD([a], learningRate: 0.1, momentum: 0.9)

@@ -21,4 +21,14 @@ void gan_set_serial(int on);
 /// 1 when the calling thread is marked by gan_set_serial.
 int gan_is_serial(void);
 
+/// Uniforms from Philox4x32-10 (RandomGenerator) for counters start … start + 16·groups − 1 under
+/// `key`, 64 values per group: out[4i + j] = (word j of block i >> 8) · scale + offset, with AVX-512;
+/// returns 0, having done nothing, when the CPU lacks it.
+int gan_uniform_wide(float *out, long groups, unsigned long long start, unsigned long long key, float scale, float offset);
+
+/// Adam's update (see OptimizerKernels.adam for the order of operations) with AVX-512, on n
+/// values; returns 0, having done nothing, when the CPU lacks AVX-512.
+int gan_adam_wide(float *p, const float *g, float *m, float *v, long n, float b1, float b2, float eps, float wd,
+                  float s, float c);
+
 #endif

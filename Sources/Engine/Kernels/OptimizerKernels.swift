@@ -1,7 +1,10 @@
+import CSupport
+
 /// Update rules of the optimizers as single fused passes over raw buffers: the NN module's
 /// optimizers call these so that a step reads each parameter, gradient and moment once,
 /// sixteen lanes at a time, split over the engine's threads for large tensors.
 public enum OptimizerKernels {
+
     /// Adam's update, in the order of operations `NN.Adam` documents (bit-identical to the
     /// scalar loop: no fused multiply-adds, the same rounding at every step):
     /// g' = g + wd·p; m = b1·m + (1−b1)·g'; v = b2·v + (1−b2)·g'²; p −= s·m / (√v / c + eps).
@@ -12,6 +15,10 @@ public enum OptimizerKernels {
         typealias V = SIMD16<Float>
         let (ob1, ob2) = (1 - b1, 1 - b2)
         Parallel.forChunks(n, grain: 1 << 15) { r in
+            // AVX-512 when the CPU has it: the same operations (square root and division are
+            // correctly rounded at any width), 16 lanes per instruction instead of 4.
+            if WideKernels.active, gan_adam_wide(p + r.lowerBound, g + r.lowerBound, m + r.lowerBound, v + r.lowerBound, r.count,
+                                          b1, b2, e, wd, s, c) != 0 { return }
             var k = r.lowerBound
             while k + V.scalarCount <= r.upperBound {
                 let pv = UnsafeRawPointer(p + k).loadUnaligned(as: V.self)

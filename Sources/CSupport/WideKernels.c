@@ -1,0 +1,128 @@
+// Hot elementwise kernels in AVX-512 for CPUs that have it. The Swift build targets baseline
+// x86-64 (SSE), so its SIMD16 code runs as four 128-bit operations; these run as one 512-bit
+// operation, chosen at run time. Written with intrinsics (never contracted into fused
+// multiply-adds), in the same order of operations as the Swift kernels, so the results are the
+// same bit for bit.
+#include "CSupport.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+__attribute__((target("avx512f")))
+static void adam512(float *p, const float *g, float *m, float *v, long n, float b1, float b2, float eps, float wd,
+                    float s, float c) {
+    const __m512 vb1 = _mm512_set1_ps(b1), vb2 = _mm512_set1_ps(b2), ob1 = _mm512_set1_ps(1 - b1), ob2 = _mm512_set1_ps(1 - b2);
+    const __m512 ve = _mm512_set1_ps(eps), vwd = _mm512_set1_ps(wd), vs = _mm512_set1_ps(s), vc = _mm512_set1_ps(c);
+    long k = 0;
+    for (; k + 16 <= n; k += 16) {
+        __m512 pv = _mm512_loadu_ps(p + k), gv = _mm512_loadu_ps(g + k);
+        if (wd != 0) gv = _mm512_add_ps(gv, _mm512_mul_ps(vwd, pv));
+        __m512 mv = _mm512_add_ps(_mm512_mul_ps(vb1, _mm512_loadu_ps(m + k)), _mm512_mul_ps(ob1, gv));
+        __m512 vv = _mm512_add_ps(_mm512_mul_ps(vb2, _mm512_loadu_ps(v + k)), _mm512_mul_ps(_mm512_mul_ps(ob2, gv), gv));
+        _mm512_storeu_ps(m + k, mv);
+        _mm512_storeu_ps(v + k, vv);
+        __m512 d = _mm512_add_ps(_mm512_div_ps(_mm512_sqrt_ps(vv), vc), ve);
+        _mm512_storeu_ps(p + k, _mm512_sub_ps(pv, _mm512_div_ps(_mm512_mul_ps(vs, mv), d)));
+    }
+    if (k < n) {
+        // The tail under a mask: the same operations on the lanes that exist.
+        __mmask16 t = (__mmask16)((1u << (n - k)) - 1);
+        __m512 pv = _mm512_maskz_loadu_ps(t, p + k), gv = _mm512_maskz_loadu_ps(t, g + k);
+        if (wd != 0) gv = _mm512_add_ps(gv, _mm512_mul_ps(vwd, pv));
+        __m512 mv = _mm512_add_ps(_mm512_mul_ps(vb1, _mm512_maskz_loadu_ps(t, m + k)), _mm512_mul_ps(ob1, gv));
+        __m512 vv = _mm512_add_ps(_mm512_mul_ps(vb2, _mm512_maskz_loadu_ps(t, v + k)), _mm512_mul_ps(_mm512_mul_ps(ob2, gv), gv));
+        _mm512_mask_storeu_ps(m + k, t, mv);
+        _mm512_mask_storeu_ps(v + k, t, vv);
+        __m512 d = _mm512_add_ps(_mm512_div_ps(_mm512_sqrt_ps(vv), vc), ve);
+        _mm512_mask_storeu_ps(p + k, t, _mm512_sub_ps(pv, _mm512_div_ps(_mm512_mul_ps(vs, mv), d)));
+    }
+}
+
+// Philox4x32-10 (RandomGenerator.philox) of sixteen consecutive counters, one per lane.
+__attribute__((target("avx512f")))
+static inline void mulhilo16(__m512i a, __m512i m, __m512i *hi, __m512i *lo) {
+    __m512i even = _mm512_mul_epu32(a, m), odd = _mm512_mul_epu32(_mm512_srli_epi64(a, 32), m);
+    *hi = _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64(even, 32), odd);
+    *lo = _mm512_mask_blend_epi32(0xAAAA, even, _mm512_slli_epi64(odd, 32));
+}
+
+__attribute__((target("avx512f")))
+static void uniform512(float *out, long groups, unsigned long long start, unsigned long long key, float scale, float offset) {
+    const __m512i m0 = _mm512_set1_epi32((int)0xD2511F53), m1 = _mm512_set1_epi32((int)0xCD9E8D57);
+    const __m512i lanes_lo = _mm512_set_epi64(7, 6, 5, 4, 3, 2, 1, 0), lanes_hi = _mm512_set_epi64(15, 14, 13, 12, 11, 10, 9, 8);
+    const __m512 vs = _mm512_set1_ps(scale), vo = _mm512_set1_ps(offset);
+    for (long g = 0; g < groups; g++) {
+        __m512i base = _mm512_set1_epi64((long long)(start + (unsigned long long)g * 16));
+        __m512i c0 = _mm512_add_epi64(base, lanes_lo), c1 = _mm512_add_epi64(base, lanes_hi);
+        __m512i x0 = _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtepi64_epi32(c0)), _mm512_cvtepi64_epi32(c1), 1);
+        __m512i x1 = _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtepi64_epi32(_mm512_srli_epi64(c0, 32))),
+                                        _mm512_cvtepi64_epi32(_mm512_srli_epi64(c1, 32)), 1);
+        __m512i x2 = _mm512_setzero_si512(), x3 = _mm512_setzero_si512();
+        unsigned k0 = (unsigned)key, k1 = (unsigned)(key >> 32);
+        for (int r = 0; r < 10; r++) {
+            __m512i hi0, lo0, hi1, lo1;
+            mulhilo16(x0, m0, &hi0, &lo0);
+            mulhilo16(x2, m1, &hi1, &lo1);
+            x0 = _mm512_xor_si512(_mm512_xor_si512(hi1, x1), _mm512_set1_epi32((int)k0));
+            x1 = lo1;
+            x2 = _mm512_xor_si512(_mm512_xor_si512(hi0, x3), _mm512_set1_epi32((int)k1));
+            x3 = lo0;
+            k0 += 0x9E3779B9u;
+            k1 += 0xBB67AE85u;
+        }
+        // u = (x >> 8) · scale + offset, then word j of block i goes to out[4i + j].
+        __m512 f0 = _mm512_add_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_srli_epi32(x0, 8)), vs), vo);
+        __m512 f1 = _mm512_add_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_srli_epi32(x1, 8)), vs), vo);
+        __m512 f2 = _mm512_add_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_srli_epi32(x2, 8)), vs), vo);
+        __m512 f3 = _mm512_add_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_srli_epi32(x3, 8)), vs), vo);
+        __m512 t0 = _mm512_unpacklo_ps(f0, f1), t1 = _mm512_unpackhi_ps(f0, f1);
+        __m512 t2 = _mm512_unpacklo_ps(f2, f3), t3 = _mm512_unpackhi_ps(f2, f3);
+        // In each 128-bit lane L: u0 holds block 4L, u1 block 4L+1, u2 block 4L+2, u3 block 4L+3.
+        __m512 u0 = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t0), _mm512_castps_pd(t2)));
+        __m512 u1 = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t0), _mm512_castps_pd(t2)));
+        __m512 u2 = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t1), _mm512_castps_pd(t3)));
+        __m512 u3 = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t1), _mm512_castps_pd(t3)));
+        // Blocks 0–3 are lane 0 of u0…u3: gather lanes so that each store is four whole blocks.
+        const __m512i sel01 = _mm512_set_epi32(23, 22, 21, 20, 7, 6, 5, 4, 19, 18, 17, 16, 3, 2, 1, 0);
+        const __m512i sel23 = _mm512_set_epi32(31, 30, 29, 28, 15, 14, 13, 12, 27, 26, 25, 24, 11, 10, 9, 8);
+        __m512 a01 = _mm512_permutex2var_ps(u0, sel01, u1);  // blocks 0, 1, 4, 5
+        __m512 a23 = _mm512_permutex2var_ps(u2, sel01, u3);  // blocks 2, 3, 6, 7
+        __m512 b01 = _mm512_permutex2var_ps(u0, sel23, u1);  // blocks 8, 9, 12, 13
+        __m512 b23 = _mm512_permutex2var_ps(u2, sel23, u3);  // blocks 10, 11, 14, 15
+        const __m512i lo256 = _mm512_set_epi32(23, 22, 21, 20, 19, 18, 17, 16, 7, 6, 5, 4, 3, 2, 1, 0);
+        const __m512i hi256 = _mm512_set_epi32(31, 30, 29, 28, 27, 26, 25, 24, 15, 14, 13, 12, 11, 10, 9, 8);
+        float *q = out + g * 64;
+        _mm512_storeu_ps(q, _mm512_permutex2var_ps(a01, lo256, a23));       // blocks 0–3
+        _mm512_storeu_ps(q + 16, _mm512_permutex2var_ps(a01, hi256, a23));  // blocks 4–7
+        _mm512_storeu_ps(q + 32, _mm512_permutex2var_ps(b01, lo256, b23));  // blocks 8–11
+        _mm512_storeu_ps(q + 48, _mm512_permutex2var_ps(b01, hi256, b23));  // blocks 12–15
+    }
+}
+
+int gan_uniform_wide(float *out, long groups, unsigned long long start, unsigned long long key, float scale, float offset) {
+    static int has = -1;
+    if (has < 0) has = gan_cpu_has_avx512f();
+    if (!has) return 0;
+    uniform512(out, groups, start, key, scale, offset);
+    return 1;
+}
+
+int gan_adam_wide(float *p, const float *g, float *m, float *v, long n, float b1, float b2, float eps, float wd,
+                  float s, float c) {
+    static int has = -1;
+    if (has < 0) has = gan_cpu_has_avx512f();
+    if (!has) return 0;
+    adam512(p, g, m, v, n, b1, b2, eps, wd, s, c);
+    return 1;
+}
+#else
+int gan_uniform_wide(float *out, long groups, unsigned long long start, unsigned long long key, float scale, float offset) {
+    (void)out; (void)groups; (void)start; (void)key; (void)scale; (void)offset;
+    return 0;
+}
+int gan_adam_wide(float *p, const float *g, float *m, float *v, long n, float b1, float b2, float eps, float wd,
+                  float s, float c) {
+    (void)p; (void)g; (void)m; (void)v; (void)n; (void)b1; (void)b2; (void)eps; (void)wd; (void)s; (void)c;
+    return 0;
+}
+#endif
