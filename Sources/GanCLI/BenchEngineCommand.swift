@@ -2,21 +2,29 @@ import ArgumentParser
 import Engine
 import Foundation
 
-/// `gan bench engine`: sgemm GFLOP/s and forward + backward GFLOP/s of the DCGAN layers.
+/// `gan bench engine`: sgemm GFLOP/s and forward + backward GFLOP/s of the DCGAN (or MLP)
+/// layers; with `--breakdown`, each primitive on its own and what one training step's primitives
+/// add up to, the step's floor if nothing else took time.
 struct BenchEngineCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "engine",
-        abstract: "Benchmark sgemm and the DCGAN layers (forward + backward) at one batch size.",
+        abstract: "Benchmark sgemm and the DCGAN or MLP layers (forward + backward) at one batch size.",
         discussion: """
         Each layer runs forward, then the gradients of its input and weight; GFLOP/s counts
         3 × the forward multiply-adds × 2. fraction_of_sgemm compares with a square sgemm
-        measured in the same run.
+        measured in the same run. With --breakdown, each primitive is timed on its own and
+        step_primitives_ms adds them up as often as one training step of the model runs them
+        (the generator's layers once, the discriminator's forward three times, its weight
+        gradient twice, its input gradient once): the time a step would take if nothing but
+        these primitives took time, and max_img_per_s = batch / that.
 
         Example:
-          swift build -c release && .build/release/gan bench engine --json
+          swift build -c release && .build/release/gan bench engine --breakdown --json
+          .build/release/gan bench engine --model mlp --breakdown
         """
     )
 
+    @Option(help: "Model whose layers to time: dcgan or mlp.") var model = "dcgan"
     @Option(help: "Batch size.") var batch = 64
     @Option(help: "Timed repetitions per layer (the median is reported).") var iters = 10
     @Option(help: "Size of the square sgemm used as the yardstick.") var gemmSize = 1024
@@ -26,6 +34,7 @@ struct BenchEngineCommand: ParsableCommand {
         guard batch > 0 else { throw ValidationError("--batch must be positive, got \(batch)") }
         guard iters > 0 else { throw ValidationError("--iters must be positive, got \(iters)") }
         guard gemmSize > 0 else { throw ValidationError("--gemm-size must be positive, got \(gemmSize)") }
+        guard ["dcgan", "mlp"].contains(model) else { throw ValidationError("--model must be dcgan or mlp, got \(model)") }
     }
 
     @Flag(help: "Also time the forward, input-gradient and weight-gradient primitives of each layer separately.")
@@ -35,13 +44,55 @@ struct BenchEngineCommand: ParsableCommand {
         let name: String
         let macs: Double
         let run: () -> Void
-        /// (primitive, body) pairs timed on their own with --breakdown.
-        var parts: [(String, () -> Void)] = []
+        /// Primitives timed on their own with --breakdown, with how often a training step runs each.
+        var parts: [Part] = []
+    }
+
+    struct Part {
+        let name: String
+        let perStep: Int
+        let body: () -> Void
+        init(_ name: String, _ perStep: Int, _ body: @escaping () -> Void) { (self.name, self.perStep, self.body) = (name, perStep, body) }
+    }
+
+    /// How often one training step runs a layer's forward, input gradient and weight gradient: a
+    /// generator layer once each (no input gradient for the first), a discriminator layer's
+    /// forward on real, fake and fake again, its weight gradient for the real and fake halves of
+    /// its loss, its input gradient once (for the generator's loss).
+    static func perStep(discriminator: Bool, first: Bool) -> (forward: Int, input: Int, weight: Int) {
+        discriminator ? (3, 1, 2) : (1, first ? 0 : 1, 1)
+    }
+
+    func mlpLayers() -> [Layer] {
+        var rng = RandomGenerator(seed: 1)
+        func linear(_ name: String, _ fin: Int, _ fout: Int, discriminator: Bool, first: Bool) -> Layer {
+            let x = Tensor.randn([batch, fin], generator: &rng).requiringGrad()
+            let w = (Tensor.randn([fout, fin], generator: &rng) * 0.02).requiringGrad()
+            let dy = Tensor.randn([batch, fout], generator: &rng)
+            let xc = x.detached(), wc = w.detached()
+            let n = Self.perStep(discriminator: discriminator, first: first)
+            return Layer(name: name, macs: Double(batch * fin * fout), run: {
+                _ = (Tensor.linear(x, weight: w) * dy).sum().gradients(wrt: [x, w])
+            }, parts: [
+                Part("forward x·Wᵀ", n.forward, { _ = Tensor.matmul(xc, wc, transposeB: true) }),
+                Part("input grad dy·W", n.input, { _ = Tensor.matmul(dy, wc) }),
+                Part("weight grad dyᵀ·x", n.weight, { _ = Tensor.matmul(dy, xc, transposeA: true) }),
+            ])
+        }
+        return [
+            linear("G linear 100→256", 100, 256, discriminator: false, first: true),
+            linear("G linear 256→256", 256, 256, discriminator: false, first: false),
+            linear("G linear 256→784", 256, 784, discriminator: false, first: false),
+            linear("D linear 784→64", 784, 64, discriminator: true, first: true),
+            linear("D linear 64→64", 64, 64, discriminator: true, first: false),
+            linear("D linear 64→1", 64, 1, discriminator: true, first: false),
+        ]
     }
 
     func layers() -> [Layer] {
         var rng = RandomGenerator(seed: 1)
         func convT(_ name: String, cin: Int, cout: Int, k: Int, from h: Int) -> Layer {
+            let n = Self.perStep(discriminator: false, first: false)
             let x = Tensor.randn([batch, cin, h, h], generator: &rng).requiringGrad()
             let w = (Tensor.randn([cin, cout, k, k], generator: &rng) * 0.02).requiringGrad()
             let geo = ConvGeometry(kernel: k, stride: 2, padding: k / 2)
@@ -51,12 +102,13 @@ struct BenchEngineCommand: ParsableCommand {
                 let y = Tensor.convTranspose2d(x, weight: w, geo, outputPadding: (1, 1))
                 _ = (y * dy).sum().gradients(wrt: [x, w])
             }, parts: [
-                ("forward convTranspose2d", { _ = Tensor.convTranspose2d(xc, weight: wc, geo, outputPadding: (1, 1)) }),
-                ("input grad conv2d", { _ = Tensor.conv2d(dy, weight: wc, geo) }),
-                ("weight grad conv2dWeightGrad", { _ = Tensor.conv2dWeightGrad(dy, xc, geo) }),
+                Part("forward convTranspose2d", n.forward, { _ = Tensor.convTranspose2d(xc, weight: wc, geo, outputPadding: (1, 1)) }),
+                Part("input grad conv2d", n.input, { _ = Tensor.conv2d(dy, weight: wc, geo) }),
+                Part("weight grad conv2dWeightGrad", n.weight, { _ = Tensor.conv2dWeightGrad(dy, xc, geo) }),
             ])
         }
-        func conv(_ name: String, cin: Int, cout: Int, k: Int, stride: Int, at h: Int) -> Layer {
+        func conv(_ name: String, cin: Int, cout: Int, k: Int, stride: Int, at h: Int, discriminator: Bool) -> Layer {
+            let n = Self.perStep(discriminator: discriminator, first: false)
             let x = Tensor.randn([batch, cin, h, h], generator: &rng).requiringGrad()
             let w = (Tensor.randn([cout, cin, k, k], generator: &rng) * 0.02).requiringGrad()
             let geo = ConvGeometry(kernel: k, stride: stride, padding: k / 2)
@@ -67,51 +119,61 @@ struct BenchEngineCommand: ParsableCommand {
                 let y = Tensor.conv2d(x, weight: w, geo)
                 _ = (y * dy).sum().gradients(wrt: [x, w])
             }, parts: [
-                ("forward conv2d", { _ = Tensor.conv2d(xc, weight: wc, geo) }),
-                ("input grad convTranspose2d", { _ = Tensor.convTranspose2d(dy, weight: wc, geo, outputSize: (h, h)) }),
-                ("weight grad conv2dWeightGrad", { _ = Tensor.conv2dWeightGrad(xc, dy, geo) }),
+                Part("forward conv2d", n.forward, { _ = Tensor.conv2d(xc, weight: wc, geo) }),
+                Part("input grad convTranspose2d", n.input, { _ = Tensor.convTranspose2d(dy, weight: wc, geo, outputSize: (h, h)) }),
+                Part("weight grad conv2dWeightGrad", n.weight, { _ = Tensor.conv2dWeightGrad(xc, dy, geo) }),
             ])
         }
         let lx = Tensor.randn([batch, 100], generator: &rng).requiringGrad()
         let lw = (Tensor.randn([6272, 100], generator: &rng) * 0.02).requiringGrad()
         let ldy = Tensor.randn([batch, 6272], generator: &rng)
+        let lxc = lx.detached(), lwc = lw.detached()
         return [
             convT("convTranspose2d 128→128 k5 s2 7→14", cin: 128, cout: 128, k: 5, from: 7),
             convT("convTranspose2d 128→128 k5 s2 14→28", cin: 128, cout: 128, k: 5, from: 14),
-            conv("conv2d 128→1 k7 p3 28×28", cin: 128, cout: 1, k: 7, stride: 1, at: 28),
-            conv("conv2d 1→64 k5 s2 28→14", cin: 1, cout: 64, k: 5, stride: 2, at: 28),
-            conv("conv2d 64→64 k3 s2 14→7", cin: 64, cout: 64, k: 3, stride: 2, at: 14),
+            conv("conv2d 128→1 k7 p3 28×28", cin: 128, cout: 1, k: 7, stride: 1, at: 28, discriminator: false),
+            conv("conv2d 1→64 k5 s2 28→14", cin: 1, cout: 64, k: 5, stride: 2, at: 28, discriminator: true),
+            conv("conv2d 64→64 k3 s2 14→7", cin: 64, cout: 64, k: 3, stride: 2, at: 14, discriminator: true),
             Layer(name: "linear 100→6272", macs: Double(batch * 100 * 6272), run: {
                 let y = Tensor.linear(lx, weight: lw)
                 _ = (y * ldy).sum().gradients(wrt: [lx, lw])
-            }),
+            }, parts: [
+                Part("forward x·Wᵀ", 1, { _ = Tensor.matmul(lxc, lwc, transposeB: true) }),
+                Part("weight grad dyᵀ·x", 1, { _ = Tensor.matmul(ldy, lxc, transposeA: true) }),
+            ]),
         ]
     }
 
     func run() throws {
         let gemm = Benchmark.sgemmGFLOPS(size: gemmSize)
         var results: [[String: Any]] = []
-        for layer in layers() {
+        var stepSeconds = 0.0
+        for layer in model == "mlp" ? mlpLayers() : layers() {
             let seconds = Benchmark.median(warmup: 2, iterations: iters, layer.run)
             let gflops = 3 * 2 * layer.macs / seconds / 1e9
             var entry: [String: Any] = ["name": layer.name, "gflops": Benchmark.round(gflops, 1),
                                         "fraction_of_sgemm": Benchmark.round(gflops / gemm, 3),
                                         "median_ms": Benchmark.round(seconds * 1000, 2)]
             if breakdown {
-                entry["parts"] = layer.parts.map { name, body -> [String: Any] in
-                    let t = Benchmark.median(warmup: 1, iterations: iters, body)
-                    return ["name": name, "median_ms": Benchmark.round(t * 1000, 2),
+                entry["parts"] = layer.parts.map { part -> [String: Any] in
+                    let t = Benchmark.median(warmup: 1, iterations: iters, part.body)
+                    stepSeconds += Double(part.perStep) * t
+                    return ["name": part.name, "median_ms": Benchmark.round(t * 1000, 3), "per_step": part.perStep,
                             "gflops": Benchmark.round(2 * layer.macs / t / 1e9, 1)]
                 }
             }
             results.append(entry)
         }
-        let report: [String: Any] = [
+        var report: [String: Any] = [
             "blas": BLASInfo.description, "blas_kernel": BLASInfo.kernel, "threads": Runtime.defaultThreads,
             "convolutions": Runtime.convolutionBackend,
             "flush_denormals": Runtime.flushesDenormals, "batch": batch,
-            "sgemm_gflops": Benchmark.round(gemm, 1), "sgemm_size": gemmSize, "layers": results,
+            "sgemm_gflops": Benchmark.round(gemm, 1), "sgemm_size": gemmSize, "layers": results, "model": model,
         ]
+        if breakdown {
+            report["step_primitives_ms"] = Benchmark.round(stepSeconds * 1000, 2)
+            report["max_img_per_s"] = Benchmark.round(Double(batch) / stepSeconds, 1)
+        }
         if json {
             print(Benchmark.json(report))
         } else {
@@ -121,8 +183,11 @@ struct BenchEngineCommand: ParsableCommand {
                 let name = (r["name"] as! String).padding(toLength: 40, withPad: " ", startingAt: 0)
                 print("\(name) \(r["gflops"]!) GFLOP/s  \(r["fraction_of_sgemm"]!) of sgemm  \(r["median_ms"]!) ms")
                 for part in r["parts"] as? [[String: Any]] ?? [] {
-                    print("    \((part["name"] as! String).padding(toLength: 36, withPad: " ", startingAt: 0)) \(part["gflops"]!) GFLOP/s  \(part["median_ms"]!) ms")
+                    print("    \((part["name"] as! String).padding(toLength: 36, withPad: " ", startingAt: 0)) \(part["gflops"]!) GFLOP/s  \(part["median_ms"]!) ms  ×\(part["per_step"]!) a step")
                 }
+            }
+            if breakdown {
+                print("one \(model) training step's primitives: \(report["step_primitives_ms"]!) ms → at most \(report["max_img_per_s"]!) img/s if nothing else took time")
             }
         }
     }
