@@ -7,6 +7,8 @@
 #   ANCHORS_WORK=/work/anchors MNIST_DIR=/work/anchors/mnist scripts/compare.sh [ROUNDS]
 #
 # ROUNDS (default 1) repeats the whole set, alternating frameworks, so noise shows as spread.
+# Each round also times the mlp and dcgan steps' primitives alone (`gan bench engine --breakdown`):
+# the img/s a step could reach if nothing else took time, next to TensorFlow's in the same session.
 # Results: $ANCHORS_WORK/results/compare-<time>.jsonl, then a table on stdout.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,6 +36,11 @@ for r in $(seq "$rounds"); do
         esac
         "$gan" bench train "${args[@]}" --batch 64 --warmup 5 --iters "$it" --json | tail -1 |
             python3 -c "import json,sys; j=json.load(sys.stdin); j['framework']='swift-gan'; j['model']='$m'; print(json.dumps(j))" >> "$out"
+        if [ $m != wgangp ]; then
+            # The step's floor: its convolutions and matrix products alone, timed in this session.
+            "$gan" bench engine --model $m --breakdown --json | tail -1 |
+                python3 -c "import json,sys; j=json.load(sys.stdin); j['framework']='swift-gan'; j['model']='$m-floor'; print(json.dumps(j))" >> "$out"
+        fi
         if [ $m = dcgan ]; then
             "$gan" bench generate --model dcgan --count 10000 --batch 500 --json | tail -1 |
                 python3 -c "import json,sys; j=json.load(sys.stdin); j['framework']='swift-gan'; j['model']='dcgan-generate'; print(json.dumps(j))" >> "$out"
@@ -52,6 +59,11 @@ print("|---|---:|---:|---:|---:|---:|")
 for model, label in (("mlp", "mlp training img/s"), ("dcgan", "dcgan training img/s"), ("wgangp", "dcgan-bn + wgan-gp img/s")):
     s, t, p = (statistics.median(vals(fw, model, "img_per_s") or [float("nan")]) for fw in ("swift-gan", "tensorflow", "torch"))
     print(f"| {label} | {s:,.1f} | {t:,.1f} | {p:,.1f} | {s / t:.2f}× | {s / p:.2f}× |")
+for model in ("mlp", "dcgan"):
+    f = statistics.median(vals("swift-gan", f"{model}-floor", "max_img_per_s") or [float("nan")])
+    t = statistics.median(vals("tensorflow", model, "img_per_s") or [float("nan")])
+    p = statistics.median(vals("torch", model, "img_per_s") or [float("nan")])
+    print(f"| {model} floor: the step's primitives alone, img/s | {f:,.1f} | {t:,.1f} | {p:,.1f} | {f / t:.2f}× | {f / p:.2f}× |")
 s = statistics.median(vals("swift-gan", "dcgan-generate", "samples_per_s") or [float("nan")])
 t = statistics.median(vals("tensorflow", "dcgan", "gen_samples_per_s") or [float("nan")])
 p = statistics.median(vals("torch", "dcgan", "gen_samples_per_s") or [float("nan")])
