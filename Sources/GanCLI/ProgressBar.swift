@@ -5,29 +5,32 @@ import Foundation
 final class ProgressBar {
     let total: Int
     let label: String
-    let start = Date()
     var lastDraw = Date.distantPast
     var lastPercentLogged = -1
     let isTTY = isatty(STDERR_FILENO) == 1
-    /// Units already done when the bar started (a resumed epoch): excluded from the rate.
-    var startOffset = 0
 
     init(total: Int, label: String) {
         self.total = max(total, 1)
         self.label = label
     }
 
+    /// The first update's time, units and items: rate and ETA count from there, because callers
+    /// create the bar when a unit has just finished (its time is unknown), and a resumed epoch
+    /// starts part-way.
+    var first: (time: Date, done: Int, items: Int)?
+
     func update(_ done: Int, items: Int, extra: String) {
         let now = Date()
-        let elapsed = now.timeIntervalSince(start)
-        let rate = elapsed > 0 ? Double(items) / elapsed : 0
-        let fresh = done - startOffset
-        let eta = fresh > 0 ? elapsed / Double(fresh) * Double(total - done) : 0
+        if first == nil { first = (now, done, items) }
+        let span = now.timeIntervalSince(first!.time)
+        let rateText = span > 0 && items > first!.items ? "\(Int(Double(items - first!.items) / span))" : "–"
+        let unitsSince = done - first!.done
+        let eta = span > 0 && unitsSince > 0 ? ProgressBar.clock(span / Double(unitsSince) * Double(total - done)) : "–"
         let fraction = Double(done) / Double(total)
         let width = 24
         let filled = Int(fraction * Double(width))
         let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled)
-        let line = "\(label) [\(bar)] \(done)/\(total) ETA \(ProgressBar.clock(eta)) \(Int(rate)) img/s \(extra)"
+        let line = "\(label) [\(bar)] \(done)/\(total) ETA \(eta) \(rateText) img/s \(extra)"
         if isTTY {
             guard now.timeIntervalSince(lastDraw) > 0.1 || done == total else { return }
             lastDraw = now

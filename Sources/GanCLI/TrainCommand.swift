@@ -164,10 +164,9 @@ struct TrainCommand: ParsableCommand {
                 currentEpoch = m.epoch
                 let total = t.config.steps.map { min(t.loader.batchesPerEpoch, $0) } ?? t.loader.batchesPerEpoch
                 bar = ProgressBar(total: total, label: "epoch \(m.epoch)")
-                bar?.startOffset = (m.step - 1) % t.loader.batchesPerEpoch
             }
             let g = m.gLoss.map { String(format: "%.3f", $0) } ?? "–"
-            bar?.update((m.step - 1) % t.loader.batchesPerEpoch + 1, items: ((m.step - 1) % t.loader.batchesPerEpoch + 1 - (bar?.startOffset ?? 0)) * t.loader.batchSize,
+            bar?.update((m.step - 1) % t.loader.batchesPerEpoch + 1, items: ((m.step - 1) % t.loader.batchesPerEpoch + 1) * t.loader.batchSize,
                         extra: String(format: "step %d  D %.3f  G %@  D(x) %.2f  D(G(z)) %.2f", m.step, m.dLoss, g, m.dReal, m.dFake))
         }
         for w in summary.warnings { print("warning: \(w)") }
