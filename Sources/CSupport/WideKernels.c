@@ -13,20 +13,9 @@ static void adam512(float *p, const float *g, float *m, float *v, long n, float 
                     float s, float c) {
     const __m512 vb1 = _mm512_set1_ps(b1), vb2 = _mm512_set1_ps(b2), ob1 = _mm512_set1_ps(1 - b1), ob2 = _mm512_set1_ps(1 - b2);
     const __m512 ve = _mm512_set1_ps(eps), vwd = _mm512_set1_ps(wd), vs = _mm512_set1_ps(s), vc = _mm512_set1_ps(c);
-    long k = 0;
-    for (; k + 16 <= n; k += 16) {
-        __m512 pv = _mm512_loadu_ps(p + k), gv = _mm512_loadu_ps(g + k);
-        if (wd != 0) gv = _mm512_add_ps(gv, _mm512_mul_ps(vwd, pv));
-        __m512 mv = _mm512_add_ps(_mm512_mul_ps(vb1, _mm512_loadu_ps(m + k)), _mm512_mul_ps(ob1, gv));
-        __m512 vv = _mm512_add_ps(_mm512_mul_ps(vb2, _mm512_loadu_ps(v + k)), _mm512_mul_ps(_mm512_mul_ps(ob2, gv), gv));
-        _mm512_storeu_ps(m + k, mv);
-        _mm512_storeu_ps(v + k, vv);
-        __m512 d = _mm512_add_ps(_mm512_div_ps(_mm512_sqrt_ps(vv), vc), ve);
-        _mm512_storeu_ps(p + k, _mm512_sub_ps(pv, _mm512_div_ps(_mm512_mul_ps(vs, mv), d)));
-    }
-    if (k < n) {
-        // The tail under a mask: the same operations on the lanes that exist.
-        __mmask16 t = (__mmask16)((1u << (n - k)) - 1);
+    for (long k = 0; k < n; k += 16) {
+        // Whole vectors, and the tail under a mask: the same operations on the lanes that exist.
+        __mmask16 t = n - k >= 16 ? 0xFFFF : (__mmask16)((1u << (n - k)) - 1);
         __m512 pv = _mm512_maskz_loadu_ps(t, p + k), gv = _mm512_maskz_loadu_ps(t, g + k);
         if (wd != 0) gv = _mm512_add_ps(gv, _mm512_mul_ps(vwd, pv));
         __m512 mv = _mm512_add_ps(_mm512_mul_ps(vb1, _mm512_maskz_loadu_ps(t, m + k)), _mm512_mul_ps(ob1, gv));
@@ -99,19 +88,21 @@ static void uniform512(float *out, long groups, unsigned long long start, unsign
     }
 }
 
-int gan_uniform_wide(float *out, long groups, unsigned long long start, unsigned long long key, float scale, float offset) {
+static int has_avx512(void) {
     static int has = -1;
     if (has < 0) has = gan_cpu_has_avx512f();
-    if (!has) return 0;
+    return has;
+}
+
+int gan_uniform_wide(float *out, long groups, unsigned long long start, unsigned long long key, float scale, float offset) {
+    if (!has_avx512()) return 0;
     uniform512(out, groups, start, key, scale, offset);
     return 1;
 }
 
 int gan_adam_wide(float *p, const float *g, float *m, float *v, long n, float b1, float b2, float eps, float wd,
                   float s, float c) {
-    static int has = -1;
-    if (has < 0) has = gan_cpu_has_avx512f();
-    if (!has) return 0;
+    if (!has_avx512()) return 0;
     adam512(p, g, m, v, n, b1, b2, eps, wd, s, c);
     return 1;
 }

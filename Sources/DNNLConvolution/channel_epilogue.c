@@ -15,6 +15,11 @@ extern void GOMP_parallel(void (*fn)(void *), void *data, unsigned num_threads, 
 extern int omp_get_thread_num(void);
 extern int omp_get_num_threads(void);
 
+gan_layout gan_plain_layout(float *base, long n, long c, long h, long w) {
+    gan_layout l = {base, n, c, h, w, 1, c * h * w, h * w};
+    return l;
+}
+
 int gan_layout_from_md(const dnnl_memory_desc_t *md, void *base, gan_layout *out) {
     if (md->ndims != 4 || md->data_type != dnnl_f32 || md->format_kind != dnnl_blocked || md->offset0 != 0) return 1;
     for (int i = 0; i < 4; i++) if (md->padded_offsets[i] != 0) return 1;
@@ -52,9 +57,9 @@ typedef struct {
 } job;
 
 // The bias of the channels of block `cb` (0 for padding channels and without a bias).
-static void block_bias(const job *j, long cb, float *bias) {
-    long b = j->src->block, c0 = cb * b;
-    for (long k = 0; k < b; k++) bias[k] = (j->e->bias && c0 + k < j->src->c) ? j->e->bias[c0 + k] : 0;
+static void block_bias(const gan_layout *l, const gan_epilogue *e, long cb, float *bias) {
+    long b = l->block, c0 = cb * b;
+    for (long k = 0; k < b; k++) bias[k] = (e->bias && c0 + k < l->c) ? e->bias[c0 + k] : 0;
 }
 
 // One (image, channel block) in place: h · w pixels of `block` channels each.
@@ -63,7 +68,7 @@ static void in_place(const job *j, long n, long cb) {
     float *p = l->base + n * l->stride_n + cb * l->stride_cb;
     long hw = l->h * l->w, b = l->block;
     float bias[GAN_MAX_BLOCK];
-    block_bias(j, cb, bias);
+    block_bias(l, j->e, cb, bias);
     if (!j->e->bias && !j->e->activate) return;
 #if defined(__x86_64__)
     if (b % 4 == 0) {
@@ -102,8 +107,7 @@ void gan_epilogue_block_to_plain(const gan_layout *l, const gan_epilogue *e, lon
     long channels = l->c - c0 < b ? l->c - c0 : b;
     float *d = image + c0 * hw;
     float bias[GAN_MAX_BLOCK];
-    job jj = {l, e, NULL}, *j = &jj;
-    block_bias(j, cb, bias);
+    block_bias(l, e, cb, bias);
     long k = 0;
 #if defined(__x86_64__)
     if (b % 4 == 0) {
@@ -114,16 +118,16 @@ void gan_epilogue_block_to_plain(const gan_layout *l, const gan_epilogue *e, lon
                 __m128 r0 = _mm_loadu_ps(s + (i + 0) * b + k), r1 = _mm_loadu_ps(s + (i + 1) * b + k);
                 __m128 r2 = _mm_loadu_ps(s + (i + 2) * b + k), r3 = _mm_loadu_ps(s + (i + 3) * b + k);
                 _MM_TRANSPOSE4_PS(r0, r1, r2, r3);  // now row q holds channel k + q for pixels i…i+3
-                if (j->e->bias) { r0 = _mm_add_ps(r0, b0); r1 = _mm_add_ps(r1, b1); r2 = _mm_add_ps(r2, b2); r3 = _mm_add_ps(r3, b3); }
-                _mm_storeu_ps(d + (k + 0) * hw + i, act4(r0, j->e));
-                _mm_storeu_ps(d + (k + 1) * hw + i, act4(r1, j->e));
-                _mm_storeu_ps(d + (k + 2) * hw + i, act4(r2, j->e));
-                _mm_storeu_ps(d + (k + 3) * hw + i, act4(r3, j->e));
+                if (e->bias) { r0 = _mm_add_ps(r0, b0); r1 = _mm_add_ps(r1, b1); r2 = _mm_add_ps(r2, b2); r3 = _mm_add_ps(r3, b3); }
+                _mm_storeu_ps(d + (k + 0) * hw + i, act4(r0, e));
+                _mm_storeu_ps(d + (k + 1) * hw + i, act4(r1, e));
+                _mm_storeu_ps(d + (k + 2) * hw + i, act4(r2, e));
+                _mm_storeu_ps(d + (k + 3) * hw + i, act4(r3, e));
             }
             for (; i < hw; i++)
                 for (long q = 0; q < 4; q++) {
                     float v = s[i * b + k + q];
-                    d[(k + q) * hw + i] = act(j->e->bias ? v + bias[k + q] : v, j->e);
+                    d[(k + q) * hw + i] = act(e->bias ? v + bias[k + q] : v, e);
                 }
         }
     }
@@ -131,7 +135,7 @@ void gan_epilogue_block_to_plain(const gan_layout *l, const gan_epilogue *e, lon
     for (; k < channels; k++)
         for (long i = 0; i < hw; i++) {
             float v = s[i * b + k];
-            d[k * hw + i] = act(j->e->bias ? v + bias[k] : v, j->e);
+            d[k * hw + i] = act(e->bias ? v + bias[k] : v, e);
         }
 }
 

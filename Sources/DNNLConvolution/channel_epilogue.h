@@ -19,6 +19,8 @@ typedef struct {
     int activate;
 } gan_epilogue;
 
+/// Plain NCHW at `base`.
+gan_layout gan_plain_layout(float *base, long n, long c, long h, long w);
 /// Fills `out` for the memory `md` at `base`; non-zero for layouts it does not describe.
 int gan_layout_from_md(const dnnl_memory_desc_t *md, void *base, gan_layout *out);
 /// Applies `e` where the values are (on oneDNN's OpenMP threads).

@@ -270,8 +270,7 @@ int gan_dnnl_inference_chain(int count, const gan_dnnl_step *steps, const float 
     }
     void *current = (void *)x;
     int slot = -1;  // shared buffer holding `current`, -1 for x
-    gan_layout l = {(float *)x, steps[0].shape.n, steps[0].shape.c, steps[0].shape.h, steps[0].shape.w, 1,
-                    (long)steps[0].shape.c * steps[0].shape.h * steps[0].shape.w, (long)steps[0].shape.h * steps[0].shape.w};
+    gan_layout l = gan_plain_layout((float *)x, steps[0].shape.n, steps[0].shape.c, steps[0].shape.h, steps[0].shape.w);
     if (dnnl_steps > 0) {
         dnnl_memory_set_data_handle(es[0]->a.plain, (void *)x);
         if (es[0]->a.blocked) {
@@ -310,7 +309,7 @@ int gan_dnnl_inference_chain(int count, const gan_dnnl_step *steps, const float 
         if (!scratch || gan_small_output_convolution(&l, &pre, &cv, out, scratch, t)) goto done;
         if (st->activate) {
             const gan_dnnl_shape *s = &st->shape;
-            gan_layout y = {out, s->n, s->o, s->oh, s->ow, 1, (long)s->o * s->oh * s->ow, (long)s->oh * s->ow};
+            gan_layout y = gan_plain_layout(out, s->n, s->o, s->oh, s->ow);
             gan_epilogue act = {NULL, st->slope, 1};
             gan_epilogue_in_place(&y, &act);
         }

@@ -23,20 +23,20 @@ public final class Conv2d: Module, WeightedLayer {
 
     public func forward(_ x: Tensor, weight w: Tensor, bias b: Tensor?) -> Tensor {
         precondition(x.rank == 4, "Conv2d expects NCHW input, got \(x.shape)")
-        let k = (w.shape[2], w.shape[3])
-        let geo = padding.geometry(kernel: k, stride: (stride, stride), inputSize: (x.shape[2], x.shape[3]))
-        return Tensor.conv2d(x, weight: w, bias: b, geo)
+        return Tensor.conv2d(x, weight: w, bias: b, geometry(kernelOf: w, inputSize: (x.shape[2], x.shape[3])))
+    }
+
+    func geometry(kernelOf w: Tensor, inputSize: (Int, Int)) -> ConvGeometry {
+        padding.geometry(kernel: (w.shape[2], w.shape[3]), stride: (stride, stride), inputSize: inputSize)
     }
 
     override public func callAsFunction(_ x: Tensor) -> Tensor { forward(x, weight: weight.value) }
 }
 
 extension Conv2d: ChainableConvolution {
-    func convolutionStep(inputSize: (Int, Int), slope: Float?) -> (step: ConvolutionStep, outputSize: (Int, Int)) {
-        let w = weight.value
-        let geo = padding.geometry(kernel: (w.shape[2], w.shape[3]), stride: (stride, stride), inputSize: inputSize)
-        return (ConvolutionStep(.conv2d, weight: w, bias: bias?.value, geometry: geo, slope: slope),
-                geo.smallSize(big: inputSize.0, inputSize.1))
+    func convolutionStep(inputSize: (Int, Int), slope: Float?) -> ConvolutionStep {
+        ConvolutionStep(.conv2d, weight: weight.value, bias: bias?.value,
+                        geometry: geometry(kernelOf: weight.value, inputSize: inputSize), slope: slope)
     }
 }
 
@@ -68,39 +68,35 @@ public final class ConvTranspose2d: Module, WeightedLayer {
 
     public func forward(_ x: Tensor, weight w: Tensor, bias b: Tensor?) -> Tensor {
         precondition(x.rank == 4, "ConvTranspose2d expects NCHW input, got \(x.shape)")
+        let (geo, size) = geometry(kernelOf: w, inputSize: (x.shape[2], x.shape[3]))
+        if let size { return Tensor.convTranspose2d(x, weight: w, bias: b, geo, outputSize: size) }
+        return Tensor.convTranspose2d(x, weight: w, bias: b, geo, outputPadding: (outputPadding, outputPadding))
+    }
+
+    /// The geometry, and with `.same` padding the output size (input × stride) it is for; without,
+    /// the output is the geometry's smallest size plus `outputPadding`.
+    func geometry(kernelOf w: Tensor, inputSize: (Int, Int)) -> (ConvGeometry, outputSize: (Int, Int)?) {
         let k = (w.shape[2], w.shape[3])
         if padding == .same {
-            let out = (x.shape[2] * stride, x.shape[3] * stride)
-            let geo = Padding.same.geometry(kernel: k, stride: (stride, stride), inputSize: out)
-            return Tensor.convTranspose2d(x, weight: w, bias: b, geo, outputSize: out)
+            let out = (inputSize.0 * stride, inputSize.1 * stride)
+            return (Padding.same.geometry(kernel: k, stride: (stride, stride), inputSize: out), out)
         }
-        let geo = padding.geometry(kernel: k, stride: (stride, stride), inputSize: (x.shape[2], x.shape[3]))
-        return Tensor.convTranspose2d(x, weight: w, bias: b, geo, outputPadding: (outputPadding, outputPadding))
+        return (padding.geometry(kernel: k, stride: (stride, stride), inputSize: inputSize), nil)
     }
 
     override public func callAsFunction(_ x: Tensor) -> Tensor { forward(x, weight: weight.value) }
 }
 
 extension ConvTranspose2d: ChainableConvolution {
-    func convolutionStep(inputSize: (Int, Int), slope: Float?) -> (step: ConvolutionStep, outputSize: (Int, Int)) {
-        let w = weight.value
-        let k = (w.shape[2], w.shape[3])
-        if padding == .same {
-            let out = (inputSize.0 * stride, inputSize.1 * stride)
-            let geo = Padding.same.geometry(kernel: k, stride: (stride, stride), inputSize: out)
-            return (ConvolutionStep(.convTranspose2d(outputPadding: (0, 0), outputSize: out), weight: w, bias: bias?.value,
-                                    geometry: geo, slope: slope), out)
-        }
-        let geo = padding.geometry(kernel: k, stride: (stride, stride), inputSize: inputSize)
-        let base = geo.bigSize(small: inputSize.0, inputSize.1)
-        return (ConvolutionStep(.convTranspose2d(outputPadding: (outputPadding, outputPadding), outputSize: nil), weight: w,
-                                bias: bias?.value, geometry: geo, slope: slope),
-                (base.0 + outputPadding, base.1 + outputPadding))
+    func convolutionStep(inputSize: (Int, Int), slope: Float?) -> ConvolutionStep {
+        let (geo, size) = geometry(kernelOf: weight.value, inputSize: inputSize)
+        return ConvolutionStep(.convTranspose2d(outputPadding: (outputPadding, outputPadding), outputSize: size),
+                               weight: weight.value, bias: bias?.value, geometry: geo, slope: slope)
     }
 }
 
 /// A layer `Sequential` can hand to `Tensor.convolutionChain` at inference: its step for an input
-/// of `inputSize`, followed by leaky ReLU with `slope` if given, and the output size.
+/// of `inputSize`, followed by leaky ReLU with `slope` if given.
 protocol ChainableConvolution {
-    func convolutionStep(inputSize: (Int, Int), slope: Float?) -> (step: ConvolutionStep, outputSize: (Int, Int))
+    func convolutionStep(inputSize: (Int, Int), slope: Float?) -> ConvolutionStep
 }

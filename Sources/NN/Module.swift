@@ -163,9 +163,9 @@ public final class Sequential: Module {
         var i = start
         while i < layers.count, let layer = layers[i] as? ChainableConvolution {
             let slope = i + 1 < layers.count ? Sequential.fusableSlope(layers[i + 1]) : nil
-            let (step, out) = layer.convolutionStep(inputSize: size, slope: slope)
+            let step = layer.convolutionStep(inputSize: size, slope: slope)
             steps.append(step)
-            size = out
+            size = step.outputSize(size.0, size.1)
             i += slope == nil ? 1 : 2
             ends.append(i)
         }

@@ -78,10 +78,23 @@ extension Tensor {
     /// Parts to split a batch into: the engine's threads, or one when OpenBLAS owns them.
     static func imageParts(_ n: Int) -> Int { Parallel.engineOwnsThreads ? Parallel.parts(n) : 1 }
 
+    /// The stride-1 dual conv2dRaw runs a c → o convolution on instead (fewer output than input
+    /// channels), or nil when it runs it as it is.
+    static func conv2dDual(c: Int, o: Int, _ g: ConvGeometry) -> ConvGeometry? {
+        o < c ? g.strideOneDual : nil
+    }
+
+    /// The stride-1 dual convTranspose2dRaw runs a c → o transposed convolution from `small` to
+    /// `big` on instead (fewer input than output channels), or nil when it runs it as it is.
+    static func convTranspose2dDual(c: Int, o: Int, _ g: ConvGeometry, small: (Int, Int), big: (Int, Int)) -> ConvGeometry? {
+        guard c < o, let dual = g.strideOneDual, dual.smallSize(big: small.0, small.1) == big else { return nil }
+        return dual
+    }
+
     static func conv2dRaw(_ x: Tensor, _ w: Tensor, _ g: ConvGeometry) -> Tensor {
         let (n, c, h, wd) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let o = w.shape[0]
-        if o < c, let dual = g.strideOneDual {
+        if let dual = conv2dDual(c: c, o: o, g) {
             // Fewer output than input channels: GEMM + col2im touches O·k²·P values, not C·k²·P.
             return convTranspose2dRaw(x, flipTransposed(w), dual, g.smallSize(big: h, wd))
         }
@@ -95,7 +108,7 @@ extension Tensor {
     static func convTranspose2dRaw(_ x: Tensor, _ w: Tensor, _ g: ConvGeometry, _ size: (Int, Int)) -> Tensor {
         let (n, c, h, wd) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let o = w.shape[1]
-        if c < o, let dual = g.strideOneDual, dual.smallSize(big: h, wd) == size {
+        if let dual = convTranspose2dDual(c: c, o: o, g, small: (h, wd), big: size) {
             // Fewer input than output channels: im2col + GEMM touches C·k²·P values, not O·k²·P.
             return conv2dRaw(x, flipTransposed(w), dual)
         }

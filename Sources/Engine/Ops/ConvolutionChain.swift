@@ -30,6 +30,17 @@ public struct ConvolutionStep {
         self.geometry = geometry
         self.slope = slope
     }
+
+    /// The output's height and width for an input of `h × w`.
+    public func outputSize(_ h: Int, _ w: Int) -> (Int, Int) {
+        switch kind {
+        case .conv2d:
+            return geometry.smallSize(big: h, w)
+        case let .convTranspose2d(outputPadding, outputSize):
+            let base = geometry.bigSize(small: h, w)
+            return outputSize ?? (base.0 + outputPadding.0, base.1 + outputPadding.1)
+        }
+    }
 }
 
 extension Tensor {
@@ -49,26 +60,24 @@ extension Tensor {
             switch s.kind {
             case .conv2d:
                 let o = s.weight.shape[0]
-                let (oh, ow) = g.smallSize(big: h, w)
+                let (oh, ow) = s.outputSize(h, w)
                 guard s.weight.shape[1] == c, oh > 0, ow > 0 else { return nil }
                 // A last layer with few outputs per pixel (the 128→1 output layer) after oneDNN
                 // layers runs on the engine's own kernel, which reads their blocked output.
                 let small = index > 0 && index == steps.count - 1 && o * g.kernelH * g.kernelW <= OneDNN.smallOutputLimit
                     && g.dilationH == 1 && g.dilationW == 1
                 // Otherwise conv2dRaw runs these on its stride-1 dual, not on oneDNN.
-                guard small || !(o < c && g.strideOneDual != nil) else { return nil }
+                guard small || conv2dDual(c: c, o: o, g) == nil else { return nil }
                 chain.append(.init(kind: small ? .smallOutput : .forward,
                                    problem: .init(n: n, c: c, h: h, w: w, o: o, oh: oh, ow: ow, geometry: g),
                                    weight: s.weight, bias: s.bias, slope: s.slope))
                 shape = [n, o, oh, ow]
-            case let .convTranspose2d(outputPadding, outputSize):
+            case .convTranspose2d:
                 let o = s.weight.shape[1]
-                guard s.weight.shape[0] == c else { return nil }
-                let base = g.bigSize(small: h, w)
-                let (bh, bw) = outputSize ?? (base.0 + outputPadding.0, base.1 + outputPadding.1)
-                guard bh > 0, bw > 0, g.smallSize(big: bh, bw) == (h, w) else { return nil }
+                let (bh, bw) = s.outputSize(h, w)
+                guard s.weight.shape[0] == c, bh > 0, bw > 0, g.smallSize(big: bh, bw) == (h, w) else { return nil }
                 // convTranspose2dRaw runs these on its stride-1 dual instead.
-                if c < o, let dual = g.strideOneDual, dual.smallSize(big: h, w) == (bh, bw) { return nil }
+                guard convTranspose2dDual(c: c, o: o, g, small: (h, w), big: (bh, bw)) == nil else { return nil }
                 // In conv2d's terms a transposed convolution is the input gradient.
                 chain.append(.init(kind: .backwardData, problem: .init(n: n, c: o, h: bh, w: bw, o: c, oh: h, ow: w, geometry: g),
                                    weight: s.weight, bias: s.bias, slope: s.slope))
