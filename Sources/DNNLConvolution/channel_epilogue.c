@@ -6,6 +6,7 @@
 // The arithmetic is the engine's `affineLeakyRelu` (v = x + b; v > 0 ? v : slope · v, no FMA),
 // so the values are the same bit for bit.
 #include "channel_epilogue.h"
+#include <stdlib.h>
 #include <string.h>
 #if defined(__x86_64__)
 #include <xmmintrin.h>
@@ -157,5 +158,106 @@ void gan_epilogue_in_place(const gan_layout *l, const gan_epilogue *e) {
 void gan_epilogue_to_plain(const gan_layout *src, const gan_epilogue *e, float *dst) {
     job j = {src, e, dst};
     GOMP_parallel(run_job, &j, 0, 0);
+}
+
+// The backward of bias + leaky ReLU before a convolution's backward: the same arithmetic as the
+// engine's LeakyGradK (y > 0 ? g : slope · g), written straight into the blocked layout both
+// backward primitives read, so the gradient is made and reordered in one pass instead of three.
+typedef struct {
+    const float *g, *y;
+    float slope;
+    const gan_layout *dst;
+    double *partials;  // [threads][c], NULL: no sums
+} leaky_job;
+
+static inline float leaky_grad(float g, float y, float slope) { return y > 0 ? g : slope * g; }
+
+#if defined(__x86_64__)
+static inline __m128 leaky_grad4(__m128 g, __m128 y, __m128 slope) {
+    __m128 m = _mm_cmpgt_ps(y, _mm_setzero_ps());
+    return _mm_or_ps(_mm_and_ps(m, g), _mm_andnot_ps(m, _mm_mul_ps(slope, g)));
+}
+#endif
+
+// Image n, channel block cb; adds each channel's sum to `acc` (NULL: none).
+static void leaky_block(const leaky_job *j, long n, long cb, double *acc) {
+    const gan_layout *l = j->dst;
+    long hw = l->h * l->w, b = l->block, c0 = cb * b;
+    long channels = l->c - c0 < b ? l->c - c0 : b;
+    const float *g = j->g + (n * l->c + c0) * hw, *y = j->y + (n * l->c + c0) * hw;
+    float *d = l->base + n * l->stride_n + cb * l->stride_cb;
+    long k = 0;
+#if defined(__x86_64__)
+    __m128 sl = _mm_set1_ps(j->slope);
+    if (b % 4 == 0) {
+        for (; k + 4 <= channels; k += 4) {
+            __m128 s0 = _mm_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+            long i = 0;
+            for (; i + 4 <= hw; i += 4) {
+                __m128 r0 = leaky_grad4(_mm_loadu_ps(g + (k + 0) * hw + i), _mm_loadu_ps(y + (k + 0) * hw + i), sl);
+                __m128 r1 = leaky_grad4(_mm_loadu_ps(g + (k + 1) * hw + i), _mm_loadu_ps(y + (k + 1) * hw + i), sl);
+                __m128 r2 = leaky_grad4(_mm_loadu_ps(g + (k + 2) * hw + i), _mm_loadu_ps(y + (k + 2) * hw + i), sl);
+                __m128 r3 = leaky_grad4(_mm_loadu_ps(g + (k + 3) * hw + i), _mm_loadu_ps(y + (k + 3) * hw + i), sl);
+                s0 = _mm_add_ps(s0, r0); s1 = _mm_add_ps(s1, r1); s2 = _mm_add_ps(s2, r2); s3 = _mm_add_ps(s3, r3);
+                _MM_TRANSPOSE4_PS(r0, r1, r2, r3);  // now row q holds pixel i + q for channels k…k+3
+                _mm_storeu_ps(d + (i + 0) * b + k, r0);
+                _mm_storeu_ps(d + (i + 1) * b + k, r1);
+                _mm_storeu_ps(d + (i + 2) * b + k, r2);
+                _mm_storeu_ps(d + (i + 3) * b + k, r3);
+            }
+            float lanes[4][4];
+            _mm_storeu_ps(lanes[0], s0); _mm_storeu_ps(lanes[1], s1); _mm_storeu_ps(lanes[2], s2); _mm_storeu_ps(lanes[3], s3);
+            for (long q = 0; q < 4; q++) {
+                float s = (lanes[q][0] + lanes[q][1]) + (lanes[q][2] + lanes[q][3]);
+                for (long r = i; r < hw; r++) {
+                    float v = leaky_grad(g[(k + q) * hw + r], y[(k + q) * hw + r], j->slope);
+                    d[r * b + k + q] = v;
+                    s += v;
+                }
+                if (acc) acc[c0 + k + q] += s;
+            }
+        }
+    }
+#endif
+    for (; k < channels; k++) {
+        float s = 0;
+        for (long i = 0; i < hw; i++) {
+            float v = leaky_grad(g[k * hw + i], y[k * hw + i], j->slope);
+            d[i * b + k] = v;
+            s += v;
+        }
+        if (acc) acc[c0 + k] += s;
+    }
+    for (; k < b; k++)
+        for (long i = 0; i < hw; i++) d[i * b + k] = 0;
+}
+
+static void run_leaky(void *arg) {
+    const leaky_job *j = arg;
+    const gan_layout *l = j->dst;
+    long blocks = (l->c + l->block - 1) / l->block, items = l->n * blocks;
+    long t = omp_get_thread_num(), parts = omp_get_num_threads();
+    double *acc = j->partials ? j->partials + t * l->c : NULL;
+    if (acc) memset(acc, 0, sizeof(double) * (size_t)l->c);
+    for (long i = t * items / parts; i < (t + 1) * items / parts; i++) leaky_block(j, i / blocks, i % blocks, acc);
+}
+
+extern int omp_get_max_threads(void);
+
+int gan_leaky_gradient_to_layout(const float *g, const float *y, float slope, const gan_layout *dst, float *sums) {
+    int threads = omp_get_max_threads();
+    double *partials = sums ? calloc((size_t)threads * (size_t)dst->c, sizeof(double)) : NULL;
+    if (sums && !partials) return 1;
+    leaky_job j = {g, y, slope, dst, partials};
+    GOMP_parallel(run_leaky, &j, (unsigned)threads, 0);
+    if (sums) {
+        for (long c = 0; c < dst->c; c++) {
+            double s = 0;
+            for (int t = 0; t < threads; t++) s += partials[t * dst->c + c];
+            sums[c] = (float)s;
+        }
+        free(partials);
+    }
+    return 0;
 }
 #endif

@@ -30,4 +30,10 @@ void gan_epilogue_to_plain(const gan_layout *src, const gan_epilogue *e, float *
 /// Applies `e` to the values of image `n`, channel block `cb`, writing them into the plain
 /// [c, h, w] `image` (on the calling thread).
 void gan_epilogue_block_to_plain(const gan_layout *src, const gan_epilogue *e, long n, long cb, float *image);
+/// The gradient through leaky ReLU, moved into `dst`'s layout: g where y > 0, slope · g elsewhere,
+/// from plain NCHW `g` (upstream gradient) and `y` (the activation's output), shaped as `dst`
+/// (padding channels of a last partial block set to 0). With `sums`, also sums[c] = the sum of
+/// channel c's values over images and pixels (per image in float, across images in double, the
+/// threads' parts added in order). On oneDNN's OpenMP threads; non-zero if memory ran out.
+int gan_leaky_gradient_to_layout(const float *g, const float *y, float slope, const gan_layout *dst, float *sums);
 #endif

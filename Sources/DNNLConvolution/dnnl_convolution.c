@@ -218,19 +218,107 @@ static const dnnl_memory_desc_t *md_of(dnnl_memory_t m) {
     return md;
 }
 
+// Runs entry e from plain a, b into plain out; with `ep`, the bias and activation are applied
+// while the output moves to plain (or in place when the primitive writes plain). Lock held.
+static int run_entry(entry *e, const float *a, const float *b, float *out, const gan_epilogue *ep) {
+    dnnl_memory_set_data_handle(e->a.plain, (void *)a);
+    dnnl_memory_set_data_handle(e->b.plain, (void *)b);
+    dnnl_memory_set_data_handle(e->out.plain, out);
+    if (bind_blocked(&e->a, 0) || bind_blocked(&e->b, 1) || bind_blocked(&e->out, 2) || bind_scratchpad(e) ||
+        run_reorder(&e->a, 0) || run_reorder(&e->b, 0) ||
+        execute(e, primitive_side(&e->a), primitive_side(&e->b), primitive_side(&e->out)))
+        return 1;
+    if (!ep) return run_reorder(&e->out, 1) || dnnl_stream_wait(stream) != dnnl_success;
+    if (dnnl_stream_wait(stream) != dnnl_success) return 1;
+    gan_layout l;
+    if (!e->out.blocked) {
+        const dnnl_dims_t *d = &md_of(e->out.plain)->dims;
+        l = gan_plain_layout(out, (*d)[0], (*d)[1], (*d)[2], (*d)[3]);
+        gan_epilogue_in_place(&l, ep);
+        return 0;
+    }
+    void *blocked = NULL;
+    dnnl_memory_get_data_handle(e->out.blocked, &blocked);
+    if (gan_layout_from_md(md_of(e->out.blocked), blocked, &l)) {
+        // A layout the epilogue does not know: reorder, then apply it on the plain copy.
+        if (run_reorder(&e->out, 1) || dnnl_stream_wait(stream) != dnnl_success) return 1;
+        const dnnl_dims_t *d = &md_of(e->out.plain)->dims;
+        l = gan_plain_layout(out, (*d)[0], (*d)[1], (*d)[2], (*d)[3]);
+        gan_epilogue_in_place(&l, ep);
+        return 0;
+    }
+    gan_epilogue_to_plain(&l, ep, out);
+    return 0;
+}
+
 int gan_dnnl_convolution(gan_dnnl_kind kind, const gan_dnnl_shape *shape, const float *a, const float *b, float *out, int threads) {
     pthread_mutex_lock(&lock);
     entry *e = prepare(threads) ? lookup(kind, shape) : NULL;
-    int rc = !e;
-    if (e) {
-        dnnl_memory_set_data_handle(e->a.plain, (void *)a);
-        dnnl_memory_set_data_handle(e->b.plain, (void *)b);
-        dnnl_memory_set_data_handle(e->out.plain, out);
-        rc = bind_blocked(&e->a, 0) || bind_blocked(&e->b, 1) || bind_blocked(&e->out, 2) || bind_scratchpad(e) ||
-             run_reorder(&e->a, 0) || run_reorder(&e->b, 0) ||
-             execute(e, primitive_side(&e->a), primitive_side(&e->b), primitive_side(&e->out)) ||
-             run_reorder(&e->out, 1) || dnnl_stream_wait(stream) != dnnl_success;
+    int rc = !e || run_entry(e, a, b, out, NULL);
+    pthread_mutex_unlock(&lock);
+    return rc;
+}
+
+int gan_dnnl_activated_convolution(gan_dnnl_kind kind, const gan_dnnl_shape *shape, const float *a, const float *b,
+                                   const float *bias, float slope, float *out, int threads) {
+    if (kind != GAN_DNNL_FORWARD && kind != GAN_DNNL_BACKWARD_DATA) return 1;
+    pthread_mutex_lock(&lock);
+    entry *e = prepare(threads) ? lookup(kind, shape) : NULL;
+    gan_epilogue ep = {bias, slope, 1};
+    int rc = !e || run_entry(e, a, b, out, &ep);
+    pthread_mutex_unlock(&lock);
+    return rc;
+}
+
+// The leaky-ReLU gradient gp is made once, in the layout both backward primitives read it in
+// (shared buffer 0): as the input-gradient primitive's `a` and as the weight-gradient
+// primitive's `a` (transposed convolution: gp is conv2d's x) or `b` (convolution: gp is dy).
+int gan_dnnl_activated_backward(gan_dnnl_kind kind, const gan_dnnl_shape *s, const float *g, const float *y, float slope,
+                                const float *a, const float *weight, float *input_grad, float *weight_grad, float *bias_grad,
+                                int threads) {
+    if (kind != GAN_DNNL_FORWARD && kind != GAN_DNNL_BACKWARD_DATA) return 1;
+    int transposed = kind == GAN_DNNL_BACKWARD_DATA;
+    pthread_mutex_lock(&lock);
+    int rc = 1;
+    entry *ei = NULL, *ew = NULL;
+    if (!prepare(threads)) goto done;
+    if (input_grad) {
+        if (!(ei = lookup(transposed ? GAN_DNNL_FORWARD : GAN_DNNL_BACKWARD_DATA, s))) goto done;
+        ei->pinned = 1;  // the next lookup must not evict it
     }
+    if (weight_grad && !(ew = lookup(GAN_DNNL_BACKWARD_WEIGHTS, s))) goto done;
+    role *ri = ei ? &ei->a : NULL, *rw = ew ? (transposed ? &ew->a : &ew->b) : NULL;
+    if (ri && rw && !dnnl_memory_desc_equal(md_of(primitive_side(ri)), md_of(primitive_side(rw)))) goto done;
+    long n = s->n, c = transposed ? s->c : s->o, h = transposed ? s->h : s->oh, w = transposed ? s->w : s->ow;
+    const dnnl_memory_desc_t *md = ri ? md_of(primitive_side(ri)) : rw ? md_of(primitive_side(rw)) : NULL;
+    size_t bytes = md ? dnnl_memory_desc_get_size(md) : (size_t)(n * c * h * w) * sizeof(float);
+    void *gp = grown(&shared[0], bytes);
+    if (!gp) goto done;
+    gan_layout l = gan_plain_layout(gp, n, c, h, w);
+    if (md && gan_layout_from_md(md, gp, &l)) goto done;
+    if (gan_leaky_gradient_to_layout(g, y, slope, &l, bias_grad)) goto done;
+    if (ei) {
+        dnnl_memory_set_data_handle(ei->b.plain, (void *)weight);
+        dnnl_memory_set_data_handle(ei->out.plain, input_grad);
+        if (dnnl_memory_set_data_handle(primitive_side(ri), gp) != dnnl_success ||
+            bind_blocked(&ei->b, 1) || bind_blocked(&ei->out, 2) || bind_scratchpad(ei) || run_reorder(&ei->b, 0) ||
+            execute(ei, primitive_side(ri), primitive_side(&ei->b), primitive_side(&ei->out)) || run_reorder(&ei->out, 1))
+            goto done;
+    }
+    if (ew) {
+        role *other = transposed ? &ew->b : &ew->a;  // the forward's input: conv2d's dy, or x
+        dnnl_memory_set_data_handle(other->plain, (void *)a);
+        dnnl_memory_set_data_handle(ew->out.plain, weight_grad);
+        if (dnnl_memory_set_data_handle(primitive_side(rw), gp) != dnnl_success ||
+            bind_blocked(other, 1) || bind_blocked(&ew->out, 2) || bind_scratchpad(ew) || run_reorder(other, 0))
+            goto done;
+        dnnl_memory_t ma = transposed ? primitive_side(rw) : primitive_side(other);
+        dnnl_memory_t mb = transposed ? primitive_side(other) : primitive_side(rw);
+        if (execute(ew, ma, mb, primitive_side(&ew->out)) || run_reorder(&ew->out, 1)) goto done;
+    }
+    rc = dnnl_stream_wait(stream) != dnnl_success;
+done:
+    if (ei) ei->pinned = 0;
     pthread_mutex_unlock(&lock);
     return rc;
 }

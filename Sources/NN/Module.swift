@@ -179,9 +179,17 @@ public final class Sequential: Module {
     /// turns it off, for comparisons).
     nonisolated(unsafe) public static var fusesBiasActivation = ProcessInfo.processInfo.environment["GAN_FUSE"] != "0"
 
+    /// Whether `fused` runs a convolution layer on oneDNN with its bias and activation as one op
+    /// (`Tensor.activatedConvolution`; `GAN_ACTIVATED_CONV=0` turns it off, for comparisons).
+    nonisolated(unsafe) public static var activatesConvolutions = ProcessInfo.processInfo.environment["GAN_ACTIVATED_CONV"] != "0"
+
     /// `layer` then (leaky) ReLU with `slope` as one pass after the layer's main work, or nil
     /// when the layer has no such form.
     static func fused(_ layer: Module, _ x: Tensor, _ slope: Float) -> Tensor? {
+        if Sequential.activatesConvolutions, x.rank == 4, let conv = layer as? ChainableConvolution,
+           let y = Tensor.activatedConvolution(x, conv.convolutionStep(inputSize: (x.shape[2], x.shape[3]), slope: slope)) {
+            return y
+        }
         if let l = layer as? any WeightedLayer {
             return Tensor.biasLeakyRelu(l.forward(x, weight: l.weight.value, bias: nil), bias: l.bias?.value, alpha: slope)
         }

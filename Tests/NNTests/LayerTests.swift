@@ -209,6 +209,72 @@ final class LayerTests: XCTestCase {
         }
     }
 
+    /// A oneDNN convolution with its bias and leaky ReLU as one op (`Tensor.activatedConvolution`)
+    /// against the separate ops: the output bit for bit; first-order gradients (where oneDNN makes
+    /// the activation's gradient once in its blocked layout and sums the bias gradient on the
+    /// way) and a gradient penalty's (double backward, through the rule's op-language form) up
+    /// to rounding. Transposed and plain convolutions, 20 and 24 channels (partial blocks of 16),
+    /// with and without a bias, ReLU and leaky slopes, 7×7 images.
+    func testActivatedConvolutionMatchesSeparateOps() throws {
+        let saved = Runtime.usesOneDNN
+        defer { Runtime.usesOneDNN = saved }
+        Runtime.usesOneDNN = true
+        try XCTSkipUnless(Runtime.usesOneDNN, "oneDNN is not available here")
+        let x = randomTensor([3, 16, 7, 7], seed: 90)
+        let cases: [(ConvolutionStep, String)] = [
+            (ConvolutionStep(.convTranspose2d(outputPadding: (1, 1), outputSize: nil), weight: randomTensor([16, 20, 5, 5], seed: 91, scale: 0.1),
+                             bias: randomTensor([20], seed: 92), geometry: ConvGeometry(kernel: 5, stride: 2, padding: 2), slope: 0.2), "convT + bias"),
+            (ConvolutionStep(.conv2d, weight: randomTensor([24, 16, 3, 3], seed: 93, scale: 0.1), bias: randomTensor([24], seed: 94),
+                             geometry: ConvGeometry(kernel: 3, stride: 2, padding: 1), slope: 0), "conv + bias, ReLU"),
+            (ConvolutionStep(.conv2d, weight: randomTensor([20, 16, 3, 3], seed: 95, scale: 0.1), bias: nil,
+                             geometry: ConvGeometry(kernel: 3, padding: 1), slope: 0.1), "conv, no bias"),
+        ]
+        for (step, what) in cases {
+            let params = [step.weight] + (step.bias.map { [$0] } ?? [])
+            func separate(_ xi: Tensor, _ p: [Tensor]) -> Tensor {
+                let b = p.count > 1 ? p[1] : nil
+                switch step.kind {
+                case .conv2d: return Tensor.conv2d(xi, weight: p[0], bias: b, step.geometry).leakyRelu(step.slope!)
+                case let .convTranspose2d(op, _): return Tensor.convTranspose2d(xi, weight: p[0], bias: b, step.geometry, outputPadding: op).leakyRelu(step.slope!)
+                }
+            }
+            func fused(_ xi: Tensor, _ p: [Tensor]) -> Tensor {
+                var s = step
+                s.weight = p[0]
+                s.bias = p.count > 1 ? p[1] : nil
+                return Tensor.activatedConvolution(xi, s)!
+            }
+            func run(_ f: (Tensor, [Tensor]) -> Tensor) -> (out: Tensor, grads: [Tensor], penalty: [Tensor]) {
+                let xi = x.requiringGrad(), p = params.map { $0.requiringGrad() }
+                let out = f(xi, p)
+                let seed = randomTensor(out.shape, seed: 96)
+                let grads = (out * seed).sum().gradients(wrt: [xi] + p)
+                let gx = (f(xi, p) * seed).sum().gradients(wrt: [xi], createGraph: true)[0]
+                return (out, grads, (gx * gx).sum().gradients(wrt: p))
+            }
+            XCTAssertNotNil(withoutGrad { Tensor.activatedConvolution(x, step) }, what)
+            let a = run(fused), b = run(separate)
+            XCTAssertEqual(differing(a.out, b.out), 0, "\(what): forward values that differ")
+            for (k, (u, v)) in zip(a.grads, b.grads).enumerated() { assertClose(u, v, rtol: 1e-5, atol: 1e-5, "\(what): gradient \(k)") }
+            for (k, (u, v)) in zip(a.penalty, b.penalty).enumerated() { assertClose(u, v, rtol: 1e-4, atol: 1e-5, "\(what): penalty gradient \(k)") }
+        }
+        // Through Sequential, as training runs it: the same output and parameter gradients.
+        let net = Sequential(ConvTranspose2d(16, 20, kernel: 5, stride: 2, padding: .symmetric(2), outputPadding: 1, generator: &rng), LeakyReLU(0.2),
+                             Conv2d(20, 24, kernel: 3, stride: 2, padding: .symmetric(1), generator: &rng), LeakyReLU(0.2))
+        let savedFlag = Sequential.activatesConvolutions
+        defer { Sequential.activatesConvolutions = savedFlag }
+        func train(_ on: Bool) -> (Tensor, [Tensor]) {
+            Sequential.activatesConvolutions = on
+            let y = net(x)
+            return (y, (y * randomTensor(y.shape, seed: 97)).sum().gradients(wrt: net.parameters.map(\.value)))
+        }
+        let (y1, g1) = train(true), (y0, g0) = train(false)
+        XCTAssertEqual(differing(y1, y0), 0)
+        for (u, v) in zip(g1, g0) { assertClose(u, v, rtol: 1e-5, atol: 1e-5, "Sequential") }
+        Runtime.usesOneDNN = false
+        XCTAssertNil(Tensor.activatedConvolution(x, cases[0].0), "without oneDNN the separate ops run")
+    }
+
     private func differing(_ a: Tensor, _ b: Tensor) -> Int {
         zip(a.scalars, b.scalars).filter { $0.bitPattern != $1.bitPattern }.count + abs(a.count - b.count)
     }

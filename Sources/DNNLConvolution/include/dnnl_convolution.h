@@ -20,6 +20,18 @@ typedef struct {
 int gan_dnnl_convolution(gan_dnnl_kind kind, const gan_dnnl_shape *shape,
                          const float *a, const float *b, float *out, int threads);
 
+/// `kind` (GAN_DNNL_FORWARD or GAN_DNNL_BACKWARD_DATA) as `gan_dnnl_convolution`, then `+ bias`
+/// per output channel (NULL: none) and leaky ReLU with `slope`, applied while the output moves
+/// to plain `out`: a layer and its activation in training without a separate pass over the output.
+int gan_dnnl_activated_convolution(gan_dnnl_kind kind, const gan_dnnl_shape *shape, const float *a, const float *b,
+                                   const float *bias, float slope, float *out, int threads);
+/// The backward of `gan_dnnl_activated_convolution` given the upstream gradient `g` and the
+/// output `y` (both plain): gp = g where y > 0, slope · g elsewhere, made once in the layout both
+/// backward primitives read; then `input_grad` (of `a`), `weight_grad` and `bias_grad` (Σ gp per
+/// channel), each skipped when NULL. `a` and `weight` are the forward's inputs.
+int gan_dnnl_activated_backward(gan_dnnl_kind kind, const gan_dnnl_shape *shape, const float *g, const float *y, float slope,
+                                const float *a, const float *weight, float *input_grad, float *weight_grad, float *bias_grad,
+                                int threads);
 #define GAN_DNNL_MAX_CHAIN 16
 
 /// One layer of an inference chain: a convolution (GAN_DNNL_FORWARD: input x, output y), a

@@ -68,6 +68,44 @@ enum OneDNN {
         #endif
     }
 
+    /// `run` for `.forward` or `.backwardData`, then `+ bias` and leaky ReLU with `slope` applied
+    /// while the output leaves oneDNN's layout.
+    static func runActivated(_ kind: Kind, _ p: Problem, _ a: Tensor, _ weight: Tensor, bias: Tensor?, slope: Float,
+                             outShape: [Int]) -> Tensor? {
+        #if canImport(DNNLConvolution)
+        guard kind == .forward || kind == .backwardData, var s = shape(p) else { return nil }
+        let out = Tensor(uninitializedShape: outShape)
+        let rc = withExtendedLifetime((a, weight, bias)) {
+            gan_dnnl_activated_convolution(gan_dnnl_kind(rawValue: UInt32(kind.rawValue)), &s, a.storage.base, weight.storage.base,
+                                           bias?.storage.base, slope, out.storage.base, Int32(Parallel.threads))
+        }
+        return rc == 0 ? out : nil
+        #else
+        return nil
+        #endif
+    }
+
+    /// The gradients of `runActivated(kind, p, a, weight, bias, slope)` for the upstream gradient
+    /// `g` and the output `y`: of `a`, of the weight and of the bias, each only when `needs` says
+    /// so; nil when oneDNN cannot do it.
+    static func activatedBackward(_ kind: Kind, _ p: Problem, g: Tensor, y: Tensor, slope: Float, a: Tensor, weight: Tensor,
+                                  needs: (input: Bool, weight: Bool, bias: Bool)) -> (input: Tensor?, weight: Tensor?, bias: Tensor?)? {
+        #if canImport(DNNLConvolution)
+        guard kind == .forward || kind == .backwardData, var s = shape(p) else { return nil }
+        let dx = needs.input ? Tensor(uninitializedShape: a.shape) : nil
+        let dw = needs.weight ? Tensor(uninitializedShape: weight.shape) : nil
+        let db = needs.bias ? Tensor(uninitializedShape: [y.shape[1]]) : nil
+        let rc = withExtendedLifetime((g, y, a, weight)) {
+            gan_dnnl_activated_backward(gan_dnnl_kind(rawValue: UInt32(kind.rawValue)), &s, g.storage.base, y.storage.base, slope,
+                                        a.storage.base, weight.storage.base, dx?.storage.base, dw?.storage.base, db?.storage.base,
+                                        Int32(Parallel.threads))
+        }
+        return rc == 0 ? (dx, dw, db) : nil
+        #else
+        return nil
+        #endif
+    }
+
     /// One layer of `runChain`: its problem and kind (`.forward` or `.backwardData`), weight,
     /// bias and leaky-ReLU slope.
     struct ChainStep {

@@ -43,6 +43,43 @@ public struct ConvolutionStep {
     }
 }
 
+extension ConvolutionStep {
+    /// How the layer-by-layer path runs this step on an NCHW input of `shape` through oneDNN: the
+    /// kind and problem in conv2d's terms, and the output's shape. nil when the shapes disagree,
+    /// the slope is negative, or the raw convolutions would run it on its stride-1 dual instead.
+    func oneDNNForm(input shape: [Int]) -> (kind: OneDNN.Kind, problem: OneDNN.Problem, outShape: [Int])? {
+        guard shape.count == 4, weight.rank == 4, weight.shape[2] == geometry.kernelH, weight.shape[3] == geometry.kernelW else { return nil }
+        if let slope, !(slope >= 0) { return nil }
+        let (n, c, h, w) = (shape[0], shape[1], shape[2], shape[3])
+        let g = geometry
+        let form: (kind: OneDNN.Kind, problem: OneDNN.Problem, outShape: [Int])
+        switch kind {
+        case .conv2d:
+            let o = weight.shape[0]
+            let (oh, ow) = outputSize(h, w)
+            guard weight.shape[1] == c, oh > 0, ow > 0, Tensor.conv2dDual(c: c, o: o, g) == nil else { return nil }
+            form = (.forward, .init(n: n, c: c, h: h, w: w, o: o, oh: oh, ow: ow, geometry: g), [n, o, oh, ow])
+        case .convTranspose2d:
+            let o = weight.shape[1]
+            let (bh, bw) = outputSize(h, w)
+            guard weight.shape[0] == c, bh > 0, bw > 0, g.smallSize(big: bh, bw) == (h, w),
+                  Tensor.convTranspose2dDual(c: c, o: o, g, small: (h, w), big: (bh, bw)) == nil else { return nil }
+            // In conv2d's terms a transposed convolution is the input gradient.
+            form = (.backwardData, .init(n: n, c: o, h: bh, w: bw, o: c, oh: h, ow: w, geometry: g), [n, o, bh, bw])
+        }
+        if let bias, bias.count != form.outShape[1] { return nil }
+        return form
+    }
+
+    /// Whether, as the last step of a chain after oneDNN steps, this convolution goes to the
+    /// small-output kernel (the 128→1 output layer) on an input of `channels` channels.
+    func takesSmallOutput(channels c: Int) -> Bool {
+        guard case .conv2d = kind, weight.rank == 4, weight.shape[1] == c else { return false }
+        return weight.shape[0] * geometry.kernelH * geometry.kernelW <= OneDNN.smallOutputLimit
+            && geometry.dilationH == 1 && geometry.dilationW == 1
+    }
+}
+
 extension Tensor {
     /// The steps applied in turn to NCHW `x`, for inference: nil (nothing computed) while a graph
     /// is being recorded, or when a step is not one the layer-by-layer path would run on oneDNN
@@ -55,36 +92,21 @@ extension Tensor {
         var chain: [OneDNN.ChainStep] = []
         for (index, s) in steps.enumerated() {
             let (n, c, h, w) = (shape[0], shape[1], shape[2], shape[3])
-            let g = s.geometry
-            guard s.weight.rank == 4, s.weight.shape[2] == g.kernelH, s.weight.shape[3] == g.kernelW else { return nil }
-            switch s.kind {
-            case .conv2d:
-                let o = s.weight.shape[0]
+            if index > 0, index == steps.count - 1, s.takesSmallOutput(channels: c) {
+                // A last layer with few outputs per pixel after oneDNN layers runs on the engine's
+                // own kernel, which reads their blocked output.
                 let (oh, ow) = s.outputSize(h, w)
-                guard s.weight.shape[1] == c, oh > 0, ow > 0 else { return nil }
-                // A last layer with few outputs per pixel (the 128→1 output layer) after oneDNN
-                // layers runs on the engine's own kernel, which reads their blocked output.
-                let small = index > 0 && index == steps.count - 1 && o * g.kernelH * g.kernelW <= OneDNN.smallOutputLimit
-                    && g.dilationH == 1 && g.dilationW == 1
-                // Otherwise conv2dRaw runs these on its stride-1 dual, not on oneDNN.
-                guard small || conv2dDual(c: c, o: o, g) == nil else { return nil }
-                chain.append(.init(kind: small ? .smallOutput : .forward,
-                                   problem: .init(n: n, c: c, h: h, w: w, o: o, oh: oh, ow: ow, geometry: g),
+                let o = s.weight.shape[0]
+                guard oh > 0, ow > 0, s.weight.shape[2] == s.geometry.kernelH, s.weight.shape[3] == s.geometry.kernelW,
+                      s.bias.map({ $0.count == o }) ?? true, s.slope.map({ $0 >= 0 }) ?? true else { return nil }
+                chain.append(.init(kind: .smallOutput, problem: .init(n: n, c: c, h: h, w: w, o: o, oh: oh, ow: ow, geometry: s.geometry),
                                    weight: s.weight, bias: s.bias, slope: s.slope))
                 shape = [n, o, oh, ow]
-            case .convTranspose2d:
-                let o = s.weight.shape[1]
-                let (bh, bw) = s.outputSize(h, w)
-                guard s.weight.shape[0] == c, bh > 0, bw > 0, g.smallSize(big: bh, bw) == (h, w) else { return nil }
-                // convTranspose2dRaw runs these on its stride-1 dual instead.
-                guard convTranspose2dDual(c: c, o: o, g, small: (h, w), big: (bh, bw)) == nil else { return nil }
-                // In conv2d's terms a transposed convolution is the input gradient.
-                chain.append(.init(kind: .backwardData, problem: .init(n: n, c: o, h: bh, w: bw, o: c, oh: h, ow: w, geometry: g),
-                                   weight: s.weight, bias: s.bias, slope: s.slope))
-                shape = [n, o, bh, bw]
+                continue
             }
-            if let b = s.bias, b.count != shape[1] { return nil }
-            if let slope = s.slope, !(slope >= 0) { return nil }
+            guard let form = s.oneDNNForm(input: shape) else { return nil }
+            chain.append(.init(kind: form.kind, problem: form.problem, weight: s.weight, bias: s.bias, slope: s.slope))
+            shape = form.outShape
         }
         return OneDNN.runChain(x, chain, outShape: shape)
     }
