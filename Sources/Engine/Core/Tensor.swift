@@ -60,14 +60,14 @@ public struct Tensor {
     }
 
     public static func randn(_ shape: [Int], generator: inout RandomGenerator) -> Tensor {
-        var t = Tensor(uninitializedShape: shape)
+        let t = Tensor(uninitializedShape: shape)
         generator.fillNormal(t.storage.buffer)
         return t
     }
 
     public static func rand(_ shape: [Int], low: Float = 0, high: Float = 1,
                             generator: inout RandomGenerator) -> Tensor {
-        var t = Tensor(uninitializedShape: shape)
+        let t = Tensor(uninitializedShape: shape)
         generator.fillUniform(t.storage.buffer, low: low, high: high)
         return t
     }
