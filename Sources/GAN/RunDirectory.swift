@@ -69,7 +69,9 @@ final class LineAppender {
     init(path: String, header: String? = nil) throws {
         self.path = path
         let exists = FileManager.default.fileExists(atPath: path)
-        if !exists { FileManager.default.createFile(atPath: path, contents: header.map { Data(($0 + "\n").utf8) }) }
+        if !exists, !FileManager.default.createFile(atPath: path, contents: header.map { Data(($0 + "\n").utf8) }) {
+            throw FileFormatError(path, "cannot create")
+        }
         guard let h = FileHandle(forWritingAtPath: path) else { throw FileFormatError(path, "cannot open for appending") }
         handle = h
         handle.seekToEndOfFile()
