@@ -229,25 +229,19 @@ static int run_entry(entry *e, const float *a, const float *b, float *out, const
         execute(e, primitive_side(&e->a), primitive_side(&e->b), primitive_side(&e->out)))
         return 1;
     if (!ep) return run_reorder(&e->out, 1) || dnnl_stream_wait(stream) != dnnl_success;
-    if (dnnl_stream_wait(stream) != dnnl_success) return 1;
     gan_layout l;
-    if (!e->out.blocked) {
-        const dnnl_dims_t *d = &md_of(e->out.plain)->dims;
-        l = gan_plain_layout(out, (*d)[0], (*d)[1], (*d)[2], (*d)[3]);
-        gan_epilogue_in_place(&l, ep);
-        return 0;
-    }
     void *blocked = NULL;
-    dnnl_memory_get_data_handle(e->out.blocked, &blocked);
-    if (gan_layout_from_md(md_of(e->out.blocked), blocked, &l)) {
-        // A layout the epilogue does not know: reorder, then apply it on the plain copy.
-        if (run_reorder(&e->out, 1) || dnnl_stream_wait(stream) != dnnl_success) return 1;
-        const dnnl_dims_t *d = &md_of(e->out.plain)->dims;
-        l = gan_plain_layout(out, (*d)[0], (*d)[1], (*d)[2], (*d)[3]);
-        gan_epilogue_in_place(&l, ep);
+    if (e->out.blocked) dnnl_memory_get_data_handle(e->out.blocked, &blocked);
+    if (dnnl_stream_wait(stream) != dnnl_success) return 1;
+    if (blocked && !gan_layout_from_md(md_of(e->out.blocked), blocked, &l)) {
+        gan_epilogue_to_plain(&l, ep, out);
         return 0;
     }
-    gan_epilogue_to_plain(&l, ep, out);
+    // A plain output, or a layout the epilogue does not know: reorder, then apply it in place.
+    if (run_reorder(&e->out, 1) || dnnl_stream_wait(stream) != dnnl_success) return 1;
+    const dnnl_dims_t *d = &md_of(e->out.plain)->dims;
+    l = gan_plain_layout(out, (*d)[0], (*d)[1], (*d)[2], (*d)[3]);
+    gan_epilogue_in_place(&l, ep);
     return 0;
 }
 
