@@ -21,10 +21,11 @@ final class ProgressBar {
 
     func update(_ done: Int, items: Int, extra: String) {
         let now = Date()
-        if first == nil { first = (now, done, items) }
-        let span = now.timeIntervalSince(first!.time)
-        let rateText = span > 0 && items > first!.items ? "\(Int(Double(items - first!.items) / span))" : "–"
-        let unitsSince = done - first!.done
+        let start = first ?? (now, done, items)
+        first = start
+        let span = now.timeIntervalSince(start.time)
+        let rateText = span > 0 && items > start.items ? "\(Int(Double(items - start.items) / span))" : "–"
+        let unitsSince = done - start.done
         let eta = span > 0 && unitsSince > 0 ? ProgressBar.clock(span / Double(unitsSince) * Double(total - done)) : "–"
         let fraction = Double(done) / Double(total)
         let width = 24

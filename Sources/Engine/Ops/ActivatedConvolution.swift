@@ -36,8 +36,7 @@ extension Rules {
                                                 needs: (needs[0], needs[1], wantsBias)) {
                 return [r.input, r.weight] + (hasBias ? [r.bias] : [])
             }
-            let gp = GradMode.isEnabled ? g * y.detached().mapped(LeakySlopeK(alpha: slope))
-                                        : Tensor.zipped(g, y, LeakyGradK(alpha: slope))
+            let gp = Rules.leakyGradient(g, y, alpha: slope)
             let convolution = kind == .backwardData ? Rules.convTranspose2d(x, w, geo) : Rules.conv2d(x, w, geo)
             var grads = convolution(gp, y, Array(needs.prefix(2)))
             if hasBias { grads.append(wantsBias ? gp.sum(axes: [0, 2, 3]) : nil) }

@@ -81,14 +81,18 @@ struct LeakyGradK: BinaryKernel {
 }
 
 extension Rules {
+    /// g · slope(y) through leaky ReLU's output y: under a recorded graph (double backward) the
+    /// slope is a detached constant, as for `leakyRelu`; without one, a single fused pass.
+    static func leakyGradient(_ g: Tensor, _ y: Tensor, alpha: Float) -> Tensor {
+        GradMode.isEnabled ? g * y.detached().mapped(LeakySlopeK(alpha: alpha)) : Tensor.zipped(g, y, LeakyGradK(alpha: alpha))
+    }
+
     /// With gp = g · slope(y): d/dx = gp · scale, d/dscale = Σ gp · x, d/dshift = Σ gp, the sums
-    /// over every axis but 1. Under a recorded graph (double backward) the slope is a detached
-    /// constant, as for `leakyRelu`; without one, gp is a single fused pass. The input is kept
-    /// only when there is a scale to differentiate (the bias-only form keeps nothing but y).
+    /// over every axis but 1 (gp by `leakyGradient`). The input is kept only when there is a
+    /// scale to differentiate (the bias-only form keeps nothing but y).
     static func affineLeakyRelu(_ shape: [Int], scaled: (input: Tensor, scale: Tensor)?, hasShift: Bool, alpha: Float) -> GradRule {
         { g, y, needs in
-            let gp = GradMode.isEnabled ? g * y.detached().mapped(LeakySlopeK(alpha: alpha))
-                                        : Tensor.zipped(g, y, LeakyGradK(alpha: alpha))
+            let gp = leakyGradient(g, y, alpha: alpha)
             let axes = [0] + Array(2..<Swift.max(shape.count, 2))
             let channelShape = [1, shape[1]] + Array(repeating: 1, count: Swift.max(shape.count - 2, 0))
             var grads: [Tensor?] = [needs[0] ? (scaled.map { gp * $0.scale.reshaped(channelShape) } ?? gp) : nil]

@@ -44,10 +44,12 @@ public struct ConvolutionStep {
 }
 
 extension ConvolutionStep {
-    /// How the layer-by-layer path runs this step on an NCHW input of `shape` through oneDNN: the
-    /// kind and problem in conv2d's terms, and the output's shape. nil when the shapes disagree,
-    /// the slope is negative, or the raw convolutions would run it on its stride-1 dual instead.
-    func oneDNNForm(input shape: [Int]) -> (kind: OneDNN.Kind, problem: OneDNN.Problem, outShape: [Int])? {
+    /// How this step runs on an NCHW input of `shape` through oneDNN: the kind and problem in
+    /// conv2d's terms, and the output's shape. nil when the shapes disagree, the slope is negative,
+    /// or the raw convolutions would run it on its stride-1 dual instead — unless `smallOutput`
+    /// (a chain's last step after oneDNN steps) and the convolution has o · kh · kw ≤ 64, which
+    /// then goes to the engine's small-output kernel (the 128→1 output layer).
+    func oneDNNForm(input shape: [Int], smallOutput: Bool = false) -> (kind: OneDNN.Kind, problem: OneDNN.Problem, outShape: [Int])? {
         guard shape.count == 4, weight.rank == 4, weight.shape[2] == geometry.kernelH, weight.shape[3] == geometry.kernelW else { return nil }
         if let slope, !(slope >= 0) { return nil }
         let (n, c, h, w) = (shape[0], shape[1], shape[2], shape[3])
@@ -57,8 +59,10 @@ extension ConvolutionStep {
         case .conv2d:
             let o = weight.shape[0]
             let (oh, ow) = outputSize(h, w)
-            guard weight.shape[1] == c, oh > 0, ow > 0, Tensor.conv2dDual(c: c, o: o, g) == nil else { return nil }
-            form = (.forward, .init(n: n, c: c, h: h, w: w, o: o, oh: oh, ow: ow, geometry: g), [n, o, oh, ow])
+            guard weight.shape[1] == c, oh > 0, ow > 0 else { return nil }
+            let small = smallOutput && o * g.kernelH * g.kernelW <= OneDNN.smallOutputLimit && g.dilationH == 1 && g.dilationW == 1
+            guard small || Tensor.conv2dDual(c: c, o: o, g) == nil else { return nil }
+            form = (small ? .smallOutput : .forward, .init(n: n, c: c, h: h, w: w, o: o, oh: oh, ow: ow, geometry: g), [n, o, oh, ow])
         case .convTranspose2d:
             let o = weight.shape[1]
             let (bh, bw) = outputSize(h, w)
@@ -69,14 +73,6 @@ extension ConvolutionStep {
         }
         if let bias, bias.count != form.outShape[1] { return nil }
         return form
-    }
-
-    /// Whether, as the last step of a chain after oneDNN steps, this convolution goes to the
-    /// small-output kernel (the 128→1 output layer) on an input of `channels` channels.
-    func takesSmallOutput(channels c: Int) -> Bool {
-        guard case .conv2d = kind, weight.rank == 4, weight.shape[1] == c else { return false }
-        return weight.shape[0] * geometry.kernelH * geometry.kernelW <= OneDNN.smallOutputLimit
-            && geometry.dilationH == 1 && geometry.dilationW == 1
     }
 }
 
@@ -91,20 +87,9 @@ extension Tensor {
         var shape = x.shape
         var chain: [OneDNN.ChainStep] = []
         for (index, s) in steps.enumerated() {
-            let (n, c, h, w) = (shape[0], shape[1], shape[2], shape[3])
-            if index > 0, index == steps.count - 1, s.takesSmallOutput(channels: c) {
-                // A last layer with few outputs per pixel after oneDNN layers runs on the engine's
-                // own kernel, which reads their blocked output.
-                let (oh, ow) = s.outputSize(h, w)
-                let o = s.weight.shape[0]
-                guard oh > 0, ow > 0, s.weight.shape[2] == s.geometry.kernelH, s.weight.shape[3] == s.geometry.kernelW,
-                      s.bias.map({ $0.count == o }) ?? true, s.slope.map({ $0 >= 0 }) ?? true else { return nil }
-                chain.append(.init(kind: .smallOutput, problem: .init(n: n, c: c, h: h, w: w, o: o, oh: oh, ow: ow, geometry: s.geometry),
-                                   weight: s.weight, bias: s.bias, slope: s.slope))
-                shape = [n, o, oh, ow]
-                continue
-            }
-            guard let form = s.oneDNNForm(input: shape) else { return nil }
+            // A last layer with few outputs per pixel after oneDNN layers runs on the engine's own
+            // kernel, which reads their blocked output.
+            guard let form = s.oneDNNForm(input: shape, smallOutput: index > 0 && index == steps.count - 1) else { return nil }
             chain.append(.init(kind: form.kind, problem: form.problem, weight: s.weight, bias: s.bias, slope: s.slope))
             shape = form.outShape
         }
