@@ -31,4 +31,20 @@ int gan_uniform_wide(float *out, long groups, unsigned long long start, unsigned
 int gan_adam_wide(float *p, const float *g, float *m, float *v, long n, float b1, float b2, float eps, float wd,
                   float s, float c);
 
+/// A job hand-off between one calling thread and `workers` worker threads (Handoff.c): both
+/// sides spin up to `spin_ns` before they sleep.
+typedef struct gan_handoff gan_handoff;
+gan_handoff *gan_handoff_create(int workers, long spin_ns);
+/// Worker side: returns the generation of the next job once it differs from `seen`.
+long gan_handoff_wait(gan_handoff *h, long seen);
+/// Caller side: starts a new job (the job's data must be in place).
+void gan_handoff_publish(gan_handoff *h);
+/// Worker side: done with the current job.
+void gan_handoff_finished(gan_handoff *h);
+/// Caller side: returns when every worker has called gan_handoff_finished for the current job.
+void gan_handoff_await(gan_handoff *h);
+/// Caller side: spinning workers go to sleep now, until the next job (before other threads,
+/// such as oneDNN's OpenMP team, need the cores).
+void gan_handoff_quiesce(gan_handoff *h);
+
 #endif

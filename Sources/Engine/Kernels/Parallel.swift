@@ -63,34 +63,46 @@ enum Parallel {
 /// A fixed set of worker threads, started once. Fixed matters: OpenBLAS keeps a packing buffer
 /// per calling thread, and Dispatch's pool retires and starts threads as it likes, which
 /// grew a DCGAN run's memory by tens of megabytes a step.
+///
+/// Jobs are handed over through `gan_handoff` (CSupport): workers spin for `GAN_POOL_SPIN_US`
+/// microseconds (default 1000; 0 sleeps at once) after a job before they sleep, and so does the
+/// caller while it waits for them. Code about to run on other threads (oneDNN's OpenMP team)
+/// calls `quiesce()` first: a spinning worker would take a core from them.
 final class WorkerPool: @unchecked Sendable {
-    static let shared = WorkerPool(workers: max(0, ProcessInfo.processInfo.activeProcessorCount - 1))
+    static let shared = WorkerPool(workers: max(0, ProcessInfo.processInfo.activeProcessorCount - 1),
+                                   spinMicroseconds: ProcessInfo.processInfo.environment["GAN_POOL_SPIN_US"].flatMap { Int($0) } ?? 1000)
 
-    private let start: [DispatchSemaphore]
-    private let done = DispatchSemaphore(value: 0)
+    private let workers: Int
+    private let handoff: OpaquePointer?
     private let busy = NSLock()
     private var job: ((Int) -> Void)?
     private var jobParts = 0
     private var next = 0
     private let claim = NSLock()
 
-    init(workers: Int) {
-        start = (0..<workers).map { _ in DispatchSemaphore(value: 0) }
-        for w in 0..<workers {
-            let t = Thread { [unowned self] in self.loop(w) }
+    init(workers: Int, spinMicroseconds: Int) {
+        let handoff = workers > 0 ? gan_handoff_create(Int32(workers), max(0, spinMicroseconds) * 1000) : nil
+        self.handoff = handoff
+        self.workers = handoff == nil ? 0 : workers
+        for _ in 0..<self.workers {
+            let t = Thread { [unowned self] in self.loop() }
             t.stackSize = 1 << 20
             t.start()
         }
     }
 
-    private func loop(_ w: Int) {
+    private func loop() {
         gan_set_flush_denormals(1)
+        var seen = 0
         while true {
-            start[w].wait()
+            seen = gan_handoff_wait(handoff, seen)
             drain()
-            done.signal()
+            gan_handoff_finished(handoff)
         }
     }
+
+    /// Sends spinning workers to sleep until the next job.
+    func quiesce() { gan_handoff_quiesce(handoff) }
 
     /// Takes parts until none is left.
     private func drain() {
@@ -108,20 +120,19 @@ final class WorkerPool: @unchecked Sendable {
     /// Runs `body` for 0..<parts on the calling thread and the workers; returns when all are done.
     /// A second caller arriving while the pool is busy runs its parts itself.
     func run(_ parts: Int, _ body: @escaping (Int) -> Void) {
-        guard !start.isEmpty, busy.try() else {
+        guard workers > 0, busy.try() else {
             for p in 0..<parts { body(p) }
             return
         }
         defer { busy.unlock() }
-        let helpers = min(start.count, parts - 1)
         claim.lock()
         job = body
         jobParts = parts
         next = 0
         claim.unlock()
-        for w in 0..<helpers { start[w].signal() }
+        gan_handoff_publish(handoff)
         drain()
-        for _ in 0..<helpers { done.wait() }
+        gan_handoff_await(handoff)
         claim.lock()
         job = nil
         jobParts = 0
