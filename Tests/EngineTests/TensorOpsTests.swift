@@ -34,6 +34,29 @@ final class TensorOpsTests: XCTestCase {
         XCTAssertEqual(Tensor([-100, 100]).softplus().scalars, [0, 100])
     }
 
+    /// The sigmoid's own exp (no libm) against exp in Double, over the range where its value is
+    /// neither 0 nor 1 in Float, and the fused gradient g·y·(1 − y) against the same formula.
+    func testSigmoidAgainstDoubleReference() {
+        let xs = stride(from: Float(-88), through: 30, by: 0.0173).map { $0 }
+        let y = Tensor(xs).sigmoid()
+        var worst = 0.0
+        for (x, v) in zip(xs, y.scalars) {
+            let exact = 1 / (1 + Foundation.exp(-Double(x)))
+            guard exact > 1e-37 else { continue }  // below: a denormal, flushed to 0
+            worst = max(worst, abs(Double(v) - exact) / exact)
+        }
+        XCTAssertLessThan(worst, 1e-6, "worst relative error of sigmoid")
+        // Tail lanes (count not a multiple of 16) give the same value as vector lanes.
+        let odd = Tensor(Array(xs.prefix(37)))
+        XCTAssertEqual(odd.sigmoid().scalars, Array(y.scalars.prefix(37)))
+        let g = Tensor(xs.map { sinf($0) })
+        let x = Tensor(xs).requiringGrad()
+        let grad = gradients(of: (x.sigmoid() * g).sum(), wrt: [x])[0]
+        for (i, (dy, yi)) in zip(grad.scalars, y.scalars).enumerated() where i % 97 == 0 {
+            XCTAssertEqual(dy, g.scalars[i] * yi * (1 - yi), "gradient at \(xs[i])")
+        }
+    }
+
     /// Sum and max over every subset of axes of a 4-d tensor (adjacent axes are reduced as one
     /// run, columns split over threads) against loops in Double.
     func testReductionsOverEveryAxisSubset() {

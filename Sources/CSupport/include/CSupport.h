@@ -31,6 +31,9 @@ int gan_uniform_wide(float *out, long groups, unsigned long long start, unsigned
 int gan_adam_wide(float *p, const float *g, float *m, float *v, long n, float b1, float b2, float eps, float wd,
                   float s, float c);
 
+/// y = 1 / (1 + e^−x) on n values, within 1e-6 relative of the exact value (Sigmoid.c).
+void gan_sigmoid(const float *x, float *y, long n);
+
 /// A job hand-off between one calling thread and `workers` worker threads (Handoff.c): both
 /// sides spin up to `spin_ns` before they sleep.
 typedef struct gan_handoff gan_handoff;

@@ -222,13 +222,10 @@ struct LeakySlopeK: UnaryKernel {
     @inline(__always) func scalar(_ x: Float) -> Float { x > 0 ? 1 : alpha }
     @inline(__always) func vector(_ x: Vec) -> Vec { Vec(repeating: alpha).replacing(with: 1, where: x .> 0) }
 }
-struct SigmoidK: UnaryKernel {
-    @inline(__always) func scalar(_ x: Float) -> Float {
-        // Two branches keep exp from overflowing for large |x|.
-        if x >= 0 { return 1 / (1 + expf(-x)) }
-        let e = expf(x)
-        return e / (1 + e)
-    }
+/// The gradient through a sigmoid from its output y: g · y · (1 − y), in one pass.
+struct SigmoidGradK: BinaryKernel {
+    @inline(__always) func scalar(_ g: Float, _ y: Float) -> Float { g * y * (1 - y) }
+    @inline(__always) func vector(_ g: Vec, _ y: Vec) -> Vec { g * y * (1 - y) }
 }
 struct TanhK: UnaryKernel { @inline(__always) func scalar(_ x: Float) -> Float { tanhf(x) } }
 struct SoftplusK: UnaryKernel {

@@ -1,3 +1,4 @@
+import CSupport
 // Elementwise ops with NumPy broadcasting. Gradient rules live in GradientRules.swift.
 
 extension Tensor {
@@ -131,7 +132,12 @@ extension Tensor {
     public func leakyRelu(_ alpha: Float = 0.01) -> Tensor {
         mapped(LeakyReluK(alpha: alpha)).recorded("leakyRelu", [self], Rules.leakyRelu(self, alpha))
     }
-    public func sigmoid() -> Tensor { mapped(SigmoidK()).recorded("sigmoid", [self], savesOutput: true, Rules.sigmoid()) }
+    public func sigmoid() -> Tensor {
+        let out = Tensor(uninitializedShape: shape)
+        let (x, y) = (storage.base, out.storage.base)
+        Parallel.forChunks(count) { r in gan_sigmoid(x + r.lowerBound, y + r.lowerBound, r.count) }
+        return out.recorded("sigmoid", [self], savesOutput: true, Rules.sigmoid())
+    }
     public func tanh() -> Tensor { mapped(TanhK()).recorded("tanh", [self], savesOutput: true, Rules.tanh()) }
     public func softplus() -> Tensor { mapped(SoftplusK()).recorded("softplus", [self], Rules.softplus(self)) }
     /// log σ(x) = −softplus(−x), stable for large |x|.

@@ -63,7 +63,9 @@ enum Rules {
     static func leakyRelu(_ x: Tensor, _ alpha: Float) -> GradRule {
         { g, _, _ in [g * x.detached().mapped(LeakySlopeK(alpha: alpha))] }
     }
-    static func sigmoid() -> GradRule { { g, y, _ in [g * y * (1 - y)] } }
+    static func sigmoid() -> GradRule {
+        { g, y, _ in [GradMode.isEnabled ? g * y * (1 - y) : Tensor.zipped(g, y, SigmoidGradK())] }
+    }
     static func tanh() -> GradRule { { g, y, _ in [g * (1 - y.square())] } }
     static func softplus(_ x: Tensor) -> GradRule { { g, _, _ in [g * x.sigmoid()] } }
 
