@@ -117,6 +117,21 @@ final class GradientCheckTests: XCTestCase {
         }
     }
 
+    /// Above 2 MFLOP a matmul's two gradients run at once, one per thread: they must equal the
+    /// products written out (a 64×256 · 256×300 product, as in the mlp's layers).
+    func testLargeMatmulGradientsEqualTheProducts() {
+        for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+            let a = randomTensor(ta ? [256, 64] : [64, 256], seed: 18).requiringGrad()
+            let b = randomTensor(tb ? [300, 256] : [256, 300], seed: 19).requiringGrad()
+            let g = randomTensor([64, 300], seed: 20)
+            Tensor.matmul(a, b, transposeA: ta, transposeB: tb).backward(g)
+            let at = ta ? a.detached().transposed() : a.detached(), bt = tb ? b.detached().transposed() : b.detached()
+            let da = Tensor.matmul(g, bt, transposeB: true), db = Tensor.matmul(at, g, transposeA: true)
+            assertClose(a.grad!, ta ? da.transposed() : da, rtol: 1e-5, "dA \(ta) \(tb)")
+            assertClose(b.grad!, tb ? db.transposed() : db, rtol: 1e-5, "dB \(ta) \(tb)")
+        }
+    }
+
     /// Each convolution is linear in each input, so a central difference is exact for any step:
     /// h = 0.5 keeps the difference far above Float32 rounding of a ~500-sized projected sum
     /// (with h = 0.01 a change of summation order alone moved it by 0.007).

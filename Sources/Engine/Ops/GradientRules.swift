@@ -116,22 +116,32 @@ enum Rules {
 
     static func matmul(_ a: Tensor, _ b: Tensor, _ ta: Bool, _ tb: Bool) -> GradRule {
         { g, _, needs in
-            let da: Tensor?, db: Tensor?
+            let gradA: () -> Tensor, gradB: () -> Tensor
             switch (ta, tb) {
             case (false, false):
-                da = needs[0] ? Tensor.matmul(g, b, transposeB: true) : nil
-                db = needs[1] ? Tensor.matmul(a, g, transposeA: true) : nil
+                gradA = { Tensor.matmul(g, b, transposeB: true) }
+                gradB = { Tensor.matmul(a, g, transposeA: true) }
             case (true, false):
-                da = needs[0] ? Tensor.matmul(b, g, transposeB: true) : nil
-                db = needs[1] ? Tensor.matmul(a, g) : nil
+                gradA = { Tensor.matmul(b, g, transposeB: true) }
+                gradB = { Tensor.matmul(a, g) }
             case (false, true):
-                da = needs[0] ? Tensor.matmul(g, b) : nil
-                db = needs[1] ? Tensor.matmul(g, a, transposeA: true) : nil
+                gradA = { Tensor.matmul(g, b) }
+                gradB = { Tensor.matmul(g, a, transposeA: true) }
             case (true, true):
-                da = needs[0] ? Tensor.matmul(b, g, transposeA: true, transposeB: true) : nil
-                db = needs[1] ? Tensor.matmul(g, a, transposeA: true, transposeB: true) : nil
+                gradA = { Tensor.matmul(b, g, transposeA: true, transposeB: true) }
+                gradB = { Tensor.matmul(g, a, transposeA: true, transposeB: true) }
             }
-            return [da, db]
+            // Both products at once, one per thread, when no graph is recorded (recording is
+            // single-threaded): two unsplit GEMMs beat each split in two, which packs the
+            // shared operand twice and waits for the slower half.
+            let inner = ta ? a.shape[a.rank - 2] : a.shape[a.rank - 1]
+            let flopsEach = 2 * a.count * b.count / Swift.max(inner, 1)
+            if needs[0] && needs[1] && !GradMode.isEnabled && 2 * flopsEach >= sgemmSplitFlops && Parallel.parts(2) == 2 {
+                var da: Tensor?, db: Tensor?
+                Parallel.split(2) { p in if p == 0 { da = gradA() } else { db = gradB() } }
+                return [da, db]
+            }
+            return [needs[0] ? gradA() : nil, needs[1] ? gradB() : nil]
         }
     }
 
