@@ -192,12 +192,11 @@ public final class GANTrainer {
         dLoss.backward()
         afterBackward?(discriminator, globalStep + 1)
         var nonFinite: String? = dLoss.item.isFinite ? nil : "D loss"
-        nonFinite = nonFinite ?? firstNonFinite(watchedD, gradients: true)
         optD.step()
+        nonFinite = nonFinite ?? firstNonFiniteAfterStep(watchedD)
         if lossKind == .wganClip {
             for p in discriminator.parameters { p.assign(p.value.detached().clamp(min: -config.clipValue, max: config.clipValue)) }
         }
-        nonFinite = nonFinite ?? firstNonFinite(watchedD, gradients: false)
         let threshold: Float = lossKind.usesProbabilities ? 0.5 : 0
         var metrics = StepMetrics(step: globalStep + 1, epoch: epoch + 1, dLoss: dLoss.item, gLoss: nil,
                                   dReal: dReal.mean().item, dFake: dFake.mean().item,
@@ -219,11 +218,10 @@ public final class GANTrainer {
             gLoss.backward()
             afterBackward?(generator, globalStep + 1)
             if !gLoss.item.isFinite { nonFinite = nonFinite ?? "G loss" }
-            nonFinite = nonFinite ?? firstNonFinite(watchedG, gradients: true)
             optG.step()
             discriminator.setFrozen(false)
             metrics.gLoss = gLoss.item
-            nonFinite = nonFinite ?? firstNonFinite(watchedG, gradients: false)
+            nonFinite = nonFinite ?? firstNonFiniteAfterStep(watchedG)
             updateEMA()
         }
         metrics.nonFinite = nonFinite
@@ -237,6 +235,15 @@ public final class GANTrainer {
             order = []
         }
         return metrics
+    }
+
+    /// After an optimizer step: the first gradient, else parameter, holding NaN or ±Inf. A
+    /// non-finite gradient leaves its parameter non-finite under every optimizer here (NaN or ±Inf
+    /// reaches the update through the moments or the step), so one pass over the parameters
+    /// decides, and the gradients are searched only to name the culprit.
+    func firstNonFiniteAfterStep(_ watched: [(String, Parameter)]) -> String? {
+        if watched.allSatisfy({ $0.1.value.isAllFinite }) { return nil }
+        return firstNonFinite(watched, gradients: true) ?? firstNonFinite(watched, gradients: false)
     }
 
     /// The name of the first parameter (or its gradient) holding NaN or ±Inf.
