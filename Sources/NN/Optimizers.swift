@@ -111,21 +111,21 @@ public final class Adam: Optimizer {
     }
 
     public func step() {
-        let b1 = beta1, b2 = beta2, e = eps, wd = weightDecay
-        forEachGradient(parameters) { i, p, g, n in
+        var tensors: [OptimizerKernels.AdamTensor] = []
+        for (i, p) in parameters.enumerated() where !p.isFrozen {
+            guard let g = p.grad else { continue }
+            precondition(g.shape == p.shape, "gradient shape \(g.shape) differs from parameter \(p.shape)")
             steps[i] += 1
             // Bias corrections in Double, as PyTorch computes them with Python floats.
             let t = Double(steps[i])
-            let c1 = 1 - pow(Double(b1), t), c2 = 1 - pow(Double(b2), t)
-            let stepSize = Float(Double(learningRate) / c1)
-            let c2sqrt = Float(c2.squareRoot())
-            m[i].withUnsafeMutableBufferPointer { mb in
-                v[i].withUnsafeMutableBufferPointer { vb in
-                    OptimizerKernels.adam(p, g, mb.baseAddress!, vb.baseAddress!, count: n, beta1: b1, beta2: b2, eps: e,
-                                          weightDecay: wd, stepSize: stepSize, biasCorrection2Sqrt: c2sqrt)
-                }
-            }
+            let c1 = 1 - pow(Double(beta1), t), c2 = 1 - pow(Double(beta2), t)
+            tensors.append(OptimizerKernels.AdamTensor(
+                parameter: p.value.unsafeMutableElements(), gradient: g.unsafeElements,
+                m: m[i].unsafeMutableElements(), v: v[i].unsafeMutableElements(), count: p.value.count,
+                stepSize: Float(Double(learningRate) / c1), biasCorrection2Sqrt: Float(c2.squareRoot())))
         }
+        // The parameters, gradients and moments stay alive (held by `parameters` and `m`, `v`).
+        OptimizerKernels.adam(tensors, beta1: beta1, beta2: beta2, eps: eps, weightDecay: weightDecay)
     }
 
     public func stateDict() -> [(String, Tensor)] {

@@ -83,6 +83,30 @@ final class LossAndOptimizerTests: XCTestCase {
         }
     }
 
+    /// Adam updates all its tensors in one pass split over threads, in shares that cut through
+    /// tensors: the values must equal one Adam per tensor bit for bit (a tensor without a
+    /// gradient is skipped and counts no step).
+    func testAdamOverManyTensorsMatchesOneTensorAtATime() {
+        let sizes = [40_003, 7, 50_017, 30_000]
+        func params() -> [Parameter] { sizes.enumerated().map { Parameter(randomTensor([$1], seed: 70 + UInt64($0))) } }
+        let together = params(), apart = params()
+        let shared = Adam(together, learningRate: 0.01, weightDecay: 0.01)
+        let single = apart.map { Adam([$0], learningRate: 0.01, weightDecay: 0.01) }
+        for step in 0..<2 {
+            for (i, (a, b)) in zip(together, apart).enumerated() where !(step == 0 && i == 1) {
+                a.value.grad = randomTensor([sizes[i]], seed: 80 + UInt64(10 * step + i), scale: 0.1)
+                b.value.grad = a.value.grad
+            }
+            shared.step()
+            for (i, o) in single.enumerated() where !(step == 0 && i == 1) { o.step() }
+            for (a, b) in zip(together, apart) { a.value.grad = nil; b.value.grad = nil }
+        }
+        for (i, (a, b)) in zip(together, apart).enumerated() {
+            XCTAssertEqual(a.value.scalars.map(\.bitPattern), b.value.scalars.map(\.bitPattern), "tensor \(i)")
+        }
+        XCTAssertNotEqual(together[2].value.scalars, randomTensor([sizes[2]], seed: 72).scalars)
+    }
+
     func testSGDMomentumNesterovAndRMSProp() {
         let a = Parameter(Tensor([1.0])), b = Parameter(Tensor([1.0])), c = Parameter(Tensor([1.0]))
         let sgd = SGD([a], learningRate: 0.1, momentum: 0.9)

@@ -95,6 +95,17 @@ public struct Tensor {
         return try body(storage.buffer)
     }
 
+    /// The elements' address for a kernel that outlives one closure (an optimizer updating all
+    /// its tensors in one parallel pass), after making the storage unshared as
+    /// `withUnsafeMutableBufferPointer` does. Valid while this tensor keeps its storage.
+    public mutating func unsafeMutableElements() -> UnsafeMutablePointer<Float> {
+        if !isKnownUniquelyReferenced(&storage) { storage = TensorStorage(copying: storage) }
+        return storage.base
+    }
+
+    /// The elements' address, read-only; valid while this tensor is alive.
+    public var unsafeElements: UnsafePointer<Float> { UnsafePointer(storage.base) }
+
     /// The same values with a new shape and no copy; not recorded for autograd.
     func viewing(_ newShape: [Int]) -> Tensor { Tensor(shape: newShape, storage: storage) }
 }

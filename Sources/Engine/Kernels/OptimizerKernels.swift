@@ -5,39 +5,73 @@ import CSupport
 /// sixteen lanes at a time, split over the engine's threads for large tensors.
 public enum OptimizerKernels {
 
-    /// Adam's update, in the order of operations `NN.Adam` documents (bit-identical to the
-    /// scalar loop: no fused multiply-adds, the same rounding at every step):
-    /// g' = g + wd·p; m = b1·m + (1−b1)·g'; v = b2·v + (1−b2)·g'²; p −= s·m / (√v / c + eps).
-    public static func adam(_ p: UnsafeMutablePointer<Float>, _ g: UnsafePointer<Float>,
-                            _ m: UnsafeMutablePointer<Float>, _ v: UnsafeMutablePointer<Float>, count n: Int,
-                            beta1 b1: Float, beta2 b2: Float, eps e: Float, weightDecay wd: Float,
-                            stepSize s: Float, biasCorrection2Sqrt c: Float) {
+    /// One tensor's share of an Adam step: its parameter, gradient and moments, and its own step
+    /// size and bias correction (each tensor counts its own steps, as in PyTorch).
+    public struct AdamTensor {
+        public var parameter: UnsafeMutablePointer<Float>, gradient: UnsafePointer<Float>
+        public var m: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>
+        public var count: Int
+        public var stepSize: Float, biasCorrection2Sqrt: Float
+
+        public init(parameter: UnsafeMutablePointer<Float>, gradient: UnsafePointer<Float>, m: UnsafeMutablePointer<Float>,
+                    v: UnsafeMutablePointer<Float>, count: Int, stepSize: Float, biasCorrection2Sqrt: Float) {
+            (self.parameter, self.gradient, self.m, self.v) = (parameter, gradient, m, v)
+            (self.count, self.stepSize, self.biasCorrection2Sqrt) = (count, stepSize, biasCorrection2Sqrt)
+        }
+    }
+
+    /// Adam's update of every tensor in one split over the engine's threads: the elements of all
+    /// tensors, end to end, in equal shares (small tensors one by one would each run on one
+    /// thread, and each large one would be a hand-off of its own).
+    public static func adam(_ tensors: [AdamTensor], beta1: Float, beta2: Float, eps: Float, weightDecay: Float) {
+        let total = tensors.reduce(0) { $0 + $1.count }
+        let parts = Parallel.parts(total >> 15)
+        Parallel.split(parts) { part in
+            let lo = total * part / parts, hi = total * (part + 1) / parts
+            var offset = 0
+            for t in tensors {
+                let a = Swift.max(lo, offset), b = Swift.min(hi, offset + t.count)
+                if a < b {
+                    let k = a - offset
+                    adam(t.parameter + k, t.gradient + k, t.m + k, t.v + k, count: b - a, beta1: beta1, beta2: beta2, eps: eps,
+                         weightDecay: weightDecay, stepSize: t.stepSize, biasCorrection2Sqrt: t.biasCorrection2Sqrt)
+                }
+                offset += t.count
+            }
+        }
+    }
+
+    /// Adam's update on one run of values, in the order of operations `NN.Adam` documents
+    /// (bit-identical to the scalar loop: no fused multiply-adds, the same rounding at every
+    /// step): g' = g + wd·p; m = b1·m + (1−b1)·g'; v = b2·v + (1−b2)·g'²; p −= s·m / (√v / c + eps).
+    static func adam(_ p: UnsafeMutablePointer<Float>, _ g: UnsafePointer<Float>,
+                     _ m: UnsafeMutablePointer<Float>, _ v: UnsafeMutablePointer<Float>, count n: Int,
+                     beta1 b1: Float, beta2 b2: Float, eps e: Float, weightDecay wd: Float,
+                     stepSize s: Float, biasCorrection2Sqrt c: Float) {
         typealias V = SIMD16<Float>
         let (ob1, ob2) = (1 - b1, 1 - b2)
-        Parallel.forChunks(n, grain: 1 << 15) { r in
-            // AVX-512 when the CPU has it: the same operations (square root and division are
-            // correctly rounded at any width), 16 lanes per instruction instead of 4.
-            if WideKernels.active, gan_adam_wide(p + r.lowerBound, g + r.lowerBound, m + r.lowerBound, v + r.lowerBound, r.count,
-                                          b1, b2, e, wd, s, c) != 0 { return }
-            var k = r.lowerBound
-            while k + V.scalarCount <= r.upperBound {
-                let pv = UnsafeRawPointer(p + k).loadUnaligned(as: V.self)
-                var gv = UnsafeRawPointer(g + k).loadUnaligned(as: V.self)
-                if wd != 0 { gv = gv + wd * pv }
-                let mv = b1 * UnsafeRawPointer(m + k).loadUnaligned(as: V.self) + ob1 * gv
-                let vv = b2 * UnsafeRawPointer(v + k).loadUnaligned(as: V.self) + ob2 * gv * gv
-                UnsafeMutableRawPointer(m + k).storeBytes(of: mv, as: V.self)
-                UnsafeMutableRawPointer(v + k).storeBytes(of: vv, as: V.self)
-                UnsafeMutableRawPointer(p + k).storeBytes(of: pv - s * mv / (vv.squareRoot() / c + e), as: V.self)
-                k += V.scalarCount
-            }
-            while k < r.upperBound {
-                let gk = wd == 0 ? g[k] : g[k] + wd * p[k]
-                m[k] = b1 * m[k] + ob1 * gk
-                v[k] = b2 * v[k] + ob2 * gk * gk
-                p[k] -= s * m[k] / (v[k].squareRoot() / c + e)
-                k += 1
-            }
+        // AVX-512 when the CPU has it: the same operations (square root and division are
+        // correctly rounded at any width), 16 lanes per instruction instead of 4.
+        if WideKernels.active, gan_adam_wide(p, g, m, v, n,
+                                      b1, b2, e, wd, s, c) != 0 { return }
+        var k = 0
+        while k + V.scalarCount <= n {
+            let pv = UnsafeRawPointer(p + k).loadUnaligned(as: V.self)
+            var gv = UnsafeRawPointer(g + k).loadUnaligned(as: V.self)
+            if wd != 0 { gv = gv + wd * pv }
+            let mv = b1 * UnsafeRawPointer(m + k).loadUnaligned(as: V.self) + ob1 * gv
+            let vv = b2 * UnsafeRawPointer(v + k).loadUnaligned(as: V.self) + ob2 * gv * gv
+            UnsafeMutableRawPointer(m + k).storeBytes(of: mv, as: V.self)
+            UnsafeMutableRawPointer(v + k).storeBytes(of: vv, as: V.self)
+            UnsafeMutableRawPointer(p + k).storeBytes(of: pv - s * mv / (vv.squareRoot() / c + e), as: V.self)
+            k += V.scalarCount
+        }
+        while k < n {
+            let gk = wd == 0 ? g[k] : g[k] + wd * p[k]
+            m[k] = b1 * m[k] + ob1 * gk
+            v[k] = b2 * v[k] + ob2 * gk * gk
+            p[k] -= s * m[k] / (v[k].squareRoot() / c + e)
+            k += 1
         }
     }
 }
