@@ -10,11 +10,13 @@ import Darwin
 /// A training step allocates the same activations and gradients every iteration. Through
 /// malloc, each multi-megabyte buffer is a fresh `mmap` whose pages the kernel faults in and
 /// zeroes on first touch, then a `munmap`: a quarter of the CPU time of batch-500 generation and
-/// a few percent of a dcgan step went to page faults. Buffers of at least `minimumBytes` are
+/// a few percent of a dcgan step went to page faults. `minimumBytes` is glibc's mmap threshold
+/// (128 KiB): below it malloc reuses its heap; with 256 KiB the mlp's 200 KiB activations were
+/// mmapped afresh every step (~80 page faults a step). Buffers of at least `minimumBytes` are
 /// rounded up to whole pages and kept, by size, up to `capacityBytes` in all (`GAN_BUFFER_CACHE_MIB`,
 /// default 1024; 0 turns the cache off). `release()` frees everything kept.
 public enum BufferCache {
-    static let minimumBytes = 256 << 10
+    static let minimumBytes = 128 << 10
     static let page = 4096
     nonisolated(unsafe) static var capacityBytes: Int =
         (ProcessInfo.processInfo.environment["GAN_BUFFER_CACHE_MIB"].flatMap { Int($0) } ?? 1024) << 20
