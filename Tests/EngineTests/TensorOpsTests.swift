@@ -34,6 +34,23 @@ final class TensorOpsTests: XCTestCase {
         XCTAssertEqual(Tensor([-100, 100]).softplus().scalars, [0, 100])
     }
 
+    /// Thousands of hand-offs to the worker threads in a row, as a small model's step makes them:
+    /// each result complete (a worker that finished early or missed a job would leave stale or
+    /// uninitialized values) and none lost (that would hang).
+    func testManyHandOffsInARowGiveCompleteResults() {
+        let n = 70_001  // split over the threads: more than twice the 32 K grain
+        let x = Tensor((0..<n).map { Float($0 % 1000) })
+        for round in 0..<3_000 {
+            let y = x * Float(round % 7 + 1)
+            if round % 500 == 0 || round == 2_999 {
+                let k = Float(round % 7 + 1)
+                XCTAssertEqual(y.scalars, x.scalars.map { $0 * k }, "round \(round)")
+            } else {
+                XCTAssertEqual(y.scalars[n - 1], Float((n - 1) % 1000) * Float(round % 7 + 1), "round \(round)")
+            }
+        }
+    }
+
     /// The sigmoid's own exp (no libm) against exp in Double, over the range where its value is
     /// neither 0 nor 1 in Float, and the fused gradient g·y·(1 − y) against the same formula.
     func testSigmoidAgainstDoubleReference() {

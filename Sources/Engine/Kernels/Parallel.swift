@@ -65,12 +65,13 @@ enum Parallel {
 /// grew a DCGAN run's memory by tens of megabytes a step.
 ///
 /// Jobs are handed over through `gan_handoff` (CSupport): workers spin for `GAN_POOL_SPIN_US`
-/// microseconds (default 1000; 0 sleeps at once) after a job before they sleep, and so does the
-/// caller while it waits for them. Code about to run on other threads (oneDNN's OpenMP team)
-/// calls `quiesce()` first: a spinning worker would take a core from them.
+/// microseconds after a job before they sleep (default 1000; 0, sleeping at once, when OpenBLAS
+/// runs its own threads), and so does the caller while it waits for them. Code about to run on
+/// other threads (oneDNN's OpenMP team) calls `quiesce()` first: a spinner would take their core.
 final class WorkerPool: @unchecked Sendable {
     static let shared = WorkerPool(workers: max(0, ProcessInfo.processInfo.activeProcessorCount - 1),
-                                   spinMicroseconds: ProcessInfo.processInfo.environment["GAN_POOL_SPIN_US"].flatMap { Int($0) } ?? 1000)
+                                   spinMicroseconds: ProcessInfo.processInfo.environment["GAN_POOL_SPIN_US"].flatMap { Int($0) }
+                                       ?? (Parallel.engineOwnsThreads ? 1000 : 0))
 
     private let workers: Int
     private let handoff: OpaquePointer?
