@@ -34,6 +34,20 @@ final class TensorOpsTests: XCTestCase {
         XCTAssertEqual(Tensor([-100, 100]).softplus().scalars, [0, 100])
     }
 
+    /// The finiteness check finds NaN, +Inf and −Inf wherever they sit: in the four-vector main
+    /// loop, the single-vector rest and the scalar tail (213 = 3·64 + 16 + 5 values).
+    func testAllFiniteFindsEveryNonFiniteValueAnywhere() {
+        let base = (0..<213).map { Float($0 % 2 == 0 ? 3e38 : -1e-30) }
+        XCTAssertTrue(Tensor(base).isAllFinite)
+        for position in [0, 63, 64, 191, 192, 207, 208, 212] {
+            for bad in [Float.nan, .infinity, -.infinity] {
+                var v = base
+                v[position] = bad
+                XCTAssertFalse(Tensor(v).isAllFinite, "\(bad) at \(position)")
+            }
+        }
+    }
+
     /// Thousands of hand-offs to the worker threads in a row, as a small model's step makes them:
     /// each result complete (a worker that finished early or missed a job would leave stale or
     /// uninitialized values) and none lost (that would hang).

@@ -57,17 +57,23 @@ extension Kernels {
 }
 
 extension Kernels {
-    /// True when no element is NaN or ±Inf: x − x is 0 for finite x and NaN otherwise, so one
-    /// vector accumulator of those differences answers for the whole buffer.
+    /// True when no element is NaN or ±Inf: x − x is 0 for finite x and NaN otherwise, so
+    /// accumulators of those differences answer for the whole buffer. Four of them, because one
+    /// makes every add wait for the previous one (the check ran at a quarter of memory speed).
     static func allFinite(_ x: UnsafePointer<Float>, _ n: Int) -> Bool {
-        var acc = Vec()
+        var (a0, a1, a2, a3) = (Vec(), Vec(), Vec(), Vec())
+        let w = Vec.scalarCount
         var i = 0
-        while i + Vec.scalarCount <= n {
-            let v = UnsafeRawPointer(x + i).loadUnaligned(as: Vec.self)
-            acc += v - v
-            i += Vec.scalarCount
+        @inline(__always) func diff(_ k: Int) -> Vec {
+            let v = UnsafeRawPointer(x + k).loadUnaligned(as: Vec.self)
+            return v - v
         }
-        var s = acc.sum()
+        while i + 4 * w <= n {
+            a0 += diff(i); a1 += diff(i + w); a2 += diff(i + 2 * w); a3 += diff(i + 3 * w)
+            i += 4 * w
+        }
+        while i + w <= n { a0 += diff(i); i += w }
+        var s = ((a0 + a1) + (a2 + a3)).sum()
         while i < n { s += x[i] - x[i]; i += 1 }
         return s == 0
     }
