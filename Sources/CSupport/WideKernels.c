@@ -9,10 +9,11 @@
 #include <immintrin.h>
 
 __attribute__((target("avx512f")))
-static void adam512(float *p, const float *g, float *m, float *v, long n, float b1, float b2, float eps, float wd,
-                    float s, float c) {
+static int adam512(float *p, const float *g, float *m, float *v, long n, float b1, float b2, float eps, float wd,
+                   float s, float c) {
     const __m512 vb1 = _mm512_set1_ps(b1), vb2 = _mm512_set1_ps(b2), ob1 = _mm512_set1_ps(1 - b1), ob2 = _mm512_set1_ps(1 - b2);
     const __m512 ve = _mm512_set1_ps(eps), vwd = _mm512_set1_ps(wd), vs = _mm512_set1_ps(s), vc = _mm512_set1_ps(c);
+    __mmask16 bad = 0;
     for (long k = 0; k < n; k += 16) {
         // Whole vectors, and the tail under a mask: the same operations on the lanes that exist.
         __mmask16 t = n - k >= 16 ? 0xFFFF : (__mmask16)((1u << (n - k)) - 1);
@@ -23,8 +24,12 @@ static void adam512(float *p, const float *g, float *m, float *v, long n, float 
         _mm512_mask_storeu_ps(m + k, t, mv);
         _mm512_mask_storeu_ps(v + k, t, vv);
         __m512 d = _mm512_add_ps(_mm512_div_ps(_mm512_sqrt_ps(vv), vc), ve);
-        _mm512_mask_storeu_ps(p + k, t, _mm512_sub_ps(pv, _mm512_div_ps(_mm512_mul_ps(vs, mv), d)));
+        __m512 np = _mm512_sub_ps(pv, _mm512_div_ps(_mm512_mul_ps(vs, mv), d));
+        _mm512_mask_storeu_ps(p + k, t, np);
+        // x − x is 0 exactly when x is finite.
+        bad |= (__mmask16)(t & ~_mm512_cmp_ps_mask(_mm512_sub_ps(np, np), _mm512_setzero_ps(), _CMP_EQ_OQ));
     }
+    return bad == 0;
 }
 
 // Philox4x32-10 (RandomGenerator.philox) of sixteen consecutive counters, one per lane.
@@ -101,9 +106,9 @@ int gan_uniform_wide(float *out, long groups, unsigned long long start, unsigned
 }
 
 int gan_adam_wide(float *p, const float *g, float *m, float *v, long n, float b1, float b2, float eps, float wd,
-                  float s, float c) {
+                  float s, float c, int *finite) {
     if (!has_avx512()) return 0;
-    adam512(p, g, m, v, n, b1, b2, eps, wd, s, c);
+    *finite = adam512(p, g, m, v, n, b1, b2, eps, wd, s, c);
     return 1;
 }
 #else
@@ -112,8 +117,8 @@ int gan_uniform_wide(float *out, long groups, unsigned long long start, unsigned
     return 0;
 }
 int gan_adam_wide(float *p, const float *g, float *m, float *v, long n, float b1, float b2, float eps, float wd,
-                  float s, float c) {
-    (void)p; (void)g; (void)m; (void)v; (void)n; (void)b1; (void)b2; (void)eps; (void)wd; (void)s; (void)c;
+                  float s, float c, int *finite) {
+    (void)p; (void)g; (void)m; (void)v; (void)n; (void)b1; (void)b2; (void)eps; (void)wd; (void)s; (void)c; (void)finite;
     return 0;
 }
 #endif

@@ -193,7 +193,7 @@ public final class GANTrainer {
         afterBackward?(discriminator, globalStep + 1)
         var nonFinite: String? = dLoss.item.isFinite ? nil : "D loss"
         optD.step()
-        nonFinite = nonFinite ?? firstNonFiniteAfterStep(watchedD)
+        nonFinite = nonFinite ?? firstNonFiniteAfterStep(watchedD, optD)
         if lossKind == .wganClip {
             for p in discriminator.parameters { p.assign(p.value.detached().clamp(min: -config.clipValue, max: config.clipValue)) }
         }
@@ -221,7 +221,7 @@ public final class GANTrainer {
             optG.step()
             discriminator.setFrozen(false)
             metrics.gLoss = gLoss.item
-            nonFinite = nonFinite ?? firstNonFiniteAfterStep(watchedG)
+            nonFinite = nonFinite ?? firstNonFiniteAfterStep(watchedG, optG)
             updateEMA()
         }
         metrics.nonFinite = nonFinite
@@ -239,10 +239,15 @@ public final class GANTrainer {
 
     /// After an optimizer step: the first gradient, else parameter, holding NaN or ±Inf. A
     /// non-finite gradient leaves its parameter non-finite under every optimizer here (NaN or ±Inf
-    /// reaches the update through the moments or the step), so one pass over the parameters
-    /// decides, and the gradients are searched only to name the culprit.
-    func firstNonFiniteAfterStep(_ watched: [(String, Parameter)]) -> String? {
-        if watched.allSatisfy({ $0.1.value.isAllFinite }) { return nil }
+    /// reaches the update through the moments or the step), so the parameters decide — as Adam
+    /// checked them while writing them when it updated every watched tensor, else in one pass —
+    /// and the gradients are searched only to name the culprit.
+    func firstNonFiniteAfterStep(_ watched: [(String, Parameter)], _ optimizer: Optimizer) -> String? {
+        if let check = optimizer.lastStepCheck, check.updated == watched.count {
+            if check.allFinite { return nil }
+        } else if watched.allSatisfy({ $0.1.value.isAllFinite }) {
+            return nil
+        }
         return firstNonFinite(watched, gradients: true) ?? firstNonFinite(watched, gradients: false)
     }
 

@@ -10,10 +10,14 @@ public protocol Optimizer: AnyObject {
     /// State tensors by name (`state.3.exp_avg`, `step`).
     func stateDict() -> [(String, Tensor)]
     func loadStateDict(_ values: [String: Tensor], prefix: String) throws
+    /// After `step()`: how many tensors it updated and whether all their new values are finite,
+    /// for an optimizer that checks that while it writes them (nil: this one does not).
+    var lastStepCheck: (updated: Int, allFinite: Bool)? { get }
 }
 
 extension Optimizer {
     public func zeroGrad() { for p in parameters { p.zeroGrad() } }
+    public var lastStepCheck: (updated: Int, allFinite: Bool)? { nil }
 }
 
 /// Applies `body(i, p, g, n)` to each parameter with a gradient, with raw pointers.
@@ -96,6 +100,7 @@ public final class Adam: Optimizer {
     public let beta1: Float, beta2: Float, eps: Float, weightDecay: Float
     public private(set) var steps: [Int]
     var m: [Tensor], v: [Tensor]
+    public private(set) var lastStepCheck: (updated: Int, allFinite: Bool)?
 
     public init(_ parameters: [Parameter], learningRate: Float = 1e-3, beta1: Float = 0.9, beta2: Float = 0.999,
                 eps: Float = 1e-8, weightDecay: Float = 0) {
@@ -125,7 +130,8 @@ public final class Adam: Optimizer {
                 stepSize: Float(Double(learningRate) / c1), biasCorrection2Sqrt: Float(c2.squareRoot())))
         }
         // The parameters, gradients and moments stay alive (held by `parameters` and `m`, `v`).
-        OptimizerKernels.adam(tensors, beta1: beta1, beta2: beta2, eps: eps, weightDecay: weightDecay)
+        let finite = OptimizerKernels.adam(tensors, beta1: beta1, beta2: beta2, eps: eps, weightDecay: weightDecay)
+        lastStepCheck = (tensors.count, finite)
     }
 
     public func stateDict() -> [(String, Tensor)] {

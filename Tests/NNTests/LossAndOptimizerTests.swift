@@ -107,6 +107,29 @@ final class LossAndOptimizerTests: XCTestCase {
         XCTAssertNotEqual(together[2].value.scalars, randomTensor([sizes[2]], seed: 72).scalars)
     }
 
+    /// Adam reports whether every value it wrote is finite (the trainer's divergence check uses
+    /// that instead of a pass of its own): with the AVX-512 kernel and the portable one, for a
+    /// NaN or ±Inf gradient in a masked tail, in the second of two threads' shares, or nowhere.
+    func testAdamReportsNonFiniteUpdates() {
+        let saved = WideKernels.enabled
+        defer { WideKernels.enabled = saved }
+        for wide in [true, false] {
+            WideKernels.enabled = wide
+            for (tensor, index, bad) in [(0, 52, Float.nan), (1, 69_999, .infinity), (1, 3, -.infinity), (-1, 0, 0)] {
+                let params = [Parameter(randomTensor([53], seed: 60)), Parameter(randomTensor([70_000], seed: 61))]
+                let adam = Adam(params, learningRate: 0.01)
+                for (i, p) in params.enumerated() {
+                    var g = randomTensor(p.shape, seed: 62 + UInt64(i), scale: 0.1).scalars
+                    if i == tensor { g[index] = bad }
+                    p.value.grad = Tensor(g)
+                }
+                adam.step()
+                XCTAssertEqual(adam.lastStepCheck?.updated, 2)
+                XCTAssertEqual(adam.lastStepCheck?.allFinite, tensor < 0, "wide \(wide), \(bad) in tensor \(tensor) at \(index)")
+            }
+        }
+    }
+
     func testSGDMomentumNesterovAndRMSProp() {
         let a = Parameter(Tensor([1.0])), b = Parameter(Tensor([1.0])), c = Parameter(Tensor([1.0]))
         let sgd = SGD([a], learningRate: 0.1, momentum: 0.9)

@@ -27,9 +27,10 @@ int gan_is_serial(void);
 int gan_uniform_wide(float *out, long groups, unsigned long long start, unsigned long long key, float scale, float offset);
 
 /// Adam's update (see OptimizerKernels.adam for the order of operations) with AVX-512, on n
-/// values; returns 0, having done nothing, when the CPU lacks AVX-512.
+/// values, setting *finite to 1 when every updated value is finite, else 0; returns 0, having
+/// done nothing, when the CPU lacks AVX-512.
 int gan_adam_wide(float *p, const float *g, float *m, float *v, long n, float b1, float b2, float eps, float wd,
-                  float s, float c);
+                  float s, float c, int *finite);
 
 /// y = 1 / (1 + e^−x) on n values, within 1e-6 relative of the exact value (Sigmoid.c).
 void gan_sigmoid(const float *x, float *y, long n);
