@@ -2,7 +2,7 @@ import CSupport
 
 /// Update rules of the optimizers as single fused passes over raw buffers: the NN module's
 /// optimizers call these so that a step reads each parameter, gradient and moment once,
-/// sixteen lanes at a time, split over the engine's threads for large tensors.
+/// sixteen lanes at a time, split over the engine's threads.
 public enum OptimizerKernels {
 
     /// One tensor's share of an Adam step: its parameter, gradient and moments, and its own step
@@ -23,7 +23,7 @@ public enum OptimizerKernels {
     /// Adam's update of every tensor in one split over the engine's threads: the elements of all
     /// tensors, end to end, in equal shares (small tensors one by one would each run on one
     /// thread, and each large one would be a hand-off of its own). Returns whether every updated
-    /// value is finite, checked on the way (the trainer's divergence check needs nothing else).
+    /// value is finite, checked on the way at no extra pass.
     @discardableResult
     public static func adam(_ tensors: [AdamTensor], beta1: Float, beta2: Float, eps: Float, weightDecay: Float) -> Bool {
         let total = tensors.reduce(0) { $0 + $1.count }
