@@ -56,6 +56,23 @@ final class RandomGeneratorTests: XCTestCase {
         }
     }
 
+    /// Normals of a large fill (words through the vectorized uniform fill) equal those of many
+    /// one-block fills (words block by block), value for value, and leave the same state.
+    func testLargeNormalFillMatchesBlockByBlock() {
+        for count in [1_000, 1_002] {
+            var big = RandomGenerator(seed: 21), small = RandomGenerator(seed: 21)
+            var a = [Float](repeating: 0, count: count), b = [Float](repeating: 0, count: count)
+            a.withUnsafeMutableBufferPointer { big.fillNormal($0, mean: 0.5, std: 2) }
+            b.withUnsafeMutableBufferPointer { buf in
+                for i in stride(from: 0, to: count, by: 4) {
+                    small.fillNormal(UnsafeMutableBufferPointer(rebasing: buf[i..<min(i + 4, count)]), mean: 0.5, std: 2)
+                }
+            }
+            XCTAssertEqual(a.map(\.bitPattern), b.map(\.bitPattern), "\(count) values")
+            XCTAssertEqual(big.nextUniform(), small.nextUniform(), "state after \(count) values")
+        }
+    }
+
     func testMomentsOfUniformAndNormal() {
         var g = RandomGenerator(seed: 7)
         let n = Tensor.randn([200_000], generator: &g)
