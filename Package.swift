@@ -33,6 +33,7 @@ let package = Package(
         // behind a small C cache of primitives.
         .target(
             name: "DNNLConvolution",
+            dependencies: ["CSupport"],
             path: "Sources/DNNLConvolution",
             // libgomp directly: to set flush-to-zero on oneDNN's worker threads and their count.
             cSettings: [.unsafeFlags(["-O2"])],

@@ -21,12 +21,15 @@ struct gan_handoff {
     atomic_int finished;      // workers done with the current job
     atomic_int sleepers;      // workers asleep on `wake`
     atomic_int caller_asleep; // the caller asleep on `done`
-    atomic_int quiet;         // set by gan_handoff_quiesce: workers stop spinning
+    atomic_int quiet;         // set by gan_handoff_quiesce_all: workers stop spinning
     int workers;
     long spin_ns;
     pthread_mutex_t lock;
     pthread_cond_t wake, done;
 };
+
+// The process's pool (the engine has one), for gan_handoff_quiesce_all.
+static gan_handoff *_Atomic pool;
 
 static long now_ns(void) {
     struct timespec t;
@@ -42,6 +45,7 @@ gan_handoff *gan_handoff_create(int workers, long spin_ns) {
     pthread_mutex_init(&h->lock, NULL);
     pthread_cond_init(&h->wake, NULL);
     pthread_cond_init(&h->done, NULL);
+    atomic_store(&pool, h);
     return h;
 }
 
@@ -106,6 +110,7 @@ void gan_handoff_await(gan_handoff *h) {
     pthread_mutex_unlock(&h->lock);
 }
 
-void gan_handoff_quiesce(gan_handoff *h) {
+void gan_handoff_quiesce_all(void) {
+    gan_handoff *h = atomic_load(&pool);
     if (h && !atomic_load(&h->quiet)) atomic_store(&h->quiet, 1);
 }

@@ -5,6 +5,7 @@
 // copies and oneDNN's scratchpad live in four buffers shared by all entries (grown as needed),
 // so the memory they take is that of the largest call, not of every shape seen.
 #include "dnnl_convolution.h"
+#include "CSupport.h"
 #include "channel_epilogue.h"
 #include "small_output_convolution.h"
 #include <oneapi/dnnl/dnnl.h>
@@ -179,6 +180,8 @@ static entry *lookup(gan_dnnl_kind kind, const gan_dnnl_shape *shape) {
 
 // Called with the lock held: the engine and stream once, and the OpenMP thread count.
 static int prepare(int threads) {
+    // The engine's spinning workers would take a core from oneDNN's OpenMP team.
+    gan_handoff_quiesce_all();
     if (ready < 0) {
         // oneDNN runs on libgomp's threads, which start without flush-to-zero / denormals-are-zero
         // (the engine sets both on its own threads: denormal arithmetic is ~100x slower).

@@ -53,10 +53,11 @@ public enum PixelScaling: String, Sendable, CaseIterable {
     /// x / 127.5 − 1
     case symmetric = "-1,1"
 
-    @inline(__always) func apply(_ b: UInt8) -> Float {
+    /// dst[i] = the scaled src[i], the case chosen once so that each loop vectorizes.
+    @inline(__always) func apply(_ src: UnsafePointer<UInt8>, to dst: UnsafeMutablePointer<Float>, count: Int) {
         switch self {
-        case .unit: return Float(b) / 255
-        case .symmetric: return Float(b) / 127.5 - 1
+        case .unit: for i in 0..<count { dst[i] = Float(src[i]) / 255 }
+        case .symmetric: for i in 0..<count { dst[i] = Float(src[i]) / 127.5 - 1 }
         }
     }
 }
@@ -105,12 +106,7 @@ public struct BatchLoader: Sendable {
         dataset.pixels.withUnsafeBufferPointer { px in
             images.withUnsafeMutableBufferPointer { out in
                 for b in 0..<n {
-                    let src = px.baseAddress! + order[start + b] * hw, dst = out.baseAddress! + b * hw
-                    // `apply`'s arithmetic, with the case chosen outside the loop so that it vectorizes.
-                    switch scaling {
-                    case .unit: for i in 0..<hw { dst[i] = Float(src[i]) / 255 }
-                    case .symmetric: for i in 0..<hw { dst[i] = Float(src[i]) / 127.5 - 1 }
-                    }
+                    scaling.apply(px.baseAddress! + order[start + b] * hw, to: out.baseAddress! + b * hw, count: hw)
                     labels[b] = Int(dataset.labels[order[start + b]])
                 }
             }

@@ -20,12 +20,20 @@ extension Optimizer {
     public var lastStepCheck: (updated: Int, allFinite: Bool)? { nil }
 }
 
+/// The parameters a step updates (not frozen, with a gradient of their shape), with their
+/// index and gradient.
+func updatable(_ params: [Parameter]) -> [(index: Int, parameter: Parameter, gradient: Tensor)] {
+    params.enumerated().compactMap { i, p in
+        guard !p.isFrozen, let g = p.grad else { return nil }
+        precondition(g.shape == p.shape, "gradient shape \(g.shape) differs from parameter \(p.shape)")
+        return (i, p, g)
+    }
+}
+
 /// Applies `body(i, p, g, n)` to each parameter with a gradient, with raw pointers.
 @inline(__always)
 func forEachGradient(_ params: [Parameter], _ body: (Int, UnsafeMutablePointer<Float>, UnsafePointer<Float>, Int) -> Void) {
-    for (i, p) in params.enumerated() where !p.isFrozen {
-        guard let g = p.grad else { continue }
-        precondition(g.shape == p.shape, "gradient shape \(g.shape) differs from parameter \(p.shape)")
+    for (i, p, g) in updatable(params) {
         g.withUnsafeBufferPointer { gb in
             p.value.withUnsafeMutableBufferPointer { pb in body(i, pb.baseAddress!, gb.baseAddress!, pb.count) }
         }
@@ -117,9 +125,7 @@ public final class Adam: Optimizer {
 
     public func step() {
         var tensors: [OptimizerKernels.AdamTensor] = []
-        for (i, p) in parameters.enumerated() where !p.isFrozen {
-            guard let g = p.grad else { continue }
-            precondition(g.shape == p.shape, "gradient shape \(g.shape) differs from parameter \(p.shape)")
+        for (i, p, g) in updatable(parameters) {
             steps[i] += 1
             // Bias corrections in Double, as PyTorch computes them with Python floats.
             let t = Double(steps[i])

@@ -47,8 +47,8 @@ void gan_handoff_publish(gan_handoff *h);
 void gan_handoff_finished(gan_handoff *h);
 /// Caller side: returns when every worker has called gan_handoff_finished for the current job.
 void gan_handoff_await(gan_handoff *h);
-/// Caller side: spinning workers go to sleep now, until the next job (before other threads,
-/// such as oneDNN's OpenMP team, need the cores).
-void gan_handoff_quiesce(gan_handoff *h);
+/// The process's pool (the last one created): spinning workers go to sleep now, until the next
+/// job. Called before other threads, such as oneDNN's OpenMP team, need the cores.
+void gan_handoff_quiesce_all(void);
 
 #endif

@@ -91,7 +91,7 @@ public struct Tensor {
     public mutating func withUnsafeMutableBufferPointer<R>(
         _ body: (UnsafeMutableBufferPointer<Float>) throws -> R
     ) rethrows -> R {
-        if !isKnownUniquelyReferenced(&storage) { storage = TensorStorage(copying: storage) }
+        _ = unsafeMutableElements()
         return try body(storage.buffer)
     }
 

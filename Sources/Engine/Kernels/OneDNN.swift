@@ -61,7 +61,6 @@ enum OneDNN {
         #if canImport(DNNLConvolution)
         guard var s = shape(p) else { return nil }
         let out = Tensor(uninitializedShape: outShape)
-        WorkerPool.shared.quiesce()
         let rc = gan_dnnl_convolution(gan_dnnl_kind(rawValue: UInt32(kind.rawValue)), &s, a, b, out.storage.base, Int32(Parallel.threads))
         return rc == 0 ? out : nil
         #else
@@ -77,8 +76,7 @@ enum OneDNN {
         guard kind == .forward || kind == .backwardData, var s = shape(p) else { return nil }
         let out = Tensor(uninitializedShape: outShape)
         let rc = withExtendedLifetime((a, weight, bias)) {
-            WorkerPool.shared.quiesce()
-            return gan_dnnl_activated_convolution(gan_dnnl_kind(rawValue: UInt32(kind.rawValue)), &s, a.storage.base, weight.storage.base,
+            gan_dnnl_activated_convolution(gan_dnnl_kind(rawValue: UInt32(kind.rawValue)), &s, a.storage.base, weight.storage.base,
                                            bias?.storage.base, slope, out.storage.base, Int32(Parallel.threads))
         }
         return rc == 0 ? out : nil
@@ -98,8 +96,7 @@ enum OneDNN {
         let dw = needs.weight ? Tensor(uninitializedShape: weight.shape) : nil
         let db = needs.bias ? Tensor(uninitializedShape: [y.shape[1]]) : nil
         let rc = withExtendedLifetime((g, y, a, weight)) {
-            WorkerPool.shared.quiesce()
-            return gan_dnnl_activated_backward(gan_dnnl_kind(rawValue: UInt32(kind.rawValue)), &s, g.storage.base, y.storage.base, slope,
+            gan_dnnl_activated_backward(gan_dnnl_kind(rawValue: UInt32(kind.rawValue)), &s, g.storage.base, y.storage.base, slope,
                                         a.storage.base, weight.storage.base, dx?.storage.base, dw?.storage.base, db?.storage.base,
                                         Int32(Parallel.threads))
         }
@@ -133,8 +130,7 @@ enum OneDNN {
         guard !cSteps.isEmpty, cSteps.count <= Int(GAN_DNNL_MAX_CHAIN) else { return nil }
         let out = Tensor(uninitializedShape: outShape)
         let rc = withExtendedLifetime((x, steps)) {
-            WorkerPool.shared.quiesce()
-            return gan_dnnl_inference_chain(Int32(cSteps.count), cSteps, x.storage.base, out.storage.base, Int32(Parallel.threads))
+            gan_dnnl_inference_chain(Int32(cSteps.count), cSteps, x.storage.base, out.storage.base, Int32(Parallel.threads))
         }
         return rc == 0 ? out : nil
         #else

@@ -66,8 +66,9 @@ enum Parallel {
 ///
 /// Jobs are handed over through `gan_handoff` (CSupport): workers spin for `GAN_POOL_SPIN_US`
 /// microseconds after a job before they sleep (default 1000; 0, sleeping at once, when OpenBLAS
-/// runs its own threads), and so does the caller while it waits for them. Code about to run on
-/// other threads (oneDNN's OpenMP team) calls `quiesce()` first: a spinner would take their core.
+/// runs its own threads), and so does the caller while it waits for them. Every oneDNN call
+/// quiesces the pool first (`gan_handoff_quiesce_all`): a spinner would take a core from oneDNN's
+/// OpenMP team.
 final class WorkerPool: @unchecked Sendable {
     static let shared = WorkerPool(workers: max(0, ProcessInfo.processInfo.activeProcessorCount - 1),
                                    spinMicroseconds: ProcessInfo.processInfo.environment["GAN_POOL_SPIN_US"].flatMap { Int($0) }
@@ -101,9 +102,6 @@ final class WorkerPool: @unchecked Sendable {
             gan_handoff_finished(handoff)
         }
     }
-
-    /// Sends spinning workers to sleep until the next job.
-    func quiesce() { gan_handoff_quiesce(handoff) }
 
     /// Takes parts until none is left.
     private func drain() {
