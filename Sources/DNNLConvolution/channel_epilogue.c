@@ -26,7 +26,8 @@ int gan_layout_from_md(const dnnl_memory_desc_t *md, void *base, gan_layout *out
     for (int i = 0; i < 4; i++) if (md->padded_offsets[i] != 0) return 1;
     const dnnl_blocking_desc_t *b = &md->format_desc.blocking;
     long block;
-    if (b->inner_nblks == 0) block = 1;
+    if (b->inner_nblks == 0)  // NCHW, or NHWC: one block of all channels
+        block = md->dims[1] > 1 && b->strides[1] == 1 && b->strides[3] == md->dims[1] ? md->dims[1] : 1;
     else if (b->inner_nblks == 1 && b->inner_idxs[0] == 1) block = b->inner_blks[0];
     else return 1;
     long w = md->dims[3];

@@ -2,10 +2,10 @@
 #define GAN_CHANNEL_EPILOGUE_H
 #include <oneapi/dnnl/dnnl.h>
 
-#define GAN_MAX_BLOCK 64
+#define GAN_MAX_BLOCK 512
 
-/// A 4-D float tensor whose (image, channel block) runs are dense: plain NCHW (block 1) or
-/// oneDNN's nChw{block}c. Strides count floats.
+/// A 4-D float tensor whose (image, channel block) runs are dense: plain NCHW (block 1),
+/// oneDNN's nChw{block}c, or NHWC (one block of all c channels). Strides count floats.
 typedef struct {
     float *base;
     long n, c, h, w, block, stride_n, stride_cb;

@@ -182,7 +182,8 @@ final class TensorOpsTests: XCTestCase {
     }
 
     /// Where oneDNN is used, its three convolutions agree with the engine's own unfold + sgemm
-    /// path on the dcgan-bn and Keras geometries (two independent implementations).
+    /// path on the dcgan-bn and Keras geometries (two independent implementations), in both the
+    /// blocked and the channels-last layouts oneDNN is asked for.
     func testOneDNNMatchesTheGEMMPath() throws {
         let saved = Runtime.usesOneDNN
         defer { Runtime.usesOneDNN = saved }
@@ -193,6 +194,10 @@ final class TensorOpsTests: XCTestCase {
             (3, 16, 32, ConvGeometry(kernel: (5, 5), stride: (2, 2), padding: (top: 1, left: 1, bottom: 2, right: 2)), (14, 14)),
             (2, 32, 16, ConvGeometry(kernel: 5, stride: 2, padding: 2), (14, 14)),  // convT with output padding 1
             (2, 16, 16, ConvGeometry(kernel: 5, stride: 1, padding: 2), (7, 7)),
+            // Outputs of 14×14 and more take oneDNN's channels-last kernels (`wants_nhwc`), with
+            // channel counts that are not multiples of 16.
+            (2, 24, 20, ConvGeometry(kernel: (5, 5), stride: (2, 2), padding: (top: 1, left: 1, bottom: 2, right: 2)), (28, 28)),
+            (2, 20, 16, ConvGeometry(kernel: 3, stride: 1, padding: 1), (14, 15)),
         ]
         for (k, (n, c, o, geo, big)) in cases.enumerated() {
             let small = geo.smallSize(big: big.0, big.1)

@@ -214,7 +214,8 @@ final class LayerTests: XCTestCase {
     /// the activation's gradient once in its blocked layout and sums the bias gradient on the
     /// way) and a gradient penalty's (double backward, through the rule's op-language form) up
     /// to rounding. Transposed and plain convolutions, 20 and 24 channels (partial blocks of 16),
-    /// with and without a bias, ReLU and leaky slopes, 7×7 images.
+    /// with and without a bias, ReLU and leaky slopes, 7×7 images (blocked layout) and 14×14 ones
+    /// (channels-last).
     func testActivatedConvolutionMatchesSeparateOps() throws {
         let saved = Runtime.usesOneDNN
         defer { Runtime.usesOneDNN = saved }
@@ -229,7 +230,16 @@ final class LayerTests: XCTestCase {
             (ConvolutionStep(.conv2d, weight: randomTensor([20, 16, 3, 3], seed: 95, scale: 0.1), bias: nil,
                              geometry: ConvGeometry(kernel: 3, padding: 1), slope: 0.1), "conv, no bias"),
         ]
-        for (step, what) in cases {
+        // Outputs (in conv2d's terms) of 14×14 take oneDNN's channels-last layout, which the
+        // activation's gradient is then written in.
+        let big = randomTensor([2, 16, 14, 14], seed: 98)
+        let largeCases: [(ConvolutionStep, String)] = [
+            (ConvolutionStep(.convTranspose2d(outputPadding: (1, 1), outputSize: nil), weight: randomTensor([16, 20, 5, 5], seed: 99, scale: 0.1),
+                             bias: randomTensor([20], seed: 100), geometry: ConvGeometry(kernel: 5, stride: 2, padding: 2), slope: 0.2), "14×14 convT + bias"),
+            (ConvolutionStep(.conv2d, weight: randomTensor([24, 16, 3, 3], seed: 101, scale: 0.1), bias: randomTensor([24], seed: 102),
+                             geometry: ConvGeometry(kernel: 3, padding: 1), slope: 0.1), "14×14 conv + bias"),
+        ]
+        for (step, what, x) in cases.map({ ($0.0, $0.1, x) }) + largeCases.map({ ($0.0, $0.1, big) }) {
             let params = [step.weight] + (step.bias.map { [$0] } ?? [])
             func separate(_ xi: Tensor, _ p: [Tensor]) -> Tensor {
                 let b = p.count > 1 ? p[1] : nil
