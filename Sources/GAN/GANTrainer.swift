@@ -96,6 +96,8 @@ public final class GANTrainer {
         var initRNG = RandomGenerator(seed: config.seed)
         dropout = RandomSource(seed: config.seed &+ 3)
         (generator, discriminator) = ModelZoo.build(spec, options: options, generator: &initRNG, random: dropout)
+        try GANTrainer.checkImageSize(generator, latentDim: latentDim, conditional: spec.conditional, spec: spec,
+                                      blocks: options.blocks, data: train)
         if let decay = config.emaDecay {
             guard decay > 0 && decay < 1 else { throw ConfigError("--ema must be in (0, 1), got \(decay)") }
             var r = RandomGenerator(seed: 0)
@@ -139,6 +141,27 @@ public final class GANTrainer {
         var fixedRNG = RandomGenerator(seed: config.seed &+ 5)
         fixedZ = GANTrainer.latent(64, latentDim, latentDistribution, &fixedRNG)
         fixedLabels = spec.conditional ? (0..<64).map { $0 % 10 } : nil
+    }
+
+    /// The generator must make images of the dataset's size: the discriminator is built for the
+    /// generator's size and sees both. One sample in eval mode, without a graph, tells.
+    static func checkImageSize(_ generator: Network, latentDim: Int, conditional: Bool, spec: ModelSpec, blocks: Int,
+                               data: ImageDataset) throws {
+        let out = withoutGrad {
+            generator.eval()
+            defer { generator.train() }
+            return generator(Tensor.zeros([1, latentDim]), labels: conditional ? [0] : nil)
+        }
+        let size = (out.shape[out.rank - 2], out.shape[out.rank - 1])
+        guard size != (data.height, data.width) else { return }
+        var hint = ""
+        if spec.name == "dcgan-bn" || spec.name == "cdcgan" {
+            hint = " (\(spec.name) starts at 7×7 and doubles per block: --blocks \(blocks) gives \(size.0)×\(size.1)"
+            var b = 0, side = 7
+            while side < data.height && b < 4 { side *= 2; b += 1 }
+            hint += side == data.height && data.height == data.width ? "; use --blocks \(b))" : ")"
+        }
+        throw ConfigError("--model \(spec.name) generates \(size.0)×\(size.1) images but \(data.name) holds \(data.height)×\(data.width) images\(hint)")
     }
 
     static func latent(_ n: Int, _ dim: Int, _ dist: LatentDistribution, _ g: inout RandomGenerator) -> Tensor {

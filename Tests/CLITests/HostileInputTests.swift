@@ -59,6 +59,30 @@ final class HostileInputTests: XCTestCase {
         }
     }
 
+    /// A generator whose images differ in size from the dataset's (the discriminator would see
+    /// both) is refused before anything is written, with the size each has and, for dcgan-bn,
+    /// the --blocks that fits; it was a crash in the first step.
+    func testGeneratorAndDatasetSizesMustMatch() throws {
+        let wide = dir + "/wide"
+        try FileManager.default.createDirectory(atPath: wide, withIntermediateDirectories: true)
+        try idx([4, 32, 32], [UInt8](repeating: 9, count: 4 * 1024)).write(to: URL(fileURLWithPath: wide + "/train-images-idx3-ubyte"))
+        try idx([4], [0, 1, 2, 3]).write(to: URL(fileURLWithPath: wide + "/train-labels-idx1-ubyte"))
+        let mnistLike = syntheticIDXDirectory(count: 8, seed: 5)
+        let cases: [([String], String)] = [
+            (["--model", "dcgan-bn", "--loss", "wgan-gp", "--blocks", "1", "--dataset", mnistLike],
+             "--model dcgan-bn generates 14×14 images but \(mnistLike) holds 28×28 images (dcgan-bn starts at 7×7 and doubles per block: --blocks 1 gives 14×14; use --blocks 2)"),
+            (["--model", "dcgan-bn", "--blocks", "3", "--filters", "16", "--dataset", mnistLike], "generates 56×56 images but"),
+            (["--model", "mlp", "--dataset", wide], "--model mlp generates 28×28 images but \(wide) holds 32×32 images"),
+        ]
+        for (k, (args, expected)) in cases.enumerated() {
+            let run = dir + "/run-\(k)"
+            let r = try Gan.run(["train", "--steps", "1", "--batch-size", "2", "--run-dir", run] + args)
+            XCTAssertEqual(r.status, 64, "\(args): \(r.output)")
+            XCTAssertTrue(r.stderr.contains(expected), "\(args): \(r.stderr)")
+            XCTAssertFalse(FileManager.default.fileExists(atPath: run), "\(args): nothing written")
+        }
+    }
+
     /// A checkpoint to point `gan sample` at, trained for a few steps on synthetic data.
     func goodCheckpoint() throws -> String {
         let r = try Gan.run(["train", "--model", "mlp", "--dataset", syntheticIDXDirectory(count: 16, seed: 4), "--steps", "2",
