@@ -96,8 +96,7 @@ public final class GANTrainer {
         var initRNG = RandomGenerator(seed: config.seed)
         dropout = RandomSource(seed: config.seed &+ 3)
         (generator, discriminator) = ModelZoo.build(spec, options: options, generator: &initRNG, random: dropout)
-        try GANTrainer.checkImageSize(generator, latentDim: latentDim, conditional: spec.conditional, spec: spec,
-                                      blocks: options.blocks, data: train)
+        try GANTrainer.checkImageSize(generator, latentDim: latentDim, spec: spec, blocks: options.blocks, data: train)
         if let decay = config.emaDecay {
             guard decay > 0 && decay < 1 else { throw ConfigError("--ema must be in (0, 1), got \(decay)") }
             var r = RandomGenerator(seed: 0)
@@ -145,12 +144,11 @@ public final class GANTrainer {
 
     /// The generator must make images of the dataset's size: the discriminator is built for the
     /// generator's size and sees both. One sample in eval mode, without a graph, tells.
-    static func checkImageSize(_ generator: Network, latentDim: Int, conditional: Bool, spec: ModelSpec, blocks: Int,
-                               data: ImageDataset) throws {
+    static func checkImageSize(_ generator: Network, latentDim: Int, spec: ModelSpec, blocks: Int, data: ImageDataset) throws {
         let out = withoutGrad {
             generator.eval()
             defer { generator.train() }
-            return generator(Tensor.zeros([1, latentDim]), labels: conditional ? [0] : nil)
+            return generator(Tensor.zeros([1, latentDim]), labels: spec.conditional ? [0] : nil)
         }
         let size = (out.shape[out.rank - 2], out.shape[out.rank - 1])
         guard size != (data.height, data.width) else { return }
