@@ -101,16 +101,12 @@ public struct BatchLoader: Sendable {
         let end = Swift.min(start + batchSize, order.count)
         let n = end - start
         let hw = dataset.height * dataset.width
-        var images = Tensor.zeros([n, 1, dataset.height, dataset.width])
-        var labels = [Int](repeating: 0, count: n)
-        dataset.pixels.withUnsafeBufferPointer { px in
-            images.withUnsafeMutableBufferPointer { out in
-                for b in 0..<n {
-                    scaling.apply(px.baseAddress! + order[start + b] * hw, to: out.baseAddress! + b * hw, count: hw)
-                    labels[b] = Int(dataset.labels[order[start + b]])
-                }
+        let images = Tensor(shape: [n, 1, dataset.height, dataset.width]) { out in
+            dataset.pixels.withUnsafeBufferPointer { px in
+                for b in 0..<n { scaling.apply(px.baseAddress! + order[start + b] * hw, to: out.baseAddress! + b * hw, count: hw) }
             }
         }
+        let labels = (start..<end).map { Int(dataset.labels[order[$0]]) }
         return (images, labels)
     }
 }

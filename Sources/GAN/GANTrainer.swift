@@ -153,11 +153,10 @@ public final class GANTrainer {
         let size = (out.shape[out.rank - 2], out.shape[out.rank - 1])
         guard size != (data.height, data.width) else { return }
         var hint = ""
-        if spec.name == "dcgan-bn" || spec.name == "cdcgan" {
+        if spec.isBlockBuilt {
             hint = " (\(spec.name) starts at 7×7 and doubles per block: --blocks \(blocks) gives \(size.0)×\(size.1)"
-            var b = 0, side = 7
-            while side < data.height && b < 4 { side *= 2; b += 1 }
-            hint += side == data.height && data.height == data.width ? "; use --blocks \(b))" : ")"
+            let fits = data.height == data.width ? ModelZoo.blockCounts.first { ModelZoo.blockImageSide(blocks: $0) == data.height } : nil
+            hint += fits.map { "; use --blocks \($0))" } ?? ")"
         }
         throw ConfigError("--model \(spec.name) generates \(size.0)×\(size.1) images but \(data.name) holds \(data.height)×\(data.width) images\(hint)")
     }

@@ -23,6 +23,19 @@ public struct ModelSpec: Sendable {
     /// Keras' train step: one discriminator call on [real; fake] rather than two calls.
     public let combinedDiscriminatorBatch: Bool
     public let paddingNote: String
+
+    /// Built from `--filters` and `--blocks` (dcgan-bn, cdcgan): the generator starts at 7×7 and
+    /// doubles per stride-2 block, and the critic's normalization is a choice (`--critic-norm`).
+    public var isBlockBuilt: Bool { name == "dcgan-bn" || name == "cdcgan" }
+}
+
+extension ModelZoo {
+    /// The generator's first feature map of a block-built model, 7×7 (MNIST's 28 = 7 · 2²).
+    static let blockStartSide = 7
+    /// The allowed `--blocks` (`BuildOptions.blocks`).
+    public static let blockCounts = 0...4
+    /// The image side a block-built model generates with `blocks` stride-2 blocks.
+    public static func blockImageSide(blocks: Int) -> Int { blockStartSide << blocks }
 }
 
 /// The pixel range a model's data and generator output use.
@@ -130,7 +143,7 @@ public enum ModelZoo {
                                 ConvTranspose2d(f, f, kernel: 5, stride: 1, padding: .symmetric(2), bias: false, init: ini, generator: &g),
                                 BatchNorm(f), LeakyReLU(0.01)]
             var c = f
-            var size = 7
+            var size = blockStartSide
             for _ in 0..<o.blocks {
                 let next = Swift.max(c / 2, 1)
                 gl += [ConvTranspose2d(c, next, kernel: 5, stride: 2, padding: .symmetric(2), outputPadding: 1, bias: false, init: ini, generator: &g),

@@ -89,7 +89,9 @@ struct TrainCommand: ParsableCommand {
         try positive(epochs, "--epochs"); try positive(steps, "--steps"); try positive(batchSize, "--batch-size")
         try positive(nCritic, "--n-critic"); try positive(filters, "--filters"); try positive(latentDim, "--latent-dim")
         try positive(checkpointEvery, "--checkpoint-every"); try positive(logEvery, "--log-every"); try positive(limit, "--limit")
-        if blocks < 0 || blocks > 4 { throw ValidationError("--blocks must be 0 to 4, got \(blocks)") }
+        if !ModelZoo.blockCounts.contains(blocks) {
+            throw ValidationError("--blocks must be \(ModelZoo.blockCounts.lowerBound) to \(ModelZoo.blockCounts.upperBound), got \(blocks)")
+        }
         if let evalEvery, evalEvery < 0 { throw ValidationError("--eval-every must not be negative, got \(evalEvery)") }
         if let evalEvery, evalEvery > 0 && !DatasetStore.known.contains(dataset) { throw ValidationError("--eval-every needs a bundled classifier: --dataset mnist or fashion-mnist") }
         if !["rollback", "stop"].contains(onDivergence) { throw ValidationError("--on-divergence \(onDivergence) is not one of rollback, stop") }
@@ -105,7 +107,7 @@ struct TrainCommand: ParsableCommand {
         if !(instanceNoise >= 0 && instanceNoise.isFinite) { throw ValidationError("--instance-noise must not be negative, got \(instanceNoise)") }
         if let ema, !(ema > 0 && ema < 1) { throw ValidationError("--ema must be in (0, 1), got \(ema)") }
         if let criticNorm, CriticNorm(rawValue: criticNorm) == nil { throw ValidationError("--critic-norm \(criticNorm) is not one of batch, layer, none") }
-        if criticNorm != nil && !["dcgan-bn", "cdcgan"].contains(model) { throw ValidationError("--critic-norm applies to dcgan-bn and cdcgan only") }
+        if criticNorm != nil && ModelZoo.spec(model)?.isBlockBuilt != true { throw ValidationError("--critic-norm applies to dcgan-bn and cdcgan only") }
         if let latent, LatentDistribution(rawValue: latent) == nil { throw ValidationError("--latent \(latent) is not one of normal, uniform") }
         if featureMatching && (loss == "wgan-gp" || loss == "wgan-clip") { throw ValidationError("--feature-matching replaces the generator loss; it does not combine with \(loss!)") }
     }
@@ -132,7 +134,7 @@ struct TrainCommand: ParsableCommand {
         let log: (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
         let config = makeConfig()
         let dir = runDir ?? "runs/\(model)\(loss.map { "-\($0)" } ?? "")"
-        if config.loss == "wgan-gp" && (config.criticNorm ?? "batch") == "batch" && ["dcgan-bn", "cdcgan"].contains(model) {
+        if config.loss == "wgan-gp" && (config.criticNorm ?? "batch") == "batch" && ModelZoo.spec(model)?.isBlockBuilt == true {
             log("warning: WGAN-GP with batch norm in the critic: the penalty is defined per sample, but batch norm makes each critic output depend on the whole batch, so the gradient norm it constrains is not the one the theory needs (Gulrajani et al. use layer norm). Consider --critic-norm layer.")
         }
         StopSignals.install()

@@ -42,6 +42,13 @@ public struct Tensor {
         values.withUnsafeBufferPointer { storage.base.update(from: $0.baseAddress!, count: values.count) }
     }
 
+    /// A tensor whose every element `body` writes (the storage starts uninitialized: no fill
+    /// that the writer would overwrite).
+    public init(shape: [Int], initializingWith body: (UnsafeMutableBufferPointer<Float>) throws -> Void) rethrows {
+        self.init(uninitializedShape: shape)
+        try body(storage.buffer)
+    }
+
     public init(_ values: [Float]) { self.init(shape: [values.count], values) }
 
     public init(scalar: Float) { self.init(shape: [], [scalar]) }
