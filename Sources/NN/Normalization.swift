@@ -1,4 +1,5 @@
 import Engine
+import Foundation
 
 /// Batch normalization over [N, C] (1d) or [N, C, H, W] (2d), as PyTorch: batch statistics in
 /// training (biased variance to normalize, unbiased for the running variance), running
@@ -32,18 +33,49 @@ public final class BatchNorm: Module {
         [("running_mean", runningMean), ("running_var", runningVar), ("num_batches_tracked", numBatchesTracked)]
     }
 
+    /// Whether training runs through `Tensor.batchNormLeakyRelu` (`GAN_FUSED_BN=0` builds it
+    /// from the engine's elementwise ops and reductions instead, for comparisons).
+    nonisolated(unsafe) public static var fusesStatistics = ProcessInfo.processInfo.environment["GAN_FUSED_BN"] != "0"
+
     override public func callAsFunction(_ x: Tensor) -> Tensor {
+        if isTraining && Self.fusesStatistics { return normalizedLeakyRelu(x, alpha: 1) }
         let (input, scale, shift) = affineParts(x)
         let y = input * scale
         return shift.map { y + $0 } ?? y
+    }
+
+    /// In training: the output followed by leaky ReLU with `alpha` (1: none), as one op
+    /// (`Tensor.batchNormLeakyRelu`), updating the running statistics.
+    public func normalizedLeakyRelu(_ x: Tensor, alpha: Float) -> Tensor {
+        precondition(isTraining, "normalizedLeakyRelu uses batch statistics; in eval mode use affineParts")
+        checkShape(x)
+        let r = Tensor.batchNormLeakyRelu(x, weight: weight?.value, bias: bias?.value, eps: eps, alpha: alpha)
+        updateRunningStatistics(mean: r.mean, variance: r.variance, count: x.count / features)
+        return r.output
+    }
+
+    func checkShape(_ x: Tensor) {
+        precondition((x.rank == 2 || x.rank == 4) && x.shape[1] == features,
+                     "BatchNorm(\(features)) expects [N, \(features)] or [N, \(features), H, W], got \(x.shape)")
+    }
+
+    /// PyTorch's update: momentum-weighted, the variance made unbiased over the `count` values
+    /// each channel's statistics came from.
+    func updateRunningStatistics(mean: Tensor, variance: Tensor, count: Int) {
+        withoutGrad {
+            let n = Float(count)
+            let unbiased = variance.detached().reshaped([features]) * (n / Swift.max(n - 1, 1))
+            runningMean.value = runningMean.value * (1 - momentum) + mean.detached().reshaped([features]) * momentum
+            runningVar.value = runningVar.value * (1 - momentum) + unbiased * momentum
+            numBatchesTracked.value = numBatchesTracked.value + 1
+        }
     }
 
     /// The output as `input · scale + shift` with per-channel [1, C(, 1, 1)] factors, before
     /// that last step, so that `Sequential` can fuse it with the activation after it. In
     /// training this computes the batch statistics and updates the running ones.
     public func affineParts(_ x: Tensor) -> (input: Tensor, scale: Tensor, shift: Tensor?) {
-        precondition((x.rank == 2 || x.rank == 4) && x.shape[1] == features,
-                     "BatchNorm(\(features)) expects [N, \(features)] or [N, \(features), H, W], got \(x.shape)")
+        checkShape(x)
         let axes = x.rank == 4 ? [0, 2, 3] : [0]
         let shape = x.rank == 4 ? [1, features, 1, 1] : [1, features]
         // The per-channel factors are folded into one [1, C, 1, 1] scale (and shift) before they
@@ -55,13 +87,7 @@ public final class BatchNorm: Module {
             let centered = x - mean
             let variance = centered.square().mean(axes: axes, keepDims: true)
             let invStd = (variance + eps).pow(-0.5)
-            withoutGrad {
-                let n = Float(axes.reduce(1) { $0 * x.shape[$1] })
-                let unbiased = variance.detached().reshaped([features]) * (n / Swift.max(n - 1, 1))
-                runningMean.value = runningMean.value * (1 - momentum) + mean.detached().reshaped([features]) * momentum
-                runningVar.value = runningVar.value * (1 - momentum) + unbiased * momentum
-                numBatchesTracked.value = numBatchesTracked.value + 1
-            }
+            updateRunningStatistics(mean: mean, variance: variance, count: x.count / features)
             return (centered, weight.map { invStd * $0 } ?? invStd, bias)
         }
         let invStd = (runningVar.value.reshaped(shape) + eps).pow(-0.5)

@@ -1,0 +1,242 @@
+// Batch normalization with batch statistics, its affine step and a leaky ReLU, as one op.
+// Built from the engine's ops it reads and writes the big tensor eight times forward (mean,
+// centering, squares, their mean, the affine step) and some twenty times backward, for
+// intermediate tensors that live one layer; here the statistics take two reading passes, the
+// output one pass, and the backward two passes. The gradient rule falls back to a formula in
+// the engine's ops whenever a graph is being recorded, so gradients of gradients (WGAN-GP through
+// a batch-normed critic) differentiate through the statistics as before.
+
+extension Tensor {
+    /// leakyRelu((x − mean) / √(var + eps) · weight + bias, alpha) with mean and (biased) variance
+    /// over every axis but 1, as PyTorch's `batch_norm` in training mode followed by the
+    /// activation (`alpha` 1: none, 0: ReLU). Returns the output and the statistics (no graph).
+    public static func batchNormLeakyRelu(_ x: Tensor, weight: Tensor?, bias: Tensor?, eps: Float, alpha: Float)
+        -> (output: Tensor, mean: Tensor, variance: Tensor) {
+        precondition(alpha >= 0, "batchNormLeakyRelu needs a non-negative slope, got \(alpha)")
+        precondition(x.rank >= 2, "batchNormLeakyRelu needs [N, C, …], got \(x.shape)")
+        let (n, c) = (x.shape[0], x.shape[1])
+        let inner = x.count / Swift.max(n * c, 1)
+        for t in [weight, bias].compactMap({ $0 }) {
+            precondition(t.count == c, "batchNormLeakyRelu: \(t.count) per-channel values for \(c) channels")
+        }
+        let mean = Tensor(uninitializedShape: [c]), variance = Tensor(uninitializedShape: [c])
+        Kernels.channelMoments(x.storage.base, n: n, c: c, inner: inner, mean: mean.storage.base, variance: variance.storage.base)
+        // y = act(x · scale + shift) with scale = weight / √(var + eps), shift = bias − mean · scale.
+        let invStd = [Float](unsafeUninitializedCapacity: c) { b, count in
+            for i in 0..<c { b[i] = 1 / (variance.storage.base[i] + eps).squareRoot() }
+            count = c
+        }
+        let scale = Tensor(shape: [c]) { s in for i in 0..<c { s[i] = invStd[i] * (weight?.storage.base[i] ?? 1) } }
+        let shift = Tensor(shape: [c]) { s in
+            for i in 0..<c { s[i] = (bias?.storage.base[i] ?? 0) - mean.storage.base[i] * scale.storage.base[i] }
+        }
+        let out = withoutGrad { affineLeakyRelu(x.detached(), scale: scale, shift: shift, alpha: alpha) }
+        let flat = [weight, bias].map { $0?.reshaped([c]) }
+        let y = out.recorded("batchNormLeakyRelu", [x] + flat.compactMap { $0 }, savesOutput: true,
+                             Rules.batchNormLeakyRelu(x, weight: flat[0], hasBias: bias != nil, eps: eps, alpha: alpha,
+                                                      mean: mean, invStd: invStd))
+        return (y, mean, variance)
+    }
+}
+
+extension Rules {
+    /// With gp = g · slope(y) and x̂ = (x − mean) · invStd: d/dbias = Σ gp, d/dweight = Σ gp · x̂,
+    /// d/dx = weight · invStd · (gp − mean(gp) − x̂ · mean(gp · x̂)), sums and means over every axis
+    /// but 1. Without a graph to record: two fused passes from the saved statistics. With one: the
+    /// same formula in the engine's ops with the statistics recomputed from x, so that it can be
+    /// differentiated again.
+    static func batchNormLeakyRelu(_ x: Tensor, weight: Tensor?, hasBias: Bool, eps: Float, alpha: Float,
+                                   mean: Tensor, invStd: [Float]) -> GradRule {
+        { g, y, needs in
+            let (n, c) = (x.shape[0], x.shape[1])
+            let inner = x.count / Swift.max(n * c, 1)
+            if GradMode.isEnabled {
+                let axes = [0] + Array(2..<x.rank)
+                let channelShape = [1, c] + Array(repeating: 1, count: x.rank - 2)
+                let centered = x - x.mean(axes: axes, keepDims: true)
+                let invStdT = (centered.square().mean(axes: axes, keepDims: true) + eps).pow(-0.5)
+                let xhat = centered * invStdT
+                let gp = leakyGradient(g, y, alpha: alpha)
+                var grads: [Tensor?] = [nil]
+                if needs[0] {
+                    let gw = weight.map { gp * $0.reshaped(channelShape) } ?? gp
+                    grads[0] = (gw - gw.mean(axes: axes, keepDims: true) - xhat * (gw * xhat).mean(axes: axes, keepDims: true)) * invStdT
+                }
+                if weight != nil { grads.append(needs[1] ? (gp * xhat).sum(axes: axes) : nil) }
+                if hasBias { grads.append(needs[grads.count] ? gp.sum(axes: axes) : nil) }
+                return grads
+            }
+            // Σ gp and Σ gp · (x − mean) per channel, then every gradient from them.
+            var sumG = [Float](repeating: 0, count: c), sumGX = [Float](repeating: 0, count: c)
+            Kernels.leakyChannelSums(g.storage.base, y.storage.base, x.storage.base, mean.storage.base, alpha: alpha,
+                                     n: n, c: c, inner: inner, sumG: &sumG, sumGX: &sumGX)
+            var grads: [Tensor?] = [nil]
+            if needs[0] {
+                // dx = a · gp + b · x + d per channel.
+                let count = Float(n * inner)
+                var a = [Float](repeating: 0, count: c), b = a, d = a
+                for i in 0..<c {
+                    let k = (weight?.storage.base[i] ?? 1) * invStd[i]
+                    a[i] = k
+                    b[i] = -k * invStd[i] * invStd[i] * sumGX[i] / count
+                    d[i] = -k * sumG[i] / count - b[i] * mean.storage.base[i]
+                }
+                let dx = Tensor(uninitializedShape: x.shape)
+                Kernels.batchNormInputGrad(g.storage.base, y.storage.base, x.storage.base, alpha: alpha, a: a, b: b, d: d,
+                                           n: n, c: c, inner: inner, dx.storage.base)
+                grads[0] = dx
+            }
+            if weight != nil {
+                grads.append(needs[1] ? Tensor(shape: [c]) { s in for i in 0..<c { s[i] = sumGX[i] * invStd[i] } } : nil)
+            }
+            if hasBias { grads.append(needs[grads.count] ? Tensor(shape: [c]) { s in for i in 0..<c { s[i] = sumG[i] } } : nil) }
+            return grads
+        }
+    }
+}
+
+extension Kernels {
+    /// Calls `body(channels, images)` over parts of the channels, split over the engine's threads
+    /// when there is enough work; each channel's sums are made by one part, so the results do not
+    /// depend on the thread count.
+    @inline(__always)
+    static func forChannelParts(c: Int, perChannel: Int, _ body: (Range<Int>) -> Void) {
+        Parallel.forChunks(c, grain: Swift.max(1, (1 << 15) / Swift.max(perChannel, 1)), body)
+    }
+
+    /// Per-channel mean and biased variance of [n, c, inner] in two passes (the second over
+    /// x − mean), each plane summed in float vectors and the planes in double.
+    static func channelMoments(_ x: UnsafePointer<Float>, n: Int, c: Int, inner: Int,
+                               mean: UnsafeMutablePointer<Float>, variance: UnsafeMutablePointer<Float>) {
+        let count = Double(n * inner)
+        forChannelParts(c: c, perChannel: n * inner) { channels in
+            if inner == 1 {
+                var s = [Double](repeating: 0, count: channels.count), q = s
+                for r in 0..<n { for (j, ch) in channels.enumerated() { s[j] += Double(x[r * c + ch]) } }
+                for (j, ch) in channels.enumerated() { mean[ch] = Float(s[j] / count) }
+                for r in 0..<n { for (j, ch) in channels.enumerated() { let v = x[r * c + ch] - mean[ch]; q[j] += Double(v * v) } }
+                for (j, ch) in channels.enumerated() { variance[ch] = Float(q[j] / count) }
+                return
+            }
+            for ch in channels {
+                var s = 0.0
+                for r in 0..<n { s += Double(planeSum(x + (r * c + ch) * inner, inner)) }
+                let m = Float(s / count)
+                var q = 0.0
+                for r in 0..<n { q += Double(planeSquares(x + (r * c + ch) * inner, inner, shift: m)) }
+                mean[ch] = m
+                variance[ch] = Float(q / count)
+            }
+        }
+    }
+
+    @inline(__always)
+    static func planeSum(_ p: UnsafePointer<Float>, _ k: Int) -> Float {
+        var acc = Vec(), i = 0
+        while i + Vec.scalarCount <= k { acc += UnsafeRawPointer(p + i).loadUnaligned(as: Vec.self); i += Vec.scalarCount }
+        var s = acc.sum()
+        while i < k { s += p[i]; i += 1 }
+        return s
+    }
+
+    @inline(__always)
+    static func planeSquares(_ p: UnsafePointer<Float>, _ k: Int, shift: Float) -> Float {
+        var acc = Vec(), i = 0
+        let m = Vec(repeating: shift)
+        while i + Vec.scalarCount <= k {
+            let v = UnsafeRawPointer(p + i).loadUnaligned(as: Vec.self) - m
+            acc += v * v
+            i += Vec.scalarCount
+        }
+        var s = acc.sum()
+        while i < k { let v = p[i] - shift; s += v * v; i += 1 }
+        return s
+    }
+
+    /// With gp = g where y > 0, alpha · g elsewhere: sumG[c] = Σ gp, sumGX[c] = Σ gp · (x − mean[c]).
+    static func leakyChannelSums(_ g: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ x: UnsafePointer<Float>,
+                                 _ mean: UnsafePointer<Float>, alpha: Float, n: Int, c: Int, inner: Int,
+                                 sumG: inout [Float], sumGX: inout [Float]) {
+        let k = LeakyGradK(alpha: alpha)
+        sumG.withUnsafeMutableBufferPointer { sg in sumGX.withUnsafeMutableBufferPointer { sgx in
+            let (sg, sgx) = (sg.baseAddress!, sgx.baseAddress!)
+            forChannelParts(c: c, perChannel: n * inner) { channels in
+                if inner == 1 {
+                    var s = [Double](repeating: 0, count: channels.count), q = s
+                    for r in 0..<n {
+                        for (j, ch) in channels.enumerated() {
+                            let i = r * c + ch
+                            let gp = k.scalar(g[i], y[i])
+                            s[j] += Double(gp)
+                            q[j] += Double(gp * (x[i] - mean[ch]))
+                        }
+                    }
+                    for (j, ch) in channels.enumerated() { sg[ch] = Float(s[j]); sgx[ch] = Float(q[j]) }
+                    return
+                }
+                for ch in channels {
+                    var s = 0.0, q = 0.0
+                    let m = Vec(repeating: mean[ch])
+                    for r in 0..<n {
+                        let o = (r * c + ch) * inner
+                        var a1 = Vec(), a2 = Vec(), i = 0
+                        while i + Vec.scalarCount <= inner {
+                            let gv = UnsafeRawPointer(g + o + i).loadUnaligned(as: Vec.self)
+                            let yv = UnsafeRawPointer(y + o + i).loadUnaligned(as: Vec.self)
+                            let xv = UnsafeRawPointer(x + o + i).loadUnaligned(as: Vec.self)
+                            let gp = k.vector(gv, yv)
+                            a1 += gp
+                            a2 += gp * (xv - m)
+                            i += Vec.scalarCount
+                        }
+                        var p1 = a1.sum(), p2 = a2.sum()
+                        while i < inner {
+                            let gp = k.scalar(g[o + i], y[o + i])
+                            p1 += gp
+                            p2 += gp * (x[o + i] - mean[ch])
+                            i += 1
+                        }
+                        s += Double(p1)
+                        q += Double(p2)
+                    }
+                    sg[ch] = Float(s)
+                    sgx[ch] = Float(q)
+                }
+            }
+        } }
+    }
+
+    /// dx = a[c] · gp + b[c] · x + d[c], gp as in `leakyChannelSums`.
+    static func batchNormInputGrad(_ g: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ x: UnsafePointer<Float>,
+                                   alpha: Float, a: [Float], b: [Float], d: [Float], n: Int, c: Int, inner: Int,
+                                   _ dx: UnsafeMutablePointer<Float>) {
+        let k = LeakyGradK(alpha: alpha)
+        forChannelParts(c: c, perChannel: n * inner) { channels in
+            for r in 0..<n {
+                if inner == 1 {
+                    for ch in channels {
+                        let i = r * c + ch
+                        dx[i] = a[ch] * k.scalar(g[i], y[i]) + b[ch] * x[i] + d[ch]
+                    }
+                    continue
+                }
+                for ch in channels {
+                    let o = (r * c + ch) * inner
+                    let (av, bv, dv) = (Vec(repeating: a[ch]), Vec(repeating: b[ch]), Vec(repeating: d[ch]))
+                    var i = 0
+                    while i + Vec.scalarCount <= inner {
+                        let gv = UnsafeRawPointer(g + o + i).loadUnaligned(as: Vec.self)
+                        let yv = UnsafeRawPointer(y + o + i).loadUnaligned(as: Vec.self)
+                        let xv = UnsafeRawPointer(x + o + i).loadUnaligned(as: Vec.self)
+                        UnsafeMutableRawPointer(dx + o + i).storeBytes(of: av * k.vector(gv, yv) + bv * xv + dv, as: Vec.self)
+                        i += Vec.scalarCount
+                    }
+                    while i < inner {
+                        dx[o + i] = a[ch] * k.scalar(g[o + i], y[o + i]) + b[ch] * x[o + i] + d[ch]
+                        i += 1
+                    }
+                }
+            }
+        }
+    }
+}
