@@ -216,12 +216,6 @@ struct LeakyReluK: UnaryKernel {
     @inline(__always) func scalar(_ x: Float) -> Float { x > 0 ? x : alpha * x }
     @inline(__always) func vector(_ x: Vec) -> Vec { (x * alpha).replacing(with: x, where: x .> 0) }
 }
-/// The derivative of leaky ReLU: 1 where x > 0, α elsewhere.
-struct LeakySlopeK: UnaryKernel {
-    let alpha: Float
-    @inline(__always) func scalar(_ x: Float) -> Float { x > 0 ? 1 : alpha }
-    @inline(__always) func vector(_ x: Vec) -> Vec { Vec(repeating: alpha).replacing(with: 1, where: x .> 0) }
-}
 /// The gradient through a sigmoid from its output y: g · y · (1 − y), in one pass.
 struct SigmoidGradK: BinaryKernel {
     @inline(__always) func scalar(_ g: Float, _ y: Float) -> Float { g * y * (1 - y) }

@@ -81,10 +81,14 @@ struct LeakyGradK: BinaryKernel {
 }
 
 extension Rules {
-    /// g · slope(y) through leaky ReLU's output y: under a recorded graph (double backward) the
-    /// slope is a detached constant, as for `leakyRelu`; without one, a single fused pass.
-    static func leakyGradient(_ g: Tensor, _ y: Tensor, alpha: Float) -> Tensor {
-        GradMode.isEnabled ? g * y.detached().mapped(LeakySlopeK(alpha: alpha)) : Tensor.zipped(g, y, LeakyGradK(alpha: alpha))
+    /// g where `sign` > 0, alpha · g elsewhere: the upstream gradient through leaky ReLU, its
+    /// slope read off the activation's input (or, for alpha ≥ 0, its output) as a constant. One
+    /// pass, and an op of its own under a recorded graph: it is linear in g, so its rule is
+    /// itself and a double backward costs one pass more, not a slope tensor and a product.
+    static func leakyGradient(_ g: Tensor, _ sign: Tensor, alpha: Float) -> Tensor {
+        let reference = sign.detached()
+        return Tensor.zipped(g, reference, LeakyGradK(alpha: alpha))
+            .recorded("leakyGradient", [g]) { u, _, _ in [leakyGradient(u, reference, alpha: alpha)] }
     }
 
     /// With gp = g · slope(y): d/dx = gp · scale, d/dscale = Σ gp · x, d/dshift = Σ gp, the sums

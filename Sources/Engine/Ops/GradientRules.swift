@@ -61,7 +61,7 @@ enum Rules {
     // MARK: activations
 
     static func leakyRelu(_ x: Tensor, _ alpha: Float) -> GradRule {
-        { g, _, _ in [g * x.detached().mapped(LeakySlopeK(alpha: alpha))] }
+        { g, _, _ in [leakyGradient(g, x, alpha: alpha)] }
     }
     static func sigmoid() -> GradRule {
         { g, y, _ in [GradMode.isEnabled ? g * y * (1 - y) : Tensor.zipped(g, y, SigmoidGradK())] }
