@@ -40,15 +40,25 @@ final class BatchNormalizationTests: XCTestCase {
             let a = (fused(inputs[0], inputs[1], inputs[2], alpha: c.alpha) * upstream).sum().gradients(wrt: inputs)
             let e = (composite(inputs[0], inputs[1], inputs[2], alpha: c.alpha) * upstream).sum().gradients(wrt: inputs)
             for (i, name) in ["x", "weight", "bias"].enumerated() { assertClose(a[i], e[i], rtol: 1e-3, atol: 1e-4, "\(what) d\(name)") }
-            // …and with one (the rule in the engine's ops), then differentiated again: a penalty
-            // on the input gradient, as WGAN-GP puts on a critic.
-            func penalty(_ f: (Tensor, Tensor, Tensor) -> Tensor) -> [Tensor] {
-                let gx = (f(inputs[0], inputs[1], inputs[2]) * upstream).sum().gradients(wrt: [inputs[0]], createGraph: true)[0]
-                return (gx * upstream).square().sum().gradients(wrt: inputs)
+            // …and with one, then differentiated again: a penalty on the input gradient, as WGAN-GP
+            // puts on a critic. The upstream gradient depends on a parameter (v, as the next
+            // layer's weight would), so the penalty reaches every input of the input gradient.
+            let v = upstream.requiringGrad()
+            func penalty(_ f: (Tensor, Tensor, Tensor) -> Tensor, createGraph: Bool = false) -> [Tensor] {
+                let gx = (f(inputs[0], inputs[1], inputs[2]) * v).sum().gradients(wrt: [inputs[0]], createGraph: true)[0]
+                return (gx * upstream).square().sum().gradients(wrt: inputs + [v], createGraph: createGraph)
             }
             let pa = penalty { fused($0, $1, $2, alpha: c.alpha) }, pe = penalty { composite($0, $1, $2, alpha: c.alpha) }
-            for (i, name) in ["x", "weight", "bias"].enumerated() { assertClose(pa[i], pe[i], rtol: 2e-3, atol: 1e-4, "\(what) penalty d\(name)") }
+            for (i, name) in ["x", "weight", "bias", "v"].enumerated() { assertClose(pa[i], pe[i], rtol: 2e-3, atol: 1e-4, "\(what) penalty d\(name)") }
             XCTAssertGreaterThan(pa[0].abs().sum().item, 0, "\(what): the penalty's input gradient is not trivially zero")
+            XCTAssertGreaterThan(pa[3].abs().sum().item, 0, "\(what): the penalty's upstream gradient is not trivially zero")
+            // A third derivative: the penalty's gradients recorded and differentiated once more.
+            func third(_ f: @escaping (Tensor, Tensor, Tensor) -> Tensor) -> [Tensor] {
+                let p = penalty(f, createGraph: true)
+                return (p[0] * upstream).sum().gradients(wrt: inputs + [v])
+            }
+            let ta = third { self.fused($0, $1, $2, alpha: c.alpha) }, te = third { self.composite($0, $1, $2, alpha: c.alpha) }
+            for (i, name) in ["x", "weight", "bias", "v"].enumerated() { assertClose(ta[i], te[i], rtol: 5e-3, atol: 2e-4, "\(what) third order d\(name)") }
         }
     }
 

@@ -51,19 +51,12 @@ extension Rules {
             let (n, c) = (x.shape[0], x.shape[1])
             let inner = x.count / Swift.max(n * c, 1)
             if GradMode.isEnabled {
-                let axes = [0] + Array(2..<x.rank)
-                let channelShape = [1, c] + Array(repeating: 1, count: x.rank - 2)
-                let centered = x - x.mean(axes: axes, keepDims: true)
-                let invStdT = (centered.square().mean(axes: axes, keepDims: true) + eps).pow(-0.5)
-                let xhat = centered * invStdT
                 let gp = leakyGradient(g, y, alpha: alpha)
-                var grads: [Tensor?] = [nil]
-                if needs[0] {
-                    let gw = weight.map { gp * $0.reshaped(channelShape) } ?? gp
-                    grads[0] = (gw - gw.mean(axes: axes, keepDims: true) - xhat * (gw * xhat).mean(axes: axes, keepDims: true)) * invStdT
+                var grads: [Tensor?] = [needs[0] ? Tensor.batchNormInputGradient(gp, x, weight: weight, mean: mean, invStd: invStd, eps: eps) : nil]
+                if weight != nil {
+                    grads.append(needs[1] ? (gp * normalizedComposite(x, eps: eps).xhat).sum(axes: [0] + Array(2..<x.rank)) : nil)
                 }
-                if weight != nil { grads.append(needs[1] ? (gp * xhat).sum(axes: axes) : nil) }
-                if hasBias { grads.append(needs[grads.count] ? gp.sum(axes: axes) : nil) }
+                if hasBias { grads.append(needs[grads.count] ? gp.sum(axes: [0] + Array(2..<x.rank)) : nil) }
                 return grads
             }
             // Σ gp and Σ gp · (x − mean) per channel, then every gradient from them.
@@ -72,25 +65,197 @@ extension Rules {
                                      n: n, c: c, inner: inner, sumG: &sumG, sumGX: &sumGX)
             var grads: [Tensor?] = [nil]
             if needs[0] {
-                // dx = a · gp + b · x + d per channel.
-                let count = Float(n * inner)
-                var a = [Float](repeating: 0, count: c), b = a, d = a
-                for i in 0..<c {
-                    let k = (weight?.storage.base[i] ?? 1) * invStd[i]
-                    a[i] = k
-                    b[i] = -k * invStd[i] * invStd[i] * sumGX[i] / count
-                    d[i] = -k * sumG[i] / count - b[i] * mean.storage.base[i]
-                }
-                let dx = Tensor(uninitializedShape: x.shape)
-                Kernels.batchNormInputGrad(g.storage.base, y.storage.base, x.storage.base, alpha: alpha, a: a, b: b, d: d,
-                                           n: n, c: c, inner: inner, dx.storage.base)
-                grads[0] = dx
+                grads[0] = Kernels.batchNormInputGradient(g, y, alpha: alpha, x, weight: weight, mean: mean, invStd: invStd,
+                                                          sumG: sumG, sumGX: sumGX)
             }
             if weight != nil {
                 grads.append(needs[1] ? Tensor(shape: [c]) { s in for i in 0..<c { s[i] = sumGX[i] * invStd[i] } } : nil)
             }
             if hasBias { grads.append(needs[grads.count] ? Tensor(shape: [c]) { s in for i in 0..<c { s[i] = sumG[i] } } : nil) }
             return grads
+        }
+    }
+}
+
+extension Tensor {
+    /// Batch norm's input gradient for the gradient `gp` arriving at its output (after the
+    /// activation): weight · invStd · (gp − mean(gp) − x̂ · mean(gp · x̂)) per channel, with
+    /// x̂ = (x − mean) · invStd and `mean`, `invStd` the batch statistics of x. An op of its own,
+    /// so that a penalty on input gradients (WGAN-GP) differentiates it in two fused passes
+    /// instead of through the dozen ops that spell it out.
+    static func batchNormInputGradient(_ gp: Tensor, _ x: Tensor, weight: Tensor?, mean: Tensor, invStd: [Float], eps: Float) -> Tensor {
+        let (n, c) = (x.shape[0], x.shape[1])
+        let inner = x.count / Swift.max(n * c, 1)
+        var sumG = [Float](repeating: 0, count: c), sumGX = [Float](repeating: 0, count: c)
+        Kernels.leakyChannelSums(gp.storage.base, gp.storage.base, x.storage.base, mean.storage.base, alpha: 1,
+                                 n: n, c: c, inner: inner, sumG: &sumG, sumGX: &sumGX)
+        let dx = Kernels.batchNormInputGradient(gp, gp, alpha: 1, x, weight: weight, mean: mean, invStd: invStd, sumG: sumG, sumGX: sumGX)
+        return dx.recorded("batchNormInputGradient", [gp, x] + [weight].compactMap { $0 },
+                           Rules.batchNormInputGradient(gp, x, weight: weight, mean: mean, invStd: invStd, eps: eps, sumG: sumG, sumGX: sumGX))
+    }
+}
+
+extension Rules {
+    /// x − mean, invStd and x̂ = (x − mean) · invStd per channel in the engine's ops, so that they
+    /// can be differentiated as functions of x.
+    static func normalizedComposite(_ x: Tensor, eps: Float) -> (centered: Tensor, invStd: Tensor, xhat: Tensor) {
+        let axes = [0] + Array(2..<x.rank)
+        let centered = x - x.mean(axes: axes, keepDims: true)
+        let invStd = (centered.square().mean(axes: axes, keepDims: true) + eps).pow(-0.5)
+        return (centered, invStd, centered * invStd)
+    }
+
+    /// The gradients of dx = γ·s·(gp − A − x̂·B) (s = invStd, A = mean(gp), B = mean(gp · x̂), the
+    /// statistics functions of x) for the upstream u, with ū, mean(u · x̂), mean(u · gp) per channel:
+    ///   d/dgp = γ·s·(u − ū − x̂·mean(u·x̂))
+    ///   d/dx  = −s²·(x̂·P + γB·(u − ū − x̂·mean(u·x̂)) + mean(u·x̂)·γ·(gp − A − x̂·B)),
+    ///           P = γ·mean(u·gp) − γA·ū − γB·mean(u·x̂)
+    ///   d/dγ  = s·Σ u·(gp − A − x̂·B)
+    /// Without a graph to record: one pass for the three sums and one for both gradients. With
+    /// one (a third derivative): the same formulas in the engine's ops.
+    static func batchNormInputGradient(_ gp: Tensor, _ x: Tensor, weight: Tensor?, mean: Tensor, invStd: [Float], eps: Float,
+                                       sumG: [Float], sumGX: [Float]) -> GradRule {
+        { u, _, needs in
+            let (n, c) = (x.shape[0], x.shape[1])
+            let inner = x.count / Swift.max(n * c, 1)
+            let axes = [0] + Array(2..<x.rank)
+            if GradMode.isEnabled {
+                let channelShape = [1, c] + Array(repeating: 1, count: x.rank - 2)
+                let (_, s, xhat) = normalizedComposite(x, eps: eps)
+                let gamma = weight?.reshaped(channelShape)
+                let h = gamma.map { gp * $0 } ?? gp
+                let (hMean, hx) = (h.mean(axes: axes, keepDims: true), (h * xhat).mean(axes: axes, keepDims: true))
+                let (uMean, ux) = (u.mean(axes: axes, keepDims: true), (u * xhat).mean(axes: axes, keepDims: true))
+                let projected = u - uMean - xhat * ux
+                var grads: [Tensor?] = [needs[0] ? (gamma.map { projected * $0 } ?? projected) * s : nil]
+                if needs[1] {
+                    let p = (u * h).mean(axes: axes, keepDims: true) - hMean * uMean - hx * ux
+                    grads.append(-s.square() * (xhat * p + hx * projected + ux * (h - hMean - xhat * hx)))
+                } else {
+                    grads.append(nil)
+                }
+                if weight != nil {
+                    let gx = (gp * xhat).mean(axes: axes, keepDims: true)
+                    grads.append(needs[2] ? ((u * (gp - gp.mean(axes: axes, keepDims: true) - xhat * gx)).sum(axes: axes, keepDims: true) * s).reshaped([c]) : nil)
+                }
+                return grads
+            }
+            var su = [Float](repeating: 0, count: c), suc = su, sug = su
+            Kernels.channelSums3(u.storage.base, x.storage.base, gp.storage.base, mean.storage.base, n: n, c: c, inner: inner,
+                                 sumU: &su, sumUC: &suc, sumUG: &sug)
+            let m = Float(n * inner)
+            var dgpCoef = [[Float]](repeating: [Float](repeating: 0, count: c), count: 3)   // u, x, 1
+            var dxCoef = [[Float]](repeating: [Float](repeating: 0, count: c), count: 4)    // u, gp, x, 1
+            var dGamma = [Float](repeating: 0, count: c)
+            for i in 0..<c {
+                let s = invStd[i], gamma = weight?.storage.base[i] ?? 1, mu = mean.storage.base[i]
+                let a = sumG[i] / m, b = s * sumGX[i] / m                    // mean(gp), mean(gp · x̂)
+                let ub = su[i] / m, ux = s * suc[i] / m, ug = sug[i] / m     // ū, mean(u · x̂), mean(u · gp)
+                let (ha, hb) = (gamma * a, gamma * b)
+                let p = gamma * ug - ha * ub - hb * ux
+                // d/dgp = γs·u − γs²·mean(u·x̂)·c − γs·ū, c = x − mean
+                let cx = -gamma * s * s * ux
+                dgpCoef[0][i] = gamma * s; dgpCoef[1][i] = cx; dgpCoef[2][i] = -gamma * s * ub - cx * mu
+                // d/dx = −s²·(hb·u + γ·ux·gp + s·(p − 2·hb·ux)·c − hb·ū − ux·ha)
+                let s2 = s * s
+                let cc = -s2 * s * (p - 2 * hb * ux)
+                dxCoef[0][i] = -s2 * hb; dxCoef[1][i] = -s2 * gamma * ux; dxCoef[2][i] = cc
+                dxCoef[3][i] = s2 * (hb * ub + ux * ha) - cc * mu
+                dGamma[i] = s * (sug[i] - a * su[i] - b * s * suc[i])
+            }
+            let dgp = needs[0] ? Tensor(uninitializedShape: x.shape) : nil
+            let dx = needs[1] ? Tensor(uninitializedShape: x.shape) : nil
+            Kernels.batchNormSecondPass(u.storage.base, gp.storage.base, x.storage.base, n: n, c: c, inner: inner,
+                                        dgpCoef: dgpCoef, dgp: dgp?.storage.base, dxCoef: dxCoef, dx: dx?.storage.base)
+            var grads: [Tensor?] = [dgp, dx]
+            if weight != nil { grads.append(needs[2] ? Tensor(shape: [c]) { t in for i in 0..<c { t[i] = dGamma[i] } } : nil) }
+            return grads
+        }
+    }
+}
+
+extension Kernels {
+    /// dx = a · gp + b · x + d per channel (gp = g · slope(y), as `leakyChannelSums`), with
+    /// a = weight · invStd, b = −a · invStd² · mean(gp · (x − mean)), d = −a · mean(gp) − b · mean.
+    static func batchNormInputGradient(_ g: Tensor, _ y: Tensor, alpha: Float, _ x: Tensor, weight: Tensor?, mean: Tensor,
+                                       invStd: [Float], sumG: [Float], sumGX: [Float]) -> Tensor {
+        let (n, c) = (x.shape[0], x.shape[1])
+        let inner = x.count / Swift.max(n * c, 1)
+        let count = Float(n * inner)
+        var a = [Float](repeating: 0, count: c), b = a, d = a
+        for i in 0..<c {
+            let k = (weight?.storage.base[i] ?? 1) * invStd[i]
+            a[i] = k
+            b[i] = -k * invStd[i] * invStd[i] * sumGX[i] / count
+            d[i] = -k * sumG[i] / count - b[i] * mean.storage.base[i]
+        }
+        let dx = Tensor(uninitializedShape: x.shape)
+        batchNormInputGrad(g.storage.base, y.storage.base, x.storage.base, alpha: alpha, a: a, b: b, d: d,
+                           n: n, c: c, inner: inner, dx.storage.base)
+        return dx
+    }
+
+    /// Per channel: Σ u, Σ u · (x − mean), Σ u · gp.
+    static func channelSums3(_ u: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ gp: UnsafePointer<Float>, _ mean: UnsafePointer<Float>,
+                             n: Int, c: Int, inner: Int, sumU: inout [Float], sumUC: inout [Float], sumUG: inout [Float]) {
+        sumU.withUnsafeMutableBufferPointer { s1 in sumUC.withUnsafeMutableBufferPointer { s2 in sumUG.withUnsafeMutableBufferPointer { s3 in
+            let (s1, s2, s3) = (s1.baseAddress!, s2.baseAddress!, s3.baseAddress!)
+            forChannelParts(c: c, perChannel: n * inner) { channels in
+                for ch in channels {
+                    var t1 = 0.0, t2 = 0.0, t3 = 0.0
+                    let m = Vec(repeating: mean[ch])
+                    for r in 0..<n {
+                        let o = (r * c + ch) * inner
+                        var a1 = Vec(), a2 = Vec(), a3 = Vec(), i = 0
+                        while i + Vec.scalarCount <= inner {
+                            let uv = UnsafeRawPointer(u + o + i).loadUnaligned(as: Vec.self)
+                            a1 += uv
+                            a2 += uv * (UnsafeRawPointer(x + o + i).loadUnaligned(as: Vec.self) - m)
+                            a3 += uv * UnsafeRawPointer(gp + o + i).loadUnaligned(as: Vec.self)
+                            i += Vec.scalarCount
+                        }
+                        var p1 = a1.sum(), p2 = a2.sum(), p3 = a3.sum()
+                        while i < inner {
+                            p1 += u[o + i]; p2 += u[o + i] * (x[o + i] - mean[ch]); p3 += u[o + i] * gp[o + i]
+                            i += 1
+                        }
+                        t1 += Double(p1); t2 += Double(p2); t3 += Double(p3)
+                    }
+                    s1[ch] = Float(t1); s2[ch] = Float(t2); s3[ch] = Float(t3)
+                }
+            }
+        } } }
+    }
+
+    /// dgp = k[0]·u + k[1]·x + k[2] and dx = q[0]·u + q[1]·gp + q[2]·x + q[3] per channel, each
+    /// only when its output is given.
+    static func batchNormSecondPass(_ u: UnsafePointer<Float>, _ gp: UnsafePointer<Float>, _ x: UnsafePointer<Float>,
+                                    n: Int, c: Int, inner: Int, dgpCoef k: [[Float]], dgp: UnsafeMutablePointer<Float>?,
+                                    dxCoef q: [[Float]], dx: UnsafeMutablePointer<Float>?) {
+        forChannelParts(c: c, perChannel: n * inner) { channels in
+            for r in 0..<n {
+                for ch in channels {
+                    let o = (r * c + ch) * inner
+                    let (k0, k1, k2) = (Vec(repeating: k[0][ch]), Vec(repeating: k[1][ch]), Vec(repeating: k[2][ch]))
+                    let (q0, q1, q2, q3) = (Vec(repeating: q[0][ch]), Vec(repeating: q[1][ch]), Vec(repeating: q[2][ch]), Vec(repeating: q[3][ch]))
+                    var i = 0
+                    while i + Vec.scalarCount <= inner {
+                        let uv = UnsafeRawPointer(u + o + i).loadUnaligned(as: Vec.self)
+                        let xv = UnsafeRawPointer(x + o + i).loadUnaligned(as: Vec.self)
+                        if let dgp { UnsafeMutableRawPointer(dgp + o + i).storeBytes(of: k0 * uv + k1 * xv + k2, as: Vec.self) }
+                        if let dx {
+                            let gv = UnsafeRawPointer(gp + o + i).loadUnaligned(as: Vec.self)
+                            UnsafeMutableRawPointer(dx + o + i).storeBytes(of: q0 * uv + q1 * gv + q2 * xv + q3, as: Vec.self)
+                        }
+                        i += Vec.scalarCount
+                    }
+                    while i < inner {
+                        if let dgp { dgp[o + i] = k[0][ch] * u[o + i] + k[1][ch] * x[o + i] + k[2][ch] }
+                        if let dx { dx[o + i] = q[0][ch] * u[o + i] + q[1][ch] * gp[o + i] + q[2][ch] * x[o + i] + q[3][ch] }
+                        i += 1
+                    }
+                }
+            }
         }
     }
 }
