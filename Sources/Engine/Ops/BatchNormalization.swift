@@ -2,9 +2,9 @@
 // Built from the engine's ops it reads and writes the big tensor eight times forward (mean,
 // centering, squares, their mean, the affine step) and some twenty times backward, for
 // intermediate tensors that live one layer; here the statistics take two reading passes, the
-// output one pass, and the backward two passes. The gradient rule falls back to a formula in
-// the engine's ops whenever a graph is being recorded, so gradients of gradients (WGAN-GP through
-// a batch-normed critic) differentiate through the statistics as before.
+// output one pass, and the backward two passes. Under a recorded graph (WGAN-GP through a
+// batch-normed critic) the input gradient is an op of its own, `batchNormInputGradient`, whose
+// rule spells out batch norm's second derivatives, again in two fused passes.
 
 extension Tensor {
     /// leakyRelu((x − mean) / √(var + eps) · weight + bias, alpha) with mean and (biased) variance
@@ -43,8 +43,8 @@ extension Rules {
     /// With gp = g · slope(y) and x̂ = (x − mean) · invStd: d/dbias = Σ gp, d/dweight = Σ gp · x̂,
     /// d/dx = weight · invStd · (gp − mean(gp) − x̂ · mean(gp · x̂)), sums and means over every axis
     /// but 1. Without a graph to record: two fused passes from the saved statistics. With one: the
-    /// same formula in the engine's ops with the statistics recomputed from x, so that it can be
-    /// differentiated again.
+    /// leaky gradient and `batchNormInputGradient` as ops, and d/dweight in the engine's ops with
+    /// x̂ recomputed from x, so that all of them can be differentiated again.
     static func batchNormLeakyRelu(_ x: Tensor, weight: Tensor?, hasBias: Bool, eps: Float, alpha: Float,
                                    mean: Tensor, invStd: [Float]) -> GradRule {
         { g, y, needs in
