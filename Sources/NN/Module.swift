@@ -194,7 +194,7 @@ public final class Sequential: Module {
             return Tensor.biasLeakyRelu(l.forward(x, weight: l.weight.value, bias: nil), bias: l.bias?.value, alpha: slope)
         }
         if let bn = layer as? BatchNorm {
-            if bn.isTraining && BatchNorm.fusesStatistics { return bn.normalizedLeakyRelu(x, alpha: slope) }
+            if let y = bn.fusedTrainingOutput(x, alpha: slope) { return y }
             let p = bn.affineParts(x)
             return Tensor.affineLeakyRelu(p.input, scale: p.scale, shift: p.shift, alpha: slope)
         }

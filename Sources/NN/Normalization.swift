@@ -38,16 +38,17 @@ public final class BatchNorm: Module {
     nonisolated(unsafe) public static var fusesStatistics = ProcessInfo.processInfo.environment["GAN_FUSED_BN"] != "0"
 
     override public func callAsFunction(_ x: Tensor) -> Tensor {
-        if isTraining && Self.fusesStatistics { return normalizedLeakyRelu(x, alpha: 1) }
+        if let y = fusedTrainingOutput(x, alpha: 1) { return y }
         let (input, scale, shift) = affineParts(x)
         let y = input * scale
         return shift.map { y + $0 } ?? y
     }
 
-    /// In training: the output followed by leaky ReLU with `alpha` (1: none), as one op
-    /// (`Tensor.batchNormLeakyRelu`), updating the running statistics.
-    public func normalizedLeakyRelu(_ x: Tensor, alpha: Float) -> Tensor {
-        precondition(isTraining, "normalizedLeakyRelu uses batch statistics; in eval mode use affineParts")
+    /// In training (unless `fusesStatistics` is off): the output followed by leaky ReLU with
+    /// `alpha` (1: none) as one op (`Tensor.batchNormLeakyRelu`), updating the running
+    /// statistics; nil otherwise (then `affineParts` applies).
+    public func fusedTrainingOutput(_ x: Tensor, alpha: Float) -> Tensor? {
+        guard isTraining && Self.fusesStatistics else { return nil }
         checkShape(x)
         let r = Tensor.batchNormLeakyRelu(x, weight: weight?.value, bias: bias?.value, eps: eps, alpha: alpha)
         updateRunningStatistics(mean: r.mean, variance: r.variance, count: x.count / features)

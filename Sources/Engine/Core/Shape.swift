@@ -29,3 +29,18 @@ public enum Shape {
         return a
     }
 }
+
+/// A tensor [N, C, …] seen per channel (axis 1): images, channels, values per channel in one
+/// image, the axes a per-channel statistic reduces and the shape a per-channel factor broadcasts as.
+struct ChannelGeometry {
+    let n: Int, c: Int, inner: Int
+    let axes: [Int]
+    let channelShape: [Int]
+
+    init(_ shape: [Int]) {
+        (n, c) = (shape[0], shape[1])
+        inner = shape.reduce(1, *) / Swift.max(n * c, 1)
+        axes = [0] + Array(2..<Swift.max(shape.count, 2))
+        channelShape = [1, c] + Array(repeating: 1, count: Swift.max(shape.count - 2, 0))
+    }
+}

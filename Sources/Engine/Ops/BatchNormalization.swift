@@ -14,8 +14,8 @@ extension Tensor {
         -> (output: Tensor, mean: Tensor, variance: Tensor) {
         precondition(alpha >= 0, "batchNormLeakyRelu needs a non-negative slope, got \(alpha)")
         precondition(x.rank >= 2, "batchNormLeakyRelu needs [N, C, …], got \(x.shape)")
-        let (n, c) = (x.shape[0], x.shape[1])
-        let inner = x.count / Swift.max(n * c, 1)
+        let geo = ChannelGeometry(x.shape)
+        let (n, c, inner) = (geo.n, geo.c, geo.inner)
         for t in [weight, bias].compactMap({ $0 }) {
             precondition(t.count == c, "batchNormLeakyRelu: \(t.count) per-channel values for \(c) channels")
         }
@@ -26,11 +26,9 @@ extension Tensor {
             for i in 0..<c { b[i] = 1 / (variance.storage.base[i] + eps).squareRoot() }
             count = c
         }
-        let scale = Tensor(shape: [c]) { s in for i in 0..<c { s[i] = invStd[i] * (weight?.storage.base[i] ?? 1) } }
-        let shift = Tensor(shape: [c]) { s in
-            for i in 0..<c { s[i] = (bias?.storage.base[i] ?? 0) - mean.storage.base[i] * scale.storage.base[i] }
-        }
-        let out = withoutGrad { affineLeakyRelu(x.detached(), scale: scale, shift: shift, alpha: alpha) }
+        let scales = (0..<c).map { invStd[$0] * (weight?.storage.base[$0] ?? 1) }
+        let shifts = (0..<c).map { (bias?.storage.base[$0] ?? 0) - mean.storage.base[$0] * scales[$0] }
+        let out = withoutGrad { affineLeakyRelu(x, scale: Tensor(shape: [c], scales), shift: Tensor(shape: [c], shifts), alpha: alpha) }
         let flat = [weight, bias].map { $0?.reshaped([c]) }
         let y = out.recorded("batchNormLeakyRelu", [x] + flat.compactMap { $0 }, savesOutput: true,
                              Rules.batchNormLeakyRelu(x, weight: flat[0], hasBias: bias != nil, eps: eps, alpha: alpha,
@@ -48,30 +46,29 @@ extension Rules {
     static func batchNormLeakyRelu(_ x: Tensor, weight: Tensor?, hasBias: Bool, eps: Float, alpha: Float,
                                    mean: Tensor, invStd: [Float]) -> GradRule {
         { g, y, needs in
-            let (n, c) = (x.shape[0], x.shape[1])
-            let inner = x.count / Swift.max(n * c, 1)
+            let geo = ChannelGeometry(x.shape)
             if GradMode.isEnabled {
                 let gp = leakyGradient(g, y, alpha: alpha)
                 var grads: [Tensor?] = [needs[0] ? Tensor.batchNormInputGradient(gp, x, weight: weight, mean: mean, invStd: invStd, eps: eps) : nil]
                 if weight != nil {
-                    grads.append(needs[1] ? (gp * normalizedComposite(x, eps: eps).xhat).sum(axes: [0] + Array(2..<x.rank)) : nil)
+                    grads.append(needs[1] ? (gp * normalizedComposite(x, eps: eps).xhat).sum(axes: geo.axes) : nil)
                 }
-                if hasBias { grads.append(needs[grads.count] ? gp.sum(axes: [0] + Array(2..<x.rank)) : nil) }
+                if hasBias { grads.append(needs[grads.count] ? gp.sum(axes: geo.axes) : nil) }
                 return grads
             }
             // Σ gp and Σ gp · (x − mean) per channel, then every gradient from them.
-            var sumG = [Float](repeating: 0, count: c), sumGX = [Float](repeating: 0, count: c)
+            var sumG = [Float](repeating: 0, count: geo.c), sumGX = sumG
             Kernels.leakyChannelSums(g.storage.base, y.storage.base, x.storage.base, mean.storage.base, alpha: alpha,
-                                     n: n, c: c, inner: inner, sumG: &sumG, sumGX: &sumGX)
+                                     n: geo.n, c: geo.c, inner: geo.inner, sumG: &sumG, sumGX: &sumGX)
             var grads: [Tensor?] = [nil]
             if needs[0] {
                 grads[0] = Kernels.batchNormInputGradient(g, y, alpha: alpha, x, weight: weight, mean: mean, invStd: invStd,
                                                           sumG: sumG, sumGX: sumGX)
             }
             if weight != nil {
-                grads.append(needs[1] ? Tensor(shape: [c]) { s in for i in 0..<c { s[i] = sumGX[i] * invStd[i] } } : nil)
+                grads.append(needs[1] ? Tensor(shape: [geo.c], zip(sumGX, invStd).map(*)) : nil)
             }
-            if hasBias { grads.append(needs[grads.count] ? Tensor(shape: [c]) { s in for i in 0..<c { s[i] = sumG[i] } } : nil) }
+            if hasBias { grads.append(needs[grads.count] ? Tensor(shape: [geo.c], sumG) : nil) }
             return grads
         }
     }
@@ -84,11 +81,10 @@ extension Tensor {
     /// so that a penalty on input gradients (WGAN-GP) differentiates it in two fused passes
     /// instead of through the dozen ops that spell it out.
     static func batchNormInputGradient(_ gp: Tensor, _ x: Tensor, weight: Tensor?, mean: Tensor, invStd: [Float], eps: Float) -> Tensor {
-        let (n, c) = (x.shape[0], x.shape[1])
-        let inner = x.count / Swift.max(n * c, 1)
-        var sumG = [Float](repeating: 0, count: c), sumGX = [Float](repeating: 0, count: c)
+        let geo = ChannelGeometry(x.shape)
+        var sumG = [Float](repeating: 0, count: geo.c), sumGX = sumG
         Kernels.leakyChannelSums(gp.storage.base, gp.storage.base, x.storage.base, mean.storage.base, alpha: 1,
-                                 n: n, c: c, inner: inner, sumG: &sumG, sumGX: &sumGX)
+                                 n: geo.n, c: geo.c, inner: geo.inner, sumG: &sumG, sumGX: &sumGX)
         let dx = Kernels.batchNormInputGradient(gp, gp, alpha: 1, x, weight: weight, mean: mean, invStd: invStd, sumG: sumG, sumGX: sumGX)
         return dx.recorded("batchNormInputGradient", [gp, x] + [weight].compactMap { $0 },
                            Rules.batchNormInputGradient(gp, x, weight: weight, mean: mean, invStd: invStd, eps: eps, sumG: sumG, sumGX: sumGX))
@@ -99,7 +95,7 @@ extension Rules {
     /// x − mean, invStd and x̂ = (x − mean) · invStd per channel in the engine's ops, so that they
     /// can be differentiated as functions of x.
     static func normalizedComposite(_ x: Tensor, eps: Float) -> (centered: Tensor, invStd: Tensor, xhat: Tensor) {
-        let axes = [0] + Array(2..<x.rank)
+        let axes = ChannelGeometry(x.shape).axes
         let centered = x - x.mean(axes: axes, keepDims: true)
         let invStd = (centered.square().mean(axes: axes, keepDims: true) + eps).pow(-0.5)
         return (centered, invStd, centered * invStd)
@@ -116,13 +112,11 @@ extension Rules {
     static func batchNormInputGradient(_ gp: Tensor, _ x: Tensor, weight: Tensor?, mean: Tensor, invStd: [Float], eps: Float,
                                        sumG: [Float], sumGX: [Float]) -> GradRule {
         { u, _, needs in
-            let (n, c) = (x.shape[0], x.shape[1])
-            let inner = x.count / Swift.max(n * c, 1)
-            let axes = [0] + Array(2..<x.rank)
+            let geo = ChannelGeometry(x.shape)
+            let (n, c, inner, axes) = (geo.n, geo.c, geo.inner, geo.axes)
             if GradMode.isEnabled {
-                let channelShape = [1, c] + Array(repeating: 1, count: x.rank - 2)
                 let (_, s, xhat) = normalizedComposite(x, eps: eps)
-                let gamma = weight?.reshaped(channelShape)
+                let gamma = weight?.reshaped(geo.channelShape)
                 let h = gamma.map { gp * $0 } ?? gp
                 let (hMean, hx) = (h.mean(axes: axes, keepDims: true), (h * xhat).mean(axes: axes, keepDims: true))
                 let (uMean, ux) = (u.mean(axes: axes, keepDims: true), (u * xhat).mean(axes: axes, keepDims: true))
@@ -168,7 +162,7 @@ extension Rules {
             Kernels.batchNormSecondPass(u.storage.base, gp.storage.base, x.storage.base, n: n, c: c, inner: inner,
                                         dgpCoef: dgpCoef, dgp: dgp?.storage.base, dxCoef: dxCoef, dx: dx?.storage.base)
             var grads: [Tensor?] = [dgp, dx]
-            if weight != nil { grads.append(needs[2] ? Tensor(shape: [c]) { t in for i in 0..<c { t[i] = dGamma[i] } } : nil) }
+            if weight != nil { grads.append(needs[2] ? Tensor(shape: [c], dGamma) : nil) }
             return grads
         }
     }
@@ -179,8 +173,8 @@ extension Kernels {
     /// a = weight · invStd, b = −a · invStd² · mean(gp · (x − mean)), d = −a · mean(gp) − b · mean.
     static func batchNormInputGradient(_ g: Tensor, _ y: Tensor, alpha: Float, _ x: Tensor, weight: Tensor?, mean: Tensor,
                                        invStd: [Float], sumG: [Float], sumGX: [Float]) -> Tensor {
-        let (n, c) = (x.shape[0], x.shape[1])
-        let inner = x.count / Swift.max(n * c, 1)
+        let geo = ChannelGeometry(x.shape)
+        let (n, c, inner) = (geo.n, geo.c, geo.inner)
         let count = Float(n * inner)
         var a = [Float](repeating: 0, count: c), b = a, d = a
         for i in 0..<c {
@@ -190,7 +184,7 @@ extension Kernels {
             d[i] = -k * sumG[i] / count - b[i] * mean.storage.base[i]
         }
         let dx = Tensor(uninitializedShape: x.shape)
-        batchNormInputGrad(g.storage.base, y.storage.base, x.storage.base, alpha: alpha, a: a, b: b, d: d,
+        batchNormInputGradientPass(g.storage.base, y.storage.base, x.storage.base, alpha: alpha, a: a, b: b, d: d,
                            n: n, c: c, inner: inner, dx.storage.base)
         return dx
     }
@@ -372,7 +366,7 @@ extension Kernels {
     }
 
     /// dx = a[c] · gp + b[c] · x + d[c], gp as in `leakyChannelSums`.
-    static func batchNormInputGrad(_ g: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ x: UnsafePointer<Float>,
+    static func batchNormInputGradientPass(_ g: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ x: UnsafePointer<Float>,
                                    alpha: Float, a: [Float], b: [Float], d: [Float], n: Int, c: Int, inner: Int,
                                    _ dx: UnsafeMutablePointer<Float>) {
         let k = LeakyGradK(alpha: alpha)

@@ -97,11 +97,10 @@ extension Rules {
     static func affineLeakyRelu(_ shape: [Int], scaled: (input: Tensor, scale: Tensor)?, hasShift: Bool, alpha: Float) -> GradRule {
         { g, y, needs in
             let gp = leakyGradient(g, y, alpha: alpha)
-            let axes = [0] + Array(2..<Swift.max(shape.count, 2))
-            let channelShape = [1, shape[1]] + Array(repeating: 1, count: Swift.max(shape.count - 2, 0))
-            var grads: [Tensor?] = [needs[0] ? (scaled.map { gp * $0.scale.reshaped(channelShape) } ?? gp) : nil]
-            if let scaled { grads.append(needs[1] ? (gp * scaled.input).sum(axes: axes) : nil) }
-            if hasShift { grads.append(needs[grads.count] ? gp.sum(axes: axes) : nil) }
+            let geo = ChannelGeometry(shape)
+            var grads: [Tensor?] = [needs[0] ? (scaled.map { gp * $0.scale.reshaped(geo.channelShape) } ?? gp) : nil]
+            if let scaled { grads.append(needs[1] ? (gp * scaled.input).sum(axes: geo.axes) : nil) }
+            if hasShift { grads.append(needs[grads.count] ? gp.sum(axes: geo.axes) : nil) }
             return grads
         }
     }
