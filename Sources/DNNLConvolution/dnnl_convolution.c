@@ -98,9 +98,9 @@ static int build(entry *e) {
     dnnl_memory_desc_init_by_tag(&x_any, 4, x, dnnl_f32, activations);
     dnnl_memory_desc_init_by_tag(&w_any, 4, wt, dnnl_f32, dnnl_format_tag_any);
     dnnl_memory_desc_init_by_tag(&y_any, 4, y, dnnl_f32, activations);
-    dnnl_memory_desc_init_by_tag(&x_plain, 4, x, dnnl_f32, dnnl_nchw);
+    dnnl_memory_desc_init_by_tag(&x_plain, 4, x, dnnl_f32, s->cl ? dnnl_nhwc : dnnl_nchw);
     dnnl_memory_desc_init_by_tag(&w_plain, 4, wt, dnnl_f32, dnnl_oihw);
-    dnnl_memory_desc_init_by_tag(&y_plain, 4, y, dnnl_f32, dnnl_nchw);
+    dnnl_memory_desc_init_by_tag(&y_plain, 4, y, dnnl_f32, s->cl ? dnnl_nhwc : dnnl_nchw);
 
     dnnl_convolution_desc_t fwd_d, d;
     if (dnnl_dilated_convolution_forward_desc_init(&fwd_d, dnnl_forward_training, dnnl_convolution_direct, &x_any, &w_any,
@@ -196,7 +196,10 @@ static entry *lookup_layout(gan_dnnl_kind kind, const gan_dnnl_shape *shape, int
     return e;
 }
 
-static entry *lookup(gan_dnnl_kind kind, const gan_dnnl_shape *shape) { return lookup_layout(kind, shape, wants_nhwc(shape)); }
+// Channels-last callers get channels-last primitives: then their activations need no reorder.
+static entry *lookup(gan_dnnl_kind kind, const gan_dnnl_shape *shape) {
+    return lookup_layout(kind, shape, shape->cl || wants_nhwc(shape));
+}
 
 // Called with the lock held: the engine and stream once, and the OpenMP thread count.
 static int prepare(int threads) {

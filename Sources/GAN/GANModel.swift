@@ -12,11 +12,15 @@ public final class Network: Module {
     public let net: Sequential
     public let classes: Int
     public let imageInput: Bool
+    /// The layers take channels-last images (see `channelsLastLayers`): the NCHW input is
+    /// permuted once on the way in.
+    public let channelsLast: Bool
 
-    public init(_ net: Sequential, classes: Int = 0, imageInput: Bool = false) {
+    public init(_ net: Sequential, classes: Int = 0, imageInput: Bool = false, channelsLast: Bool = false) {
         self.net = net
         self.classes = classes
         self.imageInput = imageInput
+        self.channelsLast = channelsLast
     }
 
     public var isConditional: Bool { classes > 0 }
@@ -24,7 +28,15 @@ public final class Network: Module {
     override public var children: [(String, Module)] { net.children }
 
     /// Runs the network; `labels` are required exactly when the network is conditional.
-    public func callAsFunction(_ x: Tensor, labels: [Int]?) -> Tensor { net(conditioned(x, labels: labels)) }
+    public func callAsFunction(_ x: Tensor, labels: [Int]?) -> Tensor { net(input(x, labels: labels)) }
+
+    /// What the first layer takes: the conditioned input, channels-last when the layers are.
+    func input(_ x: Tensor, labels: [Int]?) -> Tensor {
+        let c = conditioned(x, labels: labels)
+        guard channelsLast else { return c }
+        // One channel: [N, 1, H, W] and [N, H, W, 1] are the same memory.
+        return c.shape[1] == 1 ? c.reshaped([c.shape[0], c.shape[2], c.shape[3], 1]) : c.permuted([0, 2, 3, 1])
+    }
 
     /// The network's input: `x` with the one-hot class joined when the network is conditional.
     func conditioned(_ x: Tensor, labels: [Int]?) -> Tensor {

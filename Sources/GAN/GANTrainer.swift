@@ -371,6 +371,6 @@ extension Network {
     public func features(_ x: Tensor, labels: [Int]?) -> Tensor {
         let layers = net.layers
         let last = layers.lastIndex { $0 is WeightedLayer || $0 is SpectralNorm } ?? layers.count
-        return layers[..<last].reduce(conditioned(x, labels: labels)) { $1($0) }
+        return layers[..<last].reduce(input(x, labels: labels)) { $1($0) }
     }
 }

@@ -1,3 +1,4 @@
+import Foundation
 import Engine
 import NN
 
@@ -167,7 +168,25 @@ public enum ModelZoo {
             if o.minibatchStdDev { dl.append(MinibatchStdDev()); dc += 1 }
             dl += [maybeSN(Conv2d(dc, 1, kernel: size, init: ini, generator: &g), o, &g), Reshape([1])]
             if o.probabilityOutput { dl.append(Sigmoid()) }
-            return (Network(Sequential(gl), classes: classes), Network(Sequential(dl), classes: classes, imageInput: true))
+            // With batch norm (or none of the layout-bound extras) the critic runs channels-last.
+            let channelsLast = Self.channelsLastCritic && norm == .batch && !o.minibatchStdDev
+            if channelsLast { Self.setChannelsLast(dl) }
+            return (Network(Sequential(gl), classes: classes),
+                    Network(Sequential(dl), classes: classes, imageInput: true, channelsLast: channelsLast))
+        }
+    }
+
+    /// Whether the batch-norm critic keeps its activations channels-last ([N, H, W, C]), as
+    /// Keras does: its convolutions then hand oneDNN its own layout and take its output as it
+    /// is, where NCHW layers convert both at every call (~50 ms of a WGAN-GP step).
+    /// `GAN_CHANNELS_LAST=0` keeps NCHW, for comparisons. Weights and state_dict are the same.
+    nonisolated(unsafe) public static var channelsLastCritic = ProcessInfo.processInfo.environment["GAN_CHANNELS_LAST"] != "0"
+
+    /// Marks the convolutions (spectrally normalized or not) and batch norms of `layers` channels-last.
+    static func setChannelsLast(_ layers: [Module]) {
+        for m in layers {
+            if let c = (m as? Conv2d) ?? ((m as? SpectralNorm)?.layer as? Conv2d) { c.channelsLast = true }
+            if let bn = m as? BatchNorm { bn.channelsLast = true }
         }
     }
 

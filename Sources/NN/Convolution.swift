@@ -6,6 +6,8 @@ public final class Conv2d: Module, WeightedLayer {
     public let bias: Parameter?
     public let stride: Int
     public let padding: Padding
+    /// Images come and go channels-last ([N, H, W, C]); the weight keeps PyTorch's layout.
+    public var channelsLast = false
 
     public init(_ inChannels: Int, _ outChannels: Int, kernel: Int, stride: Int = 1, padding: Padding = .symmetric(0),
                 bias: Bool = true, init scheme: Initializer = .pytorchDefault, generator: inout RandomGenerator) {
@@ -22,12 +24,13 @@ public final class Conv2d: Module, WeightedLayer {
     }
 
     public func forward(_ x: Tensor, weight w: Tensor, bias b: Tensor?) -> Tensor {
-        precondition(x.rank == 4, "Conv2d expects NCHW input, got \(x.shape)")
-        return Tensor.conv2d(x, weight: w, bias: b, geometry(kernelOf: w, inputSize: (x.shape[2], x.shape[3])))
+        precondition(x.rank == 4, "Conv2d expects \(channelsLast ? "NHWC" : "NCHW") input, got \(x.shape)")
+        let size = channelsLast ? (x.shape[1], x.shape[2]) : (x.shape[2], x.shape[3])
+        return Tensor.conv2d(x, weight: w, bias: b, geometry(kernelOf: w, inputSize: size))
     }
 
     func geometry(kernelOf w: Tensor, inputSize: (Int, Int)) -> ConvGeometry {
-        padding.geometry(kernel: (w.shape[2], w.shape[3]), stride: (stride, stride), inputSize: inputSize)
+        padding.geometry(kernel: (w.shape[2], w.shape[3]), stride: (stride, stride), inputSize: inputSize).withChannelsLast(channelsLast)
     }
 
     override public func callAsFunction(_ x: Tensor) -> Tensor { forward(x, weight: weight.value) }

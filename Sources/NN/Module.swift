@@ -190,10 +190,12 @@ public final class Sequential: Module {
            let y = Tensor.activatedConvolution(x, conv.convolutionStep(inputSize: (x.shape[2], x.shape[3]), slope: slope)) {
             return y
         }
-        if let l = layer as? any WeightedLayer {
+        // A channels-last layer's bias runs along the last axis, not the one this op takes.
+        if let l = layer as? any WeightedLayer, !((layer as? Conv2d)?.channelsLast ?? false) {
             return Tensor.biasLeakyRelu(l.forward(x, weight: l.weight.value, bias: nil), bias: l.bias?.value, alpha: slope)
         }
         if let bn = layer as? BatchNorm {
+            if let r = bn.rows(x) { return fused(layer, r, slope)?.reshaped(x.shape) }
             if let y = bn.fusedTrainingOutput(x, alpha: slope) { return y }
             let p = bn.affineParts(x)
             return Tensor.affineLeakyRelu(p.input, scale: p.scale, shift: p.shift, alpha: slope)

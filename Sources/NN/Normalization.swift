@@ -13,6 +13,8 @@ public final class BatchNorm: Module {
     public let momentum: Float
     public let eps: Float
     public let features: Int
+    /// Images come channels-last ([N, H, W, C]): they normalize as the rows of [N·H·W, C].
+    public var channelsLast = false
 
     public init(_ features: Int, momentum: Float = 0.1, eps: Float = 1e-5, affine: Bool = true) {
         precondition(features > 0, "BatchNorm needs a positive feature count")
@@ -37,7 +39,15 @@ public final class BatchNorm: Module {
     /// from the engine's elementwise ops and reductions instead, for comparisons).
     nonisolated(unsafe) public static var fusesStatistics = ProcessInfo.processInfo.environment["GAN_FUSED_BN"] != "0"
 
+    /// A channels-last image batch as [N·H·W, C] rows; nil for anything else.
+    public func rows(_ x: Tensor) -> Tensor? {
+        guard channelsLast && x.rank == 4 else { return nil }
+        precondition(x.shape[3] == features, "BatchNorm(\(features)) channels-last expects [N, H, W, \(features)], got \(x.shape)")
+        return x.reshaped([-1, features])
+    }
+
     override public func callAsFunction(_ x: Tensor) -> Tensor {
+        if let r = rows(x) { return self(r).reshaped(x.shape) }
         if let y = fusedTrainingOutput(x, alpha: 1) { return y }
         let (input, scale, shift) = affineParts(x)
         let y = input * scale
@@ -49,6 +59,7 @@ public final class BatchNorm: Module {
     /// statistics; nil otherwise (then `affineParts` applies).
     public func fusedTrainingOutput(_ x: Tensor, alpha: Float) -> Tensor? {
         guard isTraining && Self.fusesStatistics else { return nil }
+        if let r = rows(x) { return fusedTrainingOutput(r, alpha: alpha)?.reshaped(x.shape) }
         checkShape(x)
         let r = Tensor.batchNormLeakyRelu(x, weight: weight?.value, bias: bias?.value, eps: eps, alpha: alpha)
         updateRunningStatistics(mean: r.mean, variance: r.variance, count: x.count / features)
@@ -76,6 +87,7 @@ public final class BatchNorm: Module {
     /// that last step, so that `Sequential` can fuse it with the activation after it. In
     /// training this computes the batch statistics and updates the running ones.
     public func affineParts(_ x: Tensor) -> (input: Tensor, scale: Tensor, shift: Tensor?) {
+        precondition(rows(x) == nil, "BatchNorm.affineParts takes channels-last images as rows([N·H·W, C])")
         checkShape(x)
         let axes = x.rank == 4 ? [0, 2, 3] : [0]
         let shape = x.rank == 4 ? [1, features, 1, 1] : [1, features]

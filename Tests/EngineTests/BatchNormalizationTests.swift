@@ -21,7 +21,9 @@ final class BatchNormalizationTests: XCTestCase {
 
     /// Shapes that take each kernel path: planes of 20 (vector body and tail), [N, C] rows, and a
     /// size that splits over the threads.
-    let cases: [(shape: [Int], alpha: Float)] = [([3, 4, 4, 5], 0.2), ([5, 6], 0), ([4, 3, 2, 2], 1), ([8, 16, 24, 24], 0.01), ([64, 300], 0.2)]
+    let cases: [(shape: [Int], alpha: Float)] = [([3, 4, 4, 5], 0.2), ([5, 6], 0), ([4, 3, 2, 2], 1), ([8, 16, 24, 24], 0.01), ([64, 300], 0.2),
+        // Rows ([N·H·W, C], channels-last images): several row blocks, two channel blocks and a tail.
+        ([150, 40], 0.2)]
 
     func testOutputStatisticsAndGradientsMatchTheCompositeOp() {
         for (k, c) in cases.enumerated() {
@@ -71,17 +73,22 @@ final class BatchNormalizationTests: XCTestCase {
     }
 
     func testStatisticsDoNotDependOnTheThreadCount() {
-        let x = randomTensor([16, 8, 16, 16], seed: 550), w = randomTensor([8], seed: 551), b = randomTensor([8], seed: 552)
-        let g = randomTensor([16, 8, 16, 16], seed: 553)
-        func run() -> [[Float]] {
-            let xi = x.requiringGrad(), wi = w.requiringGrad()
-            let y = fused(xi, wi, b, alpha: 0.2)
-            return [y.scalars] + (y * g).sum().gradients(wrt: [xi, wi]).map(\.scalars)
+        // Planes (NCHW) and rows (channels-last), each with a penalty's second pass.
+        for (shape, ch) in [([16, 8, 16, 16], 8), ([4096, 48], 48)] {
+            let x = randomTensor(shape, seed: 550), w = randomTensor([ch], seed: 551), b = randomTensor([ch], seed: 552)
+            let g = randomTensor(shape, seed: 553)
+            func run() -> [[Float]] {
+                let xi = x.requiringGrad(), wi = w.requiringGrad()
+                let y = fused(xi, wi, b, alpha: 0.2)
+                let first = (y * g).sum().gradients(wrt: [xi, wi])
+                let gx = (fused(xi, wi, b, alpha: 0.2) * g).sum().gradients(wrt: [xi], createGraph: true)[0]
+                return [y.scalars] + first.map(\.scalars) + (gx * g).square().sum().gradients(wrt: [xi, wi]).map(\.scalars)
+            }
+            let two = run()
+            Runtime.configure(threads: 1)
+            let one = run()
+            Runtime.configure(threads: 2)
+            XCTAssertEqual(one, two, "\(shape)")
         }
-        let two = run()
-        Runtime.configure(threads: 1)
-        let one = run()
-        Runtime.configure(threads: 2)
-        XCTAssertEqual(one, two)
     }
 }

@@ -206,6 +206,55 @@ final class GANTests: XCTestCase {
         for (k, n) in names.enumerated() {
             assertClose(grads[k], try Fixtures.get("\(p).dpenalty.\(n)"), rtol: 1e-3, atol: 1e-5, "dpenalty/d\(n)")
         }
+        // The same critic with channels-last activations (flattened in PyTorch's order at the end).
+        let last = geo.withChannelsLast(true)
+        let channelsLastCritic: (Tensor) -> Tensor = { x in
+            var h = Tensor.conv2d(x.permuted([0, 2, 3, 1]), weight: params[0], bias: params[1], last).leakyRelu(0.2)
+            h = Tensor.conv2d(h, weight: params[2], bias: params[3], last).leakyRelu(0.2)
+            return Tensor.linear(h.permuted([0, 3, 1, 2]).flattened(), weight: params[4], bias: params[5])
+        }
+        let penaltyNHWC = try gradientPenalty(real: Fixtures.get("\(p).real"), fake: Fixtures.get("\(p).fake"),
+                                              alpha: Fixtures.get("\(p).alpha"), critic: channelsLastCritic)
+        assertClose(penaltyNHWC.reshaped([1]), try Fixtures.get("\(p).penalty"), rtol: 1e-3, "channels-last penalty")
+        for (k, g) in penaltyNHWC.gradients(wrt: params).enumerated() {
+            assertClose(g, try Fixtures.get("\(p).dpenalty.\(names[k])"), rtol: 1e-3, atol: 1e-5, "channels-last dpenalty/d\(names[k])")
+        }
+    }
+
+    /// The dcgan-bn critic built channels-last computes what the NCHW one does with the same
+    /// weights: output, batch-norm running statistics and the WGAN-GP penalty's parameter
+    /// gradients (dropout off in both: the two layouts draw its masks in different orders).
+    func testChannelsLastCriticMatchesNCHW() {
+        let saved = ModelZoo.channelsLastCritic
+        defer { ModelZoo.channelsLastCritic = saved }
+        var o = BuildOptions()
+        o.filters = 16
+        func critic(_ channelsLast: Bool) -> Network {
+            ModelZoo.channelsLastCritic = channelsLast
+            var g = RandomGenerator(seed: 5)
+            let d = ModelZoo.build(ModelZoo.spec("dcgan-bn")!, options: o, generator: &g, random: RandomSource(seed: 0)).1
+            XCTAssertEqual(d.channelsLast, channelsLast)
+            d.train()
+            for case let m as Dropout in d.net.layers { m.eval() }
+            return d
+        }
+        let (a, b) = (critic(true), critic(false))
+        let real = randomTensor([3, 1, 28, 28], seed: 40), fake = randomTensor([3, 1, 28, 28], seed: 41)
+        let alpha = Tensor(shape: [3, 1, 1, 1], [0.2, 0.5, 0.9])
+        assertClose(a(real, labels: nil), b(real, labels: nil), rtol: 1e-4, atol: 1e-5, "output")
+        for ((name, x), (_, y)) in zip(a.namedBuffers(), b.namedBuffers()) {
+            assertClose(x.value, y.value, rtol: 1e-4, atol: 1e-6, "buffer \(name)")
+        }
+        func gradients(_ d: Network) -> [Tensor] {
+            let loss = d(fake, labels: nil).mean() - d(real, labels: nil).mean()
+                + gradientPenalty(real: real, fake: fake, alpha: alpha) { d($0, labels: nil) } * 10
+            return loss.gradients(wrt: d.parameters.map(\.value))
+        }
+        let (ga, gb) = (gradients(a), gradients(b))
+        XCTAssertEqual(ga.count, gb.count)
+        for (k, (name, _)) in a.namedParameters().enumerated() {
+            assertClose(ga[k], gb[k], rtol: 2e-3, atol: 1e-4, "d\(name)")
+        }
     }
 
     func testModelsHaveTheTutorialShapes() {

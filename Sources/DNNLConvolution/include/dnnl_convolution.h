@@ -12,6 +12,7 @@ typedef enum {
 
 typedef struct {
     int n, c, h, w, o, oh, ow, kh, kw, sh, sw, pt, pl, pb, pr, dh, dw;
+    int cl;  ///< activations channels-last (x [n, h, w, c], y [n, oh, ow, o]) instead of NCHW
 } gan_dnnl_shape;
 
 /// Runs one convolution through oneDNN with plain NCHW / OIHW buffers (reordering to and from

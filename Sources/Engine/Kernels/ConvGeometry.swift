@@ -6,6 +6,10 @@ public struct ConvGeometry: Equatable, Sendable {
     public var strideH: Int, strideW: Int
     public var padTop: Int, padLeft: Int, padBottom: Int, padRight: Int
     public var dilationH: Int, dilationW: Int
+    /// Images in channels-last order: x [N, H, W, C] and y [N, OH, OW, O] instead of NCHW (the
+    /// weights keep PyTorch's layout). oneDNN's kernels take it without converting, so layers
+    /// that run channels-last end to end skip the conversions around every call.
+    public var channelsLast = false
 
     public init(kernel: (Int, Int), stride: (Int, Int) = (1, 1), padding: (top: Int, left: Int, bottom: Int, right: Int) = (0, 0, 0, 0),
                 dilation: (Int, Int) = (1, 1)) {
@@ -31,9 +35,31 @@ public struct ConvGeometry: Equatable, Sendable {
     public var strideOneDual: ConvGeometry? {
         guard strideH == 1, strideW == 1, dilationH == 1, dilationW == 1,
               padTop < kernelH, padBottom < kernelH, padLeft < kernelW, padRight < kernelW else { return nil }
-        return ConvGeometry(kernel: (kernelH, kernelW), stride: (1, 1),
-                            padding: (kernelH - 1 - padTop, kernelW - 1 - padLeft, kernelH - 1 - padBottom, kernelW - 1 - padRight))
+        var dual = ConvGeometry(kernel: (kernelH, kernelW), stride: (1, 1),
+                                padding: (kernelH - 1 - padTop, kernelW - 1 - padLeft, kernelH - 1 - padBottom, kernelW - 1 - padRight))
+        dual.channelsLast = channelsLast
+        return dual
     }
+
+    /// The same geometry with `channelsLast` set to `on`.
+    public func withChannelsLast(_ on: Bool) -> ConvGeometry {
+        var g = self
+        g.channelsLast = on
+        return g
+    }
+
+    /// Images, channels, height and width of an image tensor's `shape` in this geometry's layout.
+    public func dims(_ shape: [Int]) -> (n: Int, c: Int, h: Int, w: Int) {
+        channelsLast ? (shape[0], shape[3], shape[1], shape[2]) : (shape[0], shape[1], shape[2], shape[3])
+    }
+
+    /// The shape of `n` images of `c` channels and `h × w` pixels in this geometry's layout.
+    public func shape(n: Int, c: Int, h: Int, w: Int) -> [Int] {
+        channelsLast ? [n, h, w, c] : [n, c, h, w]
+    }
+
+    /// The shape [1, C, 1, 1] or [1, 1, 1, C] a per-channel vector broadcasts in.
+    public var channelShape: [Int] { channelsLast ? [1, 1, 1, -1] : [1, -1, 1, 1] }
 
     /// Small-image size for a big-image size (conv2d's output size).
     public func smallSize(big h: Int, _ w: Int) -> (Int, Int) {

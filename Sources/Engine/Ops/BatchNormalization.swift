@@ -194,6 +194,7 @@ extension Kernels {
                              n: Int, c: Int, inner: Int, sumU: inout [Float], sumUC: inout [Float], sumUG: inout [Float]) {
         sumU.withUnsafeMutableBufferPointer { s1 in sumUC.withUnsafeMutableBufferPointer { s2 in sumUG.withUnsafeMutableBufferPointer { s3 in
             let (s1, s2, s3) = (s1.baseAddress!, s2.baseAddress!, s3.baseAddress!)
+            if inner == 1 { return rowSums3(u, x, gp, mean, n: n, c: c, sumU: s1, sumUC: s2, sumUG: s3) }
             forChannelParts(c: c, perChannel: n * inner) { channels in
                 for ch in channels {
                     var t1 = 0.0, t2 = 0.0, t3 = 0.0
@@ -226,6 +227,12 @@ extension Kernels {
     static func batchNormSecondPass(_ u: UnsafePointer<Float>, _ gp: UnsafePointer<Float>, _ x: UnsafePointer<Float>,
                                     n: Int, c: Int, inner: Int, dgpCoef k: [[Float]], dgp: UnsafeMutablePointer<Float>?,
                                     dxCoef q: [[Float]], dx: UnsafeMutablePointer<Float>?) {
+        if inner == 1 {
+            return (k + q).flatMap { $0 }.withUnsafeBufferPointer { p in
+                let row = (0..<7).map { p.baseAddress! + $0 * c }
+                rowSecondPass(u, gp, x, n: n, c: c, k: Array(row[0..<3]), dgp: dgp, q: Array(row[3..<7]), dx: dx)
+            }
+        }
         forChannelParts(c: c, perChannel: n * inner) { channels in
             for r in 0..<n {
                 for ch in channels {
@@ -267,16 +274,9 @@ extension Kernels {
     /// x − mean), each plane summed in float vectors and the planes in double.
     static func channelMoments(_ x: UnsafePointer<Float>, n: Int, c: Int, inner: Int,
                                mean: UnsafeMutablePointer<Float>, variance: UnsafeMutablePointer<Float>) {
+        if inner == 1 { return rowMoments(x, n: n, c: c, mean: mean, variance: variance) }
         let count = Double(n * inner)
         forChannelParts(c: c, perChannel: n * inner) { channels in
-            if inner == 1 {
-                var s = [Double](repeating: 0, count: channels.count), q = s
-                for r in 0..<n { for (j, ch) in channels.enumerated() { s[j] += Double(x[r * c + ch]) } }
-                for (j, ch) in channels.enumerated() { mean[ch] = Float(s[j] / count) }
-                for r in 0..<n { for (j, ch) in channels.enumerated() { let v = x[r * c + ch] - mean[ch]; q[j] += Double(v * v) } }
-                for (j, ch) in channels.enumerated() { variance[ch] = Float(q[j] / count) }
-                return
-            }
             for ch in channels {
                 var s = 0.0
                 for r in 0..<n { s += Double(planeSum(x + (r * c + ch) * inner, inner)) }
@@ -319,20 +319,8 @@ extension Kernels {
         let k = LeakyGradK(alpha: alpha)
         sumG.withUnsafeMutableBufferPointer { sg in sumGX.withUnsafeMutableBufferPointer { sgx in
             let (sg, sgx) = (sg.baseAddress!, sgx.baseAddress!)
+            if inner == 1 { return rowLeakySums(g, y, x, mean, alpha: alpha, n: n, c: c, sumG: sg, sumGX: sgx) }
             forChannelParts(c: c, perChannel: n * inner) { channels in
-                if inner == 1 {
-                    var s = [Double](repeating: 0, count: channels.count), q = s
-                    for r in 0..<n {
-                        for (j, ch) in channels.enumerated() {
-                            let i = r * c + ch
-                            let gp = k.scalar(g[i], y[i])
-                            s[j] += Double(gp)
-                            q[j] += Double(gp * (x[i] - mean[ch]))
-                        }
-                    }
-                    for (j, ch) in channels.enumerated() { sg[ch] = Float(s[j]); sgx[ch] = Float(q[j]) }
-                    return
-                }
                 for ch in channels {
                     var s = 0.0, q = 0.0
                     let m = Vec(repeating: mean[ch])
@@ -369,16 +357,14 @@ extension Kernels {
     static func batchNormInputGradientPass(_ g: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ x: UnsafePointer<Float>,
                                    alpha: Float, a: [Float], b: [Float], d: [Float], n: Int, c: Int, inner: Int,
                                    _ dx: UnsafeMutablePointer<Float>) {
+        if inner == 1 {
+            return a.withUnsafeBufferPointer { a in b.withUnsafeBufferPointer { b in d.withUnsafeBufferPointer { d in
+                rowInputGradient(g, y, x, alpha: alpha, a: a.baseAddress!, b: b.baseAddress!, d: d.baseAddress!, n: n, c: c, dx)
+            } } }
+        }
         let k = LeakyGradK(alpha: alpha)
         forChannelParts(c: c, perChannel: n * inner) { channels in
             for r in 0..<n {
-                if inner == 1 {
-                    for ch in channels {
-                        let i = r * c + ch
-                        dx[i] = a[ch] * k.scalar(g[i], y[i]) + b[ch] * x[i] + d[ch]
-                    }
-                    continue
-                }
                 for ch in channels {
                     let o = (r * c + ch) * inner
                     let (av, bv, dv) = (Vec(repeating: a[ch]), Vec(repeating: b[ch]), Vec(repeating: d[ch]))

@@ -13,27 +13,28 @@ let wideImagePixels = ProcessInfo.processInfo.environment["GAN_WIDE_IMAGE_PIXELS
 extension Tensor {
     /// 2-D cross-correlation, PyTorch's `conv2d`: x [N, C, H, W], weight [O, C, kh, kw].
     public static func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, _ g: ConvGeometry) -> Tensor {
-        precondition(x.rank == 4 && weight.rank == 4, "conv2d needs NCHW input and [O, C, kh, kw] weight, got \(x.shape), \(weight.shape)")
-        precondition(weight.shape[1] == x.shape[1], "conv2d: input has \(x.shape[1]) channels, weight expects \(weight.shape[1])")
+        precondition(x.rank == 4 && weight.rank == 4, "conv2d needs NCHW (or NHWC) input and [O, C, kh, kw] weight, got \(x.shape), \(weight.shape)")
+        precondition(weight.shape[1] == g.dims(x.shape).c, "conv2d: input has \(g.dims(x.shape).c) channels, weight expects \(weight.shape[1])")
         precondition(weight.shape[2] == g.kernelH && weight.shape[3] == g.kernelW, "conv2d: weight \(weight.shape) does not match kernel \(g.kernelH)×\(g.kernelW)")
         let y = conv2dRaw(x, weight, g).recorded("conv2d", [x, weight], Rules.conv2d(x, weight, g))
         guard let bias else { return y }
-        return y + bias.reshaped([1, -1, 1, 1])
+        return y + bias.reshaped(g.channelShape)
     }
 
     /// Transposed convolution, PyTorch's `conv_transpose2d`: x [N, C, h, w], weight [C, O, kh, kw].
     /// The output size is the smallest one the geometry allows plus `outputPadding`, or `outputSize`.
     public static func convTranspose2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, _ g: ConvGeometry,
                                        outputPadding: (Int, Int) = (0, 0), outputSize: (Int, Int)? = nil) -> Tensor {
-        precondition(x.rank == 4 && weight.rank == 4, "convTranspose2d needs NCHW input and [C, O, kh, kw] weight, got \(x.shape), \(weight.shape)")
-        precondition(weight.shape[0] == x.shape[1], "convTranspose2d: input has \(x.shape[1]) channels, weight expects \(weight.shape[0])")
-        let base = g.bigSize(small: x.shape[2], x.shape[3])
+        precondition(x.rank == 4 && weight.rank == 4, "convTranspose2d needs NCHW (or NHWC) input and [C, O, kh, kw] weight, got \(x.shape), \(weight.shape)")
+        let d = g.dims(x.shape)
+        precondition(weight.shape[0] == d.c, "convTranspose2d: input has \(d.c) channels, weight expects \(weight.shape[0])")
+        let base = g.bigSize(small: d.h, d.w)
         let size = outputSize ?? (base.0 + outputPadding.0, base.1 + outputPadding.1)
-        precondition(g.smallSize(big: size.0, size.1) == (x.shape[2], x.shape[3]),
-                     "convTranspose2d: output \(size) does not map back to input \(x.shape[2])×\(x.shape[3])")
+        precondition(g.smallSize(big: size.0, size.1) == (d.h, d.w),
+                     "convTranspose2d: output \(size) does not map back to input \(d.h)×\(d.w)")
         let y = convTranspose2dRaw(x, weight, g, size).recorded("convTranspose2d", [x, weight], Rules.convTranspose2d(x, weight, g))
         guard let bias else { return y }
-        return y + bias.reshaped([1, -1, 1, 1])
+        return y + bias.reshaped(g.channelShape)
     }
 
     /// d⟨g, conv2d(x, w)⟩/dw for a kernel of `g.kernelH × g.kernelW`: the conv2d weight gradient
@@ -92,6 +93,7 @@ extension Tensor {
     }
 
     static func conv2dRaw(_ x: Tensor, _ w: Tensor, _ g: ConvGeometry) -> Tensor {
+        if g.channelsLast { return conv2dChannelsLast(x, w, g) }
         let (n, c, h, wd) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let o = w.shape[0]
         if let dual = conv2dDual(c: c, o: o, g) {
@@ -106,6 +108,7 @@ extension Tensor {
     }
 
     static func convTranspose2dRaw(_ x: Tensor, _ w: Tensor, _ g: ConvGeometry, _ size: (Int, Int)) -> Tensor {
+        if g.channelsLast { return convTranspose2dChannelsLast(x, w, g, size) }
         let (n, c, h, wd) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let o = w.shape[1]
         if let dual = convTranspose2dDual(c: c, o: o, g, small: (h, wd), big: size) {
@@ -146,6 +149,7 @@ extension Tensor {
     }
 
     static func conv2dWeightGradRaw(_ x: Tensor, _ gy: Tensor, _ g: ConvGeometry) -> Tensor {
+        if g.channelsLast { return conv2dWeightGradChannelsLast(x, gy, g) }
         let (n, c, h, wd) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let o = gy.shape[1]
         if o < c, let dual = g.strideOneDual, dual.smallSize(big: gy.shape[2], gy.shape[3]) == (h, wd) {

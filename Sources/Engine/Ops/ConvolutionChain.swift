@@ -52,6 +52,8 @@ extension ConvolutionStep {
     func oneDNNForm(input shape: [Int], smallOutput: Bool = false) -> (kind: OneDNN.Kind, problem: OneDNN.Problem, outShape: [Int])? {
         guard shape.count == 4, weight.rank == 4, weight.shape[2] == geometry.kernelH, weight.shape[3] == geometry.kernelW else { return nil }
         if let slope, !(slope >= 0) { return nil }
+        // Chains and the activated op convert to and from NCHW; channels-last layers run layer by layer.
+        guard !geometry.channelsLast else { return nil }
         let (n, c, h, w) = (shape[0], shape[1], shape[2], shape[3])
         let g = geometry
         let form: (kind: OneDNN.Kind, problem: OneDNN.Problem, outShape: [Int])

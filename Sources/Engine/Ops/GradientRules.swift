@@ -149,14 +149,14 @@ enum Rules {
 
     static func conv2d(_ x: Tensor, _ w: Tensor, _ geo: ConvGeometry) -> GradRule {
         { g, _, needs in
-            [needs[0] ? Tensor.convTranspose2d(g, weight: w, geo, outputSize: (x.shape[2], x.shape[3])) : nil,
+            [needs[0] ? Tensor.convTranspose2d(g, weight: w, geo, outputSize: (geo.dims(x.shape).h, geo.dims(x.shape).w)) : nil,
              needs[1] ? Tensor.conv2dWeightGrad(x, g, geo) : nil]
         }
     }
     static func convTranspose2d(_ x: Tensor, _ w: Tensor, _ geo: ConvGeometry) -> GradRule {
         { g, _, needs in
             // Without a graph to record, both gradients come from one unfolding of g.
-            if needs[0] && needs[1] && !GradMode.isEnabled && geo.strideOneDual == nil && fuseTransposedBackward {
+            if needs[0] && needs[1] && !GradMode.isEnabled && geo.strideOneDual == nil && !geo.channelsLast && fuseTransposedBackward {
                 let (dx, dw) = Tensor.conv2dAndWeightGradRaw(g, w, x, geo)
                 return [dx, dw]
             }
@@ -166,7 +166,7 @@ enum Rules {
     }
     static func conv2dWeightGrad(_ x: Tensor, _ gy: Tensor, _ geo: ConvGeometry) -> GradRule {
         { g, _, needs in
-            [needs[0] ? Tensor.convTranspose2d(gy, weight: g, geo, outputSize: (x.shape[2], x.shape[3])) : nil,
+            [needs[0] ? Tensor.convTranspose2d(gy, weight: g, geo, outputSize: (geo.dims(x.shape).h, geo.dims(x.shape).w)) : nil,
              needs[1] ? Tensor.conv2d(x, weight: g, geo) : nil]
         }
     }

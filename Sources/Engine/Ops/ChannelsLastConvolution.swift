@@ -1,0 +1,80 @@
+// The three convolution primitives on channels-last images (x [N, H, W, C], y [N, OH, OW, O]).
+// oneDNN runs them in that layout directly; this is why a model keeps its activations
+// channels-last: between oneDNN calls there is then nothing to convert (in NCHW every call
+// converts its input and output to and from oneDNN's layout). oneDNN also takes a one-channel
+// input here (the critic's 1→64 first layer: its forward and weight gradient beat unfold +
+// sgemm), but not its input gradient (a 64→1 transposed convolution, ~8× slower there), which
+// runs as sgemm + col2im reading the channels-last gradient in place. Anything else oneDNN
+// refuses runs on the NCHW code between two permutations.
+
+extension Tensor {
+    static func conv2dChannelsLast(_ x: Tensor, _ w: Tensor, _ g: ConvGeometry) -> Tensor {
+        let (n, c, h, wd) = g.dims(x.shape)
+        let o = w.shape[0]
+        let (oh, ow) = g.smallSize(big: h, wd)
+        precondition(oh > 0 && ow > 0, "conv2d: input \(h)×\(wd) is smaller than the kernel")
+        if let y = OneDNN.run(.forward, .init(n: n, c: c, h: h, w: wd, o: o, oh: oh, ow: ow, geometry: g),
+                              x.storage.base, w.storage.base, outShape: [n, oh, ow, o]) { return y }
+        return channelsLastCopy(conv2dRaw(planarCopy(x), w, g.withChannelsLast(false)))
+    }
+
+    static func convTranspose2dChannelsLast(_ x: Tensor, _ w: Tensor, _ g: ConvGeometry, _ size: (Int, Int)) -> Tensor {
+        let (n, c, h, wd) = g.dims(x.shape)
+        let o = w.shape[1]
+        let (bh, bw) = size
+        if let y = OneDNN.run(.backwardData, .init(n: n, c: o, h: bh, w: bw, o: c, oh: h, ow: wd, geometry: g),
+                              x.storage.base, w.storage.base, outShape: [n, bh, bw, o]) { return y }
+        if o == 1 && convTranspose2dDual(c: c, o: o, g, small: (h, wd), big: size) == nil {
+            return oneChannelTransposed(x, w, g, size)
+        }
+        return channelsLastCopy(convTranspose2dRaw(planarCopy(x), w, g.withChannelsLast(false), size))
+    }
+
+    static func conv2dWeightGradChannelsLast(_ x: Tensor, _ gy: Tensor, _ g: ConvGeometry) -> Tensor {
+        let (n, c, h, wd) = g.dims(x.shape)
+        let (_, o, oh, ow) = g.dims(gy.shape)
+        precondition(gy.shape[0] == n && g.smallSize(big: h, wd) == (oh, ow),
+                     "conv2dWeightGrad: gradient \(gy.shape) does not match input \(x.shape)")
+        if let dw = OneDNN.run(.backwardWeights, .init(n: n, c: c, h: h, w: wd, o: o, oh: oh, ow: ow, geometry: g),
+                               x.storage.base, gy.storage.base, outShape: [o, c, g.kernelH, g.kernelW]) { return dw }
+        return conv2dWeightGradRaw(planarCopy(x), planarCopy(gy), g.withChannelsLast(false))
+    }
+
+    /// A transposed convolution to one channel from channels-last x: per image, cols = Wᵀ · xᵀ
+    /// (x's [P, C] rows read transposed by sgemm), then col2im into the single output plane,
+    /// which is the same memory in either layout.
+    static func oneChannelTransposed(_ x: Tensor, _ w: Tensor, _ g: ConvGeometry, _ size: (Int, Int)) -> Tensor {
+        let (n, c, h, wd) = g.dims(x.shape)
+        let (bh, bw) = size
+        let out = Tensor(uninitializedShape: [n, bh, bw, 1])
+        let k = g.kernelH * g.kernelW, p = h * wd
+        let (xs, ws, ys) = (x.storage.base, w.storage.base, out.storage.base)
+        forImageParts(n) { images in
+            Scratch.with(k * p) { cols in
+                for i in images {
+                    sgemm(transA: true, transB: true, m: k, n: p, k: c, ws, lda: k, xs + i * p * c, ldb: c, cols, ldc: p)
+                    Kernels.col2im(cols, ldc: p, channels: 1, height: bh, width: bw, g, outH: h, outW: wd, ys + i * bh * bw)
+                }
+            }
+        }
+        return out
+    }
+
+    /// NHWC → NCHW, not recorded (inside a primitive). One channel or one pixel: the same memory.
+    static func planarCopy(_ x: Tensor) -> Tensor {
+        let (n, h, w, c) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        if c == 1 || h * w == 1 { return Tensor(shape: [n, c, h, w], storage: x.storage) }
+        let out = Tensor(uninitializedShape: [n, c, h, w])
+        Kernels.copyStrided(x.storage.base, [h * w * c, 1, w * c, c], out.storage.base, [c * h * w, h * w, w, 1], [n, c, h, w])
+        return out
+    }
+
+    /// NCHW → NHWC, not recorded.
+    static func channelsLastCopy(_ x: Tensor) -> Tensor {
+        let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        if c == 1 || h * w == 1 { return Tensor(shape: [n, h, w, c], storage: x.storage) }
+        let out = Tensor(uninitializedShape: [n, h, w, c])
+        Kernels.copyStrided(x.storage.base, [c * h * w, w, 1, h * w], out.storage.base, [h * w * c, w * c, c, 1], [n, h, w, c])
+        return out
+    }
+}
