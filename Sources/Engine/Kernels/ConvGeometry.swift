@@ -58,6 +58,12 @@ public struct ConvGeometry: Equatable, Sendable {
         channelsLast ? [n, h, w, c] : [n, c, h, w]
     }
 
+    /// Whether the kernel covers the whole unpadded `h × w` image, for a 1×1 output: the
+    /// convolution is then a matrix product on flattened images.
+    public func coversWholeImage(_ h: Int, _ w: Int) -> Bool {
+        kernelH == h && kernelW == w && dilationH == 1 && dilationW == 1 && [padTop, padLeft, padBottom, padRight].allSatisfy { $0 == 0 }
+    }
+
     /// The shape [1, C, 1, 1] or [1, 1, 1, C] a per-channel vector broadcasts in.
     public var channelShape: [Int] { channelsLast ? [1, 1, 1, -1] : [1, -1, 1, 1] }
 
