@@ -1,42 +1,17 @@
 // Batch norm's kernels for [rows, C] with the channels along each row: BatchNorm1d's [N, F] and
 // channels-last images viewed as [N·H·W, C]. The vectors run across 16 channels of a row, so a
 // row is a few loads whatever the image size (the NCHW kernels run along a plane, which a 7×7
-// image leaves mostly as a scalar tail). Sums are taken in float over blocks of `rowBlock` rows
-// and in double across blocks; each channel block belongs to one thread, so the results do not
-// depend on the thread count. Channels after the last full block of 16 go one by one.
-
-typealias Wide = SIMD16<Double>
+// image leaves mostly as a scalar tail). Every pass streams whole rows: the threads split the
+// rows, not the channels (a thread that took a block of channels read one cache line of every
+// row and left the rest of it, ~3× the passes' time). Sums are taken in float over blocks of
+// `rowBlock` rows, and the blocks' partial sums added in double in block order, so the results
+// do not depend on the thread count.
 
 extension Kernels {
     static let rowBlock = 64
 
-    @inline(__always) static func widened(_ v: Vec) -> Wide {
-        var w = Wide()
-        for l in 0..<Vec.scalarCount { w[l] = Double(v[l]) }
-        return w
-    }
-
-    @inline(__always) static func narrowed(_ w: Wide) -> Vec {
-        var v = Vec()
-        for l in 0..<Vec.scalarCount { v[l] = Float(w[l]) }
-        return v
-    }
-
     @inline(__always) static func load(_ p: UnsafePointer<Float>) -> Vec { UnsafeRawPointer(p).loadUnaligned(as: Vec.self) }
     @inline(__always) static func store(_ v: Vec, _ p: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer(p).storeBytes(of: v, as: Vec.self) }
-
-    /// Splits the c channels into blocks of 16 over the threads: `block(ch0)` for each full
-    /// block, `single(ch)` for each channel of a last partial one.
-    @inline(__always)
-    static func forChannelBlocks(c: Int, rows n: Int, block: (Int) -> Void, single: (Int) -> Void) {
-        let w = Vec.scalarCount
-        let blocks = (c + w - 1) / w
-        Parallel.forChunks(blocks, grain: Swift.max(1, (1 << 15) / Swift.max(n * w, 1))) { r in
-            for b in r {
-                if (b + 1) * w <= c { block(b * w) } else { for ch in (b * w)..<c { single(ch) } }
-            }
-        }
-    }
 
     /// Splits the rows over the threads, for passes that write every element and sum nothing.
     @inline(__always)
@@ -44,97 +19,108 @@ extension Kernels {
         Parallel.forChunks(n, grain: Swift.max(1, (1 << 15) / Swift.max(c, 1)), body)
     }
 
-    /// Σ over the rows of f(row offset) for one block of 16 channels: float within blocks of
-    /// `rowBlock` rows, double across them.
+    /// `m` per-channel sums over the rows of [n, c]: `body(rows, partial)` adds the contributions
+    /// of a block of rows to partial[q · c + ch] (zeroed) in float; blocks run in parallel and are
+    /// then added in double in block order. Returns the sums as partial's layout.
     @inline(__always)
-    static func rowSum(_ n: Int, _ c: Int, _ ch0: Int, _ f: (Int) -> Vec) -> Wide {
-        var total = Wide(), r = 0
-        while r < n {
-            let end = Swift.min(n, r + rowBlock)
-            var acc = Vec()
-            for i in r..<end { acc += f(i * c + ch0) }
-            total += widened(acc)
-            r = end
+    static func rowBlockSums(n: Int, c: Int, m: Int, _ body: (Range<Int>, UnsafeMutablePointer<Float>) -> Void) -> [Double] {
+        let blocks = (n + rowBlock - 1) / rowBlock, width = m * c
+        var total = [Double](repeating: 0, count: width)
+        Scratch.with(Swift.max(blocks * width, 1)) { partials in
+            Parallel.forChunks(blocks, grain: Swift.max(1, (1 << 15) / Swift.max(rowBlock * c, 1))) { range in
+                for b in range {
+                    let p = partials + b * width
+                    p.update(repeating: 0, count: width)
+                    body((b * rowBlock)..<Swift.min(n, (b + 1) * rowBlock), p)
+                }
+            }
+            total.withUnsafeMutableBufferPointer { t in
+                for b in 0..<blocks {
+                    let p = partials + b * width
+                    for j in 0..<width { t[j] += Double(p[j]) }
+                }
+            }
         }
         return total
     }
 
-    /// `rowSum` of two functions at once.
+    /// acc[ch] += f(ch) for every channel of a row: 16 at a time, then one by one.
     @inline(__always)
-    static func rowSum2(_ n: Int, _ c: Int, _ ch0: Int, _ f: (Int) -> (Vec, Vec)) -> (Wide, Wide) {
-        var t1 = Wide(), t2 = Wide(), r = 0
-        while r < n {
-            let end = Swift.min(n, r + rowBlock)
-            var a1 = Vec(), a2 = Vec()
-            for i in r..<end { let v = f(i * c + ch0); a1 += v.0; a2 += v.1 }
-            t1 += widened(a1); t2 += widened(a2)
-            r = end
-        }
-        return (t1, t2)
+    static func accumulateRow(_ c: Int, _ acc: UnsafeMutablePointer<Float>, _ vector: (Int) -> Vec, _ scalar: (Int) -> Float) {
+        var ch = 0
+        while ch + Vec.scalarCount <= c { store(load(acc + ch) + vector(ch), acc + ch); ch += Vec.scalarCount }
+        while ch < c { acc[ch] += scalar(ch); ch += 1 }
     }
 
     /// Mean and biased variance per channel of [n, c] rows (the variance over x − mean).
     static func rowMoments(_ x: UnsafePointer<Float>, n: Int, c: Int, mean: UnsafeMutablePointer<Float>, variance: UnsafeMutablePointer<Float>) {
         let count = Double(n)
-        forChannelBlocks(c: c, rows: n, block: { ch0 in
-            let m = narrowed(rowSum(n, c, ch0) { load(x + $0) } / count)
-            let q = rowSum(n, c, ch0) { let v = load(x + $0) - m; return v * v }
-            store(m, mean + ch0)
-            store(narrowed(q / count), variance + ch0)
-        }, single: { ch in
-            var s = 0.0
-            for r in 0..<n { s += Double(x[r * c + ch]) }
-            let m = Float(s / count)
-            var q = 0.0
-            for r in 0..<n { let v = x[r * c + ch] - m; q += Double(v * v) }
-            mean[ch] = m
-            variance[ch] = Float(q / count)
-        })
+        let sums = rowBlockSums(n: n, c: c, m: 1) { rows, acc in
+            for r in rows { let o = r * c; accumulateRow(c, acc, { load(x + o + $0) }, { x[o + $0] }) }
+        }
+        for ch in 0..<c { mean[ch] = Float(sums[ch] / count) }
+        let mu = UnsafePointer(mean)
+        let squares = rowBlockSums(n: n, c: c, m: 1) { rows, acc in
+            for r in rows {
+                let o = r * c
+                accumulateRow(c, acc, { let v = load(x + o + $0) - load(mu + $0); return v * v }, { let v = x[o + $0] - mu[$0]; return v * v })
+            }
+        }
+        for ch in 0..<c { variance[ch] = Float(squares[ch] / count) }
     }
 
     /// `leakyChannelSums` for [n, c] rows.
     static func rowLeakySums(_ g: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ mean: UnsafePointer<Float>,
                              alpha: Float, n: Int, c: Int, sumG: UnsafeMutablePointer<Float>, sumGX: UnsafeMutablePointer<Float>) {
         let k = LeakyGradK(alpha: alpha)
-        forChannelBlocks(c: c, rows: n, block: { ch0 in
-            let m = load(mean + ch0)
-            let (s, q) = rowSum2(n, c, ch0) { o in
-                let gp = k.vector(load(g + o), load(y + o))
-                return (gp, gp * (load(x + o) - m))
+        let sums = rowBlockSums(n: n, c: c, m: 2) { rows, acc in
+            let accGX = acc + c
+            for r in rows {
+                let o = r * c
+                var ch = 0
+                while ch + Vec.scalarCount <= c {
+                    let i = o + ch
+                    let gp = k.vector(load(g + i), load(y + i))
+                    store(load(acc + ch) + gp, acc + ch)
+                    store(load(accGX + ch) + gp * (load(x + i) - load(mean + ch)), accGX + ch)
+                    ch += Vec.scalarCount
+                }
+                while ch < c {
+                    let i = o + ch
+                    let gp = k.scalar(g[i], y[i])
+                    acc[ch] += gp
+                    accGX[ch] += gp * (x[i] - mean[ch])
+                    ch += 1
+                }
             }
-            store(narrowed(s), sumG + ch0)
-            store(narrowed(q), sumGX + ch0)
-        }, single: { ch in
-            var s = 0.0, q = 0.0
-            for r in 0..<n {
-                let i = r * c + ch
-                let gp = k.scalar(g[i], y[i])
-                s += Double(gp)
-                q += Double(gp * (x[i] - mean[ch]))
-            }
-            sumG[ch] = Float(s)
-            sumGX[ch] = Float(q)
-        })
+        }
+        for ch in 0..<c { sumG[ch] = Float(sums[ch]); sumGX[ch] = Float(sums[c + ch]) }
     }
 
     /// `channelSums3` for [n, c] rows.
     static func rowSums3(_ u: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ gp: UnsafePointer<Float>, _ mean: UnsafePointer<Float>,
                          n: Int, c: Int, sumU: UnsafeMutablePointer<Float>, sumUC: UnsafeMutablePointer<Float>, sumUG: UnsafeMutablePointer<Float>) {
-        forChannelBlocks(c: c, rows: n, block: { ch0 in
-            let m = load(mean + ch0)
-            let (s1, s2) = rowSum2(n, c, ch0) { o in let uv = load(u + o); return (uv, uv * (load(x + o) - m)) }
-            let s3 = rowSum(n, c, ch0) { o in load(u + o) * load(gp + o) }
-            store(narrowed(s1), sumU + ch0)
-            store(narrowed(s2), sumUC + ch0)
-            store(narrowed(s3), sumUG + ch0)
-        }, single: { ch in
-            var t1 = 0.0, t2 = 0.0, t3 = 0.0
-            for r in 0..<n {
-                let i = r * c + ch
-                t1 += Double(u[i]); t2 += Double(u[i] * (x[i] - mean[ch])); t3 += Double(u[i] * gp[i])
+        let sums = rowBlockSums(n: n, c: c, m: 3) { rows, acc in
+            let (a2, a3) = (acc + c, acc + 2 * c)
+            for r in rows {
+                let o = r * c
+                var ch = 0
+                while ch + Vec.scalarCount <= c {
+                    let i = o + ch
+                    let uv = load(u + i)
+                    store(load(acc + ch) + uv, acc + ch)
+                    store(load(a2 + ch) + uv * (load(x + i) - load(mean + ch)), a2 + ch)
+                    store(load(a3 + ch) + uv * load(gp + i), a3 + ch)
+                    ch += Vec.scalarCount
+                }
+                while ch < c {
+                    let i = o + ch
+                    acc[ch] += u[i]; a2[ch] += u[i] * (x[i] - mean[ch]); a3[ch] += u[i] * gp[i]
+                    ch += 1
+                }
             }
-            sumU[ch] = Float(t1); sumUC[ch] = Float(t2); sumUG[ch] = Float(t3)
-        })
+        }
+        for ch in 0..<c { sumU[ch] = Float(sums[ch]); sumUC[ch] = Float(sums[c + ch]); sumUG[ch] = Float(sums[2 * c + ch]) }
     }
 
     /// `batchNormInputGradientPass` for [n, c] rows: dx = a · gp + b · x + d per channel.
