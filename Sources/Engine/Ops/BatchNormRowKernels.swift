@@ -70,8 +70,9 @@ extension Kernels {
     }
 
     /// `leakyChannelSums` for [n, c] rows.
-    static func rowLeakySums(_ g: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ mean: UnsafePointer<Float>,
-                             alpha: Float, n: Int, c: Int, sumG: UnsafeMutablePointer<Float>, sumGX: UnsafeMutablePointer<Float>) {
+    static func rowLeakySums(_ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ scale: UnsafePointer<Float>, _ shift: UnsafePointer<Float>,
+                             _ mean: UnsafePointer<Float>, alpha: Float, n: Int, c: Int,
+                             sumG: UnsafeMutablePointer<Float>, sumGX: UnsafeMutablePointer<Float>) {
         let k = LeakyGradK(alpha: alpha)
         let sums = rowBlockSums(n: n, c: c, m: 2) { rows, acc in
             let accGX = acc + c
@@ -80,14 +81,15 @@ extension Kernels {
                 var ch = 0
                 while ch + Vec.scalarCount <= c {
                     let i = o + ch
-                    let gp = k.vector(load(g + i), load(y + i))
+                    let xv = load(x + i)
+                    let gp = k.vector(load(g + i), xv * load(scale + ch) + load(shift + ch))
                     store(load(acc + ch) + gp, acc + ch)
-                    store(load(accGX + ch) + gp * (load(x + i) - load(mean + ch)), accGX + ch)
+                    store(load(accGX + ch) + gp * (xv - load(mean + ch)), accGX + ch)
                     ch += Vec.scalarCount
                 }
                 while ch < c {
                     let i = o + ch
-                    let gp = k.scalar(g[i], y[i])
+                    let gp = k.scalar(g[i], x[i] * scale[ch] + shift[ch])
                     acc[ch] += gp
                     accGX[ch] += gp * (x[i] - mean[ch])
                     ch += 1
@@ -124,7 +126,8 @@ extension Kernels {
     }
 
     /// `batchNormInputGradientPass` for [n, c] rows: dx = a · gp + b · x + d per channel.
-    static func rowInputGradient(_ g: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ x: UnsafePointer<Float>, alpha: Float,
+    static func rowInputGradient(_ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ scale: UnsafePointer<Float>,
+                                 _ shift: UnsafePointer<Float>, alpha: Float,
                                  a: UnsafePointer<Float>, b: UnsafePointer<Float>, d: UnsafePointer<Float>, n: Int, c: Int,
                                  _ dx: UnsafeMutablePointer<Float>) {
         let k = LeakyGradK(alpha: alpha)
@@ -135,10 +138,11 @@ extension Kernels {
                 var ch = 0
                 while ch < full {
                     let i = o + ch
-                    store(load(a + ch) * k.vector(load(g + i), load(y + i)) + load(b + ch) * load(x + i) + load(d + ch), dx + i)
+                    let xv = load(x + i)
+                    store(load(a + ch) * k.vector(load(g + i), xv * load(scale + ch) + load(shift + ch)) + load(b + ch) * xv + load(d + ch), dx + i)
                     ch += Vec.scalarCount
                 }
-                while ch < c { let i = o + ch; dx[i] = a[ch] * k.scalar(g[i], y[i]) + b[ch] * x[i] + d[ch]; ch += 1 }
+                while ch < c { let i = o + ch; dx[i] = a[ch] * k.scalar(g[i], x[i] * scale[ch] + shift[ch]) + b[ch] * x[i] + d[ch]; ch += 1 }
             }
         }
     }

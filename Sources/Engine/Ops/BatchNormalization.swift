@@ -32,7 +32,7 @@ extension Tensor {
         let flat = [weight, bias].map { $0?.reshaped([c]) }
         let y = out.recorded("batchNormLeakyRelu", [x] + flat.compactMap { $0 }, savesOutput: true,
                              Rules.batchNormLeakyRelu(x, weight: flat[0], hasBias: bias != nil, eps: eps, alpha: alpha,
-                                                      mean: mean, invStd: invStd))
+                                                      mean: mean, invStd: invStd, affine: (scales, shifts)))
         return (y, mean, variance)
     }
 }
@@ -40,11 +40,13 @@ extension Tensor {
 extension Rules {
     /// With gp = g · slope(y) and x̂ = (x − mean) · invStd: d/dbias = Σ gp, d/dweight = Σ gp · x̂,
     /// d/dx = weight · invStd · (gp − mean(gp) − x̂ · mean(gp · x̂)), sums and means over every axis
-    /// but 1. Without a graph to record: two fused passes from the saved statistics. With one: the
-    /// leaky gradient and `batchNormInputGradient` as ops, and d/dweight in the engine's ops with
-    /// x̂ recomputed from x, so that all of them can be differentiated again.
+    /// but 1. Without a graph to record: two fused passes from the saved statistics, which read
+    /// the slope's side off x · scale + shift (`affine`, the forward's own factors, so the same
+    /// sign as the output's) rather than reading the output too. With one: the leaky gradient and
+    /// `batchNormInputGradient` as ops, and d/dweight in the engine's ops with x̂ recomputed from
+    /// x, so that all of them can be differentiated again.
     static func batchNormLeakyRelu(_ x: Tensor, weight: Tensor?, hasBias: Bool, eps: Float, alpha: Float,
-                                   mean: Tensor, invStd: [Float]) -> GradRule {
+                                   mean: Tensor, invStd: [Float], affine: (scale: [Float], shift: [Float])) -> GradRule {
         { g, y, needs in
             let geo = ChannelGeometry(x.shape)
             if GradMode.isEnabled {
@@ -58,11 +60,11 @@ extension Rules {
             }
             // Σ gp and Σ gp · (x − mean) per channel, then every gradient from them.
             var sumG = [Float](repeating: 0, count: geo.c), sumGX = sumG
-            Kernels.leakyChannelSums(g.storage.base, y.storage.base, x.storage.base, mean.storage.base, alpha: alpha,
+            Kernels.leakyChannelSums(g.storage.base, x.storage.base, affine, mean.storage.base, alpha: alpha,
                                      n: geo.n, c: geo.c, inner: geo.inner, sumG: &sumG, sumGX: &sumGX)
             var grads: [Tensor?] = [nil]
             if needs[0] {
-                grads[0] = Kernels.batchNormInputGradient(g, y, alpha: alpha, x, weight: weight, mean: mean, invStd: invStd,
+                grads[0] = Kernels.batchNormInputGradient(g, affine, alpha: alpha, x, weight: weight, mean: mean, invStd: invStd,
                                                           sumG: sumG, sumGX: sumGX)
             }
             if weight != nil {
@@ -83,9 +85,11 @@ extension Tensor {
     static func batchNormInputGradient(_ gp: Tensor, _ x: Tensor, weight: Tensor?, mean: Tensor, invStd: [Float], eps: Float) -> Tensor {
         let geo = ChannelGeometry(x.shape)
         var sumG = [Float](repeating: 0, count: geo.c), sumGX = sumG
-        Kernels.leakyChannelSums(gp.storage.base, gp.storage.base, x.storage.base, mean.storage.base, alpha: 1,
+        // Slope 1: gp passes whatever the sign.
+        let identity = ([Float](repeating: 1, count: geo.c), [Float](repeating: 0, count: geo.c))
+        Kernels.leakyChannelSums(gp.storage.base, x.storage.base, identity, mean.storage.base, alpha: 1,
                                  n: geo.n, c: geo.c, inner: geo.inner, sumG: &sumG, sumGX: &sumGX)
-        let dx = Kernels.batchNormInputGradient(gp, gp, alpha: 1, x, weight: weight, mean: mean, invStd: invStd, sumG: sumG, sumGX: sumGX)
+        let dx = Kernels.batchNormInputGradient(gp, identity, alpha: 1, x, weight: weight, mean: mean, invStd: invStd, sumG: sumG, sumGX: sumGX)
         return dx.recorded("batchNormInputGradient", [gp, x] + [weight].compactMap { $0 },
                            Rules.batchNormInputGradient(gp, x, weight: weight, mean: mean, invStd: invStd, eps: eps, sumG: sumG, sumGX: sumGX))
     }
@@ -169,10 +173,11 @@ extension Rules {
 }
 
 extension Kernels {
-    /// dx = a · gp + b · x + d per channel (gp = g · slope(y), as `leakyChannelSums`), with
-    /// a = weight · invStd, b = −a · invStd² · mean(gp · (x − mean)), d = −a · mean(gp) − b · mean.
-    static func batchNormInputGradient(_ g: Tensor, _ y: Tensor, alpha: Float, _ x: Tensor, weight: Tensor?, mean: Tensor,
-                                       invStd: [Float], sumG: [Float], sumGX: [Float]) -> Tensor {
+    /// dx = a · gp + b · x + d per channel (gp = g · slope(x · scale + shift), as
+    /// `leakyChannelSums`), with a = weight · invStd, b = −a · invStd² · mean(gp · (x − mean)),
+    /// d = −a · mean(gp) − b · mean.
+    static func batchNormInputGradient(_ g: Tensor, _ affine: (scale: [Float], shift: [Float]), alpha: Float, _ x: Tensor,
+                                       weight: Tensor?, mean: Tensor, invStd: [Float], sumG: [Float], sumGX: [Float]) -> Tensor {
         let geo = ChannelGeometry(x.shape)
         let (n, c, inner) = (geo.n, geo.c, geo.inner)
         let count = Float(n * inner)
@@ -184,8 +189,8 @@ extension Kernels {
             d[i] = -k * sumG[i] / count - b[i] * mean.storage.base[i]
         }
         let dx = Tensor(uninitializedShape: x.shape)
-        batchNormInputGradientPass(g.storage.base, y.storage.base, x.storage.base, alpha: alpha, a: a, b: b, d: d,
-                           n: n, c: c, inner: inner, dx.storage.base)
+        batchNormInputGradientPass(g.storage.base, x.storage.base, affine, alpha: alpha, a: a, b: b, d: d,
+                                   n: n, c: c, inner: inner, dx.storage.base)
         return dx
     }
 
@@ -312,33 +317,36 @@ extension Kernels {
         return s
     }
 
-    /// With gp = g where y > 0, alpha · g elsewhere: sumG[c] = Σ gp, sumGX[c] = Σ gp · (x − mean[c]).
-    static func leakyChannelSums(_ g: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ x: UnsafePointer<Float>,
+    /// With gp = g where x · scale + shift > 0 (the activation's input, so its output's sign),
+    /// alpha · g elsewhere: sumG[c] = Σ gp, sumGX[c] = Σ gp · (x − mean[c]).
+    static func leakyChannelSums(_ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ affine: (scale: [Float], shift: [Float]),
                                  _ mean: UnsafePointer<Float>, alpha: Float, n: Int, c: Int, inner: Int,
                                  sumG: inout [Float], sumGX: inout [Float]) {
         let k = LeakyGradK(alpha: alpha)
         sumG.withUnsafeMutableBufferPointer { sg in sumGX.withUnsafeMutableBufferPointer { sgx in
-            let (sg, sgx) = (sg.baseAddress!, sgx.baseAddress!)
-            if inner == 1 { return rowLeakySums(g, y, x, mean, alpha: alpha, n: n, c: c, sumG: sg, sumGX: sgx) }
+        affine.scale.withUnsafeBufferPointer { sc in affine.shift.withUnsafeBufferPointer { sh in
+            let (sg, sgx, sc, sh) = (sg.baseAddress!, sgx.baseAddress!, sc.baseAddress!, sh.baseAddress!)
+            if inner == 1 { return rowLeakySums(g, x, sc, sh, mean, alpha: alpha, n: n, c: c, sumG: sg, sumGX: sgx) }
             forChannelParts(c: c, perChannel: n * inner) { channels in
                 for ch in channels {
                     var s = 0.0, q = 0.0
                     let m = Vec(repeating: mean[ch])
+                    let (scale, shift) = (sc[ch], sh[ch])
+                    let (sv, bv) = (Vec(repeating: scale), Vec(repeating: shift))
                     for r in 0..<n {
                         let o = (r * c + ch) * inner
                         var a1 = Vec(), a2 = Vec(), i = 0
                         while i + Vec.scalarCount <= inner {
                             let gv = UnsafeRawPointer(g + o + i).loadUnaligned(as: Vec.self)
-                            let yv = UnsafeRawPointer(y + o + i).loadUnaligned(as: Vec.self)
                             let xv = UnsafeRawPointer(x + o + i).loadUnaligned(as: Vec.self)
-                            let gp = k.vector(gv, yv)
+                            let gp = k.vector(gv, xv * sv + bv)
                             a1 += gp
                             a2 += gp * (xv - m)
                             i += Vec.scalarCount
                         }
                         var p1 = a1.sum(), p2 = a2.sum()
                         while i < inner {
-                            let gp = k.scalar(g[o + i], y[o + i])
+                            let gp = k.scalar(g[o + i], x[o + i] * scale + shift)
                             p1 += gp
                             p2 += gp * (x[o + i] - mean[ch])
                             i += 1
@@ -350,35 +358,35 @@ extension Kernels {
                     sgx[ch] = Float(q)
                 }
             }
-        } }
+        } } } }
     }
 
     /// dx = a[c] · gp + b[c] · x + d[c], gp as in `leakyChannelSums`.
-    static func batchNormInputGradientPass(_ g: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ x: UnsafePointer<Float>,
-                                   alpha: Float, a: [Float], b: [Float], d: [Float], n: Int, c: Int, inner: Int,
-                                   _ dx: UnsafeMutablePointer<Float>) {
-        if inner == 1 {
-            return a.withUnsafeBufferPointer { a in b.withUnsafeBufferPointer { b in d.withUnsafeBufferPointer { d in
-                rowInputGradient(g, y, x, alpha: alpha, a: a.baseAddress!, b: b.baseAddress!, d: d.baseAddress!, n: n, c: c, dx)
-            } } }
-        }
+    static func batchNormInputGradientPass(_ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ affine: (scale: [Float], shift: [Float]),
+                                           alpha: Float, a: [Float], b: [Float], d: [Float], n: Int, c: Int, inner: Int,
+                                           _ dx: UnsafeMutablePointer<Float>) {
         let k = LeakyGradK(alpha: alpha)
-        forChannelParts(c: c, perChannel: n * inner) { channels in
-            for r in 0..<n {
-                for ch in channels {
-                    let o = (r * c + ch) * inner
-                    let (av, bv, dv) = (Vec(repeating: a[ch]), Vec(repeating: b[ch]), Vec(repeating: d[ch]))
-                    var i = 0
-                    while i + Vec.scalarCount <= inner {
-                        let gv = UnsafeRawPointer(g + o + i).loadUnaligned(as: Vec.self)
-                        let yv = UnsafeRawPointer(y + o + i).loadUnaligned(as: Vec.self)
-                        let xv = UnsafeRawPointer(x + o + i).loadUnaligned(as: Vec.self)
-                        UnsafeMutableRawPointer(dx + o + i).storeBytes(of: av * k.vector(gv, yv) + bv * xv + dv, as: Vec.self)
-                        i += Vec.scalarCount
-                    }
-                    while i < inner {
-                        dx[o + i] = a[ch] * k.scalar(g[o + i], y[o + i]) + b[ch] * x[o + i] + d[ch]
-                        i += 1
+        // One [5, c] block of per-channel factors: scale, shift, a, b, d.
+        (affine.scale + affine.shift + a + b + d).withUnsafeBufferPointer { f in
+            let (sc, sh, a, b, d) = (f.baseAddress!, f.baseAddress! + c, f.baseAddress! + 2 * c, f.baseAddress! + 3 * c, f.baseAddress! + 4 * c)
+            if inner == 1 { return rowInputGradient(g, x, sc, sh, alpha: alpha, a: a, b: b, d: d, n: n, c: c, dx) }
+            forChannelParts(c: c, perChannel: n * inner) { channels in
+                for r in 0..<n {
+                    for ch in channels {
+                        let o = (r * c + ch) * inner
+                        let (av, bv, dv) = (Vec(repeating: a[ch]), Vec(repeating: b[ch]), Vec(repeating: d[ch]))
+                        let (sv, hv) = (Vec(repeating: sc[ch]), Vec(repeating: sh[ch]))
+                        var i = 0
+                        while i + Vec.scalarCount <= inner {
+                            let gv = UnsafeRawPointer(g + o + i).loadUnaligned(as: Vec.self)
+                            let xv = UnsafeRawPointer(x + o + i).loadUnaligned(as: Vec.self)
+                            UnsafeMutableRawPointer(dx + o + i).storeBytes(of: av * k.vector(gv, xv * sv + hv) + bv * xv + dv, as: Vec.self)
+                            i += Vec.scalarCount
+                        }
+                        while i < inner {
+                            dx[o + i] = a[ch] * k.scalar(g[o + i], x[o + i] * sc[ch] + sh[ch]) + b[ch] * x[o + i] + d[ch]
+                            i += 1
+                        }
                     }
                 }
             }
