@@ -12,7 +12,7 @@ public final class Network: Module {
     public let net: Sequential
     public let classes: Int
     public let imageInput: Bool
-    /// The layers take channels-last images (see `channelsLastLayers`): the NCHW input is
+    /// The layers take channels-last images (`ModelZoo.channelsLastCritic`): the NCHW input is
     /// permuted once on the way in.
     public let channelsLast: Bool
 

@@ -87,7 +87,7 @@ public final class BatchNorm: Module {
     /// that last step, so that `Sequential` can fuse it with the activation after it. In
     /// training this computes the batch statistics and updates the running ones.
     public func affineParts(_ x: Tensor) -> (input: Tensor, scale: Tensor, shift: Tensor?) {
-        precondition(rows(x) == nil, "BatchNorm.affineParts takes channels-last images as rows([N·H·W, C])")
+        precondition(!(channelsLast && x.rank == 4), "BatchNorm.affineParts takes channels-last images as rows([N·H·W, C])")
         checkShape(x)
         let axes = x.rank == 4 ? [0, 2, 3] : [0]
         let shape = x.rank == 4 ? [1, features, 1, 1] : [1, features]

@@ -221,39 +221,43 @@ final class GANTests: XCTestCase {
         }
     }
 
-    /// The dcgan-bn critic built channels-last computes what the NCHW one does with the same
-    /// weights: output, batch-norm running statistics and the WGAN-GP penalty's parameter
-    /// gradients (dropout off in both: the two layouts draw its masks in different orders).
+    /// The dcgan-bn critic (and cdcgan's, whose input has 11 channels) built channels-last
+    /// computes what the NCHW one does with the same weights: output, batch-norm running
+    /// statistics and the WGAN-GP penalty's parameter gradients (dropout off in both: the two
+    /// layouts draw its masks in different orders).
     func testChannelsLastCriticMatchesNCHW() {
         let saved = ModelZoo.channelsLastCritic
         defer { ModelZoo.channelsLastCritic = saved }
         var o = BuildOptions()
         o.filters = 16
-        func critic(_ channelsLast: Bool) -> Network {
-            ModelZoo.channelsLastCritic = channelsLast
-            var g = RandomGenerator(seed: 5)
-            let d = ModelZoo.build(ModelZoo.spec("dcgan-bn")!, options: o, generator: &g, random: RandomSource(seed: 0)).1
-            XCTAssertEqual(d.channelsLast, channelsLast)
-            d.train()
-            for case let m as Dropout in d.net.layers { m.eval() }
-            return d
-        }
-        let (a, b) = (critic(true), critic(false))
-        let real = randomTensor([3, 1, 28, 28], seed: 40), fake = randomTensor([3, 1, 28, 28], seed: 41)
-        let alpha = Tensor(shape: [3, 1, 1, 1], [0.2, 0.5, 0.9])
-        assertClose(a(real, labels: nil), b(real, labels: nil), rtol: 1e-4, atol: 1e-5, "output")
-        for ((name, x), (_, y)) in zip(a.namedBuffers(), b.namedBuffers()) {
-            assertClose(x.value, y.value, rtol: 1e-4, atol: 1e-6, "buffer \(name)")
-        }
-        func gradients(_ d: Network) -> [Tensor] {
-            let loss = d(fake, labels: nil).mean() - d(real, labels: nil).mean()
-                + gradientPenalty(real: real, fake: fake, alpha: alpha) { d($0, labels: nil) } * 10
-            return loss.gradients(wrt: d.parameters.map(\.value))
-        }
-        let (ga, gb) = (gradients(a), gradients(b))
-        XCTAssertEqual(ga.count, gb.count)
-        for (k, (name, _)) in a.namedParameters().enumerated() {
-            assertClose(ga[k], gb[k], rtol: 2e-3, atol: 1e-4, "d\(name)")
+        for model in ["dcgan-bn", "cdcgan"] {
+            func critic(_ channelsLast: Bool) -> Network {
+                ModelZoo.channelsLastCritic = channelsLast
+                var g = RandomGenerator(seed: 5)
+                let d = ModelZoo.build(ModelZoo.spec(model)!, options: o, generator: &g, random: RandomSource(seed: 0)).1
+                XCTAssertEqual(d.channelsLast, channelsLast)
+                d.train()
+                for case let m as Dropout in d.net.layers { m.eval() }
+                return d
+            }
+            let (a, b) = (critic(true), critic(false))
+            let labels: [Int]? = a.isConditional ? [3, 0, 7] : nil
+            let real = randomTensor([3, 1, 28, 28], seed: 40), fake = randomTensor([3, 1, 28, 28], seed: 41)
+            let alpha = Tensor(shape: [3, 1, 1, 1], [0.2, 0.5, 0.9])
+            assertClose(a(real, labels: labels), b(real, labels: labels), rtol: 1e-4, atol: 1e-5, "\(model) output")
+            for ((name, x), (_, y)) in zip(a.namedBuffers(), b.namedBuffers()) {
+                assertClose(x.value, y.value, rtol: 1e-4, atol: 1e-6, "\(model) buffer \(name)")
+            }
+            func gradients(_ d: Network) -> [Tensor] {
+                let loss = d(fake, labels: labels).mean() - d(real, labels: labels).mean()
+                    + gradientPenalty(real: real, fake: fake, alpha: alpha) { d($0, labels: labels) } * 10
+                return loss.gradients(wrt: d.parameters.map(\.value))
+            }
+            let (ga, gb) = (gradients(a), gradients(b))
+            XCTAssertEqual(ga.count, gb.count)
+            for (k, (name, _)) in a.namedParameters().enumerated() {
+                assertClose(ga[k], gb[k], rtol: 2e-3, atol: 1e-4, "\(model) d\(name)")
+            }
         }
     }
 
