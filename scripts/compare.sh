@@ -7,6 +7,9 @@
 #   ANCHORS_WORK=/work/anchors MNIST_DIR=/work/anchors/mnist scripts/compare.sh [ROUNDS]
 #
 # ROUNDS (default 1) repeats the whole set, alternating frameworks, so noise shows as spread.
+# MODELS (default "mlp dcgan wgangp") picks models, and NO_TORCH=1 leaves PyTorch out: e.g.
+# `MODELS=wgangp NO_TORCH=1 … compare.sh 6` gives six back-to-back TensorFlow / swift-gan pairs,
+# a tighter ratio on a host whose speed drifts within minutes.
 # Each round also times the mlp and dcgan steps' primitives alone (`gan bench engine --breakdown`):
 # the img/s a step could reach if nothing else took time, next to TensorFlow's in the same session.
 # Results: $ANCHORS_WORK/results/compare-<time>.jsonl, then a table on stdout.
@@ -25,11 +28,12 @@ tfquiet() { grep -v -E '^(I0000|WARNING: All log messages|To enable the followin
 iters() { case $1 in mlp) echo 500 ;; *) echo 30 ;; esac; }
 
 for r in $(seq "$rounds"); do
-    for m in mlp dcgan wgangp; do
+    for m in ${MODELS:-mlp dcgan wgangp}; do
         it=$(iters $m)
         infer=(); [ $m = dcgan ] && infer=(--infer)
         "$ANCHORS_WORK/tfvenv/bin/python" $ref/bench_tf.py --model $m --batch 64 --warmup 5 --iters "$it" "${infer[@]}" --out "$out" 2>&1 | tfquiet >/dev/null
-        "$ANCHORS_WORK/venv/bin/python" $ref/bench_torch.py --model $m --batch 64 --warmup 5 --iters "$it" "${infer[@]}" --flush-denormal --out "$out" >/dev/null
+        [ "${NO_TORCH:-0}" = 1 ] ||
+            "$ANCHORS_WORK/venv/bin/python" $ref/bench_torch.py --model $m --batch 64 --warmup 5 --iters "$it" "${infer[@]}" --flush-denormal --out "$out" >/dev/null
         case $m in
             wgangp) args=(--model dcgan-bn --loss wgan-gp) ;;
             *) args=(--model $m) ;;
@@ -68,6 +72,11 @@ s = statistics.median(vals("swift-gan", "dcgan-generate", "samples_per_s") or [f
 t = statistics.median(vals("tensorflow", "dcgan", "gen_samples_per_s") or [float("nan")])
 p = statistics.median(vals("torch", "dcgan", "gen_samples_per_s") or [float("nan")])
 print(f"| dcgan generation samples/s | {s:,.1f} | {t:,.1f} | {p:,.1f} | {s / t:.2f}× | {s / p:.2f}× |")
+# Round by round: each swift-gan run against the TensorFlow run just before it.
+for model in ("mlp", "dcgan", "wgangp"):
+    pairs = [a / b for a, b in zip(vals("swift-gan", model, "img_per_s"), vals("tensorflow", model, "img_per_s"))]
+    if pairs:
+        print(f"{model} swift-gan / TF per round: {', '.join(f'{r:.2f}' for r in pairs)} (median {statistics.median(pairs):.2f})")
 for fw in ("swift-gan", "tensorflow", "torch"):
     rss = vals(fw, "dcgan", "peak_rss_mib")
     if rss: print(f"dcgan peak RSS {fw}: {', '.join(f'{v:.0f}' for v in rss)} MiB")
