@@ -22,51 +22,51 @@ final class ChannelsLastConvolutionTests: XCTestCase {
         (2, 6, 3, 6, ConvGeometry(kernel: 3, stride: 1, padding: 1)),
     ]
 
-    func testPrimitivesMatchNCHW() {
+    /// `body(case index, case, label)` for every case, with oneDNN on (where available) and off.
+    func forEachCase(_ body: (Int, (Int, Int, Int, Int, ConvGeometry), String) -> Void) {
+        let saved = Runtime.usesOneDNN
+        defer { Runtime.usesOneDNN = saved }
         for oneDNN in [true, false] {
-            let saved = Runtime.usesOneDNN
             Runtime.usesOneDNN = oneDNN
-            defer { Runtime.usesOneDNN = saved }
-            for (k, (n, c, o, size, geo)) in cases.enumerated() {
-                let what = "case \(k) oneDNN \(Runtime.usesOneDNN)"
-                let cl = geo.withChannelsLast(true)
-                let x = randomTensor([n, c, size, size], seed: 700 + UInt64(k))
-                let w = randomTensor([o, c, geo.kernelH, geo.kernelW], seed: 710 + UInt64(k), scale: 0.3)
-                let y = Tensor.conv2d(x, weight: w, geo)
-                let v = randomTensor(y.shape, seed: 720 + UInt64(k))
-                assertClose(nchw(Tensor.conv2d(nhwc(x), weight: w, cl)), y, rtol: 1e-4, atol: 1e-4, "\(what) conv2d")
-                assertClose(nchw(Tensor.convTranspose2d(nhwc(v), weight: w, cl, outputSize: (size, size))),
-                            Tensor.convTranspose2d(v, weight: w, geo, outputSize: (size, size)), rtol: 1e-4, atol: 1e-4, "\(what) convTranspose2d")
-                assertClose(Tensor.conv2dWeightGrad(nhwc(x), nhwc(v), cl), Tensor.conv2dWeightGrad(x, v, geo),
-                            rtol: 1e-4, atol: 1e-3, "\(what) conv2dWeightGrad")
-            }
+            for (k, c) in cases.enumerated() { body(k, c, "case \(k) oneDNN \(Runtime.usesOneDNN)") }
+        }
+    }
+
+    func testPrimitivesMatchNCHW() {
+        forEachCase { k, shape, what in
+            let (n, c, o, size, geo) = shape
+            let cl = geo.withChannelsLast(true)
+            let x = randomTensor([n, c, size, size], seed: 700 + UInt64(k))
+            let w = randomTensor([o, c, geo.kernelH, geo.kernelW], seed: 710 + UInt64(k), scale: 0.3)
+            let y = Tensor.conv2d(x, weight: w, geo)
+            let v = randomTensor(y.shape, seed: 720 + UInt64(k))
+            assertClose(nchw(Tensor.conv2d(nhwc(x), weight: w, cl)), y, rtol: 1e-4, atol: 1e-4, "\(what) conv2d")
+            assertClose(nchw(Tensor.convTranspose2d(nhwc(v), weight: w, cl, outputSize: (size, size))),
+                        Tensor.convTranspose2d(v, weight: w, geo, outputSize: (size, size)), rtol: 1e-4, atol: 1e-4, "\(what) convTranspose2d")
+            assertClose(Tensor.conv2dWeightGrad(nhwc(x), nhwc(v), cl), Tensor.conv2dWeightGrad(x, v, geo),
+                        rtol: 1e-4, atol: 1e-3, "\(what) conv2dWeightGrad")
         }
     }
 
     /// ⟨conv(x, w)⟩ through tanh, its input gradient penalized and differentiated again: the
     /// gradients of x, w and the bias agree between the layouts.
     func testGradientPenaltyMatchesNCHW() {
-        for oneDNN in [true, false] {
-            let saved = Runtime.usesOneDNN
-            Runtime.usesOneDNN = oneDNN
-            defer { Runtime.usesOneDNN = saved }
-            for (k, (n, c, o, size, geo)) in cases.enumerated() {
-                let what = "case \(k) oneDNN \(Runtime.usesOneDNN)"
-                let x = randomTensor([n, c, size, size], seed: 730 + UInt64(k)).requiringGrad()
-                let w = randomTensor([o, c, geo.kernelH, geo.kernelW], seed: 740 + UInt64(k), scale: 0.3).requiringGrad()
-                let b = randomTensor([o], seed: 750 + UInt64(k)).requiringGrad()
-                func penalty(_ layout: (Tensor) -> Tensor, _ g: ConvGeometry, back: (Tensor) -> Tensor) -> [Tensor] {
-                    let y = back(Tensor.conv2d(layout(x), weight: w, bias: b, g)).tanh()
-                    let gx = y.sum().gradients(wrt: [x], createGraph: true)[0]
-                    return (gx.square().sum() + y.square().sum()).gradients(wrt: [x, w, b])
-                }
-                let viaNHWC = penalty(nhwc, geo.withChannelsLast(true), back: nchw)
-                let viaNCHW = penalty({ $0 }, geo, back: { $0 })
-                for (i, name) in ["x", "weight", "bias"].enumerated() {
-                    assertClose(viaNHWC[i], viaNCHW[i], rtol: 1e-3, atol: 1e-3, "\(what) d\(name)")
-                }
-                XCTAssertGreaterThan(viaNCHW[1].abs().sum().item, 0, "\(what): trivially zero")
+        forEachCase { k, shape, what in
+            let (n, c, o, size, geo) = shape
+            let x = randomTensor([n, c, size, size], seed: 730 + UInt64(k)).requiringGrad()
+            let w = randomTensor([o, c, geo.kernelH, geo.kernelW], seed: 740 + UInt64(k), scale: 0.3).requiringGrad()
+            let b = randomTensor([o], seed: 750 + UInt64(k)).requiringGrad()
+            func penalty(_ layout: (Tensor) -> Tensor, _ g: ConvGeometry, back: (Tensor) -> Tensor) -> [Tensor] {
+                let y = back(Tensor.conv2d(layout(x), weight: w, bias: b, g)).tanh()
+                let gx = y.sum().gradients(wrt: [x], createGraph: true)[0]
+                return (gx.square().sum() + y.square().sum()).gradients(wrt: [x, w, b])
             }
+            let viaNHWC = penalty(nhwc, geo.withChannelsLast(true), back: nchw)
+            let viaNCHW = penalty({ $0 }, geo, back: { $0 })
+            for (i, name) in ["x", "weight", "bias"].enumerated() {
+                assertClose(viaNHWC[i], viaNCHW[i], rtol: 1e-3, atol: 1e-3, "\(what) d\(name)")
+            }
+            XCTAssertGreaterThan(viaNCHW[1].abs().sum().item, 0, "\(what): trivially zero")
         }
     }
 }

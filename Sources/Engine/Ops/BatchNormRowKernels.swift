@@ -44,27 +44,31 @@ extension Kernels {
         return total
     }
 
-    /// acc[ch] += f(ch) for every channel of a row: 16 at a time, then one by one.
+    /// For each row of `rows` in [·, c]: `vector(i, ch)` for each full group of 16 channels
+    /// (i = row · c + ch, the group's first element), then `scalar(i, ch)` for the channels after
+    /// the last group.
     @inline(__always)
-    static func accumulateRow(_ c: Int, _ acc: UnsafeMutablePointer<Float>, _ vector: (Int) -> Vec, _ scalar: (Int) -> Float) {
-        var ch = 0
-        while ch + Vec.scalarCount <= c { store(load(acc + ch) + vector(ch), acc + ch); ch += Vec.scalarCount }
-        while ch < c { acc[ch] += scalar(ch); ch += 1 }
+    static func forRowChannels(_ rows: Range<Int>, _ c: Int, vector: (Int, Int) -> Void, scalar: (Int, Int) -> Void) {
+        for r in rows {
+            let o = r * c
+            var ch = 0
+            while ch + Vec.scalarCount <= c { vector(o + ch, ch); ch += Vec.scalarCount }
+            while ch < c { scalar(o + ch, ch); ch += 1 }
+        }
     }
 
     /// Mean and biased variance per channel of [n, c] rows (the variance over x − mean).
     static func rowMoments(_ x: UnsafePointer<Float>, n: Int, c: Int, mean: UnsafeMutablePointer<Float>, variance: UnsafeMutablePointer<Float>) {
         let count = Double(n)
         let sums = rowBlockSums(n: n, c: c, m: 1) { rows, acc in
-            for r in rows { let o = r * c; accumulateRow(c, acc, { load(x + o + $0) }, { x[o + $0] }) }
+            forRowChannels(rows, c, vector: { i, ch in store(load(acc + ch) + load(x + i), acc + ch) },
+                           scalar: { i, ch in acc[ch] += x[i] })
         }
         for ch in 0..<c { mean[ch] = Float(sums[ch] / count) }
         let mu = UnsafePointer(mean)
         let squares = rowBlockSums(n: n, c: c, m: 1) { rows, acc in
-            for r in rows {
-                let o = r * c
-                accumulateRow(c, acc, { let v = load(x + o + $0) - load(mu + $0); return v * v }, { let v = x[o + $0] - mu[$0]; return v * v })
-            }
+            forRowChannels(rows, c, vector: { i, ch in let v = load(x + i) - load(mu + ch); store(load(acc + ch) + v * v, acc + ch) },
+                           scalar: { i, ch in let v = x[i] - mu[ch]; acc[ch] += v * v })
         }
         for ch in 0..<c { variance[ch] = Float(squares[ch] / count) }
     }
@@ -76,25 +80,16 @@ extension Kernels {
         let k = LeakyGradK(alpha: alpha)
         let sums = rowBlockSums(n: n, c: c, m: 2) { rows, acc in
             let accGX = acc + c
-            for r in rows {
-                let o = r * c
-                var ch = 0
-                while ch + Vec.scalarCount <= c {
-                    let i = o + ch
-                    let xv = load(x + i)
-                    let gp = k.vector(load(g + i), xv * load(scale + ch) + load(shift + ch))
-                    store(load(acc + ch) + gp, acc + ch)
-                    store(load(accGX + ch) + gp * (xv - load(mean + ch)), accGX + ch)
-                    ch += Vec.scalarCount
-                }
-                while ch < c {
-                    let i = o + ch
-                    let gp = k.scalar(g[i], x[i] * scale[ch] + shift[ch])
-                    acc[ch] += gp
-                    accGX[ch] += gp * (x[i] - mean[ch])
-                    ch += 1
-                }
-            }
+            forRowChannels(rows, c, vector: { i, ch in
+                let xv = load(x + i)
+                let gp = k.vector(load(g + i), xv * load(scale + ch) + load(shift + ch))
+                store(load(acc + ch) + gp, acc + ch)
+                store(load(accGX + ch) + gp * (xv - load(mean + ch)), accGX + ch)
+            }, scalar: { i, ch in
+                let gp = k.scalar(g[i], x[i] * scale[ch] + shift[ch])
+                acc[ch] += gp
+                accGX[ch] += gp * (x[i] - mean[ch])
+            })
         }
         for ch in 0..<c { sumG[ch] = Float(sums[ch]); sumGX[ch] = Float(sums[c + ch]) }
     }
@@ -104,23 +99,14 @@ extension Kernels {
                          n: Int, c: Int, sumU: UnsafeMutablePointer<Float>, sumUC: UnsafeMutablePointer<Float>, sumUG: UnsafeMutablePointer<Float>) {
         let sums = rowBlockSums(n: n, c: c, m: 3) { rows, acc in
             let (a2, a3) = (acc + c, acc + 2 * c)
-            for r in rows {
-                let o = r * c
-                var ch = 0
-                while ch + Vec.scalarCount <= c {
-                    let i = o + ch
-                    let uv = load(u + i)
-                    store(load(acc + ch) + uv, acc + ch)
-                    store(load(a2 + ch) + uv * (load(x + i) - load(mean + ch)), a2 + ch)
-                    store(load(a3 + ch) + uv * load(gp + i), a3 + ch)
-                    ch += Vec.scalarCount
-                }
-                while ch < c {
-                    let i = o + ch
-                    acc[ch] += u[i]; a2[ch] += u[i] * (x[i] - mean[ch]); a3[ch] += u[i] * gp[i]
-                    ch += 1
-                }
-            }
+            forRowChannels(rows, c, vector: { i, ch in
+                let uv = load(u + i)
+                store(load(acc + ch) + uv, acc + ch)
+                store(load(a2 + ch) + uv * (load(x + i) - load(mean + ch)), a2 + ch)
+                store(load(a3 + ch) + uv * load(gp + i), a3 + ch)
+            }, scalar: { i, ch in
+                acc[ch] += u[i]; a2[ch] += u[i] * (x[i] - mean[ch]); a3[ch] += u[i] * gp[i]
+            })
         }
         for ch in 0..<c { sumU[ch] = Float(sums[ch]); sumUC[ch] = Float(sums[c + ch]); sumUG[ch] = Float(sums[2 * c + ch]) }
     }
@@ -131,19 +117,13 @@ extension Kernels {
                                  a: UnsafePointer<Float>, b: UnsafePointer<Float>, d: UnsafePointer<Float>, n: Int, c: Int,
                                  _ dx: UnsafeMutablePointer<Float>) {
         let k = LeakyGradK(alpha: alpha)
-        let full = c / Vec.scalarCount * Vec.scalarCount
         forRowParts(rows: n, c: c) { rows in
-            for r in rows {
-                let o = r * c
-                var ch = 0
-                while ch < full {
-                    let i = o + ch
-                    let xv = load(x + i)
-                    store(load(a + ch) * k.vector(load(g + i), xv * load(scale + ch) + load(shift + ch)) + load(b + ch) * xv + load(d + ch), dx + i)
-                    ch += Vec.scalarCount
-                }
-                while ch < c { let i = o + ch; dx[i] = a[ch] * k.scalar(g[i], x[i] * scale[ch] + shift[ch]) + b[ch] * x[i] + d[ch]; ch += 1 }
-            }
+            forRowChannels(rows, c, vector: { i, ch in
+                let xv = load(x + i)
+                store(load(a + ch) * k.vector(load(g + i), xv * load(scale + ch) + load(shift + ch)) + load(b + ch) * xv + load(d + ch), dx + i)
+            }, scalar: { i, ch in
+                dx[i] = a[ch] * k.scalar(g[i], x[i] * scale[ch] + shift[ch]) + b[ch] * x[i] + d[ch]
+            })
         }
     }
 
@@ -151,26 +131,16 @@ extension Kernels {
     static func rowSecondPass(_ u: UnsafePointer<Float>, _ gp: UnsafePointer<Float>, _ x: UnsafePointer<Float>, n: Int, c: Int,
                               k: [UnsafePointer<Float>], dgp: UnsafeMutablePointer<Float>?, q: [UnsafePointer<Float>],
                               dx: UnsafeMutablePointer<Float>?) {
-        let full = c / Vec.scalarCount * Vec.scalarCount
         let (k0, k1, k2) = (k[0], k[1], k[2]), (q0, q1, q2, q3) = (q[0], q[1], q[2], q[3])
         forRowParts(rows: n, c: c) { rows in
-            for r in rows {
-                let o = r * c
-                var ch = 0
-                while ch < full {
-                    let i = o + ch
-                    let uv = load(u + i), xv = load(x + i)
-                    if let dgp { store(load(k0 + ch) * uv + load(k1 + ch) * xv + load(k2 + ch), dgp + i) }
-                    if let dx { store(load(q0 + ch) * uv + load(q1 + ch) * load(gp + i) + load(q2 + ch) * xv + load(q3 + ch), dx + i) }
-                    ch += Vec.scalarCount
-                }
-                while ch < c {
-                    let i = o + ch
-                    if let dgp { dgp[i] = k0[ch] * u[i] + k1[ch] * x[i] + k2[ch] }
-                    if let dx { dx[i] = q0[ch] * u[i] + q1[ch] * gp[i] + q2[ch] * x[i] + q3[ch] }
-                    ch += 1
-                }
-            }
+            forRowChannels(rows, c, vector: { i, ch in
+                let uv = load(u + i), xv = load(x + i)
+                if let dgp { store(load(k0 + ch) * uv + load(k1 + ch) * xv + load(k2 + ch), dgp + i) }
+                if let dx { store(load(q0 + ch) * uv + load(q1 + ch) * load(gp + i) + load(q2 + ch) * xv + load(q3 + ch), dx + i) }
+            }, scalar: { i, ch in
+                if let dgp { dgp[i] = k0[ch] * u[i] + k1[ch] * x[i] + k2[ch] }
+                if let dx { dx[i] = q0[ch] * u[i] + q1[ch] * gp[i] + q2[ch] * x[i] + q3[ch] }
+            })
         }
     }
 }
