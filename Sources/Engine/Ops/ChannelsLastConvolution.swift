@@ -86,36 +86,30 @@ extension Tensor {
     }
 
     /// [A, B, kh, kw] → [A, kh, kw, B]: a weight in the order of channels-last images.
-    static func kernelLast(_ w: Tensor) -> Tensor {
-        let (a, b, kh, kw) = (w.shape[0], w.shape[1], w.shape[2], w.shape[3])
-        let out = Tensor(uninitializedShape: [a, kh, kw, b])
-        Kernels.copyStrided(w.storage.base, [b * kh * kw, kw, 1, kh * kw], out.storage.base, [kh * kw * b, kw * b, b, 1], [a, kh, kw, b])
-        return out
-    }
+    static func kernelLast(_ w: Tensor) -> Tensor { axesReordered(w, [0, 2, 3, 1]) }
 
     /// [A, kh, kw, B] → [A, B, kh, kw], `kernelLast`'s inverse.
-    static func kernelFirst(_ w: Tensor) -> Tensor {
-        let (a, kh, kw, b) = (w.shape[0], w.shape[1], w.shape[2], w.shape[3])
-        let out = Tensor(uninitializedShape: [a, b, kh, kw])
-        Kernels.copyStrided(w.storage.base, [kh * kw * b, 1, kw * b, b], out.storage.base, [b * kh * kw, kh * kw, kw, 1], [a, b, kh, kw])
+    static func kernelFirst(_ w: Tensor) -> Tensor { axesReordered(w, [0, 3, 1, 2]) }
+
+    /// A copy with axis i taken from `order[i]`, not recorded (inside a primitive).
+    static func axesReordered(_ w: Tensor, _ order: [Int]) -> Tensor {
+        let strides = Shape.strides(w.shape)
+        let out = Tensor(uninitializedShape: order.map { w.shape[$0] })
+        Kernels.copyStrided(w.storage.base, order.map { strides[$0] }, out.storage.base, Shape.strides(out.shape), out.shape)
         return out
     }
 
-    /// NHWC → NCHW, not recorded (inside a primitive). One channel or one pixel: the same memory.
+    /// NHWC → NCHW, not recorded. One channel or one pixel: the same memory.
     static func planarCopy(_ x: Tensor) -> Tensor {
         let (n, h, w, c) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         if c == 1 || h * w == 1 { return Tensor(shape: [n, c, h, w], storage: x.storage) }
-        let out = Tensor(uninitializedShape: [n, c, h, w])
-        Kernels.copyStrided(x.storage.base, [h * w * c, 1, w * c, c], out.storage.base, [c * h * w, h * w, w, 1], [n, c, h, w])
-        return out
+        return axesReordered(x, [0, 3, 1, 2])
     }
 
     /// NCHW → NHWC, not recorded.
     static func channelsLastCopy(_ x: Tensor) -> Tensor {
         let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         if c == 1 || h * w == 1 { return Tensor(shape: [n, h, w, c], storage: x.storage) }
-        let out = Tensor(uninitializedShape: [n, h, w, c])
-        Kernels.copyStrided(x.storage.base, [c * h * w, w, 1, h * w], out.storage.base, [h * w * c, w * c, c, 1], [n, h, w, c])
-        return out
+        return axesReordered(x, [0, 2, 3, 1])
     }
 }
