@@ -6,6 +6,13 @@ import Darwin
 
 typealias Vec = SIMD16<Float>
 
+extension Kernels {
+    /// 16 floats from `p` (any alignment).
+    @inline(__always) static func load(_ p: UnsafePointer<Float>) -> Vec { UnsafeRawPointer(p).loadUnaligned(as: Vec.self) }
+    /// `v` to 16 floats at `p` (any alignment).
+    @inline(__always) static func store(_ v: Vec, _ p: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer(p).storeBytes(of: v, as: Vec.self) }
+}
+
 /// An elementwise function of one value, with an optional SIMD form.
 protocol UnaryKernel {
     func scalar(_ x: Float) -> Float

@@ -10,9 +10,6 @@
 extension Kernels {
     static let rowBlock = 64
 
-    @inline(__always) static func load(_ p: UnsafePointer<Float>) -> Vec { UnsafeRawPointer(p).loadUnaligned(as: Vec.self) }
-    @inline(__always) static func store(_ v: Vec, _ p: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer(p).storeBytes(of: v, as: Vec.self) }
-
     /// Splits the rows over the threads, for passes that write every element and sum nothing.
     @inline(__always)
     static func forRowParts(rows n: Int, c: Int, _ body: (Range<Int>) -> Void) {

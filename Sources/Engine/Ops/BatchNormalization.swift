@@ -208,10 +208,10 @@ extension Kernels {
                         let o = (r * c + ch) * inner
                         var a1 = Vec(), a2 = Vec(), a3 = Vec(), i = 0
                         while i + Vec.scalarCount <= inner {
-                            let uv = UnsafeRawPointer(u + o + i).loadUnaligned(as: Vec.self)
+                            let uv = load(u + o + i)
                             a1 += uv
-                            a2 += uv * (UnsafeRawPointer(x + o + i).loadUnaligned(as: Vec.self) - m)
-                            a3 += uv * UnsafeRawPointer(gp + o + i).loadUnaligned(as: Vec.self)
+                            a2 += uv * (load(x + o + i) - m)
+                            a3 += uv * load(gp + o + i)
                             i += Vec.scalarCount
                         }
                         var p1 = a1.sum(), p2 = a2.sum(), p3 = a3.sum()
@@ -246,12 +246,12 @@ extension Kernels {
                     let (q0, q1, q2, q3) = (Vec(repeating: q[0][ch]), Vec(repeating: q[1][ch]), Vec(repeating: q[2][ch]), Vec(repeating: q[3][ch]))
                     var i = 0
                     while i + Vec.scalarCount <= inner {
-                        let uv = UnsafeRawPointer(u + o + i).loadUnaligned(as: Vec.self)
-                        let xv = UnsafeRawPointer(x + o + i).loadUnaligned(as: Vec.self)
-                        if let dgp { UnsafeMutableRawPointer(dgp + o + i).storeBytes(of: k0 * uv + k1 * xv + k2, as: Vec.self) }
+                        let uv = load(u + o + i)
+                        let xv = load(x + o + i)
+                        if let dgp { store(k0 * uv + k1 * xv + k2, dgp + o + i) }
                         if let dx {
-                            let gv = UnsafeRawPointer(gp + o + i).loadUnaligned(as: Vec.self)
-                            UnsafeMutableRawPointer(dx + o + i).storeBytes(of: q0 * uv + q1 * gv + q2 * xv + q3, as: Vec.self)
+                            let gv = load(gp + o + i)
+                            store(q0 * uv + q1 * gv + q2 * xv + q3, dx + o + i)
                         }
                         i += Vec.scalarCount
                     }
@@ -297,7 +297,7 @@ extension Kernels {
     @inline(__always)
     static func planeSum(_ p: UnsafePointer<Float>, _ k: Int) -> Float {
         var acc = Vec(), i = 0
-        while i + Vec.scalarCount <= k { acc += UnsafeRawPointer(p + i).loadUnaligned(as: Vec.self); i += Vec.scalarCount }
+        while i + Vec.scalarCount <= k { acc += load(p + i); i += Vec.scalarCount }
         var s = acc.sum()
         while i < k { s += p[i]; i += 1 }
         return s
@@ -308,7 +308,7 @@ extension Kernels {
         var acc = Vec(), i = 0
         let m = Vec(repeating: shift)
         while i + Vec.scalarCount <= k {
-            let v = UnsafeRawPointer(p + i).loadUnaligned(as: Vec.self) - m
+            let v = load(p + i) - m
             acc += v * v
             i += Vec.scalarCount
         }
@@ -337,8 +337,8 @@ extension Kernels {
                         let o = (r * c + ch) * inner
                         var a1 = Vec(), a2 = Vec(), i = 0
                         while i + Vec.scalarCount <= inner {
-                            let gv = UnsafeRawPointer(g + o + i).loadUnaligned(as: Vec.self)
-                            let xv = UnsafeRawPointer(x + o + i).loadUnaligned(as: Vec.self)
+                            let gv = load(g + o + i)
+                            let xv = load(x + o + i)
                             let gp = k.vector(gv, xv * sv + bv)
                             a1 += gp
                             a2 += gp * (xv - m)
@@ -378,9 +378,9 @@ extension Kernels {
                         let (sv, hv) = (Vec(repeating: sc[ch]), Vec(repeating: sh[ch]))
                         var i = 0
                         while i + Vec.scalarCount <= inner {
-                            let gv = UnsafeRawPointer(g + o + i).loadUnaligned(as: Vec.self)
-                            let xv = UnsafeRawPointer(x + o + i).loadUnaligned(as: Vec.self)
-                            UnsafeMutableRawPointer(dx + o + i).storeBytes(of: av * k.vector(gv, xv * sv + hv) + bv * xv + dv, as: Vec.self)
+                            let gv = load(g + o + i)
+                            let xv = load(x + o + i)
+                            store(av * k.vector(gv, xv * sv + hv) + bv * xv + dv, dx + o + i)
                             i += Vec.scalarCount
                         }
                         while i < inner {
