@@ -77,6 +77,18 @@ for model in ("mlp", "dcgan", "wgangp"):
     pairs = [a / b for a, b in zip(vals("swift-gan", model, "img_per_s"), vals("tensorflow", model, "img_per_s"))]
     if pairs:
         print(f"{model} swift-gan / TF per round: {', '.join(f'{r:.2f}' for r in pairs)} (median {statistics.median(pairs):.2f})")
+# How close each framework's step comes to the machine's sgemm rate: the step's products
+# (counted by swift-gan; the models are the same) times steps/s, over the yardstick of the
+# swift-gan run in the same round.
+for model in ("mlp", "dcgan", "wgangp"):
+    runs = [r for r in rows if r.get("framework") == "swift-gan" and r.get("model") == model and "step_gflop" in r]
+    if not runs: continue
+    gflop, gemm, batch = runs[0]["step_gflop"], [r["sgemm_gflops"] for r in runs], runs[0]["batch"]
+    def frac(fw):
+        xs = vals(fw, model, "img_per_s")
+        return ", ".join(f"{100 * gflop * x / batch / g:.0f} %" for x, g in zip(xs, gemm)) or "—"
+    print(f"{model} step ({gflop:.3g} GFLOP of products) as a fraction of sgemm: swift-gan {frac('swift-gan')}; "
+          f"TF {frac('tensorflow')}; PyTorch {frac('torch')}")
 for fw in ("swift-gan", "tensorflow", "torch"):
     rss = vals(fw, "dcgan", "peak_rss_mib")
     if rss: print(f"dcgan peak RSS {fw}: {', '.join(f'{v:.0f}' for v in rss)} MiB")

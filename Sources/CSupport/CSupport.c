@@ -54,3 +54,8 @@ int gan_cpu_has_avx2(void) { return 0; }
 static _Thread_local int gan_serial_flag;
 void gan_set_serial(int on) { gan_serial_flag = on; }
 int gan_is_serial(void) { return gan_serial_flag; }
+
+/* Relaxed: the count is read between steps, never used to order memory. */
+static long long gan_flops;
+void gan_flops_add(long long n) { __atomic_fetch_add(&gan_flops, n, __ATOMIC_RELAXED); }
+long long gan_flops_total(void) { return __atomic_load_n(&gan_flops, __ATOMIC_RELAXED); }

@@ -55,11 +55,13 @@ struct BenchTrainCommand: ParsableCommand {
         let trainer = try GANTrainer(config: config, train: train)
         for _ in 0..<warmup { _ = trainer.step() }
         var times: [Double] = []
+        let flops0 = ProductFlops.total
         for _ in 0..<iters {
             let t0 = Benchmark.now()
             _ = trainer.step()
             times.append(Benchmark.now() - t0)
         }
+        let step = Benchmark.ProductRate(flops: Double(ProductFlops.total - flops0) / Double(iters), seconds: times, sgemm: gemm)
         // A run that slows down as it goes (denormals creeping into the weights) shows as a last
         // tenth slower than the first.
         func median(_ xs: ArraySlice<Double>) -> Double { let s = xs.sorted(); return s[s.count / 2] }
@@ -74,9 +76,11 @@ struct BenchTrainCommand: ParsableCommand {
             "sgemm_gflops": Benchmark.round(gemm, 1), "blas": BLASInfo.description, "threads": Runtime.defaultThreads,
             "convolutions": Runtime.convolutionBackend,
             "min_s_per_iter": Benchmark.round(times.first!, 5), "max_s_per_iter": Benchmark.round(times.last!, 5),
+            "step_gflop": Benchmark.round(step.gflop, 3), "product_gflops": Benchmark.round(step.gflops, 1),
+            "sgemm_fraction": Benchmark.round(step.fraction, 3),
         ]
         if json { print(Benchmark.json(report)); return }
-        print("\(model) / \(trainer.lossKind.rawValue), batch \(batch): median \(String(format: "%.4f", median)) s/iter, \(String(format: "%.1f", Double(batch) / median)) img/s, peak RSS \(String(format: "%.0f", peakRSSMiB())) MiB; sgemm \(String(format: "%.0f", gemm)) GFLOP/s (\(BLASInfo.kernel))")
+        print("\(model) / \(trainer.lossKind.rawValue), batch \(batch): median \(String(format: "%.4f", median)) s/iter, \(String(format: "%.1f", Double(batch) / median)) img/s, peak RSS \(String(format: "%.0f", peakRSSMiB())) MiB; sgemm \(String(format: "%.0f", gemm)) GFLOP/s (\(BLASInfo.kernel)); \(step.summary)")
     }
 }
 
@@ -111,6 +115,7 @@ struct BenchGenerateCommand: ParsableCommand {
         let labels: (Int) -> [Int]? = { n in spec.conditional ? (0..<n).map { $0 % 10 } : nil }
         _ = withoutGrad { gen(Tensor.randn([batch, spec.latentDim], generator: &g), labels: labels(batch)) }   // warm-up
         var times: [Double] = []
+        let flops0 = ProductFlops.total
         let start = Benchmark.now()
         var done = 0
         while done < count {
@@ -122,13 +127,19 @@ struct BenchGenerateCommand: ParsableCommand {
             done += n
         }
         let total = Benchmark.now() - start
+        let flops = ProductFlops.total - flops0
+        let gemm = Benchmark.sgemmGFLOPS(size: 1024)
+        // Per batch of `batch` samples (the last, smaller batch counted at its share).
+        let rate = Benchmark.ProductRate(flops: Double(flops) * Double(batch) / Double(count), seconds: times, sgemm: gemm)
         times.sort()
         let report: [String: Any] = ["model": model, "count": count, "batch": batch, "total_s": Benchmark.round(total, 3),
                                      "median_s_per_batch": Benchmark.round(times[times.count / 2], 4),
                                      "samples_per_s": Benchmark.round(Double(count) / total, 1),
                                      "peak_rss_mib": Benchmark.round(peakRSSMiB(), 1), "blas": BLASInfo.description,
-                                     "convolutions": Runtime.convolutionBackend]
+                                     "convolutions": Runtime.convolutionBackend, "sgemm_gflops": Benchmark.round(gemm, 1),
+                                     "batch_gflop": Benchmark.round(rate.gflop, 3), "product_gflops": Benchmark.round(rate.gflops, 1),
+                                     "sgemm_fraction": Benchmark.round(rate.fraction, 3)]
         if json { print(Benchmark.json(report)); return }
-        print("\(model): \(count) samples in \(String(format: "%.2f", total)) s (\(String(format: "%.0f", Double(count) / total)) samples/s), peak RSS \(String(format: "%.0f", peakRSSMiB())) MiB")
+        print("\(model): \(count) samples in \(String(format: "%.2f", total)) s (\(String(format: "%.0f", Double(count) / total)) samples/s), peak RSS \(String(format: "%.0f", peakRSSMiB())) MiB; sgemm \(String(format: "%.0f", gemm)) GFLOP/s; \(rate.summary.replacingOccurrences(of: "a step", with: "a batch"))")
     }
 }

@@ -28,6 +28,24 @@ enum Benchmark {
         return 2 * Double(n) * Double(n) * Double(n) / t / 1e9
     }
 
+    /// A step's matrix products and convolutions (counted by `ProductFlops` over the timed
+    /// steps) against its median time and the sgemm yardstick measured in the same run: the
+    /// fraction of the machine's product rate the whole step reaches.
+    struct ProductRate {
+        let gflop: Double, gflops: Double, fraction: Double
+
+        init(flops: Double, seconds: [Double], sgemm: Double) {
+            let median = seconds.sorted()[seconds.count / 2]
+            gflop = flops / 1e9
+            gflops = gflop / median
+            fraction = gflops / sgemm
+        }
+
+        var summary: String {
+            String(format: "products %.3f GFLOP a step, %.0f GFLOP/s (%.0f %% of sgemm)", gflop, gflops, 100 * fraction)
+        }
+    }
+
     static func round(_ x: Double, _ digits: Int) -> Double {
         let p = Foundation.pow(10.0, Double(digits))
         return (x * p).rounded() / p

@@ -21,6 +21,12 @@ void gan_set_serial(int on);
 /// 1 when the calling thread is marked by gan_set_serial.
 int gan_is_serial(void);
 
+/// Adds n to the process-wide count of matrix-product and convolution flops (thread-safe).
+void gan_flops_add(long long n);
+
+/// The count gan_flops_add has reached.
+long long gan_flops_total(void);
+
 /// Uniforms from Philox4x32-10 (RandomGenerator) for counters start … start + 16·groups − 1 under
 /// `key`, 64 values per group: out[4i + j] = (word j of block i >> 8) · scale + offset, with AVX-512;
 /// returns 0, having done nothing, when the CPU lacks it.

@@ -19,6 +19,7 @@ func sgemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
         if beta == 0 { for i in 0..<m { (c + i * ldc).update(repeating: 0, count: n) } }
         return
     }
+    ProductFlops.add(2 * m * n * k)
     // Large products are split over the engine's threads by rows or columns of C (OpenBLAS
     // itself runs single-threaded; see Parallel). Each part is an independent sgemm, so the
     // result does not depend on how it was split.

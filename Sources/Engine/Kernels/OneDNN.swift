@@ -67,7 +67,9 @@ enum OneDNN {
         guard var s = shape(p, checkChannels: !fewInputsAllowed) else { return nil }
         let out = Tensor(uninitializedShape: outShape)
         let rc = gan_dnnl_convolution(gan_dnnl_kind(rawValue: UInt32(kind.rawValue)), &s, a, b, out.storage.base, Int32(Parallel.threads))
-        return rc == 0 ? out : nil
+        guard rc == 0 else { return nil }
+        ProductFlops.add(p)
+        return out
         #else
         return nil
         #endif
@@ -84,7 +86,9 @@ enum OneDNN {
             gan_dnnl_activated_convolution(gan_dnnl_kind(rawValue: UInt32(kind.rawValue)), &s, a.storage.base, weight.storage.base,
                                            bias?.storage.base, slope, out.storage.base, Int32(Parallel.threads))
         }
-        return rc == 0 ? out : nil
+        guard rc == 0 else { return nil }
+        ProductFlops.add(p)
+        return out
         #else
         return nil
         #endif
@@ -105,7 +109,10 @@ enum OneDNN {
                                         a.storage.base, weight.storage.base, dx?.storage.base, dw?.storage.base, db?.storage.base,
                                         Int32(Parallel.threads))
         }
-        return rc == 0 ? (dx, dw, db) : nil
+        guard rc == 0 else { return nil }
+        if needs.input { ProductFlops.add(p) }
+        if needs.weight { ProductFlops.add(p) }
+        return (dx, dw, db)
         #else
         return nil
         #endif
@@ -137,7 +144,9 @@ enum OneDNN {
         let rc = withExtendedLifetime((x, steps)) {
             gan_dnnl_inference_chain(Int32(cSteps.count), cSteps, x.storage.base, out.storage.base, Int32(Parallel.threads))
         }
-        return rc == 0 ? out : nil
+        guard rc == 0 else { return nil }
+        for s in steps { ProductFlops.add(s.problem) }
+        return out
         #else
         return nil
         #endif
