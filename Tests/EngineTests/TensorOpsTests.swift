@@ -4,6 +4,19 @@ import XCTest
 
 /// Forward values of ops against small hand-computed cases.
 final class TensorOpsTests: XCTestCase {
+    /// A graph kept with `retainGraph` gives the same gradients on every pass until the last
+    /// (default) pass frees it — the case a later pass must not silently turn into zeros.
+    func testRetainedGraphGivesTheSameGradientsAgain() {
+        let x = randomTensor([3, 4], seed: 11).requiringGrad(), w = randomTensor([4, 2], seed: 12).requiringGrad()
+        let loss = Tensor.matmul(x, w).tanh().square().sum()
+        let first = loss.gradients(wrt: [x, w], retainGraph: true)
+        let second = loss.gradients(wrt: [x, w])
+        for (a, b) in zip(first, second) {
+            XCTAssertEqual(a.scalars, b.scalars)
+            XCTAssertGreaterThan(a.abs().sum().item, 0)
+        }
+    }
+
     func testBroadcastingValues() {
         let a = Tensor(shape: [2, 3], [1, 2, 3, 4, 5, 6])
         XCTAssertEqual((a + Tensor([10, 20, 30])).scalars, [11, 22, 33, 14, 25, 36])

@@ -12,6 +12,9 @@ enum Autograd {
         while !stack.isEmpty {
             let top = stack.count - 1
             let node = stack[top].node
+            // PyTorch's "Trying to backward through the graph a second time".
+            precondition(!node.isReleased, "backward through a graph that an earlier backward() or gradients(wrt:) already freed "
+                         + "(at \(node.name)): pass retainGraph: true to the first call, or recompute the forward pass")
             let i = stack[top].next
             if i < node.inputs.count {
                 stack[top].next += 1

@@ -35,8 +35,13 @@ final class GradNode {
         self.savedOutput = savedOutput
     }
 
+    /// Set when a backward pass freed this op's part of the graph: what it needed is gone, so a
+    /// later pass that reaches it could only return wrong (zero) gradients.
+    private(set) var isReleased = false
+
     /// Drops what the backward pass needed so the graph's memory is returned.
     func release() {
+        if !isLeaf { isReleased = true }
         inputs = []
         rule = nil
         savedOutput = nil
