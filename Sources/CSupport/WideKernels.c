@@ -40,12 +40,13 @@ static inline void mulhilo16(__m512i a, __m512i m, __m512i *hi, __m512i *lo) {
     *lo = _mm512_mask_blend_epi32(0xAAAA, even, _mm512_slli_epi64(odd, 32));
 }
 
+// The 64 uniforms of group g (counters start + 16g … start + 16g + 15) in memory order:
+// u[k] holds out[16k … 16k + 15] of uniform512.
 __attribute__((target("avx512f")))
-static void uniform512(float *out, long groups, unsigned long long start, unsigned long long key, float scale, float offset) {
+static inline void uniform64(__m512 u[4], long g, unsigned long long start, unsigned long long key, __m512 vs, __m512 vo) {
     const __m512i m0 = _mm512_set1_epi32((int)0xD2511F53), m1 = _mm512_set1_epi32((int)0xCD9E8D57);
     const __m512i lanes_lo = _mm512_set_epi64(7, 6, 5, 4, 3, 2, 1, 0), lanes_hi = _mm512_set_epi64(15, 14, 13, 12, 11, 10, 9, 8);
-    const __m512 vs = _mm512_set1_ps(scale), vo = _mm512_set1_ps(offset);
-    for (long g = 0; g < groups; g++) {
+    {
         __m512i base = _mm512_set1_epi64((long long)(start + (unsigned long long)g * 16));
         __m512i c0 = _mm512_add_epi64(base, lanes_lo), c1 = _mm512_add_epi64(base, lanes_hi);
         __m512i x0 = _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtepi64_epi32(c0)), _mm512_cvtepi64_epi32(c1), 1);
@@ -85,11 +86,38 @@ static void uniform512(float *out, long groups, unsigned long long start, unsign
         __m512 b23 = _mm512_permutex2var_ps(u2, sel23, u3);  // blocks 10, 11, 14, 15
         const __m512i lo256 = _mm512_set_epi32(23, 22, 21, 20, 19, 18, 17, 16, 7, 6, 5, 4, 3, 2, 1, 0);
         const __m512i hi256 = _mm512_set_epi32(31, 30, 29, 28, 27, 26, 25, 24, 15, 14, 13, 12, 11, 10, 9, 8);
-        float *q = out + g * 64;
-        _mm512_storeu_ps(q, _mm512_permutex2var_ps(a01, lo256, a23));       // blocks 0–3
-        _mm512_storeu_ps(q + 16, _mm512_permutex2var_ps(a01, hi256, a23));  // blocks 4–7
-        _mm512_storeu_ps(q + 32, _mm512_permutex2var_ps(b01, lo256, b23));  // blocks 8–11
-        _mm512_storeu_ps(q + 48, _mm512_permutex2var_ps(b01, hi256, b23));  // blocks 12–15
+        u[0] = _mm512_permutex2var_ps(a01, lo256, a23);  // blocks 0–3
+        u[1] = _mm512_permutex2var_ps(a01, hi256, a23);  // blocks 4–7
+        u[2] = _mm512_permutex2var_ps(b01, lo256, b23);  // blocks 8–11
+        u[3] = _mm512_permutex2var_ps(b01, hi256, b23);  // blocks 12–15
+    }
+}
+
+__attribute__((target("avx512f")))
+static void uniform512(float *out, long groups, unsigned long long start, unsigned long long key, float scale, float offset) {
+    const __m512 vs = _mm512_set1_ps(scale), vo = _mm512_set1_ps(offset);
+    for (long g = 0; g < groups; g++) {
+        __m512 u[4];
+        uniform64(u, g, start, key, vs, vo);
+        for (int k = 0; k < 4; k++) _mm512_storeu_ps(out + g * 64 + 16 * k, u[k]);
+    }
+}
+
+// Inverted dropout from the uniforms in [0, 1) that uniform512 would store: the mask
+// (u >= p ? keep : 0, DropoutMaskK) and x · mask (MulK), without the uniforms' round trip.
+__attribute__((target("avx512f")))
+static void dropout512(const float *x, float *y, float *mask, long groups, unsigned long long start, unsigned long long key,
+                       float p, float keep) {
+    const __m512 vs = _mm512_set1_ps(0x1p-24f), vo = _mm512_setzero_ps(), vp = _mm512_set1_ps(p), vk = _mm512_set1_ps(keep);
+    for (long g = 0; g < groups; g++) {
+        __m512 u[4];
+        uniform64(u, g, start, key, vs, vo);
+        for (int k = 0; k < 4; k++) {
+            long i = g * 64 + 16 * k;
+            __m512 m = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(u[k], vp, _CMP_GE_OQ), vk);
+            _mm512_storeu_ps(mask + i, m);
+            _mm512_storeu_ps(y + i, _mm512_mul_ps(_mm512_loadu_ps(x + i), m));
+        }
     }
 }
 
@@ -105,6 +133,13 @@ int gan_uniform_wide(float *out, long groups, unsigned long long start, unsigned
     return 1;
 }
 
+int gan_dropout_wide(const float *x, float *y, float *mask, long groups, unsigned long long start, unsigned long long key,
+                     float p, float keep) {
+    if (!has_avx512()) return 0;
+    dropout512(x, y, mask, groups, start, key, p, keep);
+    return 1;
+}
+
 int gan_adam_wide(float *p, const float *g, float *m, float *v, long n, float b1, float b2, float eps, float wd,
                   float s, float c, int *finite) {
     if (!has_avx512()) return 0;
@@ -114,6 +149,11 @@ int gan_adam_wide(float *p, const float *g, float *m, float *v, long n, float b1
 #else
 int gan_uniform_wide(float *out, long groups, unsigned long long start, unsigned long long key, float scale, float offset) {
     (void)out; (void)groups; (void)start; (void)key; (void)scale; (void)offset;
+    return 0;
+}
+int gan_dropout_wide(const float *x, float *y, float *mask, long groups, unsigned long long start, unsigned long long key,
+                     float p, float keep) {
+    (void)x; (void)y; (void)mask; (void)groups; (void)start; (void)key; (void)p; (void)keep;
     return 0;
 }
 int gan_adam_wide(float *p, const float *g, float *m, float *v, long n, float b1, float b2, float eps, float wd,

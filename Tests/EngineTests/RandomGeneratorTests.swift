@@ -56,6 +56,37 @@ final class RandomGeneratorTests: XCTestCase {
         }
     }
 
+    /// Dropout (one pass from the random words where AVX-512 runs it, else a fill, the mask and
+    /// the product) keeps x · keep where the one-block Philox uniform is ≥ p and zero elsewhere,
+    /// consumes one counter per four values, and passes gradients through the same mask.
+    func testDropoutMatchesOneBlockUniforms() {
+        let seed: UInt64 = 0x0DD0_5EED_1234_0001, p: Float = 0.3, keep = 1 / (1 - p)
+        let saved = WideKernels.enabled
+        defer { WideKernels.enabled = saved }
+        for wide in [true, false] {
+            WideKernels.enabled = wide
+            for (start, n) in [(UInt64(0), 5), (3, 64), (0xFFFF_FFF3, 130), (1 << 33, 1000), (11, 100_003)] {
+                var g = RandomGenerator(seed: seed, counter: start)
+                let x = randomTensor([n], seed: 40 + UInt64(n)).requiringGrad()
+                let y = x.dropout(p, generator: &g)
+                XCTAssertEqual(g.counter, start + UInt64((n + 3) / 4), "\(n) values, wide \(wide): counters used")
+                var mask: [Float] = []
+                var c = start
+                while mask.count < n {
+                    let w = RandomGenerator.philox(SIMD4(UInt32(truncatingIfNeeded: c), UInt32(truncatingIfNeeded: c >> 32), 0, 0),
+                                                   key: SIMD2(UInt32(truncatingIfNeeded: seed), UInt32(truncatingIfNeeded: seed >> 32)))
+                    for j in 0..<4 where mask.count < n { mask.append(Float(w[j] >> 8) * 0x1p-24 >= p ? keep : 0) }
+                    c += 1
+                }
+                let xs = x.scalars
+                XCTAssertEqual(y.scalars, (0..<n).map { xs[$0] * mask[$0] }, "\(n) values, wide \(wide): output")
+                XCTAssertEqual(y.sum().gradients(wrt: [x])[0].scalars, mask, "\(n) values, wide \(wide): gradient")
+                let kept = mask.filter { $0 != 0 }.count
+                if n >= 1000 { XCTAssertEqual(Double(kept) / Double(n), 0.7, accuracy: 0.05) }
+            }
+        }
+    }
+
     /// Normals of a large fill (words through the vectorized uniform fill) equal those of many
     /// one-block fills (words block by block), value for value, and leave the same state.
     func testLargeNormalFillMatchesBlockByBlock() {

@@ -32,6 +32,12 @@ long long gan_flops_total(void);
 /// returns 0, having done nothing, when the CPU lacks it.
 int gan_uniform_wide(float *out, long groups, unsigned long long start, unsigned long long key, float scale, float offset);
 
+/// Inverted dropout over 64·groups values: with u the uniforms gan_uniform_wide gives for `start`
+/// and `key` (scale 2^-24, offset 0), mask[i] = u[i] >= p ? keep : 0 and y[i] = x[i] · mask[i];
+/// returns 0, having done nothing, without AVX-512.
+int gan_dropout_wide(const float *x, float *y, float *mask, long groups, unsigned long long start, unsigned long long key,
+                     float p, float keep);
+
 /// Adam's update (see OptimizerKernels.adam for the order of operations) with AVX-512, on n
 /// values, setting *finite to 1 when every updated value is finite, else 0; returns 0, having
 /// done nothing, when the CPU lacks AVX-512.

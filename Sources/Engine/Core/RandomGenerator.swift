@@ -96,12 +96,43 @@ public struct RandomGenerator: Equatable, Sendable {
 
     /// Uniform in [low, high).
     public mutating func fillUniform(_ out: UnsafeMutableBufferPointer<Float>, low: Float = 0, high: Float = 1) {
+        let start = counter
+        counter &+= UInt64((out.count + 3) / 4)
+        Self.fillUniform(out, low: low, high: high, start: start, key: seed)
+    }
+
+    /// Inverted dropout of `x` (`mask.count` values) into `out`: `mask` gets keep where the
+    /// uniform `fillUniform(mask)` would draw is ≥ p and 0 elsewhere, `out` gets x · mask — the
+    /// same values, and the same counters consumed, as that fill followed by the mask and the
+    /// product, in one pass with AVX-512. Returns false, having done nothing, without it.
+    public mutating func fillDropout(_ x: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>,
+                                     mask: UnsafeMutableBufferPointer<Float>, p: Float, keep: Float) -> Bool {
+        guard WideKernels.active else { return false }
+        let n = mask.count, wideGroups = n / 64
+        let start = counter
+        counter &+= UInt64((n + 3) / 4)
+        let key = seed, m = mask.baseAddress!
+        Parallel.forChunks(wideGroups, grain: 256) { r in
+            let i = r.lowerBound * 64
+            _ = gan_dropout_wide(x + i, out + i, m + i, r.count, start &+ UInt64(r.lowerBound * 16), key, p, keep)
+        }
+        // The last n mod 64 values: their uniforms from the counters after the groups'.
+        let done = wideGroups * 64
+        guard done < n else { return true }
+        Self.fillUniform(UnsafeMutableBufferPointer(rebasing: mask[done...]), low: 0, high: 1, start: start &+ UInt64(wideGroups * 16), key: key)
+        let kernel = DropoutMaskK(p: p, scale: keep)
+        for i in done..<n {
+            m[i] = kernel.scalar(m[i])
+            out[i] = x[i] * m[i]
+        }
+        return true
+    }
+
+    /// `fillUniform`'s values for the counters from `start`, leaving the generator alone.
+    static func fillUniform(_ out: UnsafeMutableBufferPointer<Float>, low: Float, high: Float, start: UInt64, key: UInt64) {
         let n = out.count
         let span = high - low
         let blocks = (n + 3) / 4
-        let start = counter
-        counter &+= UInt64(blocks)
-        let key = seed
         let p = out.baseAddress!
         // Eight blocks (32 values) per pass while they all fit, split over the engine's threads
         // (each block depends on its counter only); the words land where the one-block loop
@@ -120,7 +151,7 @@ public struct RandomGenerator: Equatable, Sendable {
         Parallel.forChunks(groups - first, grain: 1024) { r in
             for group in r.lowerBound + first..<r.upperBound + first {
                 let b = group * 8
-                let (w0, w1, w2, w3) = Self.blocks8(counter: start &+ UInt64(b), key: key)
+                let (w0, w1, w2, w3) = blocks8(counter: start &+ UInt64(b), key: key)
                 let f0 = SIMD8<Float>(w0 &>> 8) * scale + offset, f1 = SIMD8<Float>(w1 &>> 8) * scale + offset
                 let f2 = SIMD8<Float>(w2 &>> 8) * scale + offset, f3 = SIMD8<Float>(w3 &>> 8) * scale + offset
                 let q = p + b * 4
@@ -131,9 +162,9 @@ public struct RandomGenerator: Equatable, Sendable {
         }
         var b = groups * 8
         while b < blocks {
-            let w = Self.block(counter: start &+ UInt64(b), key: key)
+            let w = block(counter: start &+ UInt64(b), key: key)
             let i = b * 4
-            for j in 0..<min(4, n - i) { p[i + j] = low + span * Self.unit(w[j]) }
+            for j in 0..<min(4, n - i) { p[i + j] = low + span * unit(w[j]) }
             b += 1
         }
     }

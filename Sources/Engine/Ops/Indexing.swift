@@ -48,9 +48,16 @@ extension Tensor {
     public func dropout(_ p: Float, generator: inout RandomGenerator) -> Tensor {
         precondition(p >= 0 && p < 1, "dropout probability must be in [0, 1), got \(p)")
         if p == 0 { return self }
-        var mask = Tensor(uninitializedShape: shape)
-        generator.fillUniform(mask.storage.buffer)
         let keep = 1 / (1 - p)
+        var mask = Tensor(uninitializedShape: shape)
+        let out = Tensor(uninitializedShape: shape)
+        // One pass from the random words to the mask and the product where AVX-512 allows;
+        // either way the same values as the three passes below, recorded as the same product.
+        let fused = withExtendedLifetime(self) {
+            generator.fillDropout(storage.base, into: out.storage.base, mask: mask.storage.buffer, p: p, keep: keep)
+        }
+        if fused { return out.recorded("mul", [self, mask], Rules.mul(self, mask)) }
+        generator.fillUniform(mask.storage.buffer)
         mask = mask.mapped(DropoutMaskK(p: p, scale: keep))
         return self * mask
     }
