@@ -101,13 +101,16 @@ public struct RandomGenerator: Equatable, Sendable {
         Self.fillUniform(out, low: low, high: high, start: start, key: seed)
     }
 
+    /// Whether `fillDropout` can run here (it needs AVX-512).
+    public static var fillsDropoutInOnePass: Bool { WideKernels.active }
+
     /// Inverted dropout of `x` (`mask.count` values) into `out`: `mask` gets keep where the
     /// uniform `fillUniform(mask)` would draw is ≥ p and 0 elsewhere, `out` gets x · mask — the
     /// same values, and the same counters consumed, as that fill followed by the mask and the
-    /// product, in one pass with AVX-512. Returns false, having done nothing, without it.
+    /// product, in one pass. Only where `fillsDropoutInOnePass`.
     public mutating func fillDropout(_ x: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>,
-                                     mask: UnsafeMutableBufferPointer<Float>, p: Float, keep: Float) -> Bool {
-        guard WideKernels.active else { return false }
+                                     mask: UnsafeMutableBufferPointer<Float>, p: Float, keep: Float) {
+        precondition(Self.fillsDropoutInOnePass, "fillDropout needs AVX-512")
         let n = mask.count, wideGroups = n / 64
         let start = counter
         counter &+= UInt64((n + 3) / 4)
@@ -118,14 +121,13 @@ public struct RandomGenerator: Equatable, Sendable {
         }
         // The last n mod 64 values: their uniforms from the counters after the groups'.
         let done = wideGroups * 64
-        guard done < n else { return true }
+        guard done < n else { return }
         Self.fillUniform(UnsafeMutableBufferPointer(rebasing: mask[done...]), low: 0, high: 1, start: start &+ UInt64(wideGroups * 16), key: key)
         let kernel = DropoutMaskK(p: p, scale: keep)
         for i in done..<n {
             m[i] = kernel.scalar(m[i])
             out[i] = x[i] * m[i]
         }
-        return true
     }
 
     /// `fillUniform`'s values for the counters from `start`, leaving the generator alone.

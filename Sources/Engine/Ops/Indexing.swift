@@ -47,16 +47,18 @@ extension Tensor {
     /// The mask is a constant; gradients pass through it.
     public func dropout(_ p: Float, generator: inout RandomGenerator) -> Tensor {
         precondition(p >= 0 && p < 1, "dropout probability must be in [0, 1), got \(p)")
-        if p == 0 { return self }
+        if p == 0 || count == 0 { return self }
         let keep = 1 / (1 - p)
         var mask = Tensor(uninitializedShape: shape)
-        let out = Tensor(uninitializedShape: shape)
         // One pass from the random words to the mask and the product where AVX-512 allows;
         // either way the same values as the three passes below, recorded as the same product.
-        let fused = withExtendedLifetime(self) {
-            generator.fillDropout(storage.base, into: out.storage.base, mask: mask.storage.buffer, p: p, keep: keep)
+        if RandomGenerator.fillsDropoutInOnePass {
+            let out = Tensor(uninitializedShape: shape)
+            withExtendedLifetime(self) {
+                generator.fillDropout(storage.base, into: out.storage.base, mask: mask.storage.buffer, p: p, keep: keep)
+            }
+            return out.recorded("mul", [self, mask], Rules.mul(self, mask))
         }
-        if fused { return out.recorded("mul", [self, mask], Rules.mul(self, mask)) }
         generator.fillUniform(mask.storage.buffer)
         mask = mask.mapped(DropoutMaskK(p: p, scale: keep))
         return self * mask
