@@ -29,7 +29,7 @@ enum Benchmark {
     }
 
     /// A step's matrix products and convolutions (counted by `ProductFlops` over the timed
-    /// steps) against its median time and the sgemm yardstick measured in the same run: the
+    /// steps) against its median time and an sgemm yardstick measured in the same run: the
     /// fraction of the machine's product rate the whole step reaches.
     struct ProductRate {
         let gflop: Double, gflops: Double, fraction: Double
