@@ -5,9 +5,19 @@
 /// Only nodes that lead to a requested target run, and rules are told which inputs need a
 /// gradient so that, say, conv2d skips its weight gradient when only the input's is wanted.
 enum Autograd {
+    /// Stamps a pass's marks on the nodes (`GradNode.visitedIn`, `.neededIn`) so that no pass
+    /// has to clear them or keep a set of node identities: a mark from an earlier pass is stale.
+    nonisolated(unsafe) private static var passes = 0
+
+    private static func nextPass() -> Int {
+        passes += 1
+        return passes
+    }
+
     static func topologicalOrder(from root: GradNode) -> [GradNode] {
+        let pass = nextPass()
         var order: [GradNode] = []
-        var visited: Set<ObjectIdentifier> = [ObjectIdentifier(root)]
+        root.visitedIn = pass
         var stack: [(node: GradNode, next: Int)] = [(root, 0)]
         while !stack.isEmpty {
             let top = stack.count - 1
@@ -18,7 +28,8 @@ enum Autograd {
             let i = stack[top].next
             if i < node.inputs.count {
                 stack[top].next += 1
-                if let child = node.inputs[i], visited.insert(ObjectIdentifier(child)).inserted {
+                if let child = node.inputs[i], child.visitedIn != pass {
+                    child.visitedIn = pass
                     stack.append((child, 0))
                 }
             } else {
@@ -34,11 +45,12 @@ enum Autograd {
     static func run(root: GradNode, seed: Tensor, isTarget: (GradNode) -> Bool,
                     createGraph: Bool, retainGraph: Bool) -> [ObjectIdentifier: (node: GradNode, grad: Tensor)] {
         let order = topologicalOrder(from: root)
-        var needed: Set<ObjectIdentifier> = []
-        for node in order where isTarget(node) || node.inputs.contains(where: { $0.map { needed.contains(ObjectIdentifier($0)) } ?? false }) {
-            needed.insert(ObjectIdentifier(node))
+        let pass = nextPass()
+        for node in order where isTarget(node) || node.inputs.contains(where: { $0?.neededIn == pass }) {
+            node.neededIn = pass
         }
-        var grads: [ObjectIdentifier: Tensor] = [ObjectIdentifier(root): seed]
+        // Each node's gradient so far waits on the node itself until its rule runs.
+        root.pendingGrad = seed
         var results: [ObjectIdentifier: (node: GradNode, grad: Tensor)] = [:]
 
         let savedMode = GradMode.isEnabled
@@ -46,11 +58,11 @@ enum Autograd {
         defer { GradMode.isEnabled = savedMode }
 
         for node in order.reversed() {
-            let id = ObjectIdentifier(node)
-            guard needed.contains(id), let g = grads.removeValue(forKey: id) else { continue }
-            if isTarget(node) { results[id] = (node, g) }
+            guard node.neededIn == pass, let g = node.pendingGrad else { continue }
+            node.pendingGrad = nil
+            if isTarget(node) { results[ObjectIdentifier(node)] = (node, g) }
             guard let rule = node.rule else { continue }
-            let needs = node.inputs.map { $0.map { needed.contains(ObjectIdentifier($0)) } ?? false }
+            let needs = node.inputs.map { $0?.neededIn == pass }
             if needs.contains(true) {
                 let y = Tensor(shape: node.shape, storage: node.savedOutput ?? TensorStorage(count: Shape.count(node.shape)), node: node)
                 let inputGrads = rule(g, y, needs)
@@ -58,8 +70,7 @@ enum Autograd {
                     guard let input, let gi = inputGrads[k] else { continue }
                     precondition(gi.shape == input.shape,
                                  "\(node.name) backward gave shape \(gi.shape) for input of shape \(input.shape)")
-                    let key = ObjectIdentifier(input)
-                    if let existing = grads[key] { grads[key] = existing + gi } else { grads[key] = gi }
+                    input.pendingGrad = input.pendingGrad.map { $0 + gi } ?? gi
                 }
             }
             if !retainGraph { node.release() }

@@ -18,6 +18,10 @@ final class GradNode {
     var savedOutput: TensorStorage?
     /// Accumulated gradient of a leaf (PyTorch's `.grad`).
     var grad: Tensor?
+    /// A backward pass's marks and the gradient summed so far from the consumers it has run
+    /// (`Autograd`; never read outside a pass).
+    var visitedIn = 0, neededIn = 0
+    var pendingGrad: Tensor?
 
     init(leafShape shape: [Int]) {
         name = "leaf"
