@@ -91,7 +91,7 @@ struct BenchTrainCommand: ParsableCommand {
             "sgemm_fraction": Benchmark.round(step.fraction, 3),
         ]
         if json { print(Benchmark.json(report)); return }
-        print("\(model) / \(trainer.lossKind.rawValue), batch \(batch): median \(String(format: "%.4f", median)) s/iter, \(String(format: "%.1f", Double(batch) / median)) img/s, peak RSS \(String(format: "%.0f", rss)) MiB; sgemm \(String(format: "%.0f", gemm)) / \(String(format: "%.0f", gemmAfter)) GFLOP/s before / after (\(BLASInfo.kernel)); \(step.summary)")
+        print("\(model) / \(trainer.lossKind.rawValue), batch \(batch): median \(String(format: "%.4f", median)) s/iter, \(String(format: "%.1f", Double(batch) / median)) img/s, peak RSS \(String(format: "%.0f", rss)) MiB; sgemm \(String(format: "%.0f", gemm)) / \(String(format: "%.0f", gemmAfter)) GFLOP/s before / after (\(BLASInfo.kernel)); \(step.summary(per: "step"))")
     }
 }
 
@@ -152,6 +152,6 @@ struct BenchGenerateCommand: ParsableCommand {
                                      "batch_gflop": Benchmark.round(rate.gflop, 3), "product_gflops": Benchmark.round(rate.gflops, 1),
                                      "sgemm_fraction": Benchmark.round(rate.fraction, 3)]
         if json { print(Benchmark.json(report)); return }
-        print("\(model): \(count) samples in \(String(format: "%.2f", total)) s (\(String(format: "%.0f", Double(count) / total)) samples/s), peak RSS \(String(format: "%.0f", rss)) MiB; sgemm \(String(format: "%.0f", gemm)) GFLOP/s; \(rate.summary.replacingOccurrences(of: "a step", with: "a batch"))")
+        print("\(model): \(count) samples in \(String(format: "%.2f", total)) s (\(String(format: "%.0f", Double(count) / total)) samples/s), peak RSS \(String(format: "%.0f", rss)) MiB; sgemm \(String(format: "%.0f", gemm)) GFLOP/s; \(rate.summary(per: "batch"))")
     }
 }

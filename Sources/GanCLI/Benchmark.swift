@@ -41,8 +41,9 @@ enum Benchmark {
             fraction = gflops / sgemm
         }
 
-        var summary: String {
-            String(format: "products %.3f GFLOP a step, %.0f GFLOP/s (%.0f %% of sgemm)", gflop, gflops, 100 * fraction)
+        /// "products … GFLOP a `unit`, … GFLOP/s (… % of sgemm)".
+        func summary(per unit: String) -> String {
+            String(format: "products %.3f GFLOP a %@, %.0f GFLOP/s (%.0f %% of sgemm)", gflop, unit, gflops, 100 * fraction)
         }
     }
 

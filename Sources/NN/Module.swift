@@ -156,12 +156,12 @@ public final class Sequential: Module {
     /// run as one chain: the output and the index of the first layer after them, or nil. The
     /// longest run the chain accepts wins (a layer with one channel ends it, for instance).
     func chainedConvolutions(from start: Int, _ x: Tensor) -> (Tensor, Int)? {
-        guard x.rank == 4, layers[start] is ChainableConvolution else { return nil }
+        guard x.rank == 4, layers[start] is ChainableConvolution, !Sequential.takesChannelsLast(layers[start]) else { return nil }
         var steps: [ConvolutionStep] = []
         var ends: [Int] = []
         var size = (x.shape[2], x.shape[3])
         var i = start
-        while i < layers.count, let layer = layers[i] as? ChainableConvolution {
+        while i < layers.count, let layer = layers[i] as? ChainableConvolution, !Sequential.takesChannelsLast(layers[i]) {
             let slope = i + 1 < layers.count ? Sequential.fusableSlope(layers[i + 1]) : nil
             let step = layer.convolutionStep(inputSize: size, slope: slope)
             steps.append(step)
@@ -186,12 +186,12 @@ public final class Sequential: Module {
     /// `layer` then (leaky) ReLU with `slope` as one pass after the layer's main work, or nil
     /// when the layer has no such form.
     static func fused(_ layer: Module, _ x: Tensor, _ slope: Float) -> Tensor? {
+        if takesChannelsLast(layer) { return nil }
         if Sequential.activatesConvolutions, x.rank == 4, let conv = layer as? ChainableConvolution,
            let y = Tensor.activatedConvolution(x, conv.convolutionStep(inputSize: (x.shape[2], x.shape[3]), slope: slope)) {
             return y
         }
-        // A channels-last layer's bias runs along the last axis, not the one this op takes.
-        if let l = layer as? any WeightedLayer, !((layer as? Conv2d)?.channelsLast ?? false) {
+        if let l = layer as? any WeightedLayer {
             return Tensor.biasLeakyRelu(l.forward(x, weight: l.weight.value, bias: nil), bias: l.bias?.value, alpha: slope)
         }
         if let bn = layer as? BatchNorm {
@@ -202,6 +202,10 @@ public final class Sequential: Module {
         }
         return nil
     }
+
+    /// A convolution on channels-last images: the chain, the activated convolution and the bias
+    /// op all take NCHW (and its bias runs along the last axis), so it runs as itself.
+    static func takesChannelsLast(_ m: Module) -> Bool { (m as? Conv2d)?.channelsLast ?? false }
 
     static func fusableSlope(_ m: Module) -> Float? {
         if m is ReLU { return 0 }

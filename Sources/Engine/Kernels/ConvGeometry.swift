@@ -53,6 +53,12 @@ public struct ConvGeometry: Equatable, Sendable {
         channelsLast ? (shape[0], shape[3], shape[1], shape[2]) : (shape[0], shape[1], shape[2], shape[3])
     }
 
+    /// Height and width of an image tensor's `shape` in this geometry's layout.
+    public func imageSize(_ shape: [Int]) -> (Int, Int) {
+        let d = dims(shape)
+        return (d.h, d.w)
+    }
+
     /// The shape of `n` images of `c` channels and `h × w` pixels in this geometry's layout.
     public func shape(n: Int, c: Int, h: Int, w: Int) -> [Int] {
         channelsLast ? [n, h, w, c] : [n, c, h, w]

@@ -124,11 +124,11 @@ extension Kernels {
         }
     }
 
-    /// `batchNormSecondPass` for [n, c] rows; coefficients are per channel.
+    /// `batchNormSecondPass` for [n, c] rows, its per-channel coefficients as one [7, c] block:
+    /// k0, k1, k2 (of dgp), then q0 … q3 (of dx).
     static func rowSecondPass(_ u: UnsafePointer<Float>, _ gp: UnsafePointer<Float>, _ x: UnsafePointer<Float>, n: Int, c: Int,
-                              k: [UnsafePointer<Float>], dgp: UnsafeMutablePointer<Float>?, q: [UnsafePointer<Float>],
-                              dx: UnsafeMutablePointer<Float>?) {
-        let (k0, k1, k2) = (k[0], k[1], k[2]), (q0, q1, q2, q3) = (q[0], q[1], q[2], q[3])
+                              coefficients f: UnsafePointer<Float>, dgp: UnsafeMutablePointer<Float>?, dx: UnsafeMutablePointer<Float>?) {
+        let (k0, k1, k2) = (f, f + c, f + 2 * c), (q0, q1, q2, q3) = (f + 3 * c, f + 4 * c, f + 5 * c, f + 6 * c)
         forRowParts(rows: n, c: c) { rows in
             forRowChannels(rows, c, vector: { i, ch in
                 let uv = load(u + i), xv = load(x + i)

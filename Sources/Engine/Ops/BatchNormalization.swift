@@ -233,9 +233,8 @@ extension Kernels {
                                     n: Int, c: Int, inner: Int, dgpCoef k: [[Float]], dgp: UnsafeMutablePointer<Float>?,
                                     dxCoef q: [[Float]], dx: UnsafeMutablePointer<Float>?) {
         if inner == 1 {
-            return (k + q).flatMap { $0 }.withUnsafeBufferPointer { p in
-                let row = (0..<7).map { p.baseAddress! + $0 * c }
-                rowSecondPass(u, gp, x, n: n, c: c, k: Array(row[0..<3]), dgp: dgp, q: Array(row[3..<7]), dx: dx)
+            return Array((k + q).joined()).withUnsafeBufferPointer {
+                rowSecondPass(u, gp, x, n: n, c: c, coefficients: $0.baseAddress!, dgp: dgp, dx: dx)
             }
         }
         forChannelParts(c: c, perChannel: n * inner) { channels in

@@ -148,8 +148,9 @@ enum Rules {
     // MARK: convolution (see Convolution.swift for why these three close the set)
 
     static func conv2d(_ x: Tensor, _ w: Tensor, _ geo: ConvGeometry) -> GradRule {
-        { g, _, needs in
-            [needs[0] ? Tensor.convTranspose2d(g, weight: w, geo, outputSize: (geo.dims(x.shape).h, geo.dims(x.shape).w)) : nil,
+        let size = geo.imageSize(x.shape)
+        return { g, _, needs in
+            [needs[0] ? Tensor.convTranspose2d(g, weight: w, geo, outputSize: size) : nil,
              needs[1] ? Tensor.conv2dWeightGrad(x, g, geo) : nil]
         }
     }
@@ -165,8 +166,9 @@ enum Rules {
         }
     }
     static func conv2dWeightGrad(_ x: Tensor, _ gy: Tensor, _ geo: ConvGeometry) -> GradRule {
-        { g, _, needs in
-            [needs[0] ? Tensor.convTranspose2d(gy, weight: g, geo, outputSize: (geo.dims(x.shape).h, geo.dims(x.shape).w)) : nil,
+        let size = geo.imageSize(x.shape)
+        return { g, _, needs in
+            [needs[0] ? Tensor.convTranspose2d(gy, weight: g, geo, outputSize: size) : nil,
              needs[1] ? Tensor.conv2d(x, weight: g, geo) : nil]
         }
     }
