@@ -166,7 +166,7 @@ struct BenchEngineCommand: ParsableCommand {
         }
         var report: [String: Any] = [
             "blas": BLASInfo.description, "blas_kernel": BLASInfo.kernel, "threads": Runtime.defaultThreads,
-            "convolutions": Runtime.convolutionBackend,
+            "convolutions": Runtime.convolutionBackend, "matmul": Runtime.matmulBackend,
             "flush_denormals": Runtime.flushesDenormals, "batch": batch,
             "sgemm_gflops": Benchmark.round(gemm, 1), "sgemm_size": gemmSize, "layers": results, "model": model,
         ]

@@ -85,7 +85,7 @@ struct BenchTrainCommand: ParsableCommand {
             "img_per_s": Benchmark.round(Double(batch) / median, 1), "peak_rss_mib": Benchmark.round(rss, 1),
             "sgemm_gflops": Benchmark.round(gemm, 1), "sgemm_gflops_after": Benchmark.round(gemmAfter, 1),
             "blas": BLASInfo.description, "threads": Runtime.defaultThreads,
-            "convolutions": Runtime.convolutionBackend,
+            "convolutions": Runtime.convolutionBackend, "matmul": Runtime.matmulBackend,
             "min_s_per_iter": Benchmark.round(times.first!, 5), "max_s_per_iter": Benchmark.round(times.last!, 5),
             "step_gflop": Benchmark.round(step.gflop, 3), "product_gflops": Benchmark.round(step.gflops, 1),
             "sgemm_fraction": Benchmark.round(step.fraction, 3),
@@ -148,7 +148,7 @@ struct BenchGenerateCommand: ParsableCommand {
                                      "median_s_per_batch": Benchmark.round(times[times.count / 2], 4),
                                      "samples_per_s": Benchmark.round(Double(count) / total, 1),
                                      "peak_rss_mib": Benchmark.round(rss, 1), "blas": BLASInfo.description,
-                                     "convolutions": Runtime.convolutionBackend, "sgemm_gflops": Benchmark.round(gemm, 1),
+                                     "convolutions": Runtime.convolutionBackend, "matmul": Runtime.matmulBackend, "sgemm_gflops": Benchmark.round(gemm, 1),
                                      "batch_gflop": Benchmark.round(rate.gflop, 3), "product_gflops": Benchmark.round(rate.gflops, 1),
                                      "sgemm_fraction": Benchmark.round(rate.fraction, 3)]
         if json { print(Benchmark.json(report)); return }

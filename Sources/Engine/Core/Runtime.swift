@@ -87,6 +87,24 @@ public enum Runtime {
         set { OneDNN.enabled = newValue && OneDNN.available }
     }
 
+    /// Whether small matrix products (see `matmulBackend`; one call per thread) run on oneDNN's matmul
+    /// instead of OpenBLAS (Linux with AVX-512; `GAN_DNNL_MATMUL=0` turns it off). Setting it true
+    /// where oneDNN is unavailable leaves it false.
+    public static var usesOneDNNMatmul: Bool {
+        get { SmallProducts.enabled }
+        set { SmallProducts.enabled = newValue && OneDNN.available }
+    }
+
+    /// What runs matrix products, for benchmark reports.
+    public static var matmulBackend: String {
+        guard usesOneDNNMatmul else { return "sgemm" }
+        return String(format: "oneDNN matmul (brgemm) from %.2f to %.0f MFLOP, else sgemm",
+                      Double(SmallProducts.minFlops) / 1e6, Double(SmallProducts.maxFlops) / 1e6)
+    }
+
+    /// Products oneDNN's matmul has run so far (for tests: that the path is taken).
+    public static var oneDNNMatmulCalls: Int { SmallProducts.calls }
+
     /// What runs convolutions, for benchmark reports.
     public static var convolutionBackend: String {
         usesOneDNN ? "oneDNN JIT (≥ 16 channels each side), else unfold + sgemm" : "unfold + sgemm"

@@ -4,6 +4,9 @@ import Accelerate
 import CBLAS
 #endif
 import CSupport
+#if canImport(DNNLConvolution)
+import DNNLConvolution
+#endif
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -25,26 +28,64 @@ func sgemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
     // result does not depend on how it was split.
     let parts = Parallel.engineOwnsThreads && 2 * m * n * k >= sgemmSplitFlops ? Parallel.parts(max(m, n) / 32) : 1
     if parts > 1 {
-        let byColumns = n >= m
+        // oneDNN's matmul wants dense operands: a block of rows of a plain A and C is one, a block
+        // of columns of a transposed B another (C's block is then copied back, a small copy).
+        let byColumns = SmallProducts.takes(m: m, n: n, k: k) ? transA || transB : n >= m
         let total = byColumns ? n : m
         let step = ((total + parts - 1) / parts + 15) / 16 * 16
         Parallel.split(parts) { p in
             let lo = p * step, hi = min(total, lo + step)
             guard lo < hi else { return }
             if byColumns {
-                cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
-                            Int32(m), Int32(hi - lo), Int32(k), alpha, a, Int32(lda), transB ? b + lo * ldb : b + lo, Int32(ldb),
-                            beta, c + lo, Int32(ldc))
+                product(transA, transB, m, hi - lo, k, alpha, a, lda, transB ? b + lo * ldb : b + lo, ldb, beta, c + lo, ldc)
             } else {
-                cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
-                            Int32(hi - lo), Int32(n), Int32(k), alpha, transA ? a + lo : a + lo * lda, Int32(lda), b, Int32(ldb),
-                            beta, c + lo * ldc, Int32(ldc))
+                product(transA, transB, hi - lo, n, k, alpha, transA ? a + lo : a + lo * lda, lda, b, ldb, beta, c + lo * ldc, ldc)
             }
         }
         return
     }
+    product(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+/// One thread's product: oneDNN's matmul for the small products it does faster (see
+/// `SmallProducts`), OpenBLAS otherwise or when oneDNN refuses.
+@inline(__always)
+private func product(_ transA: Bool, _ transB: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float,
+                     _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
+                     _ beta: Float, _ c: UnsafeMutablePointer<Float>, _ ldc: Int) {
+    #if canImport(DNNLConvolution)
+    if alpha == 1 && beta == 0 && SmallProducts.takes(m: m, n: n, k: k)
+        && gan_dnnl_sgemm(transA ? 1 : 0, transB ? 1 : 0, Int32(m), Int32(n), Int32(k), a, Int32(lda), b, Int32(ldb), c, Int32(ldc)) == 0 {
+        return
+    }
+    #endif
     cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
                 Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+}
+
+/// Which products go to oneDNN's matmul (brgemm) instead of OpenBLAS: small ones, where
+/// OpenBLAS packs both operands for about as long as it multiplies. One thread of brgemm ran the
+/// mlp's 64-row products 1.05–1.7× faster than one thread of OpenBLAS (scripts/matmul_compare.c).
+/// `GAN_DNNL_MATMUL=0` turns it off (to compare).
+enum SmallProducts {
+    nonisolated(unsafe) static var enabled = OneDNN.available && ProcessInfo.processInfo.environment["GAN_DNNL_MATMUL"] != "0"
+    static let minFlops = ProcessInfo.processInfo.environment["GAN_DNNL_MATMUL_MIN"].flatMap { Int($0) } ?? 1 << 18
+    static let maxFlops = ProcessInfo.processInfo.environment["GAN_DNNL_MATMUL_MAX"].flatMap { Int($0) } ?? 1 << 26
+
+    static var calls: Int {
+        #if canImport(DNNLConvolution)
+        return Int(gan_dnnl_sgemm_calls())
+        #else
+        return 0
+        #endif
+    }
+
+    @inline(__always)
+    static func takes(m: Int, n: Int, k: Int) -> Bool {
+        guard enabled else { return false }
+        let flops = 2 * m * n * k
+        return flops >= minFlops && flops <= maxFlops
+    }
 }
 
 /// Below this many flops a GEMM runs on one thread: handing half of it to another costs more.
