@@ -4,6 +4,10 @@
 //   clang -O2 scripts/matmul_compare.c -o /tmp/matmul_compare -ldnnl -lopenblas &&
 //   OPENBLAS_CORETYPE=SkylakeX OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2 /tmp/matmul_compare
 // mode 0: C = A·B, 1: C = A·Bᵀ (a layer's forward), 2: C = Aᵀ·B (a weight gradient).
+// Other shapes as arguments, M N K MODE each, e.g. one thread on the halves the engine gives each
+// thread (session 12):
+//   OPENBLAS_CORETYPE=SkylakeX OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 /tmp/matmul_compare \
+//     64 392 256 1  64 128 784 0  392 256 64 2  64 256 784 1  64 256 784 0  784 256 64 2
 #include <oneapi/dnnl/dnnl.h>
 #include <cblas.h>
 #include <stdio.h>
@@ -12,11 +16,13 @@
 #include <xmmintrin.h>
 static double now(){struct timespec t;clock_gettime(CLOCK_MONOTONIC,&t);return t.tv_sec+t.tv_nsec*1e-9;}
 int cmp(const void*a,const void*b){double x=*(double*)a,y=*(double*)b;return x<y?-1:x>y;}
-int main(){
+int main(int argc,char**argv){
   _mm_setcsr(_mm_getcsr()|0x8040);
   dnnl_engine_t eng; dnnl_engine_create(&eng,dnnl_cpu,0); dnnl_stream_t st; dnnl_stream_create(&st,eng,0);
-  int shapes[][4]={{64,784,256,1},{64,256,784,0},{256,784,64,2},{64,256,256,1},{64,64,784,1},{784,64,64,2}};
-  for(int si=0;si<6;si++){
+  int shapes[16][4]={{64,784,256,1},{64,256,784,0},{256,784,64,2},{64,256,256,1},{64,64,784,1},{784,64,64,2}};
+  int count=6;
+  if(argc>1){count=0; for(int i=1;i+3<argc&&count<16;i+=4,count++) for(int j=0;j<4;j++) shapes[count][j]=atoi(argv[i+j]);}
+  for(int si=0;si<count;si++){
     int M=shapes[si][0],N=shapes[si][1],K=shapes[si][2],mode=shapes[si][3];
     float *A=malloc(4L*M*K),*B=malloc(4L*K*N),*C=malloc(4L*M*N);
     for(long i=0;i<(long)M*K;i++)A[i]=rand()/(float)RAND_MAX; for(long i=0;i<(long)K*N;i++)B[i]=rand()/(float)RAND_MAX;

@@ -98,8 +98,8 @@ public enum Runtime {
     /// What runs matrix products, for benchmark reports.
     public static var matmulBackend: String {
         guard usesOneDNNMatmul else { return "sgemm" }
-        return String(format: "oneDNN matmul (brgemm) from %.2f to %.0f MFLOP, else sgemm",
-                      Double(SmallProducts.minFlops) / 1e6, Double(SmallProducts.maxFlops) / 1e6)
+        return String(format: "oneDNN matmul (brgemm) from %.2f to %.0f MFLOP with every side ≥ %d, else sgemm",
+                      Double(SmallProducts.minFlops) / 1e6, Double(SmallProducts.maxFlops) / 1e6, SmallProducts.minSide)
     }
 
     /// Products oneDNN's matmul has run so far (for tests: that the path is taken).
