@@ -98,7 +98,7 @@ public enum Runtime {
     /// What runs matrix products, for benchmark reports.
     public static var matmulBackend: String {
         guard usesOneDNNMatmul else { return "sgemm" }
-        return String(format: "oneDNN matmul (brgemm) from %.2f to %.0f MFLOP with every side ≥ %d, else sgemm",
+        return String(format: "oneDNN matmul (brgemm) from %.2f to %.0f MFLOP with every side ≥ %ld, else sgemm",
                       Double(SmallProducts.minFlops) / 1e6, Double(SmallProducts.maxFlops) / 1e6, SmallProducts.minSide)
     }
 
