@@ -7,6 +7,7 @@
 #include "dnnl_convolution.h"
 #include "CSupport.h"
 #include "channel_epilogue.h"
+#include "grown_buffer.h"
 #include "small_output_convolution.h"
 #include <oneapi/dnnl/dnnl.h>
 #include <pthread.h>
@@ -54,20 +55,7 @@ static int ready = -1;  // -1 not tried, 0 failed, 1 ready
 static entry cache[CACHE_SIZE];
 static int next_slot;
 
-typedef struct { void *p; size_t bytes; } buffer;
-static buffer shared[5];  // blocked a, blocked b, blocked out, scratchpad, small-output scratch
-
-// mmap, not malloc: freeing a large malloc'd block raises glibc's mmap threshold, after which the
-// engine's own multi-megabyte tensors come from the heap and are never returned (+100 MiB RSS
-// on dcgan when these buffers went through malloc).
-static void *grown(buffer *b, size_t bytes) {
-    if (b->p && bytes <= b->bytes) return b->p;
-    if (b->p) munmap(b->p, b->bytes);
-    b->bytes = bytes ? bytes : 64;
-    b->p = mmap(NULL, b->bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (b->p == MAP_FAILED) { b->p = NULL; b->bytes = 0; }
-    return b->p;
-}
+static gan_buffer shared[5];  // blocked a, blocked b, blocked out, scratchpad, small-output scratch
 
 static int setup_role(role *r, const dnnl_memory_desc_t *plain_md, const dnnl_memory_desc_t *prim_md, int is_output) {
     if (dnnl_memory_create(&r->plain, plain_md, engine, DNNL_MEMORY_NONE) != dnnl_success) return 1;
@@ -222,12 +210,12 @@ static int prepare(int threads) {
 // Points the role's blocked memory at shared buffer `slot` (grown to fit); 0 on success.
 static int bind_blocked(role *r, int slot) {
     if (!r->blocked) return 0;
-    void *p = grown(&shared[slot], r->bytes);
+    void *p = gan_grown(&shared[slot], r->bytes);
     return !p || dnnl_memory_set_data_handle(r->blocked, p) != dnnl_success;
 }
 
 static int bind_scratchpad(entry *e) {
-    void *sp = grown(&shared[3], e->scratchpad_bytes);
+    void *sp = gan_grown(&shared[3], e->scratchpad_bytes);
     return !sp || dnnl_memory_set_data_handle(e->scratchpad, sp) != dnnl_success;
 }
 
@@ -312,7 +300,7 @@ int gan_dnnl_activated_backward(gan_dnnl_kind kind, const gan_dnnl_shape *s, con
     long n = s->n, c = transposed ? s->c : s->o, h = transposed ? s->h : s->oh, w = transposed ? s->w : s->ow;
     const dnnl_memory_desc_t *md = ri ? md_of(primitive_side(ri)) : rw ? md_of(primitive_side(rw)) : NULL;
     size_t bytes = md ? dnnl_memory_desc_get_size(md) : (size_t)(n * c * h * w) * sizeof(float);
-    void *gp = grown(&shared[0], bytes);
+    void *gp = gan_grown(&shared[0], bytes);
     if (!gp) goto done;
     gan_layout l = gan_plain_layout(gp, n, c, h, w);
     if (md && gan_layout_from_md(md, gp, &l)) goto done;
@@ -397,7 +385,7 @@ int gan_dnnl_inference_chain(int count, const gan_dnnl_step *steps, const float 
         void *dst;
         int next = slot == 2 ? 0 : 2;
         if (last && !e->out.blocked) dst = out;
-        else dst = grown(&shared[next], dnnl_memory_desc_get_size(md_of(result)));
+        else dst = gan_grown(&shared[next], dnnl_memory_desc_get_size(md_of(result)));
         if (!dst || dnnl_memory_set_data_handle(result, dst) != dnnl_success) goto done;
         if (execute(e, in, primitive_side(&e->b), result) || dnnl_stream_wait(stream) != dnnl_success) goto done;
         gan_layout_from_md(md_of(result), dst, &l);
@@ -413,7 +401,7 @@ int gan_dnnl_inference_chain(int count, const gan_dnnl_step *steps, const float 
         if (dnnl_steps > 0) pre = (gan_epilogue){steps[dnnl_steps - 1].bias, steps[dnnl_steps - 1].slope, steps[dnnl_steps - 1].activate};
         gan_small_conv cv = small_conv(st);
         int t = omp_get_max_threads();
-        float *scratch = grown(&shared[4], gan_small_output_scratch_floats(&l, &pre, &cv) * sizeof(float) * (size_t)t);
+        float *scratch = gan_grown(&shared[4], gan_small_output_scratch_floats(&l, &pre, &cv) * sizeof(float) * (size_t)t);
         if (!scratch || gan_small_output_convolution(&l, &pre, &cv, out, scratch, t)) goto done;
         if (st->activate) {
             const gan_dnnl_shape *s = &st->shape;

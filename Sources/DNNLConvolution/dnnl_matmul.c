@@ -15,12 +15,11 @@
 // from several threads at once, so everything per call — stream, memory objects, scratchpad,
 // dense copies — is the calling thread's own.
 #include "dnnl_matmul.h"
+#include "grown_buffer.h"
 #include <oneapi/dnnl/dnnl.h>
 #include <pthread.h>
 #include <stdatomic.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 extern int omp_get_max_threads(void);
 extern void omp_set_num_threads(int);
@@ -53,10 +52,7 @@ static atomic_long calls;
 long gan_dnnl_sgemm_calls(void) { return atomic_load(&calls); }
 
 static __thread dnnl_stream_t stream;
-static __thread void *scratch;
-static __thread size_t scratch_bytes;
-static __thread float *dense[3];      // A, B, C copies
-static __thread size_t dense_count[3];
+static __thread gan_buffer scratch, dense[3];  // oneDNN's scratchpad; copies of A, B, C
 
 static int build(product *p) {
     const key *k = &p->k;
@@ -91,34 +87,32 @@ static int build(product *p) {
 }
 
 // The table entry for `k`, built on first use and marked running (see `done`); NULL when oneDNN
-// refuses the shape or every entry is running.
+// refuses the shape or every entry is running. Only after `engine_ready()`.
 static product *lookup(const key *k) {
     pthread_mutex_lock(&lock);
     product *found = NULL;
-    if (engine_state == 1) {
-        int empty = -1;
-        for (int i = 0; i < TABLE_SIZE && !found; i++) {
-            if (table[i].state == 0) { if (empty < 0) empty = i; }
-            else if (memcmp(&table[i].k, k, sizeof *k) == 0) found = &table[i];
-        }
-        if (!found) {
-            int slot = empty;
-            for (int tries = 0; slot < 0 && tries < TABLE_SIZE; tries++) {
-                int i = next_slot;
-                next_slot = (next_slot + 1) % TABLE_SIZE;
-                if (!table[i].running) slot = i;
-            }
-            if (slot >= 0) {
-                found = &table[slot];
-                if (found->prim) dnnl_primitive_destroy(found->prim);
-                memset(found, 0, sizeof *found);
-                found->k = *k;
-                found->state = build(found) ? 2 : 1;
-            }
-        }
-        if (found && found->state == 1) found->running++;
-        else found = NULL;
+    int empty = -1;
+    for (int i = 0; i < TABLE_SIZE && !found; i++) {
+        if (table[i].state == 0) { if (empty < 0) empty = i; }
+        else if (memcmp(&table[i].k, k, sizeof *k) == 0) found = &table[i];
     }
+    if (!found) {
+        int slot = empty;
+        for (int tries = 0; slot < 0 && tries < TABLE_SIZE; tries++) {
+            int i = next_slot;
+            next_slot = (next_slot + 1) % TABLE_SIZE;
+            if (!table[i].running) slot = i;
+        }
+        if (slot >= 0) {
+            found = &table[slot];
+            if (found->prim) dnnl_primitive_destroy(found->prim);
+            memset(found, 0, sizeof *found);
+            found->k = *k;
+            found->state = build(found) ? 2 : 1;
+        }
+    }
+    if (found && found->state == 1) found->running++;
+    else found = NULL;
     pthread_mutex_unlock(&lock);
     return found;
 }
@@ -138,30 +132,15 @@ static void done(product *p) {
 }
 
 // `rows` rows of `cols` floats at stride `ld`, as a dense matrix: `src` itself when already
-// dense, else a copy in this thread's buffer `slot`; NULL when too large to copy or out of memory.
+// dense, else a copy (when `copy`) in this thread's buffer `slot`; NULL when too large to copy or
+// out of memory.
 static float *dense_view(int slot, const float *src, int rows, int cols, int ld, int copy) {
     if (ld == cols) return (float *)src;
     size_t count = (size_t)rows * cols;
-    if (count > MAX_COPY) return NULL;
-    if (count > dense_count[slot]) {
-        free(dense[slot]);
-        dense[slot] = malloc(count * sizeof(float));
-        dense_count[slot] = dense[slot] ? count : 0;
-        if (!dense[slot]) return NULL;
-    }
-    if (copy)
-        for (int r = 0; r < rows; r++) memcpy(dense[slot] + (size_t)r * cols, src + (size_t)r * ld, cols * sizeof(float));
-    return dense[slot];
-}
-
-// This thread's scratchpad, grown to `bytes` (mmap: see `grown` in dnnl_convolution.c).
-static void *thread_scratch(size_t bytes) {
-    if (scratch && bytes <= scratch_bytes) return scratch;
-    if (scratch) munmap(scratch, scratch_bytes);
-    scratch_bytes = bytes > 4096 ? bytes : 4096;
-    scratch = mmap(NULL, scratch_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (scratch == MAP_FAILED) { scratch = NULL; scratch_bytes = 0; }
-    return scratch;
+    float *d = count > MAX_COPY ? NULL : gan_grown(&dense[slot], count * sizeof(float));
+    if (d && copy)
+        for (int r = 0; r < rows; r++) memcpy(d + (size_t)r * cols, src + (size_t)r * ld, cols * sizeof(float));
+    return d;
 }
 
 int gan_dnnl_sgemm(int trans_a, int trans_b, int m, int n, int k, const float *a, int lda, const float *b, int ldb,
@@ -177,7 +156,7 @@ int gan_dnnl_sgemm(int trans_a, int trans_b, int m, int n, int k, const float *a
     }
     product *p = lookup(&want);
     if (!p) return 1;
-    void *sp = thread_scratch(p->scratch_bytes);
+    void *sp = gan_grown(&scratch, p->scratch_bytes);
     dnnl_memory_t ma = NULL, mb = NULL, mc = NULL, ms = NULL;
     int rc = !sp || dnnl_memory_create(&ma, &p->a_md, engine, (void *)da) != dnnl_success ||
              dnnl_memory_create(&mb, &p->b_md, engine, (void *)db) != dnnl_success ||
