@@ -26,6 +26,8 @@ public final class Network: Module {
     public var isConditional: Bool { classes > 0 }
 
     override public var children: [(String, Module)] { net.children }
+    /// Conditioning joins each sample's own class, so it keeps the layers' per-sample property.
+    override public var isPerSample: Bool { net.isPerSample }
 
     /// Runs the network; `labels` are required exactly when the network is conditional.
     public func callAsFunction(_ x: Tensor, labels: [Int]?) -> Tensor { net(input(x, labels: labels)) }

@@ -199,6 +199,13 @@ public final class GANTrainer {
             dLoss = loss.discriminatorCombined(out, realCount: n)
             dReal = out.sliced(axis: 0, 0..<n)
             dFake = out.sliced(axis: 0, n..<(2 * n))
+        } else if discriminator.isPerSample {
+            // The same outputs as two calls, with one pass of half as many ops over twice the
+            // rows, and one weight gradient per layer instead of two to add.
+            let out = discriminator(Tensor.concat([realIn, fakeIn], axis: 0), labels: labels.map { $0 + $0 })
+            dReal = out.sliced(axis: 0, 0..<n)
+            dFake = out.sliced(axis: 0, n..<(2 * n))
+            dLoss = loss.discriminator(real: dReal, fake: dFake)
         } else {
             dReal = discriminator(realIn, labels: labels)
             dFake = discriminator(fakeIn, labels: labels)

@@ -1,20 +1,24 @@
 import Engine
 
 public final class ReLU: Module {
+    override public var isPerSample: Bool { true }
     override public func callAsFunction(_ x: Tensor) -> Tensor { x.relu() }
 }
 
 public final class LeakyReLU: Module {
+    override public var isPerSample: Bool { true }
     public let slope: Float
     public init(_ slope: Float = 0.01) { self.slope = slope }
     override public func callAsFunction(_ x: Tensor) -> Tensor { x.leakyRelu(slope) }
 }
 
 public final class Tanh: Module {
+    override public var isPerSample: Bool { true }
     override public func callAsFunction(_ x: Tensor) -> Tensor { x.tanh() }
 }
 
 public final class Sigmoid: Module {
+    override public var isPerSample: Bool { true }
     override public func callAsFunction(_ x: Tensor) -> Tensor { x.sigmoid() }
 }
 
@@ -28,6 +32,7 @@ public final class Dropout: Module {
         self.p = p
         self.random = random
     }
+    override public var isPerSample: Bool { true }
     override public func callAsFunction(_ x: Tensor) -> Tensor {
         isTraining ? x.dropout(p, generator: &random.generator) : x
     }
@@ -35,11 +40,13 @@ public final class Dropout: Module {
 
 /// [N, ...] → [N, prod(...)] (nn.Flatten).
 public final class Flatten: Module {
+    override public var isPerSample: Bool { true }
     override public func callAsFunction(_ x: Tensor) -> Tensor { x.flattened() }
 }
 
 /// [N, ...] → [N] + shape (Keras Reshape; nn.Unflatten).
 public final class Reshape: Module {
+    override public var isPerSample: Bool { true }
     public let shape: [Int]
     public init(_ shape: [Int]) { self.shape = shape }
     override public func callAsFunction(_ x: Tensor) -> Tensor { x.reshaped([x.shape[0]] + shape) }

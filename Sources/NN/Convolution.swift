@@ -22,6 +22,7 @@ public final class Conv2d: Module, WeightedLayer {
     override public var ownParameters: [(String, Parameter)] {
         [("weight", weight)] + (bias.map { [("bias", $0)] } ?? [])
     }
+    override public var isPerSample: Bool { true }
 
     public func forward(_ x: Tensor, weight w: Tensor, bias b: Tensor?) -> Tensor {
         precondition(x.rank == 4, "Conv2d expects \(channelsLast ? "NHWC" : "NCHW") input, got \(x.shape)")
@@ -68,6 +69,7 @@ public final class ConvTranspose2d: Module, WeightedLayer {
     override public var ownParameters: [(String, Parameter)] {
         [("weight", weight)] + (bias.map { [("bias", $0)] } ?? [])
     }
+    override public var isPerSample: Bool { true }
 
     public func forward(_ x: Tensor, weight w: Tensor, bias b: Tensor?) -> Tensor {
         precondition(x.rank == 4, "ConvTranspose2d expects NCHW input, got \(x.shape)")

@@ -16,6 +16,7 @@ public final class Linear: Module, WeightedLayer {
     override public var ownParameters: [(String, Parameter)] {
         [("weight", weight)] + (bias.map { [("bias", $0)] } ?? [])
     }
+    override public var isPerSample: Bool { true }
 
     public func forward(_ x: Tensor, weight w: Tensor, bias b: Tensor?) -> Tensor {
         precondition(x.rank == 2 && x.shape[1] == w.shape[1], "Linear expects [N, \(w.shape[1])], got \(x.shape)")

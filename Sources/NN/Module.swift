@@ -50,6 +50,12 @@ open class Module {
 
     open func callAsFunction(_ x: Tensor) -> Tensor { x }
 
+    /// Whether each sample's output depends on that sample alone and a call changes no state:
+    /// then one call on two batches joined along the batch axis gives, sample by sample, what a
+    /// call on each gives (up to rounding, and up to which random numbers dropout draws for
+    /// which sample), and a trainer may join them. False unless a layer says so.
+    open var isPerSample: Bool { false }
+
     /// Every parameter with its dotted path (`main.3.weight`).
     public func namedParameters() -> [(String, Parameter)] {
         var out = ownParameters
@@ -122,6 +128,7 @@ public final class Sequential: Module {
     public init(_ layers: [Module]) { self.layers = layers }
     public convenience init(_ layers: Module...) { self.init(layers) }
     override public var children: [(String, Module)] { layers.enumerated().map { ("\($0.offset)", $0.element) } }
+    override public var isPerSample: Bool { layers.allSatisfy(\.isPerSample) }
     override public func callAsFunction(_ x: Tensor) -> Tensor {
         guard Sequential.fusesBiasActivation else { return layers.reduce(x) { $1($0) } }
         var h = x

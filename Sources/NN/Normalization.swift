@@ -125,6 +125,8 @@ public final class LayerNorm: Module {
     }
 
     override public var ownParameters: [(String, Parameter)] { [("weight", weight), ("bias", bias)] }
+    /// Statistics over each sample's own features.
+    override public var isPerSample: Bool { true }
 
     override public func callAsFunction(_ x: Tensor) -> Tensor {
         let k = normalizedShape.count

@@ -261,6 +261,41 @@ final class GANTests: XCTestCase {
         }
     }
 
+    /// The trainer joins real and fake into one discriminator call when every layer is per-sample:
+    /// the joined call must give each half's outputs and the loss's gradients of two calls, and
+    /// layers that look across the batch (batch norm, minibatch std-dev) or keep state per call
+    /// (spectral norm's power iteration) must keep the two calls apart.
+    func testJoinedDiscriminatorBatchMatchesTwoCalls() {
+        func critic(_ model: String, _ edit: (inout BuildOptions) -> Void = { _ in }) -> Network {
+            var o = BuildOptions()
+            o.filters = 8
+            edit(&o)
+            var g = RandomGenerator(seed: 9)
+            return ModelZoo.build(ModelZoo.spec(model)!, options: o, generator: &g, random: RandomSource(seed: 0)).1
+        }
+        XCTAssertFalse(critic("dcgan-bn").isPerSample, "batch norm")
+        XCTAssertFalse(critic("mlp") { $0.spectralNorm = true }.isPerSample, "spectral norm")
+        XCTAssertFalse(critic("dcgan") { $0.minibatchStdDev = true }.isPerSample, "minibatch std-dev")
+        for model in ["mlp", "cgan", "dcgan"] {
+            let d = critic(model)
+            XCTAssertTrue(d.isPerSample, model)
+            for case let m as Dropout in d.net.layers { m.eval() }
+            let labels: [Int]? = d.isConditional ? [3, 0, 7] : nil
+            let real = randomTensor([3, 1, 28, 28], seed: 50), fake = randomTensor([3, 1, 28, 28], seed: 51)
+            let joined = d(Tensor.concat([real, fake], axis: 0), labels: labels.map { $0 + $0 })
+            let (r, f) = (d(real, labels: labels), d(fake, labels: labels))
+            assertClose(joined.sliced(axis: 0, 0..<3), r, rtol: 1e-5, atol: 1e-6, "\(model) real half")
+            assertClose(joined.sliced(axis: 0, 3..<6), f, rtol: 1e-5, atol: 1e-6, "\(model) fake half")
+            let loss = GANLoss(.nonsaturating)
+            let params = d.parameters.map(\.value)
+            let g1 = loss.discriminator(real: joined.sliced(axis: 0, 0..<3), fake: joined.sliced(axis: 0, 3..<6)).gradients(wrt: params)
+            let g2 = loss.discriminator(real: r, fake: f).gradients(wrt: params)
+            for (k, (name, _)) in d.namedParameters().enumerated() {
+                assertClose(g1[k], g2[k], rtol: 1e-4, atol: 1e-6, "\(model) d\(name)")
+            }
+        }
+    }
+
     func testModelsHaveTheTutorialShapes() {
         var g = RandomGenerator(seed: 0)
         let expect: [String: (Int, Int)] = ["mlp": (293_136, 54_465), "dcgan": (1_459_201, 41_729), "dcgan-bn": (804_832, 1_039_489)]
