@@ -1,4 +1,5 @@
 import Engine
+import Foundation
 import TestSupport
 import XCTest
 
@@ -101,6 +102,27 @@ final class RandomGeneratorTests: XCTestCase {
             }
             XCTAssertEqual(a.map(\.bitPattern), b.map(\.bitPattern), "\(count) values")
             XCTAssertEqual(big.nextUniform(), small.nextUniform(), "state after \(count) values")
+        }
+    }
+
+    /// Normals against Box–Muller in double on the same uniforms (a copy of the generator draws
+    /// them): r = √(−2 ln(u₁ + 2⁻²⁴)), z = mean + std·r·(cos, sin)(2π·u₂), for odd and even counts.
+    func testNormalsMatchBoxMullerInDouble() {
+        for (count, mean, std) in [(200_001, Float(0), Float(1)), (6_400, 0.5, 2), (3, -1, 0.25)] {
+            var g = RandomGenerator(seed: 11)
+            var copy = g
+            var z = [Float](repeating: 0, count: count), u = [Float](repeating: 0, count: (count + 3) / 4 * 4)
+            z.withUnsafeMutableBufferPointer { g.fillNormal($0, mean: mean, std: std) }
+            u.withUnsafeMutableBufferPointer { copy.fillUniform($0) }
+            XCTAssertEqual(g.nextUniform(), copy.nextUniform(), "state after \(count) normals")
+            var worst = 0.0
+            for i in 0..<count {
+                let j = i & ~1
+                let r = (-2 * Foundation.log(Double(u[j]) + 0x1p-24)).squareRoot(), t = 2 * Double.pi * Double(u[j + 1])
+                let exact = Double(mean) + Double(std) * r * (i % 2 == 0 ? Foundation.cos(t) : Foundation.sin(t))
+                worst = max(worst, abs(Double(z[i]) - exact) / (abs(Double(std)) * (1 + abs(exact - Double(mean))) + abs(Double(mean))))
+            }
+            XCTAssertLessThan(worst, 3e-7, "\(count) normals, mean \(mean), std \(std)")
         }
     }
 

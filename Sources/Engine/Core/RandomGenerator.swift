@@ -171,44 +171,15 @@ public struct RandomGenerator: Equatable, Sendable {
         }
     }
 
-    /// Standard normal (then scaled: `mean + std · z`).
+    /// Standard normal (then scaled: `mean + std · z`): the uniforms of the next ⌈n/4⌉ blocks,
+    /// two Box–Muller pairs per block (`gan_box_muller`, vectorized, no libm).
     public mutating func fillNormal(_ out: UnsafeMutableBufferPointer<Float>, mean: Float = 0, std: Float = 1) {
         let n = out.count
-        let blocks = (n + 3) / 4
-        let p = out.baseAddress!
-        if blocks >= 16 {
-            // The blocks' words as uniforms k·2⁻²⁴ through the vectorized fill (the same counters,
-            // which it advances as the loop below would), then u1 = (k + 1)·2⁻²⁴ exactly.
-            var words = [Float](repeating: 0, count: blocks * 4)
-            words.withUnsafeMutableBufferPointer { fillUniform($0) }
-            for b in 0..<blocks {
-                let i = b * 4
-                Self.boxMuller(words[i] + 0x1p-24, words[i + 1], words[i + 2] + 0x1p-24, words[i + 3],
-                               into: p + i, count: min(4, n - i), mean: mean, std: std)
-            }
-            return
+        guard n > 0 else { return }
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: (n + 3) / 4 * 4) { words in
+            fillUniform(words)
+            gan_box_muller(words.baseAddress!, out.baseAddress!, n, mean, std)
         }
-        let start = counter
-        counter &+= UInt64(blocks)
-        let key = seed
-        for b in 0..<blocks {
-            let w = Self.block(counter: start &+ UInt64(b), key: key)
-            let i = b * 4
-            // Two Box–Muller pairs per block; u1 in (0, 1] so the log is finite.
-            Self.boxMuller(Float((w[0] >> 8) + 1) * 0x1p-24, Self.unit(w[1]), Float((w[2] >> 8) + 1) * 0x1p-24, Self.unit(w[3]),
-                           into: p + i, count: min(4, n - i), mean: mean, std: std)
-        }
-    }
-
-    /// Two Box–Muller pairs from u1, u2 in (0, 1] and v1, v2 in [0, 1): the first `count` of
-    /// r1·cos, r1·sin, r2·cos, r2·sin, scaled to mean + std · z.
-    @inline(__always)
-    static func boxMuller(_ u1: Float, _ v1: Float, _ u2: Float, _ v2: Float, into p: UnsafeMutablePointer<Float>, count: Int,
-                          mean: Float, std: Float) {
-        let r1 = (-2 * logf(u1)).squareRoot(), r2 = (-2 * logf(u2)).squareRoot()
-        let t1 = 2 * Float.pi * v1, t2 = 2 * Float.pi * v2
-        let vals = SIMD4<Float>(r1 * cosf(t1), r1 * sinf(t1), r2 * cosf(t2), r2 * sinf(t2))
-        for j in 0..<count { p[j] = mean + std * vals[j] }
     }
 
     public mutating func nextUniform() -> Float {
