@@ -165,6 +165,11 @@ public final class GANTrainer {
         dist == .normal ? Tensor.randn([n, dim], generator: &g) : Tensor.rand([n, dim], low: -1, high: 1, generator: &g)
     }
 
+    /// Whether a discriminator whose layers are all per-sample (`Module.isPerSample`) runs once
+    /// on real and fake joined instead of twice: the same outputs, half the ops (`gan bench train
+    /// --alternate join-discriminator-batch` measures it).
+    nonisolated(unsafe) public static var joinsPerSampleBatches = true
+
     public var isFinished: Bool { globalStep >= totalSteps }
     public var isConditional: Bool { spec.conditional }
 
@@ -199,7 +204,7 @@ public final class GANTrainer {
             dLoss = loss.discriminatorCombined(out, realCount: n)
             dReal = out.sliced(axis: 0, 0..<n)
             dFake = out.sliced(axis: 0, n..<(2 * n))
-        } else if discriminator.isPerSample {
+        } else if GANTrainer.joinsPerSampleBatches && discriminator.isPerSample {
             // The same outputs as two calls, with one pass of half as many ops over twice the
             // rows, and one weight gradient per layer instead of two to add.
             let out = discriminator(Tensor.concat([realIn, fakeIn], axis: 0), labels: labels.map { $0 + $0 })

@@ -40,10 +40,18 @@ struct BenchTrainCommand: ParsableCommand {
     @Option(help: "Timed iterations.") var iters = 30
     @Option(help: "Untimed warm-up iterations.") var warmup = 5
     @Flag(help: "Print one JSON object.") var json = false
+    @Option(help: ArgumentHelp("A setting to turn off and on between blocks of --block steps (off, on, on, off, …), reporting each side's median and the paired ratio.",
+                               valueName: BenchSwitch.allCases.map(\.rawValue).joined(separator: "|")))
+    var alternate: BenchSwitch?
+    @Option(help: "Steps per block with --alternate.") var block = 20
 
     func validate() throws {
         guard batch > 0 else { throw ValidationError("--batch must be positive, got \(batch)") }
         guard iters > 0 else { throw ValidationError("--iters must be positive, got \(iters)") }
+        guard block > 0 else { throw ValidationError("--block must be positive, got \(block)") }
+        if alternate != nil && iters < 4 * block {
+            throw ValidationError("--alternate needs --iters of at least 4 blocks (\(4 * block) with --block \(block)), got \(iters)")
+        }
         guard warmup >= 0 else { throw ValidationError("--warmup must not be negative, got \(warmup)") }
         guard ModelZoo.spec(model) != nil else { throw ValidationError("--model \(model) is not one of \(ModelZoo.all.map(\.name).joined(separator: ", "))") }
         if let loss, GANLossKind(rawValue: loss) == nil { throw ValidationError("--loss \(loss) is not one of \(GANLossKind.allCases.map(\.rawValue).joined(separator: ", "))") }
@@ -59,6 +67,7 @@ struct BenchTrainCommand: ParsableCommand {
         let train = try DatasetStore.load("mnist", split: .train) { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
         let trainer = try GANTrainer(config: config, train: train)
         for _ in 0..<warmup { _ = trainer.step() }
+        if let alternate { return runAlternating(alternate, trainer, gemm) }
         var times: [Double] = []
         let flops0 = ProductFlops.total
         for _ in 0..<iters {
@@ -92,6 +101,46 @@ struct BenchTrainCommand: ParsableCommand {
         ]
         if json { print(Benchmark.json(report)); return }
         print("\(model) / \(trainer.lossKind.rawValue), batch \(batch): median \(String(format: "%.4f", median)) s/iter, \(String(format: "%.1f", Double(batch) / median)) img/s, peak RSS \(String(format: "%.0f", rss)) MiB; sgemm \(String(format: "%.0f", gemm)) / \(String(format: "%.0f", gemmAfter)) GFLOP/s before / after (\(BLASInfo.kernel)); \(step.summary(per: "step"))")
+    }
+
+    /// Blocks of steps with the setting off and on in the order off, on, on, off, … (a drift in
+    /// the host's speed then weighs on both sides alike); each side's median step, and the median
+    /// over block pairs of (off block's median / on block's median): above 1, on is faster.
+    func runAlternating(_ setting: BenchSwitch, _ trainer: GANTrainer, _ gemm: Double) {
+        let initial = setting.isOn
+        defer { setting.isOn = initial }
+        var off: [Double] = [], on: [Double] = [], pairs: [Double] = []
+        func median(_ xs: [Double]) -> Double { let s = xs.sorted(); return s[s.count / 2] }
+        var pending: Double?
+        for b in 0..<(iters / block) {
+            let state = b % 4 == 1 || b % 4 == 2
+            setting.isOn = state
+            var times: [Double] = []
+            for _ in 0..<block {
+                let t0 = Benchmark.now()
+                _ = trainer.step()
+                times.append(Benchmark.now() - t0)
+            }
+            if state { on += times } else { off += times }
+            let m = median(times)
+            if let first = pending {
+                pairs.append(state ? first / m : m / first)
+                pending = nil
+            } else {
+                pending = m
+            }
+        }
+        let (mOff, mOn, ratio) = (median(off), median(on), median(pairs))
+        let report: [String: Any] = [
+            "model": model, "loss": trainer.lossKind.rawValue, "batch": batch, "alternate": setting.rawValue,
+            "block": block, "pairs": pairs.count, "off_median_s_per_iter": Benchmark.round(mOff, 5),
+            "on_median_s_per_iter": Benchmark.round(mOn, 5), "off_img_per_s": Benchmark.round(Double(batch) / mOff, 1),
+            "on_img_per_s": Benchmark.round(Double(batch) / mOn, 1), "on_speedup_paired_median": Benchmark.round(ratio, 4),
+            "on_speedup_paired_range": [Benchmark.round(pairs.min()!, 4), Benchmark.round(pairs.max()!, 4)],
+            "sgemm_gflops": Benchmark.round(gemm, 1),
+        ]
+        if json { print(Benchmark.json(report)); return }
+        print("\(model) / \(trainer.lossKind.rawValue), batch \(batch), --alternate \(setting.rawValue): off \(String(format: "%.1f", Double(batch) / mOff)) img/s, on \(String(format: "%.1f", Double(batch) / mOn)) img/s; on / off speed over \(pairs.count) block pairs: median \(String(format: "%.4f", ratio)) (\(String(format: "%.3f", pairs.min()!))–\(String(format: "%.3f", pairs.max()!)))")
     }
 }
 

@@ -1,0 +1,42 @@
+import ArgumentParser
+import Engine
+import GAN
+import NN
+
+/// A setting `gan bench train --alternate` turns off and on between blocks of steps of one
+/// training run. The host's speed drifts by ±20 % within minutes, so two processes run one after
+/// the other cannot resolve a change of a few percent; blocks of steps interleaved in one
+/// process see the same drift.
+enum BenchSwitch: String, CaseIterable, ExpressibleByArgument {
+    /// `Runtime.usesOneDNNMatmul`: small products on oneDNN's brgemm matmul.
+    case dnnlMatmul = "dnnl-matmul"
+    /// `Runtime.usesOneDNN`: convolutions on oneDNN.
+    case dnnlConvolution = "dnnl-convolution"
+    /// `Sequential.fusesBiasActivation`: a layer's bias and its activation in one pass.
+    case fuseBiasActivation = "fuse-bias-activation"
+    /// `WideKernels.enabled`: the AVX-512 kernels in C.
+    case wideKernels = "wide-kernels"
+    /// `GANTrainer.joinsPerSampleBatches`: one discriminator call on real and fake joined.
+    case joinDiscriminatorBatch = "join-discriminator-batch"
+
+    var isOn: Bool {
+        get {
+            switch self {
+            case .dnnlMatmul: return Runtime.usesOneDNNMatmul
+            case .dnnlConvolution: return Runtime.usesOneDNN
+            case .fuseBiasActivation: return Sequential.fusesBiasActivation
+            case .wideKernels: return WideKernels.enabled
+            case .joinDiscriminatorBatch: return GANTrainer.joinsPerSampleBatches
+            }
+        }
+        nonmutating set {
+            switch self {
+            case .dnnlMatmul: Runtime.usesOneDNNMatmul = newValue
+            case .dnnlConvolution: Runtime.usesOneDNN = newValue
+            case .fuseBiasActivation: Sequential.fusesBiasActivation = newValue
+            case .wideKernels: WideKernels.enabled = newValue
+            case .joinDiscriminatorBatch: GANTrainer.joinsPerSampleBatches = newValue
+            }
+        }
+    }
+}
