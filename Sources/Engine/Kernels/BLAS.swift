@@ -28,9 +28,14 @@ func sgemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
     // result does not depend on how it was split.
     let parts = Parallel.engineOwnsThreads && 2 * m * n * k >= sgemmSplitFlops ? Parallel.parts(max(m, n) / 32) : 1
     if parts > 1 {
-        // oneDNN's matmul wants dense operands: a block of rows of a plain A and C is one, a block
-        // of columns of a transposed B another (C's block is then copied back, a small copy).
-        let byColumns = SmallProducts.takes(m: m, n: n, k: k) ? transA || transB : n >= m
+        // oneDNN's matmul wants dense operands: a block of rows of C is one, and so is the
+        // block of A it needs when A is plain; a transposed A's block (k × rows) is copied, which
+        // for a weight gradient (k the batch) is far less than splitting by columns would copy
+        // (a block of B and C's block back: `gan bench train --model mlp --alternate`, three
+        // runs, 1.027–1.029× the step). With B transposed, by columns: its block is dense and
+        // only C's block is copied back (splitting the forward x·Wᵀ by rows, each thread reading
+        // all of W, was slower).
+        let byColumns = SmallProducts.takes(m: m, n: n, k: k) ? transB : n >= m
         let total = byColumns ? n : m
         let step = ((total + parts - 1) / parts + 15) / 16 * 16
         Parallel.split(parts) { p in
