@@ -199,18 +199,15 @@ public final class GANTrainer {
         let fakeIn = sigma > 0 ? fake.detached() + Tensor.randn(fake.shape, generator: &misc) * sigma : fake.detached()
         let dReal: Tensor, dFake: Tensor
         var dLoss: Tensor
-        if spec.combinedDiscriminatorBatch && lossKind.usesProbabilities {
-            let out = discriminator(Tensor.concat([realIn, fakeIn], axis: 0), labels: labels.map { $0 + $0 })
-            dLoss = loss.discriminatorCombined(out, realCount: n)
-            dReal = out.sliced(axis: 0, 0..<n)
-            dFake = out.sliced(axis: 0, n..<(2 * n))
-        } else if GANTrainer.joinsPerSampleBatches && discriminator.isPerSample {
-            // The same outputs as two calls, with one pass of half as many ops over twice the
-            // rows, and one weight gradient per layer instead of two to add.
+        let kerasCombined = spec.combinedDiscriminatorBatch && lossKind.usesProbabilities
+        if kerasCombined || (GANTrainer.joinsPerSampleBatches && discriminator.isPerSample) {
+            // One call on [real; fake]: the Keras tutorial's batch, or, for a per-sample
+            // discriminator, the same outputs as two calls with half as many ops over twice the
+            // rows and one weight gradient per layer instead of two to add.
             let out = discriminator(Tensor.concat([realIn, fakeIn], axis: 0), labels: labels.map { $0 + $0 })
             dReal = out.sliced(axis: 0, 0..<n)
             dFake = out.sliced(axis: 0, n..<(2 * n))
-            dLoss = loss.discriminator(real: dReal, fake: dFake)
+            dLoss = kerasCombined ? loss.discriminatorCombined(out, realCount: n) : loss.discriminator(real: dReal, fake: dFake)
         } else {
             dReal = discriminator(realIn, labels: labels)
             dFake = discriminator(fakeIn, labels: labels)

@@ -83,9 +83,8 @@ struct BenchTrainCommand: ParsableCommand {
         let step = Benchmark.ProductRate(flops: Double(flops) / Double(iters), seconds: times, sgemm: Swift.max(gemm, gemmAfter))
         // A run that slows down as it goes (denormals creeping into the weights) shows as a last
         // tenth slower than the first.
-        func median(_ xs: ArraySlice<Double>) -> Double { let s = xs.sorted(); return s[s.count / 2] }
         let tenth = Swift.max(1, times.count / 10)
-        let (first, last) = (median(times.prefix(tenth)), median(times.suffix(tenth)))
+        let (first, last) = (Benchmark.median(of: times.prefix(tenth)), Benchmark.median(of: times.suffix(tenth)))
         times.sort()
         let median = times[times.count / 2]
         let report: [String: Any] = [
@@ -110,7 +109,6 @@ struct BenchTrainCommand: ParsableCommand {
         let initial = setting.isOn
         defer { setting.isOn = initial }
         var off: [Double] = [], on: [Double] = [], pairs: [Double] = []
-        func median(_ xs: [Double]) -> Double { let s = xs.sorted(); return s[s.count / 2] }
         var pending: Double?
         for b in 0..<(iters / block) {
             let state = b % 4 == 1 || b % 4 == 2
@@ -122,7 +120,7 @@ struct BenchTrainCommand: ParsableCommand {
                 times.append(Benchmark.now() - t0)
             }
             if state { on += times } else { off += times }
-            let m = median(times)
+            let m = Benchmark.median(of: times)
             if let first = pending {
                 pairs.append(state ? first / m : m / first)
                 pending = nil
@@ -130,7 +128,7 @@ struct BenchTrainCommand: ParsableCommand {
                 pending = m
             }
         }
-        let (mOff, mOn, ratio) = (median(off), median(on), median(pairs))
+        let (mOff, mOn, ratio) = (Benchmark.median(of: off), Benchmark.median(of: on), Benchmark.median(of: pairs))
         let report: [String: Any] = [
             "model": model, "loss": trainer.lossKind.rawValue, "batch": batch, "alternate": setting.rawValue,
             "block": block, "pairs": pairs.count, "off_median_s_per_iter": Benchmark.round(mOff, 5),

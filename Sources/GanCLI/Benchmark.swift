@@ -5,6 +5,9 @@ import Foundation
 enum Benchmark {
     static func now() -> Double { Clock.now() }
 
+    /// The middle value (the upper one of an even count).
+    static func median<C: Collection<Double>>(of xs: C) -> Double { let s = xs.sorted(); return s[s.count / 2] }
+
     /// Median wall time of `iterations` calls after `warmup` untimed ones.
     static func median(warmup: Int, iterations: Int, _ body: () -> Void) -> Double {
         for _ in 0..<warmup { body() }

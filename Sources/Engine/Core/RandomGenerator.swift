@@ -204,9 +204,3 @@ public struct RandomGenerator: Equatable, Sendable {
         return p
     }
 }
-
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
