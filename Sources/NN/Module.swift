@@ -69,7 +69,13 @@ open class Module {
         return out
     }
 
-    public var parameters: [Parameter] { namedParameters().map(\.1) }
+    /// Every parameter, in `namedParameters` order, without building the names (the trainer
+    /// freezes and unfreezes the discriminator's twice a step).
+    public var parameters: [Parameter] {
+        var out = ownParameters.map(\.1)
+        for (_, child) in children { out += child.parameters }
+        return out
+    }
     public var trainableParameters: [Parameter] { parameters.filter { !$0.isFrozen } }
     public var parameterCount: Int { parameters.reduce(0) { $0 + $1.value.count } }
 

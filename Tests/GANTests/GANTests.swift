@@ -306,6 +306,10 @@ final class GANTests: XCTestCase {
             // Trainable parameter counts from the PyTorch/TensorFlow reference scripts.
             XCTAssertEqual(gen.parameterCount, counts.0, "\(name) G")
             XCTAssertEqual(dis.parameterCount, counts.1, "\(name) D")
+            // `parameters` (optimizers' order) is `namedParameters` (checkpoints' order) without the names.
+            for m in [gen, dis] {
+                XCTAssertEqual(m.parameters.map(ObjectIdentifier.init), m.namedParameters().map { ObjectIdentifier($0.1) }, name)
+            }
             XCTAssertEqual(withoutGrad { gen(Tensor.zeros([2, ModelZoo.spec(name)!.latentDim])) }.shape, [2, 1, 28, 28])
         }
     }
