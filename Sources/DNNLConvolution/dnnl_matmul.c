@@ -146,19 +146,19 @@ static float *dense_view(int slot, const float *src, int rows, int cols, int ld,
 int gan_dnnl_sgemm(int trans_a, int trans_b, int m, int n, int k, const float *a, int lda, const float *b, int ldb,
                    float *c, int ldc) {
     key want = {trans_a != 0, trans_b != 0, m, n, k};
-    const float *da = dense_view(0, a, trans_a ? k : m, trans_a ? m : k, lda, 1);
-    const float *db = dense_view(1, b, trans_b ? n : k, trans_b ? k : n, ldb, 1);
-    float *dc = dense_view(2, c, m, n, ldc, 0);
-    if (!da || !db || !dc) return 1;
     if (!stream) {
         if (engine_ready() && dnnl_stream_create(&stream, engine, dnnl_stream_default_flags) != dnnl_success) stream = NULL;
         if (!stream) return 1;
     }
+    // The primitive first: a shape oneDNN refuses costs no copies on each of its calls.
     product *p = lookup(&want);
     if (!p) return 1;
+    const float *da = dense_view(0, a, trans_a ? k : m, trans_a ? m : k, lda, 1);
+    const float *db = dense_view(1, b, trans_b ? n : k, trans_b ? k : n, ldb, 1);
+    float *dc = dense_view(2, c, m, n, ldc, 0);
     void *sp = gan_grown(&scratch, p->scratch_bytes);
     dnnl_memory_t ma = NULL, mb = NULL, mc = NULL, ms = NULL;
-    int rc = !sp || dnnl_memory_create(&ma, &p->a_md, engine, (void *)da) != dnnl_success ||
+    int rc = !da || !db || !dc || !sp || dnnl_memory_create(&ma, &p->a_md, engine, (void *)da) != dnnl_success ||
              dnnl_memory_create(&mb, &p->b_md, engine, (void *)db) != dnnl_success ||
              dnnl_memory_create(&mc, &p->c_md, engine, dc) != dnnl_success ||
              dnnl_memory_create(&ms, &p->scratch_md, engine, sp) != dnnl_success;

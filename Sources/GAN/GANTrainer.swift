@@ -30,6 +30,8 @@ public final class GANTrainer {
     public let loss: GANLoss
     public let generator: Network
     public let discriminator: Network
+    /// `discriminator.isPerSample`, fixed once the model is built.
+    let discriminatorIsPerSample: Bool
     public private(set) var ema: Network?
     let optG: Optimizer
     let optD: Optimizer
@@ -96,6 +98,7 @@ public final class GANTrainer {
         var initRNG = RandomGenerator(seed: config.seed)
         dropout = RandomSource(seed: config.seed &+ 3)
         (generator, discriminator) = ModelZoo.build(spec, options: options, generator: &initRNG, random: dropout)
+        discriminatorIsPerSample = discriminator.isPerSample
         try GANTrainer.checkImageSize(generator, latentDim: latentDim, spec: spec, blocks: options.blocks, data: train)
         if let decay = config.emaDecay {
             guard decay > 0 && decay < 1 else { throw ConfigError("--ema must be in (0, 1), got \(decay)") }
@@ -200,7 +203,7 @@ public final class GANTrainer {
         let dReal: Tensor, dFake: Tensor
         var dLoss: Tensor
         let kerasCombined = spec.combinedDiscriminatorBatch && lossKind.usesProbabilities
-        if kerasCombined || (GANTrainer.joinsPerSampleBatches && discriminator.isPerSample) {
+        if kerasCombined || (GANTrainer.joinsPerSampleBatches && discriminatorIsPerSample) {
             // One call on [real; fake]: the Keras tutorial's batch, or, for a per-sample
             // discriminator, the same outputs as two calls with half as many ops over twice the
             // rows and one weight gradient per layer instead of two to add.

@@ -108,25 +108,23 @@ struct BenchTrainCommand: ParsableCommand {
     func runAlternating(_ setting: BenchSwitch, _ trainer: GANTrainer, _ gemm: Double) {
         let initial = setting.isOn
         defer { setting.isOn = initial }
-        var off: [Double] = [], on: [Double] = [], pairs: [Double] = []
-        var pending: Double?
-        for b in 0..<(iters / block) {
-            let state = b % 4 == 1 || b % 4 == 2
-            setting.isOn = state
+        var off: [Double] = [], on: [Double] = [], blockMedians: [Double] = []
+        let blocks = iters / block
+        // Block b is on for b mod 4 in {1, 2}: blocks 2i and 2i + 1 are one off and one on.
+        func isOn(_ b: Int) -> Bool { b % 4 == 1 || b % 4 == 2 }
+        for b in 0..<blocks {
+            setting.isOn = isOn(b)
             var times: [Double] = []
             for _ in 0..<block {
                 let t0 = Benchmark.now()
                 _ = trainer.step()
                 times.append(Benchmark.now() - t0)
             }
-            if state { on += times } else { off += times }
-            let m = Benchmark.median(of: times)
-            if let first = pending {
-                pairs.append(state ? first / m : m / first)
-                pending = nil
-            } else {
-                pending = m
-            }
+            if isOn(b) { on += times } else { off += times }
+            blockMedians.append(Benchmark.median(of: times))
+        }
+        let pairs = stride(from: 0, to: blocks - 1, by: 2).map { b in
+            isOn(b) ? blockMedians[b + 1] / blockMedians[b] : blockMedians[b] / blockMedians[b + 1]
         }
         let (mOff, mOn, ratio) = (Benchmark.median(of: off), Benchmark.median(of: on), Benchmark.median(of: pairs))
         let report: [String: Any] = [
