@@ -64,7 +64,9 @@ enum Autograd {
             guard let rule = node.rule else { continue }
             let needs = node.inputs.map { $0?.neededIn == pass }
             if needs.contains(true) {
-                let y = Tensor(shape: node.shape, storage: node.savedOutput ?? TensorStorage(count: Shape.count(node.shape)), node: node)
+                // Only an op that saved its output gets it: a placeholder of the output's size
+                // would cost every other node an allocation.
+                let y = node.savedOutput.map { Tensor(shape: node.shape, storage: $0, node: node) }
                 let inputGrads = rule(g, y, needs)
                 for (k, input) in node.inputs.enumerated() where needs[k] {
                     guard let input, let gi = inputGrads[k] else { continue }

@@ -1,10 +1,10 @@
 /// A backward rule: given the gradient flowing into an op's output `g`, the output itself `y`
-/// (only meaningful for ops recorded with `savesOutput`), and which inputs need a gradient,
+/// (nil unless the op was recorded with `savesOutput`), and which inputs need a gradient,
 /// returns one gradient per input (`nil` where not needed).
 ///
 /// Rules are written with differentiable `Tensor` ops. When the backward pass runs with
 /// `createGraph`, those ops are recorded too, which is all second order needs.
-typealias GradRule = (_ g: Tensor, _ y: Tensor, _ needs: [Bool]) -> [Tensor?]
+typealias GradRule = (_ g: Tensor, _ y: Tensor?, _ needs: [Bool]) -> [Tensor?]
 
 /// One recorded op (or a leaf that requires grad) in the define-by-run graph.
 final class GradNode {

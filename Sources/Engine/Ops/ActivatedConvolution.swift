@@ -30,6 +30,7 @@ extension Rules {
     static func activatedConvolution(_ x: Tensor, _ w: Tensor, hasBias: Bool, _ kind: OneDNN.Kind, _ problem: OneDNN.Problem,
                                      _ geo: ConvGeometry, slope: Float) -> GradRule {
         { g, y, needs in
+            let y = y!  // recorded with savesOutput
             let wantsBias = hasBias && needs[2]
             if !GradMode.isEnabled,
                let r = OneDNN.activatedBackward(kind, problem, g: g, y: y, slope: slope, a: x, weight: w,

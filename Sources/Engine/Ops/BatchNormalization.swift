@@ -48,6 +48,7 @@ extension Rules {
     static func batchNormLeakyRelu(_ x: Tensor, weight: Tensor?, hasBias: Bool, eps: Float, alpha: Float,
                                    mean: Tensor, invStd: [Float], affine: (scale: [Float], shift: [Float])) -> GradRule {
         { g, y, needs in
+            let y = y!  // recorded with savesOutput
             let geo = ChannelGeometry(x.shape)
             if GradMode.isEnabled {
                 let gp = leakyGradient(g, y, alpha: alpha)

@@ -96,6 +96,7 @@ extension Rules {
     /// scale to differentiate (the bias-only form keeps nothing but y).
     static func affineLeakyRelu(_ shape: [Int], scaled: (input: Tensor, scale: Tensor)?, hasShift: Bool, alpha: Float) -> GradRule {
         { g, y, needs in
+            let y = y!  // recorded with savesOutput
             let gp = leakyGradient(g, y, alpha: alpha)
             let geo = ChannelGeometry(shape)
             var grads: [Tensor?] = [needs[0] ? (scaled.map { gp * $0.scale.reshaped(geo.channelShape) } ?? gp) : nil]

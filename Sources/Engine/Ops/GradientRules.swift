@@ -29,9 +29,9 @@ enum Rules {
 
     // MARK: unary math
 
-    static func exp() -> GradRule { { g, y, _ in [g * y] } }
+    static func exp() -> GradRule { { g, y, _ in [g * y!] } }
     static func log(_ x: Tensor) -> GradRule { { g, _, _ in [g / x] } }
-    static func sqrt() -> GradRule { { g, y, _ in [g * 0.5 / y] } }
+    static func sqrt() -> GradRule { { g, y, _ in [g * 0.5 / y!] } }
     static func pow(_ x: Tensor, _ p: Float) -> GradRule { { g, _, _ in [g * x.pow(p - 1) * p] } }
     static func square(_ x: Tensor) -> GradRule { { g, _, _ in [g * x * 2] } }
     static func abs(_ x: Tensor) -> GradRule { { g, _, _ in [g * x.detached().sign()] } }
@@ -64,9 +64,9 @@ enum Rules {
         { g, _, _ in [leakyGradient(g, x, alpha: alpha)] }
     }
     static func sigmoid() -> GradRule {
-        { g, y, _ in [GradMode.isEnabled ? g * y * (1 - y) : Tensor.zipped(g, y, SigmoidGradK())] }
+        { g, y, _ in let y = y!; return [GradMode.isEnabled ? g * y * (1 - y) : Tensor.zipped(g, y, SigmoidGradK())] }
     }
-    static func tanh() -> GradRule { { g, y, _ in [g * (1 - y.square())] } }
+    static func tanh() -> GradRule { { g, y, _ in [g * (1 - y!.square())] } }
     static func softplus(_ x: Tensor) -> GradRule { { g, _, _ in [g * x.sigmoid()] } }
 
     static func binaryCrossEntropy(_ p: Tensor, _ t: Tensor) -> GradRule {
