@@ -34,8 +34,9 @@ public enum BufferCache {
         let size = roundedBytes(bytes)
         if size >= minimumBytes {
             lock.lock()
-            if var list = kept[size], let p = list.popLast() {
-                kept[size] = list.isEmpty ? nil : list
+            // In place: a list copied out and stored back, or dropped when empty and made anew by
+            // the next append, was two array allocations per tensor.
+            if let p = kept[size]?.popLast() {
                 keptBytes -= size
                 lock.unlock()
                 return p

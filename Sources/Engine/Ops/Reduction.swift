@@ -1,9 +1,10 @@
 extension Tensor {
     func normalizedAxes(_ axes: [Int]?) -> [Int] {
         guard let axes else { return Array(0..<rank) }
-        let a = Set(axes.map { Shape.axis($0, rank: rank) })
-        precondition(a.count == axes.count, "repeated axis in \(axes)")
-        return a.sorted()
+        var a = axes.map { Shape.axis($0, rank: rank) }
+        a.sort()
+        for k in a.indices.dropFirst() { precondition(a[k] != a[k - 1], "repeated axis in \(axes)") }
+        return a
     }
 
     static func reducedShape(_ shape: [Int], _ axes: [Int], keepDims: Bool) -> [Int] {
@@ -26,9 +27,9 @@ extension Tensor {
         var cur = self
         var shape = self.shape
         for run in runs.reversed() {
-            let outer = Shape.count(Array(shape[..<run.lowerBound]))
-            let n = Shape.count(Array(shape[run]))
-            let inner = Shape.count(Array(shape[(run.upperBound + 1)...]))
+            let outer = shape[..<run.lowerBound].reduce(1, *)
+            let n = shape[run].reduce(1, *)
+            let inner = shape[(run.upperBound + 1)...].reduce(1, *)
             for a in run { shape[a] = 1 }
             let out = Tensor(uninitializedShape: shape)
             kernel(cur.storage.base, outer, n, inner, out.storage.base)
