@@ -230,10 +230,13 @@ public final class GANTrainer {
             for p in discriminator.parameters { p.assign(p.value.detached().clamp(min: -config.clipValue, max: config.clipValue)) }
         }
         let threshold: Float = lossKind.usesProbabilities ? 0.5 : 0
-        var metrics = StepMetrics(step: globalStep + 1, epoch: epoch + 1, dLoss: dLoss.item, gLoss: nil,
-                                  dReal: dReal.mean().item, dFake: dFake.mean().item,
-                                  accReal: (dReal.detached() .> threshold).mean().item,
-                                  accFake: 1 - (dFake.detached() .> threshold).mean().item, nonFinite: nil)
+        // Read without recording: the discriminator's outputs still carry the graph.
+        var metrics = withoutGrad {
+            StepMetrics(step: globalStep + 1, epoch: epoch + 1, dLoss: dLoss.item, gLoss: nil,
+                        dReal: dReal.mean().item, dFake: dFake.mean().item,
+                        accReal: (dReal .> threshold).mean().item,
+                        accFake: 1 - (dFake .> threshold).mean().item, nonFinite: nil)
+        }
 
         // Generator, through the updated and frozen discriminator.
         if (globalStep + 1) % nCritic == 0 {
