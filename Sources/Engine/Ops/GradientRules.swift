@@ -64,7 +64,10 @@ enum Rules {
         { g, _, _ in [leakyGradient(g, x, alpha: alpha)] }
     }
     static func sigmoid() -> GradRule {
-        { g, y, _ in let y = y!; return [GradMode.isEnabled ? g * y * (1 - y) : Tensor.zipped(g, y, SigmoidGradK())] }
+        { g, y, _ in
+            let y = y!
+            return [GradMode.isEnabled ? g * y * (1 - y) : Tensor.zipped(g, y, SigmoidGradK())]
+        }
     }
     static func tanh() -> GradRule { { g, y, _ in [g * (1 - y!.square())] } }
     static func softplus(_ x: Tensor) -> GradRule { { g, _, _ in [g * x.sigmoid()] } }
