@@ -39,18 +39,21 @@ extension Tensor {
     }
 
     /// Sum over `axes` (all when nil).
-    public func sum(axes: [Int]? = nil, keepDims: Bool = false) -> Tensor {
-        let ax = normalizedAxes(axes)
+    public func sum(axes: [Int]? = nil, keepDims: Bool = false) -> Tensor { sum(normalized: normalizedAxes(axes), keepDims: keepDims) }
+
+    /// `sum` over axes `normalizedAxes` already gave (mean and variance normalize once).
+    func sum(normalized ax: [Int], keepDims: Bool) -> Tensor {
         let kept = reduceRaw(ax) { Kernels.sumMiddle($0, outer: $1, n: $2, inner: $3, $4) }
         let out = kept.viewing(Tensor.reducedShape(shape, ax, keepDims: keepDims))
         return out.recorded("sum", [self], Rules.sum(shape, Tensor.reducedShape(shape, ax, keepDims: true)))
     }
     public func sum(axis: Int, keepDims: Bool = false) -> Tensor { sum(axes: [axis], keepDims: keepDims) }
 
-    public func mean(axes: [Int]? = nil, keepDims: Bool = false) -> Tensor {
-        let ax = normalizedAxes(axes)
+    public func mean(axes: [Int]? = nil, keepDims: Bool = false) -> Tensor { mean(normalized: normalizedAxes(axes), keepDims: keepDims) }
+
+    func mean(normalized ax: [Int], keepDims: Bool) -> Tensor {
         let n = ax.reduce(1) { $0 * shape[$1] }
-        return sum(axes: ax, keepDims: keepDims) * (1 / Float(Swift.max(n, 1)))
+        return sum(normalized: ax, keepDims: keepDims) * (1 / Float(Swift.max(n, 1)))
     }
     public func mean(axis: Int, keepDims: Bool = false) -> Tensor { mean(axes: [axis], keepDims: keepDims) }
 
@@ -68,15 +71,16 @@ extension Tensor {
     public func variance(axes: [Int]? = nil, keepDims: Bool = false, unbiased: Bool = false) -> Tensor {
         let ax = normalizedAxes(axes)
         let n = ax.reduce(1) { $0 * shape[$1] }
-        let centered = self - mean(axes: ax, keepDims: true)
-        let ss = centered.square().sum(axes: ax, keepDims: keepDims)
+        let centered = self - mean(normalized: ax, keepDims: true)
+        let ss = centered.square().sum(normalized: ax, keepDims: keepDims)
         return ss * (1 / Float(Swift.max(unbiased ? n - 1 : n, 1)))
     }
 
     /// Mean and biased variance over `axes` with kept dimensions: the statistics batch norm needs.
     public func moments(axes: [Int]) -> (mean: Tensor, variance: Tensor) {
-        let m = mean(axes: axes, keepDims: true)
-        let v = (self - m).square().mean(axes: axes, keepDims: true)
+        let ax = normalizedAxes(axes)
+        let m = mean(normalized: ax, keepDims: true)
+        let v = (self - m).square().mean(normalized: ax, keepDims: true)
         return (m, v)
     }
 
