@@ -36,6 +36,7 @@ typedef struct {
 typedef struct {
     int state;  // 0 empty, 1 ready, 2 oneDNN refused the shape
     int running;  // threads executing it now: not to be replaced
+    unsigned generation;  // counts the shapes this entry has held: stale memory objects below
     key k;
     dnnl_primitive_t prim;
     dnnl_memory_desc_t a_md, b_md, c_md, scratch_md;
@@ -53,6 +54,39 @@ long gan_dnnl_sgemm_calls(void) { return atomic_load(&calls); }
 
 static __thread dnnl_stream_t stream;
 static __thread gan_buffer scratch, dense[3];  // oneDNN's scratchpad; copies of A, B, C
+
+// Each thread's memory objects (A, B, C, scratchpad) for each table entry, re-pointed at every
+// call: creating and destroying four per call cost eight aligned allocations (oneDNN's objects
+// go through posix_memalign, which glibc 2.36 serves without its per-thread cache), some
+// 200 a step of the mlp.
+typedef struct {
+    dnnl_memory_t m[4];
+    unsigned generation;
+} bound_memory;
+static __thread bound_memory bound[TABLE_SIZE];
+
+static void drop_memory(bound_memory *b) {
+    for (int i = 0; i < 4; i++) {
+        if (b->m[i]) dnnl_memory_destroy(b->m[i]);
+        b->m[i] = NULL;
+    }
+}
+
+// This thread's memory objects for `p` (running, so not rebuilt meanwhile), made on first use
+// and after the entry took a new shape; NULL when oneDNN cannot make them.
+static dnnl_memory_t *memory_for(const product *p) {
+    bound_memory *b = &bound[p - table];
+    if (b->m[0] && b->generation == p->generation) return b->m;
+    drop_memory(b);
+    const dnnl_memory_desc_t *mds[4] = {&p->a_md, &p->b_md, &p->c_md, &p->scratch_md};
+    for (int i = 0; i < 4; i++)
+        if (dnnl_memory_create(&b->m[i], mds[i], engine, DNNL_MEMORY_NONE) != dnnl_success) {
+            drop_memory(b);
+            return NULL;
+        }
+    b->generation = p->generation;
+    return b->m;
+}
 
 static int build(product *p) {
     const key *k = &p->k;
@@ -106,7 +140,9 @@ static product *lookup(const key *k) {
         if (slot >= 0) {
             found = &table[slot];
             if (found->prim) dnnl_primitive_destroy(found->prim);
+            unsigned generation = found->generation + 1;
             memset(found, 0, sizeof *found);
+            found->generation = generation;
             found->k = *k;
             found->state = build(found) ? 2 : 1;
         }
@@ -157,23 +193,19 @@ int gan_dnnl_sgemm(int trans_a, int trans_b, int m, int n, int k, const float *a
     const float *db = dense_view(1, b, trans_b ? n : k, trans_b ? k : n, ldb, 1);
     float *dc = dense_view(2, c, m, n, ldc, 0);
     void *sp = gan_grown(&scratch, p->scratch_bytes);
-    dnnl_memory_t ma = NULL, mb = NULL, mc = NULL, ms = NULL;
-    int rc = !da || !db || !dc || !sp || dnnl_memory_create(&ma, &p->a_md, engine, (void *)da) != dnnl_success ||
-             dnnl_memory_create(&mb, &p->b_md, engine, (void *)db) != dnnl_success ||
-             dnnl_memory_create(&mc, &p->c_md, engine, dc) != dnnl_success ||
-             dnnl_memory_create(&ms, &p->scratch_md, engine, sp) != dnnl_success;
+    dnnl_memory_t *mem = da && db && dc && sp ? memory_for(p) : NULL;
+    int rc = !mem || dnnl_memory_set_data_handle(mem[0], (void *)da) != dnnl_success ||
+             dnnl_memory_set_data_handle(mem[1], (void *)db) != dnnl_success ||
+             dnnl_memory_set_data_handle(mem[2], dc) != dnnl_success ||
+             dnnl_memory_set_data_handle(mem[3], sp) != dnnl_success;
     if (!rc) {
         // One thread: oneDNN (OpenMP build) would otherwise start a team for this calling thread.
         int threads = omp_get_max_threads();
         if (threads != 1) omp_set_num_threads(1);
-        dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, ma}, {DNNL_ARG_WEIGHTS, mb}, {DNNL_ARG_DST, mc}, {DNNL_ARG_SCRATCHPAD, ms}};
+        dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, mem[0]}, {DNNL_ARG_WEIGHTS, mem[1]}, {DNNL_ARG_DST, mem[2]}, {DNNL_ARG_SCRATCHPAD, mem[3]}};
         rc = dnnl_primitive_execute(p->prim, stream, 4, args) != dnnl_success || dnnl_stream_wait(stream) != dnnl_success;
         if (threads != 1) omp_set_num_threads(threads);
     }
-    if (ma) dnnl_memory_destroy(ma);
-    if (mb) dnnl_memory_destroy(mb);
-    if (mc) dnnl_memory_destroy(mc);
-    if (ms) dnnl_memory_destroy(ms);
     done(p);
     if (rc) return rc;
     if (dc != c)

@@ -10,7 +10,7 @@ final class BufferCacheTests: XCTestCase {
         defer { BufferCache.capacity = saved }
         BufferCache.capacity = 64 << 20
         BufferCache.release()
-        let n = 300_000  // 1.2 MB, above the 256 KiB threshold
+        let n = 300_000  // 1.2 MB, rounded to whole pages
         do {
             let t = Tensor.full([n], 7)
             XCTAssertEqual(t.scalars[n - 1], 7)
@@ -24,11 +24,18 @@ final class BufferCacheTests: XCTestCase {
         let r = Tensor(shape: [n], (0..<n).map { Float($0) })
         XCTAssertEqual(r.scalars[12345], 12345)
 
-        // Small tensors bypass the cache.
-        do { _ = Tensor.full([1000], 1) }
+        // Small buffers are kept too, by size rounded up to a cache line (4,000 → 4,032 bytes).
         BufferCache.release()
         do { _ = Tensor.full([1000], 1) }
-        XCTAssertEqual(BufferCache.cachedBytes, 0)
+        XCTAssertEqual(BufferCache.cachedBytes, 4032)
+        let small = Tensor(shape: [1000], (0..<1000).map { Float(-$0) })
+        XCTAssertEqual(BufferCache.cachedBytes, 0, "the kept small buffer was not reused")
+        XCTAssertEqual(small.scalars[999], -999)
+        do { _ = Tensor.full([1001], 1) }  // 4,004 bytes: the same line-rounded size
+        XCTAssertEqual(BufferCache.cachedBytes, 4032)
+        let zeros = Tensor.zeros([1001])
+        XCTAssertEqual(BufferCache.cachedBytes, 0, "the kept line-rounded buffer was not reused")
+        XCTAssertEqual(zeros.scalars, [Float](repeating: 0, count: 1001))
 
         BufferCache.capacity = 0
         do { _ = Tensor.full([n], 3) }

@@ -80,4 +80,26 @@ final class MatmulBackendTests: XCTestCase {
             }
         }
     }
+    /// oneDNN's table keeps 64 shapes, and each thread its memory objects per entry: after more
+    /// shapes than that, entries have been rebuilt for other shapes, and the first shapes, run
+    /// again, take new entries; every product still matches the double-precision one.
+    func testShapesBeyondTheTableStayCorrect() throws {
+        let saved = Runtime.usesOneDNNMatmul
+        defer { Runtime.usesOneDNNMatmul = saved }
+        Runtime.usesOneDNNMatmul = true
+        try XCTSkipUnless(Runtime.usesOneDNNMatmul, "oneDNN's matmul is not available here")
+        let shapes = (0..<72).map { (32, 128, 32 + $0) }  // 2·m·k·n ≥ 262,144: oneDNN's side
+        for (m, k, n) in shapes + shapes.prefix(12) + shapes.suffix(4) {
+            let a = randomTensor([m, k], seed: UInt64(n)), b = randomTensor([k, n], seed: UInt64(n + 1000))
+            let before = Runtime.oneDNNMatmulCalls
+            let got = Tensor.matmul(a, b).scalars
+            XCTAssertGreaterThan(Runtime.oneDNNMatmulCalls - before, 0, "\(m)×\(k)×\(n): oneDNN's matmul ran")
+            let r = reference(a, b, false, false)
+            var worst = 0.0
+            for i in 0..<got.count {
+                worst = max(worst, abs(Double(got[i]) - r.value[i]) / (Double(k + 2) * 0x1p-24 * r.scale[i] + 1e-30))
+            }
+            XCTAssertLessThanOrEqual(worst, 1, "\(m)×\(k)×\(n): error over the rounding bound")
+        }
+    }
 }
