@@ -27,7 +27,8 @@ public enum OptimizerKernels {
     @discardableResult
     public static func adam(_ tensors: [AdamTensor], beta1: Float, beta2: Float, eps: Float, weightDecay: Float) -> Bool {
         let total = tensors.reduce(0) { $0 + $1.count }
-        let parts = Parallel.parts(total >> 15)
+        // From 16 Ki values on: the mlp's discriminator (54,500) ran on one thread at 32 Ki.
+        let parts = Parallel.parts(total >> 13)
         var finite = [Bool](repeating: true, count: parts)
         finite.withUnsafeMutableBufferPointer { finite in
             Parallel.split(parts) { part in
