@@ -131,9 +131,15 @@ public struct StateDictError: Error, CustomStringConvertible {
 /// Layers applied in order, named "0", "1", … as in `nn.Sequential`.
 public final class Sequential: Module {
     public let layers: [Module]
-    public init(_ layers: [Module]) { self.layers = layers }
+    /// Named once: the trainer walks the children several times a step (train mode, freezing,
+    /// zeroing gradients), and formatted the names on every walk.
+    let named: [(String, Module)]
+    public init(_ layers: [Module]) {
+        self.layers = layers
+        named = layers.enumerated().map { ("\($0.offset)", $0.element) }
+    }
     public convenience init(_ layers: Module...) { self.init(layers) }
-    override public var children: [(String, Module)] { layers.enumerated().map { ("\($0.offset)", $0.element) } }
+    override public var children: [(String, Module)] { named }
     override public var isPerSample: Bool { layers.allSatisfy(\.isPerSample) }
     override public func callAsFunction(_ x: Tensor) -> Tensor {
         guard Sequential.fusesBiasActivation else { return layers.reduce(x) { $1($0) } }
