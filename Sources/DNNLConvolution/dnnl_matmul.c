@@ -58,7 +58,8 @@ static __thread gan_buffer scratch, dense[3];  // oneDNN's scratchpad; copies of
 // Each thread's memory objects (A, B, C, scratchpad) for each table entry, re-pointed at every
 // call: creating and destroying four per call cost eight aligned allocations (oneDNN's objects
 // go through posix_memalign, which glibc 2.36 serves without its per-thread cache), some
-// 200 a step of the mlp.
+// 200 a step of the mlp. They live as long as the thread (the engine's threads, as long as the
+// process): at most four per entry.
 typedef struct {
     dnnl_memory_t m[4];
     unsigned generation;

@@ -29,6 +29,18 @@ final class MatmulBackendTests: XCTestCase {
         return (value, scale, k)
     }
 
+    /// The largest error of `got` against the double product, in units of the rounding bound
+    /// |float product − exact| ≤ k · ε · Σ|aᵢ bᵢ| (ε = 2⁻²⁴), with room for the final rounding to
+    /// float: at most 1 when every element is within it.
+    func worstError(_ got: [Float], _ r: (value: [Double], scale: [Double], k: Int)) -> Double {
+        var worst = 0.0
+        for i in 0..<got.count {
+            let bound = Double(r.k + 2) * 0x1p-24 * r.scale[i] + 1e-30
+            worst = max(worst, abs(Double(got[i]) - r.value[i]) / bound)
+        }
+        return worst
+    }
+
     func testEveryTransposeAndSplitMatchesADoubleProduct() throws {
         let saved = Runtime.usesOneDNNMatmul
         defer { Runtime.usesOneDNNMatmul = saved }
@@ -47,16 +59,7 @@ final class MatmulBackendTests: XCTestCase {
                     let what = "oneDNN \(Runtime.usesOneDNNMatmul), \(m)×\(k)×\(n), transposes \(ta) \(tb)"
                     XCTAssertEqual(c.shape, [m, n], what)
                     if Runtime.usesOneDNNMatmul { XCTAssertGreaterThan(calls, 0, "\(what): oneDNN's matmul ran") } else { XCTAssertEqual(calls, 0, what) }
-                    let r = reference(a, b, ta, tb)
-                    let got = c.scalars
-                    var worst = 0.0
-                    for i in 0..<got.count {
-                        // |float product − exact| ≤ k · ε · Σ|aᵢ bᵢ| (ε = 2⁻²⁴), with room for the
-                        // final rounding to float.
-                        let bound = Double(r.k + 2) * 0x1p-24 * r.scale[i] + 1e-30
-                        worst = max(worst, abs(Double(got[i]) - r.value[i]) / bound)
-                    }
-                    XCTAssertLessThanOrEqual(worst, 1, "\(what): error over the rounding bound")
+                    XCTAssertLessThanOrEqual(worstError(c.scalars, reference(a, b, ta, tb)), 1, "\(what): error over the rounding bound")
                 }
             }
         }
@@ -80,6 +83,7 @@ final class MatmulBackendTests: XCTestCase {
             }
         }
     }
+
     /// oneDNN's table keeps 64 shapes, and each thread its memory objects per entry: after more
     /// shapes than that, entries have been rebuilt for other shapes, and the first shapes, run
     /// again, take new entries; every product still matches the double-precision one.
@@ -94,12 +98,7 @@ final class MatmulBackendTests: XCTestCase {
             let before = Runtime.oneDNNMatmulCalls
             let got = Tensor.matmul(a, b).scalars
             XCTAssertGreaterThan(Runtime.oneDNNMatmulCalls - before, 0, "\(m)×\(k)×\(n): oneDNN's matmul ran")
-            let r = reference(a, b, false, false)
-            var worst = 0.0
-            for i in 0..<got.count {
-                worst = max(worst, abs(Double(got[i]) - r.value[i]) / (Double(k + 2) * 0x1p-24 * r.scale[i] + 1e-30))
-            }
-            XCTAssertLessThanOrEqual(worst, 1, "\(m)×\(k)×\(n): error over the rounding bound")
+            XCTAssertLessThanOrEqual(worstError(got, reference(a, b, false, false)), 1, "\(m)×\(k)×\(n): error over the rounding bound")
         }
     }
 }

@@ -12,7 +12,8 @@ import Darwin
 /// zeroes on first touch, then a `munmap`: a quarter of the CPU time of batch-500 generation and
 /// a few percent of a dcgan step went to page faults. Smaller ones went through glibc's aligned
 /// allocation, which (2.36) skips its per-thread cache for the bins and, on a large request,
-/// merges the freed fragments: ~200 calls and 3–5 % of an mlp step. So every buffer is kept, by
+/// merges the freed fragments: ~100 calls a step of the mlp, and keeping them ran its steps
+/// 1.03× as fast (`gan bench train --alternate`, a throwaway setting). So every buffer is kept, by
 /// size: from `pageRounding` (glibc's mmap threshold) up rounded to whole pages, below it to a
 /// cache line; up to `capacityBytes` in all (`GAN_BUFFER_CACHE_MIB`, default 1024; 0 turns the
 /// cache off). `release()` frees everything kept.

@@ -27,7 +27,7 @@ public enum OptimizerKernels {
     @discardableResult
     public static func adam(_ tensors: [AdamTensor], beta1: Float, beta2: Float, eps: Float, weightDecay: Float) -> Bool {
         let total = tensors.reduce(0) { $0 + $1.count }
-        // From 16 Ki values on: the mlp's discriminator (54,500) ran on one thread at 32 Ki.
+        // Two parts from 16 Ki values: from 64 Ki, the mlp's discriminator (54,500) ran on one thread.
         let parts = Parallel.parts(total >> 13)
         var finite = [Bool](repeating: true, count: parts)
         finite.withUnsafeMutableBufferPointer { finite in
