@@ -43,9 +43,10 @@ extension Tensor {
 
     /// `sum` over axes `normalizedAxes` already gave (mean and variance normalize once).
     func sum(normalized ax: [Int], keepDims: Bool) -> Tensor {
+        // reduceRaw's result already has the kept shape (each reduced axis 1).
         let kept = reduceRaw(ax) { Kernels.sumMiddle($0, outer: $1, n: $2, inner: $3, $4) }
-        let out = kept.viewing(Tensor.reducedShape(shape, ax, keepDims: keepDims))
-        return out.recorded("sum", [self], Rules.sum(shape, Tensor.reducedShape(shape, ax, keepDims: true)))
+        let out = kept.viewing(keepDims ? kept.shape : Tensor.reducedShape(shape, ax, keepDims: false))
+        return out.recorded("sum", [self], Rules.sum(shape, kept.shape))
     }
     public func sum(axis: Int, keepDims: Bool = false) -> Tensor { sum(axes: [axis], keepDims: keepDims) }
 
