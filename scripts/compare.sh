@@ -11,7 +11,8 @@
 # `MODELS=wgangp NO_TORCH=1 … compare.sh 6` gives six back-to-back TensorFlow / swift-gan pairs,
 # a tighter ratio on a host whose speed drifts within minutes.
 # Each round also times the mlp and dcgan steps' primitives alone (`gan bench engine --breakdown`):
-# the img/s a step could reach if nothing else took time, next to TensorFlow's in the same session.
+# the img/s a step could reach if nothing else took time and its products ran as fast as alone,
+# next to TensorFlow's in the same session.
 # Results: $ANCHORS_WORK/results/compare-<time>.jsonl, then a table on stdout.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -41,7 +42,9 @@ for r in $(seq "$rounds"); do
         "$gan" bench train "${args[@]}" --batch 64 --warmup 5 --iters "$it" --json | tail -1 |
             python3 -c "import json,sys; j=json.load(sys.stdin); j['framework']='swift-gan'; j['model']='$m'; print(json.dumps(j))" >> "$out"
         if [ $m != wgangp ]; then
-            # The step's floor: its convolutions and matrix products alone, timed in this session.
+            # The step's floor: its convolutions and matrix products, each timed alone in this
+            # session. Optimistic for the mlp: in its step both threads run products at once and
+            # each runs slower (docs/performance.md, session 16).
             "$gan" bench engine --model $m --breakdown --json | tail -1 |
                 python3 -c "import json,sys; j=json.load(sys.stdin); j['framework']='swift-gan'; j['model']='$m-floor'; print(json.dumps(j))" >> "$out"
         fi
@@ -67,7 +70,7 @@ for model in ("mlp", "dcgan"):
     f = statistics.median(vals("swift-gan", f"{model}-floor", "max_img_per_s") or [float("nan")])
     t = statistics.median(vals("tensorflow", model, "img_per_s") or [float("nan")])
     p = statistics.median(vals("torch", model, "img_per_s") or [float("nan")])
-    print(f"| {model} floor: the step's primitives alone, img/s | {f:,.1f} | {t:,.1f} | {p:,.1f} | {f / t:.2f}× | {f / p:.2f}× |")
+    print(f"| {model} floor: the step's primitives, each timed alone, img/s | {f:,.1f} | {t:,.1f} | {p:,.1f} | {f / t:.2f}× | {f / p:.2f}× |")
 s = statistics.median(vals("swift-gan", "dcgan-generate", "samples_per_s") or [float("nan")])
 t = statistics.median(vals("tensorflow", "dcgan", "gen_samples_per_s") or [float("nan")])
 p = statistics.median(vals("torch", "dcgan", "gen_samples_per_s") or [float("nan")])
