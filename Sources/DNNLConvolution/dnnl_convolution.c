@@ -77,7 +77,10 @@ static int run_reorder(role *r, int is_output) {
     return dnnl_primitive_execute(r->reorder, stream, 2, args) != dnnl_success;
 }
 
-static int build(entry *e) {
+// The views, when given, replace the plain x, OIHW weight and y: a phase of a strided
+// convolution (below) reads and writes every other pixel or tap of the caller's buffers.
+static int build_with_views(entry *e, const dnnl_memory_desc_t *x_view, const dnnl_memory_desc_t *w_view,
+                            const dnnl_memory_desc_t *y_view) {
     const gan_dnnl_shape *s = &e->shape;
     dnnl_dims_t x = {s->n, s->c, s->h, s->w}, wt = {s->o, s->c, s->kh, s->kw}, y = {s->n, s->o, s->oh, s->ow};
     dnnl_dims_t strides = {s->sh, s->sw}, dil = {s->dh - 1, s->dw - 1}, pl = {s->pt, s->pl}, pr = {s->pb, s->pr};
@@ -89,6 +92,9 @@ static int build(entry *e) {
     dnnl_memory_desc_init_by_tag(&x_plain, 4, x, dnnl_f32, s->cl ? dnnl_nhwc : dnnl_nchw);
     dnnl_memory_desc_init_by_tag(&w_plain, 4, wt, dnnl_f32, dnnl_oihw);
     dnnl_memory_desc_init_by_tag(&y_plain, 4, y, dnnl_f32, s->cl ? dnnl_nhwc : dnnl_nchw);
+    if (x_view) x_plain = *x_view;
+    if (w_view) w_plain = *w_view;
+    if (y_view) y_plain = *y_view;
 
     dnnl_convolution_desc_t fwd_d, d;
     if (dnnl_dilated_convolution_forward_desc_init(&fwd_d, dnnl_forward_training, dnnl_convolution_direct, &x_any, &w_any,
@@ -141,6 +147,8 @@ fail:
     dnnl_primitive_attr_destroy(attr);
     return 1;
 }
+
+static int build(entry *e) { return build_with_views(e, NULL, NULL, NULL); }
 
 static void release_role(role *r) {
     if (r->reorder) dnnl_primitive_destroy(r->reorder);
@@ -233,13 +241,14 @@ static const dnnl_memory_desc_t *md_of(dnnl_memory_t m) {
 }
 
 // Runs entry e from plain a, b into plain out; with `ep`, the bias and activation are applied
-// while the output moves to plain (or in place when the primitive writes plain). Lock held.
-static int run_entry(entry *e, const float *a, const float *b, float *out, const gan_epilogue *ep) {
+// while the output moves to plain (or in place when the primitive writes plain). `kept` (bits
+// 1: a, 2: b) says that input's blocked copy in its shared buffer is already this call's. Lock held.
+static int run_entry_keeping(entry *e, const float *a, const float *b, float *out, const gan_epilogue *ep, int kept) {
     dnnl_memory_set_data_handle(e->a.plain, (void *)a);
     dnnl_memory_set_data_handle(e->b.plain, (void *)b);
     dnnl_memory_set_data_handle(e->out.plain, out);
     if (bind_blocked(&e->a, 0) || bind_blocked(&e->b, 1) || bind_blocked(&e->out, 2) || bind_scratchpad(e) ||
-        run_reorder(&e->a, 0) || run_reorder(&e->b, 0) ||
+        (!(kept & 1) && run_reorder(&e->a, 0)) || (!(kept & 2) && run_reorder(&e->b, 0)) ||
         execute(e, primitive_side(&e->a), primitive_side(&e->b), primitive_side(&e->out)))
         return 1;
     if (!ep) return run_reorder(&e->out, 1) || dnnl_stream_wait(stream) != dnnl_success;
@@ -259,9 +268,181 @@ static int run_entry(entry *e, const float *a, const float *b, float *out, const
     return 0;
 }
 
+static int run_entry(entry *e, const float *a, const float *b, float *out, const gan_epilogue *ep) {
+    return run_entry_keeping(e, a, b, out, ep, 0);
+}
+
+// MARK: stride-2 gradients in four phases
+//
+// With stride 2, input pixel 2m + r meets only the kernel taps of one parity along each axis, so
+// a stride-2 convolution is the sum of four stride-1 ones ("phases"), each between every other
+// pixel of x and every other tap of the weight. Its input gradient is then four stride-1
+// convolutions, each writing its own quarter of dx, and its weight gradient four stride-1 weight
+// gradients, each writing its own taps: no sums, only strided views of the caller's buffers.
+// oneDNN 2.6 runs these faster than its stride-2 kernels on 7×7 outputs (128 → 256 channels,
+// batch 64: input gradient 4 %, weight gradient 11–12 %; 64 → 128: 4 % and 7 %), and slower on
+// 14×14 ones (input gradient 11 % slower), hence `wants_phases`. scripts/phase_convolution.c
+// measures it; in a WGAN-GP step (`gan bench train --model dcgan-bn --loss wgan-gp --alternate
+// dnnl-phases`) it is worth 1–2 %. GAN_DNNL_PHASES=0 turns it off, =data keeps the input
+// gradients' phases only.
+
+typedef struct {
+    int tap_parity;  // s: the taps 2j + s meet this phase's pixels
+    int taps, size;  // of the phase's kernel and of its input (pixels r, r + 2, …)
+    int pad_before, pad_after;
+} phase_axis;
+
+// The phase of pixels ≡ r (mod 2) along one axis of a stride-2 convolution with kernel `k` and
+// padding `pad` before: y[o] = Σ_j x[2(o + j − pad_before) + r] · w[2j + s]. Non-zero when it
+// cannot be run as a stride-1 convolution with non-negative padding.
+static int phase_axis_of(int r, int in, int out, int k, int pad, phase_axis *a) {
+    a->tap_parity = (r + pad) & 1;
+    a->taps = (k - a->tap_parity + 1) / 2;
+    a->size = (in - r + 1) / 2;
+    a->pad_before = (pad + r - a->tap_parity) / 2;
+    a->pad_after = out - 1 + a->taps - a->size - a->pad_before;
+    return a->taps < 1 || a->size < 1 || a->pad_before < 0 || a->pad_after < 0;
+}
+
+#define PHASED_CACHE 16
+
+typedef struct {
+    int used;
+    int failed;  // oneDNN cannot run these phases: the shape goes direct, without trying again
+    gan_dnnl_kind kind;
+    gan_dnnl_shape shape;
+    entry part[4];
+    long x_offset[4], w_offset[4];  // floats from the start of x / the weight to the phase's first
+    int dy_kept[4];                 // the phase reads dy in the layout phase 0 made (bit for run_entry_keeping)
+} phased;
+
+static phased phased_cache[PHASED_CACHE];
+static int next_phased;
+static long phased_calls;
+
+long gan_dnnl_phased_calls(void) { return phased_calls; }
+
+static int phase_mode = -1;  // 0 off, 1 input gradients, 2 both; -1 not read from the environment yet
+
+int gan_dnnl_phases(void) {
+    if (phase_mode < 0) {
+        const char *v = getenv("GAN_DNNL_PHASES");
+        phase_mode = v && strcmp(v, "0") == 0 ? 0 : v && strcmp(v, "data") == 0 ? 1 : 2;
+    }
+    return phase_mode;
+}
+
+void gan_dnnl_set_phases(int mode) { phase_mode = mode < 0 ? 0 : mode > 2 ? 2 : mode; }
+
+static int phases_enabled(gan_dnnl_kind kind) {
+    int mode = gan_dnnl_phases();
+    return kind == GAN_DNNL_BACKWARD_DATA ? mode >= 1 : kind == GAN_DNNL_BACKWARD_WEIGHTS && mode == 2;
+}
+
+// Outputs below 14×14 only: on the WGAN-GP critic's 28×28 → 14×14 layer (64 → 128 channels,
+// channels-last) the input gradient's phases were 11 % slower and the weight gradient's no faster.
+static int wants_phases(gan_dnnl_kind kind, const gan_dnnl_shape *s) {
+    return phases_enabled(kind) && s->sh == 2 && s->sw == 2 && s->dh == 1 && s->dw == 1 && (long)s->oh * s->ow < 196;
+}
+
+static void release_phased(phased *p) {
+    for (int i = 0; i < 4; i++) release(&p->part[i]);
+    memset(p, 0, sizeof *p);
+}
+
+// A view of every other pixel (or tap) of a plain buffer. dnnl_memory_desc_init_by_strides
+// refuses it when a dimension's span passes the next one's stride (4 rows 14 floats apart in a
+// 7×7 channel of 49): the view is made dense and given its strides afterwards, which reorders
+// accept (oneDNN 2.x's descriptor is a public struct).
+static int strided_view(dnnl_memory_desc_t *md, const dnnl_dims_t dims, const dnnl_dims_t strides) {
+    if (dnnl_memory_desc_init_by_tag(md, 4, dims, dnnl_f32, dnnl_abcd) != dnnl_success) return 1;
+    for (int i = 0; i < 4; i++) md->format_desc.blocking.strides[i] = strides[i];
+    return 0;
+}
+
+// The input gradient's phase runs as a forward convolution of dy with the phase's taps flipped
+// and the channels swapped (oneDNN 2.6 has a brgemm kernel for that but not for a stride-1 input
+// gradient); the weight gradient's as a stride-1 weight gradient of x's phase.
+static int build_phased(phased *p) {
+    const gan_dnnl_shape *s = &p->shape;
+    int data = p->kind == GAN_DNNL_BACKWARD_DATA;
+    long c = s->c, h = s->h, w = s->w, kh = s->kh, kw = s->kw;
+    for (int i = 0; i < 4; i++) {
+        int rh = i / 2, rw = i % 2;
+        phase_axis ah, aw;
+        if (phase_axis_of(rh, s->h, s->oh, s->kh, s->pt, &ah) || phase_axis_of(rw, s->w, s->ow, s->kw, s->pl, &aw)) return 1;
+        entry *e = &p->part[i];
+        e->used = 1; e->nhwc = s->cl;
+        // x's phase: every other pixel of x (NCHW, else NHWC) from pixel (rh, rw).
+        dnnl_dims_t xd = {s->n, s->c, ah.size, aw.size};
+        dnnl_dims_t xs = {c * h * w, s->cl ? 1 : h * w, 2 * w * (s->cl ? c : 1), s->cl ? 2 * c : 2};
+        p->x_offset[i] = (rh * w + rw) * (s->cl ? c : 1);
+        dnnl_memory_desc_t x_view, w_view;
+        if (strided_view(&x_view, xd, xs)) return 1;
+        if (data) {
+            // dx_r[m] = Σ_t dy[m + t − before] · w[s + 2(taps − 1 − t)], before = taps − 1 − pad_before.
+            int bh = ah.taps - 1 - ah.pad_before, bw = aw.taps - 1 - aw.pad_before;
+            int ah_after = ah.size - 1 + ah.taps - s->oh - bh, aw_after = aw.size - 1 + aw.taps - s->ow - bw;
+            if (bh < 0 || bw < 0 || ah_after < 0 || aw_after < 0) return 1;
+            e->kind = GAN_DNNL_FORWARD;
+            e->shape = (gan_dnnl_shape){s->n, s->o, s->oh, s->ow, s->c, ah.size, aw.size, ah.taps, aw.taps, 1, 1,
+                                        bh, bw, ah_after, aw_after, 1, 1, s->cl};
+            dnnl_dims_t wd = {s->c, s->o, ah.taps, aw.taps}, ws = {kh * kw, c * kh * kw, -2 * kw, -2};
+            p->w_offset[i] = (ah.tap_parity + 2L * (ah.taps - 1)) * kw + aw.tap_parity + 2L * (aw.taps - 1);
+            if (strided_view(&w_view, wd, ws) || build_with_views(e, NULL, &w_view, &x_view)) return 1;
+        } else {
+            e->kind = GAN_DNNL_BACKWARD_WEIGHTS;
+            e->shape = (gan_dnnl_shape){s->n, s->c, ah.size, aw.size, s->o, s->oh, s->ow, ah.taps, aw.taps, 1, 1,
+                                        ah.pad_before, aw.pad_before, ah.pad_after, aw.pad_after, 1, 1, s->cl};
+            dnnl_dims_t wd = {s->o, s->c, ah.taps, aw.taps}, ws = {c * kh * kw, kh * kw, 2 * kw, 2};
+            p->w_offset[i] = ah.tap_parity * kw + aw.tap_parity;
+            if (strided_view(&w_view, wd, ws) || build_with_views(e, &x_view, &w_view, NULL)) return 1;
+        }
+        role *dy = data ? &e->a : &e->b, *dy0 = data ? &p->part[0].a : &p->part[0].b;
+        p->dy_kept[i] = i > 0 && dy->blocked && dy0->blocked &&
+                        dnnl_memory_desc_equal(md_of(dy->blocked), md_of(dy0->blocked)) ? (data ? 1 : 2) : 0;
+    }
+    return 0;
+}
+
+static phased *lookup_phased(gan_dnnl_kind kind, const gan_dnnl_shape *shape) {
+    for (int i = 0; i < PHASED_CACHE; i++)
+        if (phased_cache[i].used && phased_cache[i].kind == kind && memcmp(&phased_cache[i].shape, shape, sizeof *shape) == 0)
+            return phased_cache[i].failed ? NULL : &phased_cache[i];
+    phased *p = &phased_cache[next_phased];
+    next_phased = (next_phased + 1) % PHASED_CACHE;
+    release_phased(p);
+    p->used = 1; p->kind = kind; p->shape = *shape;
+    if (build_phased(p)) {
+        for (int i = 0; i < 4; i++) release(&p->part[i]);
+        p->failed = 1;
+    }
+    return p->failed ? NULL : p;
+}
+
+// Input gradient: a = dy, b = weight, out = dx. Weight gradient: a = x, b = dy, out = dweight.
+// Phase 0 leaves its blocked dy in its shared buffer for the phases that read the same layout.
+static int run_phased(phased *p, const float *a, const float *b, float *out) {
+    int data = p->kind == GAN_DNNL_BACKWARD_DATA;
+    for (int i = 0; i < 4; i++) {
+        const float *pa = data ? a : a + p->x_offset[i], *pb = data ? b + p->w_offset[i] : b;
+        float *po = out + (data ? p->x_offset[i] : p->w_offset[i]);
+        if (run_entry_keeping(&p->part[i], pa, pb, po, NULL, p->dy_kept[i])) return 1;
+    }
+    return 0;
+}
+
 int gan_dnnl_convolution(gan_dnnl_kind kind, const gan_dnnl_shape *shape, const float *a, const float *b, float *out, int threads) {
     pthread_mutex_lock(&lock);
-    entry *e = prepare(threads) ? lookup(kind, shape) : NULL;
+    if (!prepare(threads)) { pthread_mutex_unlock(&lock); return 1; }
+    phased *p = wants_phases(kind, shape) ? lookup_phased(kind, shape) : NULL;
+    if (p) {
+        int rc = run_phased(p, a, b, out);
+        phased_calls += !rc;
+        pthread_mutex_unlock(&lock);
+        return rc;
+    }
+    entry *e = lookup(kind, shape);
     int rc = !e || run_entry(e, a, b, out, NULL);
     pthread_mutex_unlock(&lock);
     return rc;

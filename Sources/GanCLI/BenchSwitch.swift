@@ -18,6 +18,10 @@ enum BenchSwitch: String, CaseIterable, ExpressibleByArgument {
     case wideKernels = "wide-kernels"
     /// `GANTrainer.joinsPerSampleBatches`: one discriminator call on real and fake joined.
     case joinDiscriminatorBatch = "join-discriminator-batch"
+    /// `Runtime.stridedGradientPhases` 2 (on) against 0: stride-2 gradients as four stride-1 ones.
+    case dnnlPhases = "dnnl-phases"
+    /// `Runtime.stridedGradientPhases` 2 (on) against 1: the weight gradients' phases alone.
+    case dnnlWeightPhases = "dnnl-weight-phases"
 
     var isOn: Bool {
         get {
@@ -27,6 +31,8 @@ enum BenchSwitch: String, CaseIterable, ExpressibleByArgument {
             case .fuseBiasActivation: return Sequential.fusesBiasActivation
             case .wideKernels: return WideKernels.enabled
             case .joinDiscriminatorBatch: return GANTrainer.joinsPerSampleBatches
+            case .dnnlPhases: return Runtime.stridedGradientPhases > 0
+            case .dnnlWeightPhases: return Runtime.stridedGradientPhases == 2
             }
         }
         nonmutating set {
@@ -36,6 +42,8 @@ enum BenchSwitch: String, CaseIterable, ExpressibleByArgument {
             case .fuseBiasActivation: Sequential.fusesBiasActivation = newValue
             case .wideKernels: WideKernels.enabled = newValue
             case .joinDiscriminatorBatch: GANTrainer.joinsPerSampleBatches = newValue
+            case .dnnlPhases: Runtime.stridedGradientPhases = newValue ? 2 : 0
+            case .dnnlWeightPhases: Runtime.stridedGradientPhases = newValue ? 2 : 1
             }
         }
     }

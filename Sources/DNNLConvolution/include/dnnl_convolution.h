@@ -21,6 +21,14 @@ typedef struct {
 int gan_dnnl_convolution(gan_dnnl_kind kind, const gan_dnnl_shape *shape,
                          const float *a, const float *b, float *out, int threads);
 
+/// Which gradients of stride-2 convolutions `gan_dnnl_convolution` runs as four stride-1 ones
+/// (see dnnl_convolution.c): 0 none, 1 input gradients, 2 input and weight gradients (the
+/// default; GAN_DNNL_PHASES=0 or =data sets the start value).
+int gan_dnnl_phases(void);
+void gan_dnnl_set_phases(int mode);
+/// Gradients run in phases so far (for tests: that the path is taken).
+long gan_dnnl_phased_calls(void);
+
 /// `kind` (GAN_DNNL_FORWARD or GAN_DNNL_BACKWARD_DATA) as `gan_dnnl_convolution`, then `+ bias`
 /// per output channel (NULL: none) and leaky ReLU with `slope`, applied while the output moves
 /// to plain `out`: a layer and its activation in training without a separate pass over the output.

@@ -1,5 +1,8 @@
 import CSupport
 import Foundation
+#if canImport(DNNLConvolution)
+import DNNLConvolution
+#endif
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -85,6 +88,33 @@ public enum Runtime {
     public static var usesOneDNN: Bool {
         get { OneDNN.enabled }
         set { OneDNN.enabled = newValue && OneDNN.available }
+    }
+
+    /// Which gradients of stride-2 convolutions on oneDNN run as four stride-1 convolutions over
+    /// every other pixel and tap: 0 none, 1 input gradients, 2 input and weight gradients (the
+    /// default; `GAN_DNNL_PHASES=0` or `=data` at start). Where oneDNN is unavailable it stays 0.
+    public static var stridedGradientPhases: Int {
+        get {
+            #if canImport(DNNLConvolution)
+            return OneDNN.available ? Int(gan_dnnl_phases()) : 0
+            #else
+            return 0
+            #endif
+        }
+        set {
+            #if canImport(DNNLConvolution)
+            gan_dnnl_set_phases(Int32(newValue))
+            #endif
+        }
+    }
+
+    /// Stride-2 gradients run in phases so far (for tests: that the path is taken).
+    public static var stridedGradientPhaseCalls: Int {
+        #if canImport(DNNLConvolution)
+        return Int(gan_dnnl_phased_calls())
+        #else
+        return 0
+        #endif
     }
 
     /// Whether small matrix products (see `matmulBackend`; one call per thread) run on oneDNN's matmul
