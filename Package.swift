@@ -57,7 +57,7 @@ let package = Package(
         // IDX files, MNIST / Fashion-MNIST fetching and verification, batching.
         .target(
             name: "Datasets",
-            dependencies: ["Engine", "CZlib", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["Engine", "CSupport", "CZlib", .product(name: "Crypto", package: "swift-crypto")],
             path: "Sources/Datasets",
             swiftSettings: numericSettings
         ),

@@ -1,3 +1,4 @@
+import CSupport
 import Engine
 import Foundation
 
@@ -53,11 +54,11 @@ public enum PixelScaling: String, Sendable, CaseIterable {
     /// x / 127.5 − 1
     case symmetric = "-1,1"
 
-    /// dst[i] = the scaled src[i], the case chosen once so that each loop vectorizes.
-    @inline(__always) func apply(_ src: UnsafePointer<UInt8>, to dst: UnsafeMutablePointer<Float>, count: Int) {
+    /// A byte x becomes x / divisor + shift.
+    var divisorAndShift: (Float, Float) {
         switch self {
-        case .unit: for i in 0..<count { dst[i] = Float(src[i]) / 255 }
-        case .symmetric: for i in 0..<count { dst[i] = Float(src[i]) / 127.5 - 1 }
+        case .unit: return (255, 0)
+        case .symmetric: return (127.5, -1)
         }
     }
 }
@@ -101,9 +102,13 @@ public struct BatchLoader: Sendable {
         let end = Swift.min(start + batchSize, order.count)
         let n = end - start
         let hw = dataset.height * dataset.width
+        let (divisor, shift) = scaling.divisorAndShift
         let images = Tensor(shape: [n, 1, dataset.height, dataset.width]) { out in
+            guard n > 0 else { return }
             dataset.pixels.withUnsafeBufferPointer { px in
-                for b in 0..<n { scaling.apply(px.baseAddress! + order[start + b] * hw, to: out.baseAddress! + b * hw, count: hw) }
+                order.withUnsafeBufferPointer { rows in
+                    gan_gather_scaled_bytes(px.baseAddress!, rows.baseAddress! + start, n, hw, divisor, shift, out.baseAddress!)
+                }
             }
         }
         let labels = (start..<end).map { Int(dataset.labels[order[$0]]) }

