@@ -435,16 +435,13 @@ static int run_phased(phased *p, const float *a, const float *b, float *out) {
 
 int gan_dnnl_convolution(gan_dnnl_kind kind, const gan_dnnl_shape *shape, const float *a, const float *b, float *out, int threads) {
     pthread_mutex_lock(&lock);
-    if (!prepare(threads)) { pthread_mutex_unlock(&lock); return 1; }
-    phased *p = wants_phases(kind, shape) ? lookup_phased(kind, shape) : NULL;
-    if (p) {
-        int rc = run_phased(p, a, b, out);
-        phased_calls += !rc;
-        pthread_mutex_unlock(&lock);
-        return rc;
+    int rc = 1;
+    if (prepare(threads)) {
+        phased *p = wants_phases(kind, shape) ? lookup_phased(kind, shape) : NULL;
+        entry *e = p ? NULL : lookup(kind, shape);
+        rc = p ? run_phased(p, a, b, out) : !e || run_entry(e, a, b, out, NULL);
+        phased_calls += p && !rc;
     }
-    entry *e = lookup(kind, shape);
-    int rc = !e || run_entry(e, a, b, out, NULL);
     pthread_mutex_unlock(&lock);
     return rc;
 }
