@@ -284,7 +284,7 @@ static int run_entry(entry *e, const float *a, const float *b, float *out, const
 // 14×14 ones (input gradient 11 % slower), hence `wants_phases`. scripts/phase_convolution.c
 // measures it; in a WGAN-GP step (`gan bench train --model dcgan-bn --loss wgan-gp --alternate
 // dnnl-phases`) it is worth 1–2 %. GAN_DNNL_PHASES=0 turns it off, =data keeps the input
-// gradients' phases only.
+// gradients' phases only, =2 turns both on where they are off by default (CPUs without AVX-512).
 
 typedef struct {
     int tap_parity;  // s: the taps 2j + s meet this phase's pixels
@@ -327,7 +327,11 @@ static int phase_mode = -1;  // 0 off, 1 input gradients, 2 both; -1 not read fr
 int gan_dnnl_phases(void) {
     if (phase_mode < 0) {
         const char *v = getenv("GAN_DNNL_PHASES");
-        phase_mode = v && strcmp(v, "0") == 0 ? 0 : v && strcmp(v, "data") == 0 ? 1 : 2;
+        // Unset: on with AVX-512 only. oneDNN's jit:avx2 kernels ran the dcgan critic's 64→64
+        // 14→7 gradients slower in phases (Zen 3: input gradient 48–56 GFLOP/s against 68–84
+        // direct, weights 53–59 against 59–68; `gan bench engine --breakdown`).
+        int wide = __builtin_cpu_supports("avx512f");
+        phase_mode = v && strcmp(v, "0") == 0 ? 0 : v && strcmp(v, "data") == 0 ? 1 : v && strcmp(v, "2") == 0 ? 2 : wide ? 2 : 0;
     }
     return phase_mode;
 }

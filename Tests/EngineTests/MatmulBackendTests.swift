@@ -7,40 +7,6 @@ import XCTest
 /// double-precision product within float rounding, for every transpose and for products split
 /// over the threads by rows or by columns.
 final class MatmulBackendTests: XCTestCase {
-    /// op(a) · op(b) in double, and Σ |op(a)| · |op(b)| per element (the rounding bound's scale).
-    func reference(_ a: Tensor, _ b: Tensor, _ ta: Bool, _ tb: Bool) -> (value: [Double], scale: [Double], k: Int) {
-        let (m, k) = ta ? (a.shape[1], a.shape[0]) : (a.shape[0], a.shape[1])
-        let n = tb ? b.shape[0] : b.shape[1]
-        let (x, y) = (a.scalars.map(Double.init), b.scalars.map(Double.init))
-        var value = [Double](repeating: 0, count: m * n), scale = value
-        for i in 0..<m {
-            for j in 0..<n {
-                var s = 0.0, t = 0.0
-                for p in 0..<k {
-                    let u = ta ? x[p * m + i] : x[i * k + p]
-                    let v = tb ? y[j * k + p] : y[p * n + j]
-                    s += u * v
-                    t += abs(u * v)
-                }
-                value[i * n + j] = s
-                scale[i * n + j] = t
-            }
-        }
-        return (value, scale, k)
-    }
-
-    /// The largest error of `got` against the double product, in units of the rounding bound
-    /// |float product − exact| ≤ k · ε · Σ|aᵢ bᵢ| (ε = 2⁻²⁴), with room for the final rounding to
-    /// float: at most 1 when every element is within it.
-    func worstError(_ got: [Float], _ r: (value: [Double], scale: [Double], k: Int)) -> Double {
-        var worst = 0.0
-        for i in 0..<got.count {
-            let bound = Double(r.k + 2) * 0x1p-24 * r.scale[i] + 1e-30
-            worst = max(worst, abs(Double(got[i]) - r.value[i]) / bound)
-        }
-        return worst
-    }
-
     func testEveryTransposeAndSplitMatchesADoubleProduct() throws {
         let saved = Runtime.usesOneDNNMatmul
         defer { Runtime.usesOneDNNMatmul = saved }
@@ -59,15 +25,19 @@ final class MatmulBackendTests: XCTestCase {
                     let what = "oneDNN \(Runtime.usesOneDNNMatmul), \(m)×\(k)×\(n), transposes \(ta) \(tb)"
                     XCTAssertEqual(c.shape, [m, n], what)
                     if Runtime.usesOneDNNMatmul { XCTAssertGreaterThan(calls, 0, "\(what): oneDNN's matmul ran") } else { XCTAssertEqual(calls, 0, what) }
-                    XCTAssertLessThanOrEqual(worstError(c.scalars, reference(a, b, ta, tb)), 1, "\(what): error over the rounding bound")
+                    XCTAssertLessThanOrEqual(productRoundingError(c.scalars, doubleProduct(a, b, ta, tb)), 1, "\(what): error over the rounding bound")
                 }
             }
         }
     }
 
-    /// A product split over two threads gives the same bits as on one: the parts are independent
-    /// products over whole rows or columns, whichever library runs them.
-    func testSplittingOverThreadsChangesNoBits() {
+    /// A product split over two threads equals the one-thread product within the rounding bound,
+    /// and bit for bit on oneDNN's matmul: its parts are independent products over whole rows or
+    /// columns, and brgemm sums each element in the same order wherever its block lies. OpenBLAS's
+    /// AVX2 (Haswell) kernel does not: splitting a 64×256·256×392 product by rows or columns
+    /// changed 898–3,359 of its elements' last bits (session 18, an AMD EPYC), so there the
+    /// split is held to the bound only.
+    func testSplittingOverThreadsStaysWithinRounding() {
         let saved = Runtime.usesOneDNNMatmul
         defer { Runtime.usesOneDNNMatmul = saved; Runtime.configure() }
         for oneDNN in [true, false] {
@@ -79,7 +49,11 @@ final class MatmulBackendTests: XCTestCase {
                 let one = Tensor.matmul(a, b, transposeA: ta, transposeB: tb).scalars
                 Runtime.configure(threads: 2)
                 let two = Tensor.matmul(a, b, transposeA: ta, transposeB: tb).scalars
-                XCTAssertEqual(one, two, "oneDNN \(Runtime.usesOneDNNMatmul), transposes \(ta) \(tb)")
+                let what = "oneDNN \(Runtime.usesOneDNNMatmul), transposes \(ta) \(tb)"
+                let exact = doubleProduct(a, b, ta, tb)
+                XCTAssertLessThanOrEqual(productRoundingError(one, exact), 1, "\(what), one thread")
+                XCTAssertLessThanOrEqual(productRoundingError(two, exact), 1, "\(what), two threads")
+                if Runtime.usesOneDNNMatmul { XCTAssertEqual(one, two, what) }
             }
         }
     }
@@ -98,7 +72,7 @@ final class MatmulBackendTests: XCTestCase {
             let before = Runtime.oneDNNMatmulCalls
             let got = Tensor.matmul(a, b).scalars
             XCTAssertGreaterThan(Runtime.oneDNNMatmulCalls - before, 0, "\(m)×\(k)×\(n): oneDNN's matmul ran")
-            XCTAssertLessThanOrEqual(worstError(got, reference(a, b, false, false)), 1, "\(m)×\(k)×\(n): error over the rounding bound")
+            XCTAssertLessThanOrEqual(productRoundingError(got, doubleProduct(a, b, false, false)), 1, "\(m)×\(k)×\(n): error over the rounding bound")
         }
     }
 }

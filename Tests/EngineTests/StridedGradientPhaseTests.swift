@@ -64,8 +64,15 @@ final class StridedGradientPhaseTests: XCTestCase {
                 return (gx.square().sum() + y.square().sum()).gradients(wrt: [x, w])
             }
             XCTAssertGreaterThan(r.calls, 0, "case \(k): phases in the penalty's graph")
-            assertClose(r.phased[0], r.reference[0], rtol: 1e-3, atol: 1e-3, "case \(k) dx")
-            assertClose(r.phased[1], r.reference[1], rtol: 1e-3, atol: 1e-3, "case \(k) dweight")
+            // The penalty's weight gradient reaches ~360 (mean ~57) and some elements cancel down
+            // to ~0.3, where summation order alone moves them by ~1e-3: oneDNN's AVX2 kernels
+            // (session 18, AMD EPYC) gave 0.29751 where unfold + sgemm gave 0.29892, with or
+            // without phases. Absolute errors are therefore held to 1e-5 of the largest value,
+            // far below what a wrong tap or pixel would make.
+            for (i, name) in ["dx", "dweight"].enumerated() {
+                let scale = r.reference[i].abs().max().item
+                assertClose(r.phased[i], r.reference[i], rtol: 1e-3, atol: Swift.max(1e-3, 1e-5 * scale), "case \(k) \(name)")
+            }
             XCTAssertGreaterThan(r.reference[1].abs().sum().item, 0, "case \(k): trivially zero")
         }
     }

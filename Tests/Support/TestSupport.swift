@@ -39,6 +39,40 @@ public func assertClose(_ a: Tensor, _ b: Tensor, rtol: Float = 1e-4, atol: Floa
     XCTAssert(worstExcess <= 0, "\(what): element \(worst) is \(x[worst]), expected \(y[worst])", file: file, line: line)
 }
 
+/// op(a) · op(b) in double, and Σ |op(a)| · |op(b)| per element (the rounding bound's scale).
+public func doubleProduct(_ a: Tensor, _ b: Tensor, _ ta: Bool, _ tb: Bool) -> (value: [Double], scale: [Double], k: Int) {
+    let (m, k) = ta ? (a.shape[1], a.shape[0]) : (a.shape[0], a.shape[1])
+    let n = tb ? b.shape[0] : b.shape[1]
+    let (x, y) = (a.scalars.map(Double.init), b.scalars.map(Double.init))
+    var value = [Double](repeating: 0, count: m * n), scale = value
+    for i in 0..<m {
+        for j in 0..<n {
+            var s = 0.0, t = 0.0
+            for p in 0..<k {
+                let u = ta ? x[p * m + i] : x[i * k + p]
+                let v = tb ? y[j * k + p] : y[p * n + j]
+                s += u * v
+                t += abs(u * v)
+            }
+            value[i * n + j] = s
+            scale[i * n + j] = t
+        }
+    }
+    return (value, scale, k)
+}
+
+/// The largest error of `got` against the double product, in units of the rounding bound
+/// |float product − exact| ≤ k · ε · Σ|aᵢ bᵢ| (ε = 2⁻²⁴), with room for the final rounding to
+/// float: at most 1 when every element is within it.
+public func productRoundingError(_ got: [Float], _ r: (value: [Double], scale: [Double], k: Int)) -> Double {
+    var worst = 0.0
+    for i in 0..<got.count {
+        let bound = Double(r.k + 2) * 0x1p-24 * r.scale[i] + 1e-30
+        worst = max(worst, abs(Double(got[i]) - r.value[i]) / bound)
+    }
+    return worst
+}
+
 public func randomTensor(_ shape: [Int], seed: UInt64, scale: Float = 1) -> Tensor {
     var g = RandomGenerator(seed: seed)
     return Tensor.randn(shape, generator: &g) * scale

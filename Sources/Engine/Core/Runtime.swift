@@ -83,7 +83,7 @@ public enum Runtime {
     }
 
     /// Whether convolutions with at least 16 input and output channels run on oneDNN's JIT
-    /// kernels (Linux with AVX-512; `GAN_DNNL=0` turns it off). Setting it true where oneDNN is
+    /// kernels (Linux with AVX2 or AVX-512; `GAN_DNNL=0` turns it off). Setting it true where oneDNN is
     /// unavailable leaves it false.
     public static var usesOneDNN: Bool {
         get { OneDNN.enabled }
@@ -92,7 +92,8 @@ public enum Runtime {
 
     /// Which gradients of stride-2 convolutions on oneDNN run as four stride-1 convolutions over
     /// every other pixel and tap: 0 none, 1 input gradients, 2 input and weight gradients (the
-    /// default; `GAN_DNNL_PHASES=0` or `=data` at start). Where oneDNN is unavailable it stays 0.
+    /// default with AVX-512, 0 without; `GAN_DNNL_PHASES=0`, `=data` or `=2` at start). Where
+    /// oneDNN is unavailable it stays 0.
     public static var stridedGradientPhases: Int {
         get {
             #if canImport(DNNLConvolution)
@@ -122,7 +123,7 @@ public enum Runtime {
     /// where oneDNN is unavailable leaves it false.
     public static var usesOneDNNMatmul: Bool {
         get { SmallProducts.enabled }
-        set { SmallProducts.enabled = newValue && OneDNN.available }
+        set { SmallProducts.enabled = newValue && OneDNN.hasBrgemm }
     }
 
     /// What runs matrix products, for benchmark reports.

@@ -9,10 +9,22 @@ import DNNLConvolution
 /// AVX-512 kernels did a 128→128 5×5 stride-2 transposed convolution's forward, input and
 /// weight gradient in 122 ms against 256 ms for ours; but they were slower for one input or
 /// output channel (the 128→1 7×7 output layer: 34 ms against 7 ms; the 1→64 first critic
-/// layer's input gradient: 19 ms against 0.7 ms), hence the channel threshold.
-/// `GAN_DNNL=0` turns it off for comparison.
+/// layer's input gradient: 19 ms against 0.7 ms), hence the channel threshold. On AVX2 CPUs
+/// (without AVX-512) oneDNN 2.6 runs its jit:avx2 kernels: on an AMD EPYC (Zen 3) they did the
+/// same 128→128 layer in 222 ms against 304 ms for unfold + OpenBLAS (`gan bench engine
+/// --breakdown`, session 18). `GAN_DNNL=0` turns it off for comparison.
 enum OneDNN {
     static let available: Bool = {
+        #if canImport(DNNLConvolution)
+        return gan_cpu_has_avx512f() == 1 || gan_cpu_has_avx2() == 1
+        #else
+        return false
+        #endif
+    }()
+
+    /// oneDNN's brgemm kernels (its fast matmul, and the kernels the stride-2 phases were measured
+    /// on) need AVX-512.
+    static let hasBrgemm: Bool = {
         #if canImport(DNNLConvolution)
         return gan_cpu_has_avx512f() == 1
         #else
