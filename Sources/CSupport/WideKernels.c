@@ -1,6 +1,7 @@
-// Hot elementwise kernels in AVX-512 for CPUs that have it. The Swift build targets baseline
-// x86-64 (SSE), so its SIMD16 code runs as four 128-bit operations; these run as one 512-bit
-// operation, chosen at run time. Written with intrinsics (never contracted into fused
+// Hot elementwise kernels in AVX-512 for CPUs that have it (and Adam's in AVX2 + FMA for those
+// that have only that). The Swift build targets baseline x86-64 (SSE), so its SIMD16 code runs
+// as four 128-bit operations; these run as one 512-bit (or two 256-bit) operation, chosen at run
+// time. Written with intrinsics (never contracted into fused
 // multiply-adds), in the same order of operations as the Swift kernels, so the results are the
 // same bit for bit. (Adam's division by its bias correction is the one exception: an exact
 // remainder with fused multiply-adds that rounds as the division does.)
@@ -41,6 +42,56 @@ static int adam512(float *p, const float *g, float *m, float *v, long n, float b
         bad |= (__mmask16)(t & ~_mm512_cmp_ps_mask(_mm512_sub_ps(np, np), _mm512_setzero_ps(), _CMP_EQ_OQ));
     }
     return bad == 0;
+}
+
+// adam512 in eight lanes, for CPUs with AVX2 and FMA but not AVX-512 (the portable Swift kernel
+// runs four): the same operations in the same order. Whole vectors use plain loads and stores,
+// only the tail a lane mask: AMD's Zen cores microcode masked stores (vmaskmovps), which made a
+// loop of them no faster than the Swift kernel.
+__attribute__((target("avx2,fma")))
+static inline __m256 adam8(float *p, const float *g, float *m, float *v, __m256i t, int whole, __m256 vb1, __m256 vb2,
+                           __m256 ob1, __m256 ob2, __m256 ve, __m256 vwd, int decay, __m256 vs, __m256 vc, __m256 vr) {
+    __m256 pv = whole ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, t);
+    __m256 gv = whole ? _mm256_loadu_ps(g) : _mm256_maskload_ps(g, t);
+    __m256 m0 = whole ? _mm256_loadu_ps(m) : _mm256_maskload_ps(m, t);
+    __m256 v0 = whole ? _mm256_loadu_ps(v) : _mm256_maskload_ps(v, t);
+    if (decay) gv = _mm256_add_ps(gv, _mm256_mul_ps(vwd, pv));
+    __m256 mv = _mm256_add_ps(_mm256_mul_ps(vb1, m0), _mm256_mul_ps(ob1, gv));
+    __m256 vv = _mm256_add_ps(_mm256_mul_ps(vb2, v0), _mm256_mul_ps(_mm256_mul_ps(ob2, gv), gv));
+    __m256 root = _mm256_sqrt_ps(vv), q0 = _mm256_mul_ps(root, vr);
+    __m256 q = _mm256_fmadd_ps(_mm256_fnmadd_ps(q0, vc, root), vr, q0);
+    q = _mm256_blendv_ps(q, q0, _mm256_cmp_ps(root, _mm256_set1_ps(__builtin_inff()), _CMP_EQ_OQ));
+    __m256 np = _mm256_sub_ps(pv, _mm256_div_ps(_mm256_mul_ps(vs, mv), _mm256_add_ps(q, ve)));
+    if (whole) {
+        _mm256_storeu_ps(m, mv);
+        _mm256_storeu_ps(v, vv);
+        _mm256_storeu_ps(p, np);
+    } else {
+        _mm256_maskstore_ps(m, t, mv);
+        _mm256_maskstore_ps(v, t, vv);
+        _mm256_maskstore_ps(p, t, np);
+    }
+    // Lanes where np − np is not 0 (np not finite); masked-off lanes computed on zeros stay finite.
+    return _mm256_cmp_ps(_mm256_sub_ps(np, np), _mm256_setzero_ps(), _CMP_NEQ_UQ);
+}
+
+__attribute__((target("avx2,fma")))
+static int adam256(float *p, const float *g, float *m, float *v, long n, float b1, float b2, float eps, float wd,
+                   float s, float c) {
+    const __m256 vb1 = _mm256_set1_ps(b1), vb2 = _mm256_set1_ps(b2), ob1 = _mm256_set1_ps(1 - b1), ob2 = _mm256_set1_ps(1 - b2);
+    const __m256 ve = _mm256_set1_ps(eps), vwd = _mm256_set1_ps(wd), vs = _mm256_set1_ps(s), vc = _mm256_set1_ps(c);
+    const __m256 vr = _mm256_set1_ps(1.0f / c);
+    const __m256i all = _mm256_set1_epi32(-1);
+    int decay = wd != 0;
+    __m256 bad = _mm256_setzero_ps();
+    long k = 0;
+    for (; k + 8 <= n; k += 8)
+        bad = _mm256_or_ps(bad, adam8(p + k, g + k, m + k, v + k, all, 1, vb1, vb2, ob1, ob2, ve, vwd, decay, vs, vc, vr));
+    if (k < n) {
+        __m256i t = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(n - k)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+        bad = _mm256_or_ps(bad, adam8(p + k, g + k, m + k, v + k, t, 0, vb1, vb2, ob1, ob2, ve, vwd, decay, vs, vc, vr));
+    }
+    return _mm256_movemask_ps(bad) == 0;
 }
 
 // Philox4x32-10 (RandomGenerator.philox) of sixteen consecutive counters, one per lane.
@@ -153,8 +204,14 @@ int gan_dropout_wide(const float *x, float *y, float *mask, long groups, unsigne
 
 int gan_adam_wide(float *p, const float *g, float *m, float *v, long n, float b1, float b2, float eps, float wd,
                   float s, float c, int *finite) {
-    if (!has_avx512()) return 0;
-    *finite = adam512(p, g, m, v, n, b1, b2, eps, wd, s, c);
+    static int has_avx2 = -1;
+    if (has_avx512()) {
+        *finite = adam512(p, g, m, v, n, b1, b2, eps, wd, s, c);
+        return 1;
+    }
+    if (has_avx2 < 0) has_avx2 = gan_cpu_has_avx2();
+    if (!has_avx2) return 0;
+    *finite = adam256(p, g, m, v, n, b1, b2, eps, wd, s, c);
     return 1;
 }
 #else

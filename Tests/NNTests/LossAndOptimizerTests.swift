@@ -61,7 +61,7 @@ final class LossAndOptimizerTests: XCTestCase {
         }
     }
 
-    /// The AVX-512 Adam kernel (used when the CPU has it) gives the portable kernel's values bit
+    /// The AVX-512 or AVX2 Adam kernel (whichever the CPU has) gives the portable kernel's values bit
     /// for bit: 4,099 values (whole vectors and a masked tail), with and without weight decay. It
     /// divides √v by the bias correction through a reciprocal and a fused-multiply-add remainder,
     /// which must round as the division does for every value; a gradient of ±1e30 makes v = ∞

@@ -38,9 +38,9 @@ int gan_uniform_wide(float *out, long groups, unsigned long long start, unsigned
 int gan_dropout_wide(const float *x, float *y, float *mask, long groups, unsigned long long start, unsigned long long key,
                      float p, float keep);
 
-/// Adam's update (see OptimizerKernels.adam for the order of operations) with AVX-512, on n
-/// values, setting *finite to 1 when every updated value is finite, else 0; returns 0, having
-/// done nothing, when the CPU lacks AVX-512.
+/// Adam's update (see OptimizerKernels.adam for the order of operations) with AVX-512, or AVX2 +
+/// FMA without it, on n values, setting *finite to 1 when every updated value is finite, else 0;
+/// returns 0, having done nothing, when the CPU has neither.
 int gan_adam_wide(float *p, const float *g, float *m, float *v, long n, float b1, float b2, float eps, float wd,
                   float s, float c, int *finite);
 
