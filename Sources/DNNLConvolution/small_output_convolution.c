@@ -122,11 +122,13 @@ static void run(void *arg) {
     }
 }
 
-int gan_small_output_fits(int o, int kh, int kw) { return o > 0 && kh > 0 && kw > 0 && o * kh * kw <= GAN_SMALL_OUTPUT_MAX; }
+int gan_small_output_fits(int o, int kh, int kw) {
+    return o > 0 && kh > 0 && kw > 0 && o * kh * kw <= GAN_SMALL_OUTPUT_MAX && __builtin_cpu_supports("avx512f");
+}
 
 int gan_small_output_convolution(const gan_layout *x, const gan_epilogue *pre, const gan_small_conv *cv, float *y,
                                  float *scratch, int threads) {
-    if (!gan_small_output_fits(cv->o, cv->kh, cv->kw) || !__builtin_cpu_supports("avx512f") || threads < 1) return 1;
+    if (!gan_small_output_fits(cv->o, cv->kh, cv->kw) || threads < 1) return 1;
     long C = x->c, kpad = padded_rows(cv);
     float *A = calloc((size_t)(kpad * C), sizeof(float));
     if (!A) return 1;

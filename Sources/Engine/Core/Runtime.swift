@@ -123,7 +123,7 @@ public enum Runtime {
     /// where oneDNN is unavailable leaves it false.
     public static var usesOneDNNMatmul: Bool {
         get { SmallProducts.enabled }
-        set { SmallProducts.enabled = newValue && OneDNN.hasBrgemm }
+        set { SmallProducts.enabled = newValue && OneDNN.hasAVX512 }
     }
 
     /// What runs matrix products, for benchmark reports.

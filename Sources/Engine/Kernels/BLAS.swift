@@ -75,7 +75,7 @@ private func product(_ transA: Bool, _ transB: Bool, _ m: Int, _ n: Int, _ k: In
 /// 20-wide latent layer ran 1.1–2.3× slower on brgemm than on OpenBLAS in a WGAN-GP step.
 /// `GAN_DNNL_MATMUL=0` turns it off (to compare).
 enum SmallProducts {
-    nonisolated(unsafe) static var enabled = OneDNN.hasBrgemm && ProcessInfo.processInfo.environment["GAN_DNNL_MATMUL"] != "0"
+    nonisolated(unsafe) static var enabled = OneDNN.hasAVX512 && ProcessInfo.processInfo.environment["GAN_DNNL_MATMUL"] != "0"
     static let minFlops = ProcessInfo.processInfo.environment["GAN_DNNL_MATMUL_MIN"].flatMap { Int($0) } ?? 1 << 18
     static let maxFlops = ProcessInfo.processInfo.environment["GAN_DNNL_MATMUL_MAX"].flatMap { Int($0) } ?? 1 << 26
     static let minSide = 32
