@@ -108,10 +108,15 @@ static int build(product *p) {
     dnnl_status_t s = dnnl_primitive_desc_create(&pd, &desc, attr, engine, NULL);
     dnnl_primitive_attr_destroy(attr);
     if (s != dnnl_success) return 1;
-    // Only the brgemm kernels are worth it; oneDNN's fallbacks (gemm, ref) are OpenBLAS's or slower.
+    // Only the brgemm kernels are worth it where they run (AVX-512); oneDNN's fallbacks there
+    // (gemm, ref) are OpenBLAS's or slower. Without AVX-512 there is no brgemm, and its own JIT
+    // sgemm (gemm:jit) ran the mlp's products 5-10 % faster than OpenBLAS's Haswell kernel on an
+    // AMD EPYC (scripts/matmul_compare.c), the mlp step 1.034 and 1.061 (--alternate dnnl-matmul).
     const char *impl = NULL;
     dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl);
-    int rc = !impl || strncmp(impl, "brg", 3) != 0;
+    int brgemm = impl && strncmp(impl, "brg", 3) == 0;
+    int jit_gemm = impl && strncmp(impl, "gemm:jit", 8) == 0 && !__builtin_cpu_supports("avx512f");
+    int rc = !brgemm && !jit_gemm;
     if (!rc) {
         p->scratch_md = *dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
         p->scratch_bytes = dnnl_memory_desc_get_size(&p->scratch_md);

@@ -119,17 +119,18 @@ public enum Runtime {
     }
 
     /// Whether small matrix products (see `matmulBackend`; one call per thread) run on oneDNN's matmul
-    /// instead of OpenBLAS (Linux with AVX-512; `GAN_DNNL_MATMUL=0` turns it off). Setting it true
+    /// instead of OpenBLAS (Linux with AVX2 or AVX-512: its brgemm kernel with AVX-512, its JIT
+    /// sgemm without; `GAN_DNNL_MATMUL=0` turns it off). Setting it true
     /// where oneDNN is unavailable leaves it false.
     public static var usesOneDNNMatmul: Bool {
         get { SmallProducts.enabled }
-        set { SmallProducts.enabled = newValue && OneDNN.hasAVX512 }
+        set { SmallProducts.enabled = newValue && OneDNN.available }
     }
 
     /// What runs matrix products, for benchmark reports.
     public static var matmulBackend: String {
         guard usesOneDNNMatmul else { return "sgemm" }
-        return String(format: "oneDNN matmul (brgemm) from %.2f to %.0f MFLOP with every side ≥ %ld, else sgemm",
+        return String(format: "oneDNN matmul (\(OneDNN.hasAVX512 ? "brgemm" : "gemm:jit")) from %.2f to %.0f MFLOP with every side ≥ %ld, else sgemm",
                       Double(SmallProducts.minFlops) / 1e6, Double(SmallProducts.maxFlops) / 1e6, SmallProducts.minSide)
     }
 

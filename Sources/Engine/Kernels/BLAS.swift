@@ -68,14 +68,15 @@ private func product(_ transA: Bool, _ transB: Bool, _ m: Int, _ n: Int, _ k: In
                 Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
 }
 
-/// Which products go to oneDNN's matmul (brgemm) instead of OpenBLAS: small ones, where
+/// Which products go to oneDNN's matmul (brgemm; gemm:jit on CPUs without AVX-512, see
+/// dnnl_matmul.c) instead of OpenBLAS: small ones, where
 /// OpenBLAS packs both operands for about as long as it multiplies. One thread of brgemm ran the
 /// mlp's 64-row products 1.05–1.7× faster than one thread of OpenBLAS (scripts/matmul_compare.c).
 /// Not for a side under `minSide`: an outer product (k = 1), a matrix-vector product or a
 /// 20-wide latent layer ran 1.1–2.3× slower on brgemm than on OpenBLAS in a WGAN-GP step.
 /// `GAN_DNNL_MATMUL=0` turns it off (to compare).
 enum SmallProducts {
-    nonisolated(unsafe) static var enabled = OneDNN.hasAVX512 && ProcessInfo.processInfo.environment["GAN_DNNL_MATMUL"] != "0"
+    nonisolated(unsafe) static var enabled = OneDNN.available && ProcessInfo.processInfo.environment["GAN_DNNL_MATMUL"] != "0"
     static let minFlops = ProcessInfo.processInfo.environment["GAN_DNNL_MATMUL_MIN"].flatMap { Int($0) } ?? 1 << 18
     static let maxFlops = ProcessInfo.processInfo.environment["GAN_DNNL_MATMUL_MAX"].flatMap { Int($0) } ?? 1 << 26
     static let minSide = 32

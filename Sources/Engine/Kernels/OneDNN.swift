@@ -22,8 +22,8 @@ enum OneDNN {
         #endif
     }()
 
-    /// oneDNN's brgemm kernels (its fast matmul, and the kernels the stride-2 phases were measured
-    /// on) and the engine's small-output kernel need AVX-512.
+    /// oneDNN's brgemm kernels (the kernels the stride-2 phases were measured on) and the
+    /// engine's small-output kernel need AVX-512.
     static let hasAVX512: Bool = {
         #if canImport(DNNLConvolution)
         return gan_cpu_has_avx512f() == 1
