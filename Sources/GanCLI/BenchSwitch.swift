@@ -8,7 +8,7 @@ import NN
 /// the other cannot resolve a change of a few percent; blocks of steps interleaved in one
 /// process see the same drift.
 enum BenchSwitch: String, CaseIterable, ExpressibleByArgument {
-    /// `Runtime.usesOneDNNMatmul`: small products on oneDNN's brgemm matmul.
+    /// `Runtime.usesOneDNNMatmul`: small products on oneDNN's matmul (brgemm, or gemm:jit without AVX-512).
     case dnnlMatmul = "dnnl-matmul"
     /// `Runtime.usesOneDNN`: convolutions on oneDNN.
     case dnnlConvolution = "dnnl-convolution"
