@@ -1,5 +1,5 @@
-// Hot elementwise kernels in AVX-512 for CPUs that have it (and Adam's in AVX2 + FMA for those
-// that have only that). The Swift build targets baseline x86-64 (SSE), so its SIMD16 code runs
+// Hot elementwise kernels in AVX-512 for CPUs that have it, and in AVX2 for those that have only
+// AVX2 + FMA. The Swift build targets baseline x86-64 (SSE), so its SIMD16 code runs
 // as four 128-bit operations; these run as one 512-bit (or two 256-bit) operation, chosen at run
 // time. Written with intrinsics (never contracted into fused
 // multiply-adds), in the same order of operations as the Swift kernels, so the results are the
@@ -183,6 +183,86 @@ static void dropout512(const float *x, float *y, float *mask, long groups, unsig
     }
 }
 
+// uniform64 for eight counters (start + 8h … + 7) in AVX2: the same rounds and float operations,
+// the 32 uniforms in memory order in u[0…3].
+__attribute__((target("avx2")))
+static inline __m256i mulhi8(__m256i a, __m256i m, __m256i *lo) {
+    __m256i even = _mm256_mul_epu32(a, m), odd = _mm256_mul_epu32(_mm256_srli_epi64(a, 32), m);
+    *lo = _mm256_blend_epi32(even, _mm256_slli_epi64(odd, 32), 0xAA);
+    return _mm256_blend_epi32(_mm256_srli_epi64(even, 32), odd, 0xAA);
+}
+
+__attribute__((target("avx2")))
+static inline void uniform32(__m256 u[4], unsigned long long first, unsigned long long key, __m256 vs, __m256 vo) {
+    const __m256i m0 = _mm256_set1_epi32((int)0xD2511F53), m1 = _mm256_set1_epi32((int)0xCD9E8D57);
+    unsigned lo[8], hi[8];
+    for (int j = 0; j < 8; j++) {
+        unsigned long long c = first + (unsigned long long)j;
+        lo[j] = (unsigned)c;
+        hi[j] = (unsigned)(c >> 32);
+    }
+    __m256i x0 = _mm256_loadu_si256((const __m256i *)lo), x1 = _mm256_loadu_si256((const __m256i *)hi);
+    __m256i x2 = _mm256_setzero_si256(), x3 = _mm256_setzero_si256();
+    unsigned k0 = (unsigned)key, k1 = (unsigned)(key >> 32);
+    for (int r = 0; r < 10; r++) {
+        __m256i lo0, lo1;
+        __m256i hi0 = mulhi8(x0, m0, &lo0), hi1 = mulhi8(x2, m1, &lo1);
+        x0 = _mm256_xor_si256(_mm256_xor_si256(hi1, x1), _mm256_set1_epi32((int)k0));
+        x1 = lo1;
+        x2 = _mm256_xor_si256(_mm256_xor_si256(hi0, x3), _mm256_set1_epi32((int)k1));
+        x3 = lo0;
+        k0 += 0x9E3779B9u;
+        k1 += 0xBB67AE85u;
+    }
+    __m256 f0 = _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(x0, 8)), vs), vo);
+    __m256 f1 = _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(x1, 8)), vs), vo);
+    __m256 f2 = _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(x2, 8)), vs), vo);
+    __m256 f3 = _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(x3, 8)), vs), vo);
+    // Word w of block j goes to out[4j + w]: a 4 × 8 transpose.
+    __m256 t0 = _mm256_unpacklo_ps(f0, f1), t1 = _mm256_unpackhi_ps(f0, f1);
+    __m256 t2 = _mm256_unpacklo_ps(f2, f3), t3 = _mm256_unpackhi_ps(f2, f3);
+    __m256 b04 = _mm256_castpd_ps(_mm256_unpacklo_pd(_mm256_castps_pd(t0), _mm256_castps_pd(t2)));  // blocks 0 | 4
+    __m256 b15 = _mm256_castpd_ps(_mm256_unpackhi_pd(_mm256_castps_pd(t0), _mm256_castps_pd(t2)));  // blocks 1 | 5
+    __m256 b26 = _mm256_castpd_ps(_mm256_unpacklo_pd(_mm256_castps_pd(t1), _mm256_castps_pd(t3)));  // blocks 2 | 6
+    __m256 b37 = _mm256_castpd_ps(_mm256_unpackhi_pd(_mm256_castps_pd(t1), _mm256_castps_pd(t3)));  // blocks 3 | 7
+    u[0] = _mm256_permute2f128_ps(b04, b15, 0x20);
+    u[1] = _mm256_permute2f128_ps(b26, b37, 0x20);
+    u[2] = _mm256_permute2f128_ps(b04, b15, 0x31);
+    u[3] = _mm256_permute2f128_ps(b26, b37, 0x31);
+}
+
+__attribute__((target("avx2")))
+static void uniform256(float *out, long groups, unsigned long long start, unsigned long long key, float scale, float offset) {
+    const __m256 vs = _mm256_set1_ps(scale), vo = _mm256_set1_ps(offset);
+    for (long h = 0; h < 2 * groups; h++) {
+        __m256 u[4];
+        uniform32(u, start + (unsigned long long)h * 8, key, vs, vo);
+        for (int k = 0; k < 4; k++) _mm256_storeu_ps(out + h * 32 + 8 * k, u[k]);
+    }
+}
+
+__attribute__((target("avx2")))
+static void dropout256(const float *x, float *y, float *mask, long groups, unsigned long long start, unsigned long long key,
+                       float p, float keep) {
+    const __m256 vs = _mm256_set1_ps(0x1p-24f), vo = _mm256_setzero_ps(), vp = _mm256_set1_ps(p), vk = _mm256_set1_ps(keep);
+    for (long h = 0; h < 2 * groups; h++) {
+        __m256 u[4];
+        uniform32(u, start + (unsigned long long)h * 8, key, vs, vo);
+        for (int k = 0; k < 4; k++) {
+            long i = h * 32 + 8 * k;
+            __m256 m = _mm256_and_ps(_mm256_cmp_ps(u[k], vp, _CMP_GE_OQ), vk);
+            _mm256_storeu_ps(mask + i, m);
+            _mm256_storeu_ps(y + i, _mm256_mul_ps(_mm256_loadu_ps(x + i), m));
+        }
+    }
+}
+
+static int has_avx2_fma(void) {
+    static int has = -1;
+    if (has < 0) has = gan_cpu_has_avx2();
+    return has;
+}
+
 static int has_avx512(void) {
     static int has = -1;
     if (has < 0) has = gan_cpu_has_avx512f();
@@ -190,28 +270,25 @@ static int has_avx512(void) {
 }
 
 int gan_uniform_wide(float *out, long groups, unsigned long long start, unsigned long long key, float scale, float offset) {
-    if (!has_avx512()) return 0;
-    uniform512(out, groups, start, key, scale, offset);
+    if (has_avx512()) uniform512(out, groups, start, key, scale, offset);
+    else if (has_avx2_fma()) uniform256(out, groups, start, key, scale, offset);
+    else return 0;
     return 1;
 }
 
 int gan_dropout_wide(const float *x, float *y, float *mask, long groups, unsigned long long start, unsigned long long key,
                      float p, float keep) {
-    if (!has_avx512()) return 0;
-    dropout512(x, y, mask, groups, start, key, p, keep);
+    if (has_avx512()) dropout512(x, y, mask, groups, start, key, p, keep);
+    else if (has_avx2_fma()) dropout256(x, y, mask, groups, start, key, p, keep);
+    else return 0;
     return 1;
 }
 
 int gan_adam_wide(float *p, const float *g, float *m, float *v, long n, float b1, float b2, float eps, float wd,
                   float s, float c, int *finite) {
-    static int has_avx2 = -1;
-    if (has_avx512()) {
-        *finite = adam512(p, g, m, v, n, b1, b2, eps, wd, s, c);
-        return 1;
-    }
-    if (has_avx2 < 0) has_avx2 = gan_cpu_has_avx2();
-    if (!has_avx2) return 0;
-    *finite = adam256(p, g, m, v, n, b1, b2, eps, wd, s, c);
+    if (has_avx512()) *finite = adam512(p, g, m, v, n, b1, b2, eps, wd, s, c);
+    else if (has_avx2_fma()) *finite = adam256(p, g, m, v, n, b1, b2, eps, wd, s, c);
+    else return 0;
     return 1;
 }
 #else

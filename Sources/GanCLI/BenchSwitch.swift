@@ -14,7 +14,7 @@ enum BenchSwitch: String, CaseIterable, ExpressibleByArgument {
     case dnnlConvolution = "dnnl-convolution"
     /// `Sequential.fusesBiasActivation`: a layer's bias and its activation in one pass.
     case fuseBiasActivation = "fuse-bias-activation"
-    /// `WideKernels.enabled`: the AVX-512 kernels in C (Adam's also in AVX2).
+    /// `WideKernels.enabled`: the AVX-512 or AVX2 kernels in C (Adam, uniforms, dropout).
     case wideKernels = "wide-kernels"
     /// `GANTrainer.joinsPerSampleBatches`: one discriminator call on real and fake joined.
     case joinDiscriminatorBatch = "join-discriminator-batch"

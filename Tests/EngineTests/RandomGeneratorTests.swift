@@ -31,8 +31,8 @@ final class RandomGeneratorTests: XCTestCase {
     /// checkpoints' resume positions, are unchanged), across the 2³² carry of the counter and
     /// for lengths that end inside a block or a group of eight, and long enough to be split
     /// over threads.
-    /// Both vector paths (eight blocks per pass in Swift; sixteen in the AVX-512 kernel, when the
-    /// CPU has it) against one block at a time, across the 2³² carry of the counter's low word.
+    /// Both vector paths (eight blocks per pass in Swift; sixteen in the AVX-512 or AVX2 kernel,
+    /// when the CPU has one) against one block at a time, across the 2³² carry of the counter's low word.
     func testVectorUniformFillMatchesOneBlockPhilox() {
         let seed: UInt64 = 0x1234_5678_9ABC_DEF0
         let saved = WideKernels.enabled
@@ -57,7 +57,7 @@ final class RandomGeneratorTests: XCTestCase {
         }
     }
 
-    /// Dropout (one pass from the random words where AVX-512 runs it, else a fill, the mask and
+    /// Dropout (one pass from the random words where AVX-512 or AVX2 runs it, else a fill, the mask and
     /// the product) keeps x · keep where the one-block Philox uniform is ≥ p and zero elsewhere,
     /// consumes one counter per four values, and passes gradients through the same mask.
     func testDropoutMatchesOneBlockUniforms() {

@@ -28,13 +28,13 @@ void gan_flops_add(long long n);
 long long gan_flops_total(void);
 
 /// Uniforms from Philox4x32-10 (RandomGenerator) for counters start … start + 16·groups − 1 under
-/// `key`, 64 values per group: out[4i + j] = (word j of block i >> 8) · scale + offset, with AVX-512;
-/// returns 0, having done nothing, when the CPU lacks it.
+/// `key`, 64 values per group: out[4i + j] = (word j of block i >> 8) · scale + offset, with AVX-512
+/// or AVX2; returns 0, having done nothing, when the CPU has neither.
 int gan_uniform_wide(float *out, long groups, unsigned long long start, unsigned long long key, float scale, float offset);
 
 /// Inverted dropout over 64·groups values: with u the uniforms gan_uniform_wide gives for `start`
 /// and `key` (scale 2^-24, offset 0), mask[i] = u[i] >= p ? keep : 0 and y[i] = x[i] · mask[i];
-/// returns 0, having done nothing, without AVX-512.
+/// returns 0, having done nothing, without AVX-512 or AVX2.
 int gan_dropout_wide(const float *x, float *y, float *mask, long groups, unsigned long long start, unsigned long long key,
                      float p, float keep);
 

@@ -101,7 +101,7 @@ public struct RandomGenerator: Equatable, Sendable {
         Self.fillUniform(out, low: low, high: high, start: start, key: seed)
     }
 
-    /// Whether `fillDropout` can run here (it needs AVX-512).
+    /// Whether `fillDropout` can run here (it needs AVX-512 or AVX2).
     public static var fillsDropoutInOnePass: Bool { WideKernels.active }
 
     /// Inverted dropout of `x` (`mask.count` values) into `out`: `mask` gets keep where the
@@ -110,7 +110,7 @@ public struct RandomGenerator: Equatable, Sendable {
     /// product, in one pass. Only where `fillsDropoutInOnePass`.
     public mutating func fillDropout(_ x: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>,
                                      mask: UnsafeMutableBufferPointer<Float>, p: Float, keep: Float) {
-        precondition(Self.fillsDropoutInOnePass, "fillDropout needs AVX-512")
+        precondition(Self.fillsDropoutInOnePass, "fillDropout needs AVX-512 or AVX2")
         let n = mask.count, wideGroups = n / 64
         let start = counter
         counter &+= UInt64((n + 3) / 4)
@@ -139,8 +139,8 @@ public struct RandomGenerator: Equatable, Sendable {
         // Eight blocks (32 values) per pass while they all fit, split over the engine's threads
         // (each block depends on its counter only); the words land where the one-block loop
         // below would put them.
-        // With AVX-512, sixteen blocks (64 values) per pass in C (`gan_uniform_wide`, the same
-        // words and float operations); the eight-block loop takes what is left.
+        // With AVX-512 or AVX2, sixteen blocks (64 values) per call in C (`gan_uniform_wide`, the
+        // same words and float operations); the eight-block loop takes what is left.
         var wideGroups = 0
         if WideKernels.active {
             wideGroups = n / 64

@@ -143,4 +143,8 @@ public enum Runtime {
     }
 
     public static var flushesDenormals: Bool { gan_flush_denormals_enabled() == 1 }
+
+    /// Whether the CPU has AVX-512F: oneDNN's brgemm kernels and the engine's small-output
+    /// convolution need it; without it the engine runs AVX2 (or baseline) kernels instead.
+    public static let cpuHasAVX512 = gan_cpu_has_avx512f() == 1
 }

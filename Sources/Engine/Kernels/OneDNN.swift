@@ -26,7 +26,7 @@ enum OneDNN {
     /// engine's small-output kernel need AVX-512.
     static let hasAVX512: Bool = {
         #if canImport(DNNLConvolution)
-        return gan_cpu_has_avx512f() == 1
+        return Runtime.cpuHasAVX512
         #else
         return false
         #endif
