@@ -330,7 +330,7 @@ int gan_dnnl_phases(void) {
         // Unset: on with AVX-512 only. oneDNN's jit:avx2 kernels ran the dcgan critic's 64→64
         // 14→7 gradients slower in phases (Zen 3: input gradient 48–56 GFLOP/s against 68–84
         // direct, weights 53–59 against 59–68; `gan bench engine --breakdown`).
-        int wide = __builtin_cpu_supports("avx512f");
+        int wide = gan_cpu_has_avx512f();
         phase_mode = v && strcmp(v, "0") == 0 ? 0 : v && strcmp(v, "data") == 0 ? 1 : v && strcmp(v, "2") == 0 ? 2 : wide ? 2 : 0;
     }
     return phase_mode;

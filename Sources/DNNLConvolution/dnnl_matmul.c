@@ -15,6 +15,7 @@
 // from several threads at once, so everything per call — stream, memory objects, scratchpad,
 // dense copies — is the calling thread's own.
 #include "dnnl_matmul.h"
+#include "CSupport.h"
 #include "grown_buffer.h"
 #include <oneapi/dnnl/dnnl.h>
 #include <pthread.h>
@@ -115,7 +116,7 @@ static int build(product *p) {
     const char *impl = NULL;
     dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl);
     int brgemm = impl && strncmp(impl, "brg", 3) == 0;
-    int jit_gemm = impl && strncmp(impl, "gemm:jit", 8) == 0 && !__builtin_cpu_supports("avx512f");
+    int jit_gemm = impl && strncmp(impl, "gemm:jit", 8) == 0 && !gan_cpu_has_avx512f();
     int rc = !brgemm && !jit_gemm;
     if (!rc) {
         p->scratch_md = *dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);

@@ -6,6 +6,7 @@
 // here the image is made plain (with the previous layer's bias and activation) in a scratch
 // buffer that stays in L2, and an AVX-512 kernel multiplies straight from it.
 #include "small_output_convolution.h"
+#include "CSupport.h"
 #include <immintrin.h>
 #include <stdlib.h>
 #include <string.h>
@@ -123,7 +124,7 @@ static void run(void *arg) {
 }
 
 int gan_small_output_fits(int o, int kh, int kw) {
-    return o > 0 && kh > 0 && kw > 0 && o * kh * kw <= GAN_SMALL_OUTPUT_MAX && __builtin_cpu_supports("avx512f");
+    return o > 0 && kh > 0 && kw > 0 && o * kh * kw <= GAN_SMALL_OUTPUT_MAX && gan_cpu_has_avx512f();
 }
 
 int gan_small_output_convolution(const gan_layout *x, const gan_epilogue *pre, const gan_small_conv *cv, float *y,

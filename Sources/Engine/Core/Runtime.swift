@@ -130,7 +130,7 @@ public enum Runtime {
     /// What runs matrix products, for benchmark reports.
     public static var matmulBackend: String {
         guard usesOneDNNMatmul else { return "sgemm" }
-        return String(format: "oneDNN matmul (\(OneDNN.hasAVX512 ? "brgemm" : "gemm:jit")) from %.2f to %.0f MFLOP with every side ≥ %ld, else sgemm",
+        return String(format: "oneDNN matmul (\(cpuHasAVX512 ? "brgemm" : "gemm:jit")) from %.2f to %.0f MFLOP with every side ≥ %ld, else sgemm",
                       Double(SmallProducts.minFlops) / 1e6, Double(SmallProducts.maxFlops) / 1e6, SmallProducts.minSide)
     }
 
@@ -144,7 +144,8 @@ public enum Runtime {
 
     public static var flushesDenormals: Bool { gan_flush_denormals_enabled() == 1 }
 
-    /// Whether the CPU has AVX-512F: oneDNN's brgemm kernels and the engine's small-output
-    /// convolution need it; without it the engine runs AVX2 (or baseline) kernels instead.
+    /// Whether the CPU has AVX-512F: oneDNN's brgemm kernels (its matmul, and the kernels the
+    /// stride-2 phases were measured on) and the engine's small-output convolution need it;
+    /// without it the engine runs AVX2 (or baseline) kernels instead.
     public static let cpuHasAVX512 = gan_cpu_has_avx512f() == 1
 }

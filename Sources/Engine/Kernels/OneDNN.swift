@@ -21,16 +21,6 @@ enum OneDNN {
         return false
         #endif
     }()
-
-    /// oneDNN's brgemm kernels (the kernels the stride-2 phases were measured on) and the
-    /// engine's small-output kernel need AVX-512.
-    static let hasAVX512: Bool = {
-        #if canImport(DNNLConvolution)
-        return Runtime.cpuHasAVX512
-        #else
-        return false
-        #endif
-    }()
     nonisolated(unsafe) static var enabled = available && ProcessInfo.processInfo.environment["GAN_DNNL"] != "0"
 
     static let minChannels = 16

@@ -62,7 +62,7 @@ extension ConvolutionStep {
             let o = weight.shape[0]
             let (oh, ow) = outputSize(h, w)
             guard weight.shape[1] == c, oh > 0, ow > 0 else { return nil }
-            let small = smallOutput && OneDNN.hasAVX512 && o * g.kernelH * g.kernelW <= OneDNN.smallOutputLimit
+            let small = smallOutput && Runtime.cpuHasAVX512 && o * g.kernelH * g.kernelW <= OneDNN.smallOutputLimit
                 && g.dilationH == 1 && g.dilationW == 1
             guard small || Tensor.conv2dDual(c: c, o: o, g) == nil else { return nil }
             form = (small ? .smallOutput : .forward, .init(n: n, c: c, h: h, w: w, o: o, oh: oh, ow: ow, geometry: g), [n, o, oh, ow])
