@@ -306,6 +306,12 @@ public final class TrainingRun {
                 break
             }
         }
+        // A run that ends between epochs (--steps, a signal) still leaves a grid of where it got to.
+        let every = trainer.config.sampleEvery
+        if diverged == nil && trainer.globalStep > firstStep && trainer.stepInEpoch != 0
+            && !(every > 0 && trainer.globalStep % every == 0) {
+            try writeGrid(dir.samples + String(format: "/step-%08d.png", trainer.globalStep))
+        }
         if let diverged {
             let note = "stopped at step \(diverged.step): non-finite \(diverged.what)"
                 + (trainer.config.onDivergence == "rollback" ? " after \(trainer.rollbacks) rollback(s)" : "")

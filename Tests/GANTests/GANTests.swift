@@ -69,6 +69,24 @@ final class GANTests: XCTestCase {
         try checkResume(clip, cut: 7)
     }
 
+    /// A run that stops between epochs writes a sample grid of its last step, so that a short
+    /// `--steps` run shows its digits; one that ends on an epoch has that epoch's grid only.
+    func testRunEndingMidEpochWritesAGridOfItsLastStep() throws {
+        let root = NSTemporaryDirectory() + "gan-last-grid-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        var c = tinyConfig("mlp")
+        c.steps = 10  // 48 images / 8 = 6 steps an epoch: epoch 1, then 4 steps of epoch 2
+        _ = try TrainingRun(config: c, runDirectory: root + "/mid", resume: false, log: { _ in }).run()
+        let mid = try FileManager.default.contentsOfDirectory(atPath: root + "/mid/samples").sorted()
+        XCTAssertEqual(mid, ["epoch-0001.png", "step-00000010.png"])
+        let grid = try PNGImage.readGray(path: root + "/mid/samples/step-00000010.png")
+        XCTAssertEqual(grid.width, 8 * 56 + 9 * 2)
+        c.steps = 12
+        _ = try TrainingRun(config: c, runDirectory: root + "/whole", resume: false, log: { _ in }).run()
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: root + "/whole/samples").sorted(),
+                       ["epoch-0001.png", "epoch-0002.png"])
+    }
+
     /// What SIGINT/SIGTERM do (set the stop flag): the step in progress finishes, a checkpoint
     /// is written at that step, and resuming from it matches an uninterrupted run.
     func testInterruptionSavesAResumableCheckpoint() throws {
