@@ -526,20 +526,22 @@ static gan_small_conv small_conv(const gan_dnnl_step *st) {
 // that step's bias and activation as it copies each image into its scratch (buffer 4).
 int gan_dnnl_inference_chain(int count, const gan_dnnl_step *steps, const float *x, float *out, int threads) {
     if (count < 1 || count > GAN_DNNL_MAX_CHAIN) return 1;
+    int small_last = steps[count - 1].kind == GAN_DNNL_SMALL_OUTPUT;
+    int dnnl_steps = count - small_last;
+    // Before any primitive is built or run: a last step the small-output kernel cannot take here
+    // (too many outputs, dilation, a CPU without AVX-512) sends the caller layer by layer.
+    if (small_last) {
+        const gan_dnnl_shape *s = &steps[count - 1].shape;
+        if (!gan_small_output_fits(s->o, s->kh, s->kw) || s->dh != 1 || s->dw != 1) return 1;
+    }
     pthread_mutex_lock(&lock);
     entry *es[GAN_DNNL_MAX_CHAIN] = {0};
     int rc = 1;
-    int small_last = steps[count - 1].kind == GAN_DNNL_SMALL_OUTPUT;
-    int dnnl_steps = count - small_last;
     if (!prepare(threads)) goto done;
     for (int i = 0; i < dnnl_steps; i++) {
         if (steps[i].kind != GAN_DNNL_FORWARD && steps[i].kind != GAN_DNNL_BACKWARD_DATA) goto done;
         if (!(es[i] = lookup_layout(steps[i].kind, &steps[i].shape, 0))) goto done;
         es[i]->pinned = 1;
-    }
-    if (small_last) {
-        const gan_dnnl_shape *s = &steps[count - 1].shape;
-        if (!gan_small_output_fits(s->o, s->kh, s->kw) || s->dh != 1 || s->dw != 1) goto done;
     }
     // Each step must read the layout the previous one wrote, and the epilogue must know it.
     for (int i = 0; i < dnnl_steps; i++) {

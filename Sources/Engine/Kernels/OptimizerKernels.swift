@@ -63,7 +63,7 @@ public enum OptimizerKernels {
         // AVX-512 (or AVX2 + FMA) when the CPU has it: the same operations (square root and
         // division are correctly rounded at any width), 16 (8) lanes per instruction instead of 4.
         var wideFinite: Int32 = 0
-        if WideKernels.enabled, gan_adam_wide(p, g, m, v, n, b1, b2, e, wd, s, c, &wideFinite) != 0 { return wideFinite != 0 }
+        if WideKernels.active, gan_adam_wide(p, g, m, v, n, b1, b2, e, wd, s, c, &wideFinite) != 0 { return wideFinite != 0 }
         // x − x is 0 exactly when x is finite; the differences are summed as in Kernels.allFinite.
         var differences = V()
         var k = 0

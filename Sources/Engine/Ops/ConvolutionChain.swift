@@ -47,8 +47,9 @@ extension ConvolutionStep {
     /// How this step runs on an NCHW input of `shape` through oneDNN: the kind and problem in
     /// conv2d's terms, and the output's shape. nil when the shapes disagree, the slope is negative,
     /// or the raw convolutions would run it on its stride-1 dual instead — unless `smallOutput`
-    /// (a chain's last step after oneDNN steps), the CPU has AVX-512 and the convolution has
-    /// o · kh · kw ≤ 64, which then goes to the engine's small-output kernel (the 128→1 output layer).
+    /// (a chain's last step after oneDNN steps) and the convolution has o · kh · kw ≤ 64, which
+    /// then goes to the engine's small-output kernel (the 128→1 output layer; the C chain refuses
+    /// it, before running anything, on CPUs without AVX-512).
     func oneDNNForm(input shape: [Int], smallOutput: Bool = false) -> (kind: OneDNN.Kind, problem: OneDNN.Problem, outShape: [Int])? {
         guard shape.count == 4, weight.rank == 4, weight.shape[2] == geometry.kernelH, weight.shape[3] == geometry.kernelW else { return nil }
         if let slope, !(slope >= 0) { return nil }
@@ -62,8 +63,7 @@ extension ConvolutionStep {
             let o = weight.shape[0]
             let (oh, ow) = outputSize(h, w)
             guard weight.shape[1] == c, oh > 0, ow > 0 else { return nil }
-            let small = smallOutput && Runtime.cpuHasAVX512 && o * g.kernelH * g.kernelW <= OneDNN.smallOutputLimit
-                && g.dilationH == 1 && g.dilationW == 1
+            let small = smallOutput && o * g.kernelH * g.kernelW <= OneDNN.smallOutputLimit && g.dilationH == 1 && g.dilationW == 1
             guard small || Tensor.conv2dDual(c: c, o: o, g) == nil else { return nil }
             form = (small ? .smallOutput : .forward, .init(n: n, c: c, h: h, w: w, o: o, oh: oh, ow: ow, geometry: g), [n, o, oh, ow])
         case .convTranspose2d:
