@@ -53,4 +53,20 @@ public final class Network: Module {
     }
 
     override public func callAsFunction(_ x: Tensor) -> Tensor { self(x, labels: nil) }
+
+    /// The network on `x` without a graph, `batch` samples at a time, joined: the memory of one
+    /// batch instead of all of them (a dcgan generator holds 0.4 GB of activations a thousand
+    /// samples). The same values as one call when the layers are per-sample (batch norm in eval mode).
+    public func inBatches(_ x: Tensor, labels: [Int]?, batch: Int) -> Tensor {
+        precondition(batch > 0, "batch must be positive, got \(batch)")
+        var parts: [Tensor] = []
+        var start = 0
+        while start < x.shape[0] {
+            let end = Swift.min(start + batch, x.shape[0])
+            let lb = labels.map { Array($0[start..<end]) }
+            parts.append(withoutGrad { self(x.sliced(axis: 0, start..<end), labels: lb) })
+            start = end
+        }
+        return parts.count == 1 ? parts[0] : Tensor.concat(parts, axis: 0)
+    }
 }

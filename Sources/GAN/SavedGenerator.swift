@@ -52,16 +52,7 @@ public struct SavedGenerator {
     /// Images [N, 1, 28, 28] in the model's pixel range, in batches of `batch`, without a graph.
     public func generate(_ z: Tensor, labels: [Int]? = nil, batch: Int = 500) -> Tensor {
         precondition(z.rank == 2 && z.shape[1] == latentDim, "latent vectors must be [N, \(latentDim)], got \(z.shape)")
-        var parts: [Tensor] = []
-        var start = 0
-        while start < z.shape[0] {
-            let end = Swift.min(start + batch, z.shape[0])
-            let zb = z.sliced(axis: 0, start..<end)
-            let lb = labels.map { Array($0[start..<end]) }
-            parts.append(withoutGrad { network(zb, labels: lb) })
-            start = end
-        }
-        return parts.count == 1 ? parts[0] : Tensor.concat(parts, axis: 0)
+        return network.inBatches(z, labels: labels, batch: batch)
     }
 
     /// Images mapped to [0, 1].

@@ -314,6 +314,34 @@ final class GANTests: XCTestCase {
         }
     }
 
+    func testGeneratingInBatchesMatchesOneCall() {
+        // cdcgan: batch norm (eval mode: per sample) and labels that must follow their samples.
+        var o = BuildOptions()
+        o.filters = 8
+        var g = RandomGenerator(seed: 4)
+        let spec = ModelZoo.spec("cdcgan")!
+        let gen = ModelZoo.build(spec, options: o, generator: &g, random: RandomSource(seed: 0)).0
+        // Running statistics away from their initial 0 / 1, so that eval mode is not the identity.
+        gen.train()
+        _ = withoutGrad { gen(randomTensor([16, spec.latentDim], seed: 60), labels: (0..<16).map { $0 % 10 }) }
+        gen.eval()
+        let z = randomTensor([7, spec.latentDim], seed: 61)
+        let labels = [4, 1, 9, 0, 7, 7, 2]
+        let whole = withoutGrad { gen(z, labels: labels) }
+        for batch in [1, 3, 7, 50] {
+            let parts = gen.inBatches(z, labels: labels, batch: batch)
+            XCTAssertEqual(parts.shape, [7, 1, 28, 28])
+            assertClose(parts, whole, rtol: 1e-5, atol: 1e-6, "batch \(batch)")
+        }
+        // Another class for one sample changes that sample only.
+        var other = labels
+        other[5] = 3
+        let changed = gen.inBatches(z, labels: other, batch: 3)
+        let diff = zip(changed.sliced(axis: 0, 5..<6).scalars, whole.sliced(axis: 0, 5..<6).scalars).map { abs($0 - $1) }.max() ?? 0
+        XCTAssertGreaterThan(diff, 1e-4, "sample 5 with another class")
+        assertClose(changed.sliced(axis: 0, 0..<5), whole.sliced(axis: 0, 0..<5), rtol: 1e-5, atol: 1e-6, "other samples")
+    }
+
     func testModelsHaveTheTutorialShapes() {
         var g = RandomGenerator(seed: 0)
         let expect: [String: (Int, Int)] = ["mlp": (293_136, 54_465), "dcgan": (1_459_201, 41_729), "dcgan-bn": (804_832, 1_039_489)]
