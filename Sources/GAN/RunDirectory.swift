@@ -6,11 +6,13 @@ import Foundation
 ///     config.json              the run's TrainConfig
 ///     metrics.jsonl            one JSON object per logged step
 ///     metrics.csv              the same, as CSV
+///     eval.jsonl               FD and coverage of 2,000 samples every --eval-every epochs
 ///     samples/epoch-0001.png   the fixed latent batch after each epoch
 ///     samples/step-00000500.png  the same every --sample-every steps
 ///     progress.png             rows of chosen epochs, as the textbook's figure
 ///     plots/losses.png         D and G loss against iterations and epochs
 ///     plots/d_outputs.png      mean D(x) and D(G(z))
+///     plots/fd.png             the evaluations' FD, from the second on
 ///     checkpoints/step-00004690.safetensors   the last three checkpoints
 ///     summary.json             what happened, written at the end
 public struct RunDirectory {
@@ -20,6 +22,9 @@ public struct RunDirectory {
     public var config: String { path + "/config.json" }
     public var metricsJSONL: String { path + "/metrics.jsonl" }
     public var metricsCSV: String { path + "/metrics.csv" }
+    /// FD and coverage of 2,000 samples, a line per evaluation (`--eval-every`).
+    public var evalJSONL: String { path + "/eval.jsonl" }
+    public var fdPlot: String { plots + "/fd.png" }
     public var samples: String { path + "/samples" }
     public var plots: String { path + "/plots" }
     public var checkpoints: String { path + "/checkpoints" }

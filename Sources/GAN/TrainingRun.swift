@@ -77,6 +77,7 @@ public final class TrainingRun {
             progressRows = TrainingRun.rows(from: ck)
             log("Resuming \(runDirectory) from \((latest as NSString).lastPathComponent) (epoch \(trainer.epoch), step \(trainer.globalStep))")
             try truncateMetrics(after: trainer.globalStep)
+            evalHistory = try truncateEvaluations(after: trainer.globalStep)
         } else {
             if !overwrite, !dir.checkpointFiles().isEmpty {
                 throw ConfigError("run directory \(runDirectory) already holds checkpoints; use --resume to continue it, --overwrite to start again, or another --run-dir")
@@ -85,7 +86,7 @@ public final class TrainingRun {
             trainer = try GANTrainer(config: config, train: train)
             try dir.create()
             if overwrite {
-                for f in dir.checkpointFiles() + [dir.metricsJSONL, dir.metricsCSV, dir.summary] { try? FileManager.default.removeItem(atPath: f) }
+                for f in dir.checkpointFiles() + [dir.metricsJSONL, dir.metricsCSV, dir.evalJSONL, dir.fdPlot, dir.summary] { try? FileManager.default.removeItem(atPath: f) }
             }
             try AtomicFile.write(Data(config.json().utf8), to: dir.config)
         }
@@ -134,6 +135,24 @@ public final class TrainingRun {
             }
             try AtomicFile.write(Data(((header + lines).joined(separator: "\n") + "\n").utf8), to: path)
         }
+    }
+
+    /// Drops evaluations past `step` (a resume repeats them) and returns the ones kept, for the
+    /// FD plot and the jump and collapse warnings.
+    func truncateEvaluations(after step: Int) throws -> [(epoch: Int, step: Int, fd: Double, covered: Double)] {
+        guard let text = try? String(contentsOfFile: dir.evalJSONL, encoding: .utf8) else { return [] }
+        var kept: [String] = []
+        var history: [(epoch: Int, step: Int, fd: Double, covered: Double)] = []
+        for line in text.split(separator: "\n", omittingEmptySubsequences: true) {
+            // A line cut short by a kill does not parse and is dropped.
+            guard let o = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                  let s = (o["step"] as? NSNumber)?.intValue, s <= step else { continue }
+            kept.append(String(line))
+            history.append(((o["epoch"] as? NSNumber)?.intValue ?? 0, s,
+                            (o["fd_2000"] as? NSNumber)?.doubleValue ?? .nan, (o["classes_covered_2000"] as? NSNumber)?.doubleValue ?? .nan))
+        }
+        try AtomicFile.write(Data(kept.map { $0 + "\n" }.joined().utf8), to: dir.evalJSONL)
+        return history
     }
 
     func record(_ m: StepMetrics) throws {
@@ -216,7 +235,7 @@ public final class TrainingRun {
         let fd = scores["fd"] ?? .nan, covered = scores["classes_covered"] ?? .nan
         let line = (["\"epoch\": \(trainer.epoch)", "\"step\": \(trainer.globalStep)", "\"samples\": 2000"]
             + scores.keys.sorted().map { "\"\($0)_2000\": \(scores[$0]!)" }).joined(separator: ", ")
-        let appender = try LineAppender(path: dir.path + "/eval.jsonl")
+        let appender = try LineAppender(path: dir.evalJSONL)
         try appender.append("{" + line + "}")
         if let best = evalHistory.map(\.fd).min(), fd > best * 1.5 {
             let note = String(format: "FD on 2,000 samples jumped to %.2f (best so far %.2f) at epoch %d", fd, best, trainer.epoch)
@@ -239,7 +258,7 @@ public final class TrainingRun {
         if evalHistory.count >= 2 {
             try LinePlot(title: "FD on 2000 samples", xLabel: "iteration", secondaryXScale: Float(trainer.loader.batchesPerEpoch), secondaryXLabel: "epoch",
                          series: [("FD (2000)", evalHistory.map { Float($0.step) }, evalHistory.map { Float($0.fd) }, (150, 40, 160))])
-                .render().write(to: dir.plots + "/fd.png")
+                .render().write(to: dir.fdPlot)
         }
     }
 

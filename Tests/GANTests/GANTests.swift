@@ -87,6 +87,44 @@ final class GANTests: XCTestCase {
                        ["epoch-0001.png", "epoch-0002.png"])
     }
 
+    /// eval.jsonl follows the checkpoints: a resume drops the evaluations past its step (and a
+    /// line cut short) and keeps the earlier ones for the FD jump warning; --overwrite deletes it.
+    func testEvaluationLogFollowsResumeAndOverwrite() throws {
+        let root = NSTemporaryDirectory() + "gan-eval-log-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let dir = RunDirectory(root + "/run")
+        var c = tinyConfig("mlp")
+        c.evalEvery = 1
+        c.steps = 12  // 6 steps an epoch: evaluations at steps 6 and 12
+        func fdOf(_ step: Int) -> Double { step <= 12 ? 100 : 200 }
+        let first = try TrainingRun(config: c, runDirectory: dir.path, resume: false, log: { _ in })
+        first.evaluator = { _ in ["fd": fdOf(first.trainer.globalStep), "classes_covered": 10] }
+        XCTAssertEqual(try first.run().warnings, [])
+        func steps() throws -> [Int] {
+            try String(contentsOfFile: dir.evalJSONL, encoding: .utf8).split(separator: "\n").map { line in
+                let o = try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
+                return (o["step"] as! NSNumber).intValue
+            }
+        }
+        XCTAssertEqual(try steps(), [6, 12])
+        // As if a later run had evaluated step 18 and been killed before its checkpoint, mid-line.
+        let stale = try String(contentsOfFile: dir.evalJSONL, encoding: .utf8)
+            + "{\"epoch\": 3, \"step\": 18, \"samples\": 2000, \"fd_2000\": 1.0, \"classes_covered_2000\": 10.0}\n{\"epoch\": 4, \"st"
+        try stale.write(toFile: dir.evalJSONL, atomically: true, encoding: .utf8)
+        c.steps = 18
+        let resumed = try TrainingRun(config: c, runDirectory: dir.path, resume: true, log: { _ in })
+        XCTAssertEqual(try steps(), [6, 12])
+        resumed.evaluator = { _ in ["fd": fdOf(resumed.trainer.globalStep), "classes_covered": 10] }
+        let summary = try resumed.run()
+        XCTAssertEqual(try steps(), [6, 12, 18])
+        // FD 200 at step 18 against 100 before the resume: the jump is seen across it.
+        XCTAssertEqual(summary.warnings.filter { $0.contains("FD on 2,000 samples jumped") }.count, 1, "\(summary.warnings)")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: dir.fdPlot))
+        _ = try TrainingRun(config: c, runDirectory: dir.path, resume: false, overwrite: true, log: { _ in })
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir.evalJSONL))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir.fdPlot))
+    }
+
     /// What SIGINT/SIGTERM do (set the stop flag): the step in progress finishes, a checkpoint
     /// is written at that step, and resuming from it matches an uninterrupted run.
     func testInterruptionSavesAResumableCheckpoint() throws {
