@@ -10,13 +10,14 @@ struct BenchEngineCommand: ParsableCommand {
         commandName: "engine",
         abstract: "Benchmark sgemm and the DCGAN or MLP layers (forward + backward) at one batch size.",
         discussion: """
-        Each layer runs forward, then the gradients of its input and weight; GFLOP/s counts
-        3 × the forward multiply-adds × 2. fraction_of_sgemm compares with a square sgemm
-        measured in the same run. With --breakdown, each primitive is timed on its own and
-        step_primitives_ms adds them up as often as one training step of the model runs them
-        (the generator's layers once, the discriminator's forward three times, its weight
-        gradient twice, its input gradient once): the time a step would take if nothing but
-        these primitives took time, and max_img_per_s = batch / that.
+        Each layer runs forward, then the gradients of its input and weight; GFLOP/s
+        counts 3 × the forward multiply-adds × 2. fraction_of_sgemm compares with a
+        square sgemm measured in the same run. With --breakdown, each primitive is
+        timed on its own and step_primitives_ms adds them up as often as one training
+        step of the model runs them (the generator's layers once, the discriminator's
+        forward three times, its weight gradient twice, its input gradient once): the
+        time a step would take if nothing but these primitives took time, and
+        max_img_per_s = batch / that.
 
         Example:
           swift build -c release && .build/release/gan bench engine --breakdown --json

@@ -21,16 +21,18 @@ struct BenchTrainCommand: ParsableCommand {
         commandName: "train",
         abstract: "Median seconds per training iteration, images/s and peak RSS (same protocol as the reference scripts).",
         discussion: """
-        One iteration: the next real batch, z, fake = G(z) once, a D update on real and fake, \
-        a G update through the updated, frozen D. Warm-up iterations are not timed.
+        One iteration: the next real batch, z, fake = G(z) once, a D update on real and
+        fake, a G update through the updated, frozen D. Warm-up iterations are not
+        timed.
 
-        Also reported: the step's matrix products and convolutions (GFLOP, counted as they \
-        run), their rate over the median step, and that as a fraction of an sgemm measured \
-        before and after the steps (the faster of the two): how close the whole step comes \
-        to the machine's limit.
+        Also reported: the step's matrix products and convolutions (GFLOP, counted as
+        they run), their rate over the median step, and that as a fraction of an sgemm
+        measured before and after the steps (the faster of the two): how close the
+        whole step comes to the machine's limit.
 
         Example:
-          swift build -c release && .build/release/gan bench train --model dcgan --batch 64 --iters 30 --json
+          swift build -c release
+          .build/release/gan bench train --model dcgan --batch 64 --iters 30 --json
         """
     )
 
@@ -146,7 +148,7 @@ struct BenchGenerateCommand: ParsableCommand {
         abstract: "Time generating samples with an untrained generator in eval mode (no graph).",
         discussion: """
         Example:
-          .build/release/gan bench generate --model dcgan --count 10000 --batch 500 --json
+          .build/release/gan bench generate --model dcgan --count 10000 --json
         """
     )
 

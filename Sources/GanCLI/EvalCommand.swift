@@ -10,9 +10,10 @@ struct EvalCommand: ParsableCommand {
         commandName: "eval",
         abstract: "Score samples with the bundled classifier: FD, KID, classifier score, precision/recall, coverage.",
         discussion: """
-        Compares against the data set's 10,000 test images. Generated images are quantized to
-        uint8 first, as a saved image would be. Without --json a table shows, beside each
-        figure, the real-data floor: 10,000 training images scored the same way.
+        Compares against the data set's 10,000 test images. Generated images are
+        quantized to uint8 first, as a saved image would be. Without --json a table
+        shows, beside each figure, the real-data floor: 10,000 training images scored
+        the same way.
 
         Examples:
           gan eval --checkpoint runs/dcgan/checkpoints/step-00002811.safetensors

@@ -9,11 +9,12 @@ struct GanCommand: ParsableCommand {
         abstract: "Train and evaluate GANs on MNIST-style images, in Swift, on the CPU.",
         discussion: """
         Examples:
-          gan train                              the Keras tutorial DCGAN on MNIST (about 15 minutes)
+          gan train                          the Keras tutorial DCGAN (15–20 minutes)
           gan sample --checkpoint C --out grid.png
-          gan models                             the models and losses with their origins
-          gan classifier train --dataset mnist   train the evaluation classifier (≥ 99 % test accuracy)
-          gan bench engine --json                measure the engine's kernels against the machine's sgemm
+          gan models                         the models and losses, with their origins
+          gan classifier train --dataset mnist
+                                             the evaluation classifier (≥ 99 %)
+          gan bench engine --json            the kernels against the machine's sgemm
         """,
         version: "gan \(ganVersion)",
         subcommands: [TrainCommand.self, SampleCommand.self, EvalCommand.self, PlotCommand.self, InterpolateCommand.self, ModelsCommand.self, DistancesCommand.self, DataCommand.self, ClassifierCommand.self, BenchCommand.self]

@@ -8,12 +8,14 @@ struct SampleCommand: ParsableCommand {
         commandName: "sample",
         abstract: "Draw images from a trained generator.",
         discussion: """
-        --out decides the format: a .png file is a grid, a directory (ending in /) gets one PNG
-        per image, a .npy file holds uint8 images N×28×28 (or float32 in the model's range with
-        --float). --z reads latent vectors from a float32 .npy [N, latent] instead of drawing them.
+        --out decides the format: a .png file is a grid, a directory (ending in /) gets
+        one PNG per image, a .npy file holds uint8 images N×28×28 (or float32 in the
+        model's range with --float). --z reads latent vectors from a float32 .npy
+        [N, latent] instead of drawing them.
 
         Examples:
-          gan sample --checkpoint runs/dcgan/checkpoints/step-00002811.safetensors --out grid.png
+          gan sample --checkpoint runs/dcgan/checkpoints/step-00002811.safetensors \\
+            --out grid.png
           gan sample --checkpoint C --count 10000 --seed 1 --out samples.npy
           gan sample --checkpoint runs/cdcgan/checkpoints/… --class 7 --out sevens.png
         """
@@ -84,7 +86,8 @@ struct InterpolateCommand: ParsableCommand {
         abstract: "Spherical interpolation between the latent vectors of two seeds, as a strip of images.",
         discussion: """
         Example:
-          gan interpolate --checkpoint runs/dcgan/checkpoints/step-00002811.safetensors --from 1 --to 2 --steps 10 --out strip.png
+          gan interpolate --checkpoint runs/dcgan/checkpoints/step-00002811.safetensors \\
+            --from 1 --to 2 --steps 10 --out strip.png
         """
     )
 
@@ -140,9 +143,10 @@ struct DistancesCommand: ParsableCommand {
         commandName: "distances",
         abstract: "The WGAN paper's comparison of TV, KL, JS and earth-mover distances on two parallel lines.",
         discussion: """
-        P₀ is uniform on {0} × [0, 1] and P_θ on {θ} × [0, 1]. For every θ ≠ 0 the supports are
-        disjoint: TV stays 1, KL is infinite and JS stays log 2 ≈ 0.693, so none of them tells a
-        generator which way to move. Only the earth-mover distance, |θ|, shrinks as θ → 0.
+        P₀ is uniform on {0} × [0, 1] and P_θ on {θ} × [0, 1]. For every θ ≠ 0 the
+        supports are disjoint: TV stays 1, KL is infinite and JS stays log 2 ≈ 0.693,
+        so none of them tells a generator which way to move. Only the earth-mover
+        distance, |θ|, shrinks as θ → 0.
         """
     )
 

@@ -10,8 +10,8 @@ struct TrainCommand: ParsableCommand {
         commandName: "train",
         abstract: "Train a GAN; writes grids, metrics, plots and checkpoints to a run directory.",
         discussion: """
-        With no options: the Keras tutorial DCGAN on MNIST for 2 epochs (about 15–20 minutes
-        on 2 cores). The tutorial's full recipe is 21 epochs at batch 256:
+        With no options: the Keras tutorial DCGAN on MNIST for 2 epochs (about 15–20
+        minutes on 2 cores). The tutorial's full recipe is 21 epochs at batch 256:
           gan train --epochs 21 --batch-size 256
 
         Examples:
@@ -19,15 +19,16 @@ struct TrainCommand: ParsableCommand {
           gan train --model mlp --epochs 20
           gan train --model dcgan-bn --loss wgan-gp --critic-norm layer --epochs 5
           gan train --model cdcgan --dataset fashion-mnist --ema 0.999
-          gan train --run-dir runs/dcgan --resume --epochs 10   # continue, train to epoch 10
+          gan train --run-dir runs/dcgan --resume --epochs 10   # go on to epoch 10
 
-        Ctrl-C saves a checkpoint and stops; --resume continues exactly where it stopped.
-        A NaN or Inf in a loss, gradient or weight rolls the run back to its last checkpoint
-        with halved learning rates (up to --max-rollbacks times), or stops with
-        --on-divergence stop. Exit status: 0 done or stopped by a signal, 1 a bad file or
-        I/O error, 2 diverged, 64 a bad option.
-        Run directory: config.json, metrics.jsonl, metrics.csv, samples/, progress.png,
-        plots/losses.png, plots/d_outputs.png, checkpoints/, summary.json (see docs/gan.md).
+        Ctrl-C saves a checkpoint and stops; --resume continues exactly where it
+        stopped. A NaN or Inf in a loss, gradient or weight rolls the run back to its
+        last checkpoint with halved learning rates (up to --max-rollbacks times), or
+        stops with --on-divergence stop. Exit status: 0 done or stopped by a signal,
+        1 a bad file or I/O error, 2 diverged, 64 a bad option.
+
+        Run directory: config.json, metrics.jsonl, metrics.csv, eval.jsonl, samples/,
+        progress.png, plots/, checkpoints/, summary.json (see docs/gan.md).
         """
     )
 
