@@ -64,8 +64,16 @@ public enum Metrics {
             let xs = x.indexSelect(xi), ys = y.indexSelect(yi)
             func kernelSum(_ a: Tensor, _ b: Tensor, excludeDiagonal: Bool) -> Double {
                 let k = ((Tensor.matmul(a, b, transposeB: true) / Float(d)) + 1).scalars
+                // The cube as two products: `pow` was 15 % of `gan eval` (3·10⁸ calls at the defaults).
                 var s = 0.0
-                for i in 0..<m { for j in 0..<m where !(excludeDiagonal && i == j) { s += pow(Double(k[i * m + j]), 3) } }
+                k.withUnsafeBufferPointer { k in
+                    for i in 0..<m {
+                        for j in 0..<m where !(excludeDiagonal && i == j) {
+                            let v = Double(k[i * m + j])
+                            s += v * v * v
+                        }
+                    }
+                }
                 return s
             }
             let kxx = kernelSum(xs, xs, excludeDiagonal: true), kyy = kernelSum(ys, ys, excludeDiagonal: true)

@@ -111,9 +111,11 @@ struct EvalCommand: ParsableCommand {
             return
         }
         print("\(report.count) samples vs the \(datasetName) test set; classifier \(name)\n")
-        print("metric                 samples        real floor (train vs test)")
+        print("metric                 samples                real floor (train vs test)")
         func row(_ label: String, _ a: String, _ b: String?) {
-            print(label.padding(toLength: 22, withPad: " ", startingAt: 0) + " " + a.padding(toLength: 14, withPad: " ", startingAt: 0) + " " + (b ?? "–"))
+            // `padding(toLength:)` also cuts a longer string: a KID of 212989.87 ± 10752.70 showed as "212989.87 ± 10".
+            func padded(_ s: String, _ n: Int) -> String { s.count >= n ? s : s + String(repeating: " ", count: n - s.count) }
+            print(padded(label, 22) + " " + padded(a, 22) + " " + (b ?? "–"))
         }
         row("FD", String(format: "%.3f", report.fd), floor.map { String(format: "%.3f", $0.fd) })
         row("KID (×1000)", String(format: "%.2f ± %.2f", report.kidMean * 1000, report.kidStd * 1000), floor.map { String(format: "%.2f ± %.2f", $0.kidMean * 1000, $0.kidStd * 1000) })

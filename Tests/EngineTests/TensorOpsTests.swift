@@ -80,6 +80,20 @@ final class TensorOpsTests: XCTestCase {
 
     /// The sigmoid's own exp (no libm) against exp in Double, over the range where its value is
     /// neither 0 nor 1 in Float, and the fused gradient g·y·(1 − y) against the same formula.
+    /// Clamp's vector path (16 lanes) and its tail give the closed form, NaN and infinities included.
+    func testClampKeepsNaNAndLimitsInfinities() {
+        var values = (0..<37).map { Float($0 - 18) * 0.1 }
+        values[3] = .nan; values[17] = .infinity; values[20] = -.infinity; values[35] = .nan
+        let x = Tensor(shape: [37], values)
+        for (lo, hi) in [(Float(-0.5), Float(0.7)), (0, .infinity)] {
+            let y = x.clamp(min: lo, max: hi).scalars
+            for (i, v) in values.enumerated() {
+                if v.isNaN { XCTAssertTrue(y[i].isNaN, "element \(i)"); continue }
+                XCTAssertEqual(y[i], v < lo ? lo : (v > hi ? hi : v), "element \(i) of [\(lo), \(hi)]")
+            }
+        }
+    }
+
     func testSigmoidAgainstDoubleReference() {
         let xs = stride(from: Float(-88), through: 30, by: 0.0173).map { $0 }
         let y = Tensor(xs).sigmoid()

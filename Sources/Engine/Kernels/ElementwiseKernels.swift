@@ -211,7 +211,12 @@ struct SignK: UnaryKernel {
 struct ClampK: UnaryKernel {
     let lo: Float, hi: Float
     @inline(__always) func scalar(_ x: Float) -> Float { Swift.min(Swift.max(x, lo), hi) }
-    @inline(__always) func vector(_ x: Vec) -> Vec { x.clamped(lowerBound: Vec(repeating: lo), upperBound: Vec(repeating: hi)) }
+    // Not `clamped(lowerBound:upperBound:)`: the standard library's was not inlined and ran at
+    // 17 % of `gan eval`'s samples (its distance matrices). A NaN stays NaN, as in `scalar`.
+    @inline(__always) func vector(_ x: Vec) -> Vec {
+        let l = Vec(repeating: lo), h = Vec(repeating: hi)
+        return x.replacing(with: l, where: x .< l).replacing(with: h, where: x .> h)
+    }
 }
 /// 1 inside [lo, hi], else 0.
 struct InRangeK: UnaryKernel {
