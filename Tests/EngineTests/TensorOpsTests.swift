@@ -80,6 +80,40 @@ final class TensorOpsTests: XCTestCase {
 
     /// The sigmoid's own exp (no libm) against exp in Double, over the range where its value is
     /// neither 0 nor 1 in Float, and the fused gradient g·y·(1 − y) against the same formula.
+    /// Max pooling against a direct loop over each window: the first largest value wins (ties),
+    /// a NaN anywhere in a window is its value, and the gradient goes to the position it came from.
+    func testMaxPoolAgainstDirectWindows() {
+        for size in [2, 3] {
+            let (n, c, h, w) = (2, 3, 6 * size / 2 * 2, 4 * size)
+            var v = randomTensor([n, c, h, w], seed: 70 + UInt64(size)).scalars.map { ($0 * 4).rounded() / 4 }  // ties
+            v[5] = .nan; v[h * w + 2 * w + 1] = .nan; v[7 * w] = -.infinity
+            let x = Tensor(shape: [n, c, h, w], v).requiringGrad()
+            let y = x.maxPool2d(size)
+            let (oh, ow) = (h / size, w / size)
+            var expectGrad = [Float](repeating: 0, count: v.count)
+            for plane in 0..<(n * c) {
+                for i in 0..<oh {
+                    for j in 0..<ow {
+                        var at = -1
+                        for a in 0..<size {
+                            for b in 0..<size {
+                                let k = plane * h * w + (i * size + a) * w + j * size + b
+                                if at >= 0 && v[at].isNaN { continue }
+                                if at < 0 || v[k].isNaN || v[k] > v[at] { at = k }
+                            }
+                        }
+                        let o = (plane * oh + i) * ow + j
+                        if v[at].isNaN { XCTAssertTrue(y.scalars[o].isNaN, "size \(size) output \(o)") } else { XCTAssertEqual(y.scalars[o], v[at], "size \(size) output \(o)") }
+                        expectGrad[at] += Float(o + 1)
+                    }
+                }
+            }
+            let weights = Tensor(shape: y.shape, (0..<y.count).map { Float($0 + 1) })
+            let g = (y * weights).sum().gradients(wrt: [x])[0]
+            XCTAssertEqual(g.scalars, expectGrad, "size \(size) gradient positions")
+        }
+    }
+
     /// Clamp's vector path (16 lanes) and its tail give the closed form, NaN and infinities included.
     func testClampKeepsNaNAndLimitsInfinities() {
         var values = (0..<37).map { Float($0 - 18) * 0.1 }
