@@ -529,7 +529,7 @@ int gan_dnnl_inference_chain(int count, const gan_dnnl_step *steps, const float 
     int small_last = steps[count - 1].kind == GAN_DNNL_SMALL_OUTPUT;
     int dnnl_steps = count - small_last;
     // Before any primitive is built or run: a last step the small-output kernel cannot take here
-    // (too many outputs, dilation, a CPU without AVX-512) sends the caller layer by layer.
+    // (too many outputs, dilation, a CPU without AVX-512 or AVX2) sends the caller layer by layer.
     if (small_last) {
         const gan_dnnl_shape *s = &steps[count - 1].shape;
         if (!gan_small_output_fits(s->o, s->kh, s->kw) || s->dh != 1 || s->dw != 1) return 1;

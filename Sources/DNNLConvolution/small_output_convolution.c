@@ -4,7 +4,7 @@
 // as [c, h·w], then each output pixel sums its kh·kw shifted entries of Z. oneDNN pads the one
 // output channel to sixteen, and the unfold + sgemm path packs a 400 KB image for every GEMM;
 // here the image is made plain (with the previous layer's bias and activation) in a scratch
-// buffer that stays in L2, and an AVX-512 kernel multiplies straight from it.
+// buffer that stays in L2, and an AVX-512 or AVX2 kernel multiplies straight from it.
 #include "small_output_convolution.h"
 #include "CSupport.h"
 #include <immintrin.h>
@@ -50,8 +50,49 @@ static void multiply(const float *A, long kpad, long C, const float *X, long P, 
     }
 }
 
+// `multiply` on eight lanes. A tile of ROWS rows × 16 pixels is 12 accumulators, which with the
+// two image vectors and the broadcast weight fills AVX2's 16 registers exactly: anything more
+// live in the loop (a first version kept the tail's masks) spills an accumulator to the stack on
+// every step, and the kernel ran at a third of the FMA peak. So the tile has no masks: a last
+// partial tile is multiplied from a zero-padded copy and written back through a bounce buffer.
+__attribute__((target("avx2,fma")))
+static inline void tile256(const float *a, long C, const float *x, long xstride, float *z, long zstride) {
+    __m256 acc[ROWS][2];
+    for (int r = 0; r < ROWS; r++) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
+    for (long c = 0; c < C; c++) {
+        __m256 x0 = _mm256_loadu_ps(x + c * xstride), x1 = _mm256_loadu_ps(x + c * xstride + 8);
+        for (int r = 0; r < ROWS; r++) {
+            __m256 w = _mm256_broadcast_ss(a + r * C + c);
+            acc[r][0] = _mm256_fmadd_ps(w, x0, acc[r][0]);
+            acc[r][1] = _mm256_fmadd_ps(w, x1, acc[r][1]);
+        }
+    }
+    for (int r = 0; r < ROWS; r++) {
+        _mm256_storeu_ps(z + r * zstride, acc[r][0]);
+        _mm256_storeu_ps(z + r * zstride + 8, acc[r][1]);
+    }
+}
+
+// Z as `multiply` computes it; `pad` holds C × 16 floats for a last partial tile.
+__attribute__((target("avx2,fma")))
+static void multiply256(const float *A, long kpad, long C, const float *X, long P, float *Z, float *pad) {
+    long whole = P / 16 * 16;
+    for (long p0 = 0; p0 < whole; p0 += 16)
+        for (long k0 = 0; k0 < kpad; k0 += ROWS) tile256(A + k0 * C, C, X + p0, P, Z + k0 * P + p0, P);
+    long lanes = P - whole;
+    if (lanes == 0) return;
+    for (long c = 0; c < C; c++) {
+        memcpy(pad + c * 16, X + c * P + whole, sizeof(float) * (size_t)lanes);
+        memset(pad + c * 16 + lanes, 0, sizeof(float) * (size_t)(16 - lanes));
+    }
+    float bounce[ROWS * 16];
+    for (long k0 = 0; k0 < kpad; k0 += ROWS) {
+        tile256(A + k0 * C, C, pad, 16, bounce, 16);
+        for (int r = 0; r < ROWS; r++) memcpy(Z + (k0 + r) * P + whole, bounce + r * 16, sizeof(float) * (size_t)lanes);
+    }
+}
+
 // y[o, r, s] = Σ_{i,j} Z[(o·kh + i)·kw + j, (r·sh − pt + i)·W + s·sw − pl + j] (inside the image), + bias[o].
-__attribute__((target("avx512f")))
 static void gather(const gan_small_conv *cv, const float *Z, long H, long W, float *y) {
     long P = H * W;
     for (long o = 0; o < cv->o; o++)
@@ -99,7 +140,8 @@ static int copies(const gan_layout *x, const gan_epilogue *pre) {
 
 size_t gan_small_output_scratch_floats(const gan_layout *x, const gan_epilogue *pre, const gan_small_conv *cv) {
     long P = x->h * x->w;
-    return (size_t)((copies(x, pre) ? x->c * P : 0) + padded_rows(cv) * P);
+    // The plain image, Z, and multiply256's padded last tile.
+    return (size_t)((copies(x, pre) ? x->c * P : 0) + padded_rows(cv) * P + x->c * 16);
 }
 
 static void run(void *arg) {
@@ -118,13 +160,14 @@ static void run(void *arg) {
             for (long cb = 0; cb < blocks; cb++) gan_epilogue_block_to_plain(x, jb->pre ? jb->pre : &none, n, cb, image);
             X = image;
         }
-        multiply(jb->A, jb->kpad, C, X, P, Z);
+        if (gan_cpu_has_avx512f()) multiply(jb->A, jb->kpad, C, X, P, Z);
+        else multiply256(jb->A, jb->kpad, C, X, P, Z, Z + jb->kpad * P);
         gather(jb->cv, Z, x->h, x->w, jb->y + n * jb->cv->o * jb->cv->oh * jb->cv->ow);
     }
 }
 
 int gan_small_output_fits(int o, int kh, int kw) {
-    return o > 0 && kh > 0 && kw > 0 && o * kh * kw <= GAN_SMALL_OUTPUT_MAX && gan_cpu_has_avx512f();
+    return o > 0 && kh > 0 && kw > 0 && o * kh * kw <= GAN_SMALL_OUTPUT_MAX && (gan_cpu_has_avx512f() || gan_cpu_has_avx2());
 }
 
 int gan_small_output_convolution(const gan_layout *x, const gan_epilogue *pre, const gan_small_conv *cv, float *y,

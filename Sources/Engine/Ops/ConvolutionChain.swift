@@ -49,7 +49,7 @@ extension ConvolutionStep {
     /// or the raw convolutions would run it on its stride-1 dual instead — unless `smallOutput`
     /// (a chain's last step after oneDNN steps) and the convolution has o · kh · kw ≤ 64, which
     /// then goes to the engine's small-output kernel (the 128→1 output layer; the C chain refuses
-    /// it, before running anything, on CPUs without AVX-512).
+    /// it, before running anything, on CPUs without AVX-512 or AVX2).
     func oneDNNForm(input shape: [Int], smallOutput: Bool = false) -> (kind: OneDNN.Kind, problem: OneDNN.Problem, outShape: [Int])? {
         guard shape.count == 4, weight.rank == 4, weight.shape[2] == geometry.kernelH, weight.shape[3] == geometry.kernelW else { return nil }
         if let slope, !(slope >= 0) { return nil }
