@@ -59,6 +59,7 @@ public final class Network: Module {
     /// samples). The same values as one call when the layers are per-sample (batch norm in eval mode).
     public func inBatches(_ x: Tensor, labels: [Int]?, batch: Int) -> Tensor {
         precondition(batch > 0, "batch must be positive, got \(batch)")
+        precondition(labels == nil || labels!.count == x.shape[0], "\(labels?.count ?? 0) labels for \(x.shape[0]) samples")
         var parts: [Tensor] = []
         var start = 0
         while start < x.shape[0] {

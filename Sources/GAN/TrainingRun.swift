@@ -137,6 +137,10 @@ public final class TrainingRun {
         }
     }
 
+    /// A JSON number, or null for NaN and infinities (which JSON cannot spell; "nan" made the
+    /// line unreadable, and a resume dropped it).
+    static func jsonNumber(_ v: Double) -> String { v.isFinite ? "\(v)" : "null" }
+
     /// Drops evaluations past `step` (a resume repeats them) and returns the ones kept, for the
     /// FD plot and the jump and collapse warnings.
     func truncateEvaluations(after step: Int) throws -> [(epoch: Int, step: Int, fd: Double, covered: Double)] {
@@ -234,7 +238,7 @@ public final class TrainingRun {
         let scores = evaluator(images)
         let fd = scores["fd"] ?? .nan, covered = scores["classes_covered"] ?? .nan
         let line = (["\"epoch\": \(trainer.epoch)", "\"step\": \(trainer.globalStep)", "\"samples\": 2000"]
-            + scores.keys.sorted().map { "\"\($0)_2000\": \(scores[$0]!)" }).joined(separator: ", ")
+            + scores.keys.sorted().map { "\"\($0)_2000\": \(Self.jsonNumber(scores[$0]!))" }).joined(separator: ", ")
         let appender = try LineAppender(path: dir.evalJSONL)
         try appender.append("{" + line + "}")
         if let best = evalHistory.map(\.fd).min(), fd > best * 1.5 {

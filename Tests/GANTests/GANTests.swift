@@ -98,7 +98,8 @@ final class GANTests: XCTestCase {
         c.steps = 12  // 6 steps an epoch: evaluations at steps 6 and 12
         func fdOf(_ step: Int) -> Double { step <= 12 ? 100 : 200 }
         let first = try TrainingRun(config: c, runDirectory: dir.path, resume: false, log: { _ in })
-        first.evaluator = { _ in ["fd": fdOf(first.trainer.globalStep), "classes_covered": 10] }
+        // A metric without a value (NaN) must not make its line unreadable JSON.
+        first.evaluator = { _ in ["fd": fdOf(first.trainer.globalStep), "classes_covered": 10, "kid": .nan] }
         XCTAssertEqual(try first.run().warnings, [])
         func steps() throws -> [Int] {
             try String(contentsOfFile: dir.evalJSONL, encoding: .utf8).split(separator: "\n").map { line in
