@@ -155,6 +155,11 @@ struct TrainCommand: ParsableCommand {
             throw ValidationError(e.description)
         }
         let t = run.trainer
+        if resume && t.isFinished {
+            // The run still finishes as usual below (summary, plots), so that a run killed after
+            // its last checkpoint completes; this only says why no step runs.
+            print("Nothing left to train: \(dir) is at step \(t.globalStep) and \(t.totalSteps) iterations were asked for; raise --steps or --epochs to go on.")
+        }
         if t.config.evalEvery > 0 {
             let evaluator = try Self.testSetEvaluator(t.config.dataset, log: log)
             // Embedding the test set leaves the classifier's activations and the test images in

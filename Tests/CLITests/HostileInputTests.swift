@@ -83,6 +83,21 @@ final class HostileInputTests: XCTestCase {
         }
     }
 
+    /// Resuming a run with fewer steps than it has says so, trains nothing and keeps its checkpoint.
+    func testResumingPastTheRequestedStepsSaysSo() throws {
+        let data = syntheticIDXDirectory(count: 16, seed: 4), run = dir + "/past"
+        let args = ["train", "--model", "mlp", "--dataset", data, "--batch-size", "8", "--run-dir", run]
+        XCTAssertEqual(try Gan.run(args + ["--steps", "3"]).status, 0)
+        let checkpoint = run + "/checkpoints/step-00000003.safetensors"
+        let before = try Data(contentsOf: URL(fileURLWithPath: checkpoint))
+        let r = try Gan.run(args + ["--steps", "2", "--resume"])
+        XCTAssertEqual(r.status, 0, r.output)
+        XCTAssertTrue(r.output.contains("Nothing left to train: \(run) is at step 3 and 2 iterations were asked for"), r.output)
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: checkpoint)), before)
+        let kept = try FileManager.default.contentsOfDirectory(atPath: run + "/checkpoints").filter { $0.hasSuffix(".safetensors") }.sorted()
+        XCTAssertEqual(kept.last, "step-00000003.safetensors")
+    }
+
     /// A checkpoint to point `gan sample` at, trained for a few steps on synthetic data.
     func goodCheckpoint() throws -> String {
         let r = try Gan.run(["train", "--model", "mlp", "--dataset", syntheticIDXDirectory(count: 16, seed: 4), "--steps", "2",
