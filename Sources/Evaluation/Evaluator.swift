@@ -53,6 +53,8 @@ public enum Classifier {
     }
 
     /// Penultimate features [N, 128] and class probabilities of images [N, 1, 28, 28] in [0, 1].
+    /// `batch` 200: at 500 the activations took ~190 MB (the peak of `gan train`'s set-up), at
+    /// 100 ~40 MB, and `gan eval` ran as fast at 200 as at 500.
     public static func embed(_ model: LeNet, _ images: Tensor, batch: Int = 200) -> (features: Tensor, probabilities: [[Double]]) {
         model.eval()
         var feats: [Tensor] = []

@@ -163,7 +163,7 @@ struct TrainCommand: ParsableCommand {
         if t.config.evalEvery > 0 {
             let evaluator = try Self.testSetEvaluator(t.config.dataset, log: log)
             // Embedding the test set leaves the classifier's activations and the test images in
-            // the buffer cache, sizes no training step asks for: ~190 MB of peak RSS for nothing.
+            // the buffer cache, sizes no training step asks for: ~180 MB of peak RSS for nothing.
             BufferCache.release()
             run.evaluator = { images in
                 let r = evaluator.evaluate(images, kidSubsets: 10, withPrecisionRecall: false)
