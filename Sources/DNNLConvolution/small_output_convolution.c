@@ -129,6 +129,7 @@ typedef struct {
     float *y;
     float *scratch;
     int threads;
+    int wide;  // AVX-512's kernel, else AVX2's: asked once a call, not once an image
 } job;
 
 static long padded_rows(const gan_small_conv *cv) { return ((long)cv->o * cv->kh * cv->kw + ROWS - 1) / ROWS * ROWS; }
@@ -160,7 +161,7 @@ static void run(void *arg) {
             for (long cb = 0; cb < blocks; cb++) gan_epilogue_block_to_plain(x, jb->pre ? jb->pre : &none, n, cb, image);
             X = image;
         }
-        if (gan_cpu_has_avx512f()) multiply(jb->A, jb->kpad, C, X, P, Z);
+        if (jb->wide) multiply(jb->A, jb->kpad, C, X, P, Z);
         else multiply256(jb->A, jb->kpad, C, X, P, Z, Z + jb->kpad * P);
         gather(jb->cv, Z, x->h, x->w, jb->y + n * jb->cv->o * jb->cv->oh * jb->cv->ow);
     }
@@ -181,7 +182,7 @@ int gan_small_output_convolution(const gan_layout *x, const gan_epilogue *pre, c
         for (long c = 0; c < C; c++)
             for (long ij = 0; ij < cv->kh * cv->kw; ij++)
                 A[(o * cv->kh * cv->kw + ij) * C + c] = cv->weight[(o * C + c) * cv->kh * cv->kw + ij];
-    job jb = {x, pre, cv, A, kpad, y, scratch, threads};
+    job jb = {x, pre, cv, A, kpad, y, scratch, threads, gan_cpu_has_avx512f()};
     GOMP_parallel(run, &jb, (unsigned)threads, 0);
     free(A);
     return 0;

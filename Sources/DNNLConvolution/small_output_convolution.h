@@ -13,8 +13,8 @@ typedef struct {
     const float *bias;
 } gan_small_conv;
 
-/// Whether the kernel takes this size here: it is written in AVX-512, so never on other CPUs (an
-/// inference chain checks it before running any of its steps).
+/// Whether the kernel takes this size here: it is written in AVX-512 and AVX2, so never on other
+/// CPUs (an inference chain checks it before running any of its steps).
 int gan_small_output_fits(int o, int kh, int kw);
 /// Floats of scratch one thread needs for `gan_small_output_convolution`.
 size_t gan_small_output_scratch_floats(const gan_layout *x, const gan_epilogue *pre, const gan_small_conv *cv);

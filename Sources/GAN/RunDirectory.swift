@@ -41,6 +41,8 @@ public struct RunDirectory {
     }
 
     public func checkpointPath(step: Int) -> String { checkpoints + String(format: "/step-%08d.safetensors", step) }
+    /// The sample grid of a step (`--sample-every`, or the last step of a run that stops mid-epoch).
+    public func stepGrid(step: Int) -> String { samples + String(format: "/step-%08d.png", step) }
 
     /// Checkpoints by step, newest last.
     public func checkpointFiles() -> [String] {

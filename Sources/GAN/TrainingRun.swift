@@ -36,7 +36,9 @@ public final class TrainingRun {
     /// (the GAN module does not depend on the evaluation module). Returns named figures,
     /// at least `fd` and `classes_covered`.
     public var evaluator: ((Tensor) -> [String: Double])?
-    var evalHistory: [(epoch: Int, step: Int, fd: Double, covered: Double)] = []
+    /// One in-training evaluation, as the FD plot and the jump and collapse warnings need it.
+    typealias EvaluationPoint = (epoch: Int, step: Int, fd: Double, covered: Double)
+    var evalHistory: [EvaluationPoint] = []
     /// What this session noticed and the summary reports: a discriminator that has won,
     /// coverage collapse, FD jumps, divergence rollbacks.
     public private(set) var warnings: [String] = []
@@ -143,10 +145,10 @@ public final class TrainingRun {
 
     /// Drops evaluations past `step` (a resume repeats them) and returns the ones kept, for the
     /// FD plot and the jump and collapse warnings.
-    func truncateEvaluations(after step: Int) throws -> [(epoch: Int, step: Int, fd: Double, covered: Double)] {
+    func truncateEvaluations(after step: Int) throws -> [EvaluationPoint] {
         guard let text = try? String(contentsOfFile: dir.evalJSONL, encoding: .utf8) else { return [] }
         var kept: [String] = []
-        var history: [(epoch: Int, step: Int, fd: Double, covered: Double)] = []
+        var history: [EvaluationPoint] = []
         for line in text.split(separator: "\n", omittingEmptySubsequences: true) {
             // A line cut short by a kill does not parse and is dropped.
             guard let o = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
@@ -322,7 +324,7 @@ public final class TrainingRun {
             watchDiscriminator(m)
             let every = trainer.config.sampleEvery
             if every > 0 && trainer.globalStep % every == 0 {
-                try writeGrid(dir.samples + String(format: "/step-%08d.png", trainer.globalStep))
+                try writeGrid(dir.stepGrid(step: trainer.globalStep))
             }
             if trainer.stepInEpoch == 0 { try endOfEpoch() }
             if StopSignals.requested != 0 {
@@ -334,7 +336,7 @@ public final class TrainingRun {
         let every = trainer.config.sampleEvery
         if diverged == nil && trainer.globalStep > firstStep && trainer.stepInEpoch != 0
             && !(every > 0 && trainer.globalStep % every == 0) {
-            try writeGrid(dir.samples + String(format: "/step-%08d.png", trainer.globalStep))
+            try writeGrid(dir.stepGrid(step: trainer.globalStep))
         }
         if let diverged {
             let note = "stopped at step \(diverged.step): non-finite \(diverged.what)"

@@ -145,7 +145,7 @@ public enum Runtime {
     public static var flushesDenormals: Bool { gan_flush_denormals_enabled() == 1 }
 
     /// Whether the CPU has AVX-512F: oneDNN's brgemm kernels (its matmul, and the kernels the
-    /// stride-2 phases were measured on) and the engine's small-output convolution need it;
-    /// without it the engine runs AVX2 (or baseline) kernels instead.
+    /// stride-2 phases were measured on) need it; without it the engine runs AVX2 (or baseline)
+    /// kernels instead.
     public static let cpuHasAVX512 = gan_cpu_has_avx512f() == 1
 }
