@@ -8,6 +8,7 @@
 #include "CSupport.h"
 #include "channel_epilogue.h"
 #include "grown_buffer.h"
+#include "implicit_gemm.h"
 #include "small_output_convolution.h"
 #include <oneapi/dnnl/dnnl.h>
 #include <pthread.h>
@@ -441,6 +442,12 @@ int gan_dnnl_convolution(gan_dnnl_kind kind, const gan_dnnl_shape *shape, const 
     pthread_mutex_lock(&lock);
     int rc = 1;
     if (prepare(threads)) {
+        // Channels-last calls on AVX2 go to the implicit-GEMM kernels when they fit (faster than
+        // jit:avx2 there); on any failure oneDNN still runs them.
+        if (gan_implicit_gemm_fits(kind, shape) && !gan_implicit_gemm_convolution(kind, shape, a, b, out, threads)) {
+            pthread_mutex_unlock(&lock);
+            return 0;
+        }
         phased *p = wants_phases(kind, shape) ? lookup_phased(kind, shape) : NULL;
         entry *e = p ? NULL : lookup(kind, shape);
         rc = p ? run_phased(p, a, b, out) : !e || run_entry(e, a, b, out, NULL);

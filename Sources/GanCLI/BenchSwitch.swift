@@ -22,6 +22,9 @@ enum BenchSwitch: String, CaseIterable, ExpressibleByArgument {
     case dnnlPhases = "dnnl-phases"
     /// `Runtime.stridedGradientPhases` 2 (on) against 1: the weight gradients' phases alone.
     case dnnlWeightPhases = "dnnl-weight-phases"
+    /// `Runtime.implicitGemmConvolutions` 1 (on) against 0: channels-last convolutions on the
+    /// engine's implicit-GEMM kernels instead of oneDNN's.
+    case implicitGemm = "implicit-gemm"
 
     var isOn: Bool {
         get {
@@ -33,6 +36,7 @@ enum BenchSwitch: String, CaseIterable, ExpressibleByArgument {
             case .joinDiscriminatorBatch: return GANTrainer.joinsPerSampleBatches
             case .dnnlPhases: return Runtime.stridedGradientPhases > 0
             case .dnnlWeightPhases: return Runtime.stridedGradientPhases == 2
+            case .implicitGemm: return Runtime.implicitGemmConvolutions > 0
             }
         }
         nonmutating set {
@@ -44,6 +48,7 @@ enum BenchSwitch: String, CaseIterable, ExpressibleByArgument {
             case .joinDiscriminatorBatch: GANTrainer.joinsPerSampleBatches = newValue
             case .dnnlPhases: Runtime.stridedGradientPhases = newValue ? 2 : 0
             case .dnnlWeightPhases: Runtime.stridedGradientPhases = newValue ? 2 : 1
+            case .implicitGemm: Runtime.implicitGemmConvolutions = newValue ? 1 : 0
             }
         }
     }

@@ -20,11 +20,12 @@ final class StridedGradientPhaseTests: XCTestCase {
         try XCTSkipUnless(Runtime.usesOneDNN, "oneDNN is not available here")
     }
 
-    /// `body` with oneDNN's phases on, then with oneDNN off; restores both settings.
+    /// `body` with oneDNN's phases on, then with oneDNN off; restores the settings.
     func onAndOff<T>(_ body: () -> T) -> (phased: T, reference: T, calls: Int) {
-        let (savedDNNL, savedPhases) = (Runtime.usesOneDNN, Runtime.stridedGradientPhases)
-        defer { Runtime.usesOneDNN = savedDNNL; Runtime.stridedGradientPhases = savedPhases }
+        let (savedDNNL, savedPhases, savedGemm) = (Runtime.usesOneDNN, Runtime.stridedGradientPhases, Runtime.implicitGemmConvolutions)
+        defer { Runtime.usesOneDNN = savedDNNL; Runtime.stridedGradientPhases = savedPhases; Runtime.implicitGemmConvolutions = savedGemm }
         Runtime.stridedGradientPhases = 2
+        Runtime.implicitGemmConvolutions = 0  // its own tests: ImplicitGemmTests
         let before = Runtime.stridedGradientPhaseCalls
         let phased = body()
         let calls = Runtime.stridedGradientPhaseCalls - before

@@ -109,6 +109,34 @@ public enum Runtime {
         }
     }
 
+    /// Whether channels-last convolutions (the batch-norm critic's) run on the engine's own
+    /// implicit-GEMM AVX2 kernels instead of oneDNN: 0 off, 1 on CPUs without AVX-512 (the
+    /// default; `GAN_IGEMM=0` at start turns it off), 2 on AVX-512 CPUs too (for tests there).
+    /// Where oneDNN is unavailable it stays 0: the kernels sit behind its convolution entry point.
+    public static var implicitGemmConvolutions: Int {
+        get {
+            #if canImport(DNNLConvolution)
+            return OneDNN.available ? Int(gan_implicit_gemm_enabled()) : 0
+            #else
+            return 0
+            #endif
+        }
+        set {
+            #if canImport(DNNLConvolution)
+            gan_implicit_gemm_set_enabled(Int32(newValue))
+            #endif
+        }
+    }
+
+    /// Convolutions run on the implicit-GEMM kernels so far (for tests: that the path is taken).
+    public static var implicitGemmCalls: Int {
+        #if canImport(DNNLConvolution)
+        return Int(gan_implicit_gemm_calls())
+        #else
+        return 0
+        #endif
+    }
+
     /// Stride-2 gradients run in phases so far (for tests: that the path is taken).
     public static var stridedGradientPhaseCalls: Int {
         #if canImport(DNNLConvolution)
@@ -148,4 +176,6 @@ public enum Runtime {
     /// stride-2 phases were measured on) need it; without it the engine runs AVX2 (or baseline)
     /// kernels instead.
     public static let cpuHasAVX512 = gan_cpu_has_avx512f() == 1
+    /// Whether the CPU has AVX2 with FMA (the implicit-GEMM convolutions' kernels need it).
+    public static let cpuHasAVX2 = gan_cpu_has_avx2() == 1
 }

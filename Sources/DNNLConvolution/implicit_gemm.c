@@ -1,0 +1,353 @@
+#ifdef __linux__
+// Channels-last convolutions as matrix products read straight from the activations ("implicit
+// GEMM"): no unfolded copy, one AVX2 register tile of 6 pixels × 16 channels.
+//
+// Forward: each output pixel is a row, its kh·kw taps each contribute the c contiguous channels
+// of one input pixel (or nothing, in the padding), times that tap's [c, o] slice of the weight.
+// Input gradient: the same product run backwards per stride phase: input pixels ≡ (ry, rx)
+// (mod stride) meet only the taps of one parity, so each phase is a stride-1 product over dy's
+// o contiguous channels. Weight gradient: rows are (tap, input channel), columns the output
+// channels, and the sum runs over every output pixel, split between the threads.
+//
+// Written for the WGAN-GP critic's 5×5 stride-2 layers on AVX2 CPUs, where oneDNN 2.6's
+// jit:avx2 kernels reach ~60 % of the FMA peak (docs/performance.md, session 20).
+#include "implicit_gemm.h"
+#include "CSupport.h"
+#include "grown_buffer.h"
+#include <immintrin.h>
+#include <stdlib.h>
+#include <string.h>
+
+extern void GOMP_parallel(void (*fn)(void *), void *data, unsigned num_threads, unsigned flags);
+extern void GOMP_barrier(void);
+extern int omp_get_thread_num(void);
+extern int omp_get_num_threads(void);
+
+#define ROWS 6         // pixels (or input channels) per register tile
+#define LANES 16       // output columns per register tile: two AVX2 vectors
+#define GROUP 32       // tiles whose accumulators stay in cache while every tap passes over them
+#define PIXELS 32      // output pixels per block of the weight gradient's sum
+#define MAX_TAPS 64
+#define MAX_PHASES 4
+
+static int enabled = -1;
+static long calls;
+static gan_buffer packed_buffer, scratch_buffer;
+
+int gan_implicit_gemm_enabled(void) {
+    if (enabled < 0) {
+        const char *v = getenv("GAN_IGEMM");
+        enabled = !(v && strcmp(v, "0") == 0);
+    }
+    return enabled;
+}
+
+void gan_implicit_gemm_set_enabled(int mode) { enabled = mode < 0 ? 0 : mode > 2 ? 2 : mode; }
+
+long gan_implicit_gemm_calls(void) { return calls; }
+
+int gan_implicit_gemm_fits(gan_dnnl_kind kind, const gan_dnnl_shape *s) {
+    int mode = gan_implicit_gemm_enabled();
+    if (!mode || !s->cl || s->dh != 1 || s->dw != 1 || !gan_cpu_has_avx2() || (mode == 1 && gan_cpu_has_avx512f())) return 0;
+    if (s->kh * s->kw > MAX_TAPS || s->sh * s->sw > MAX_PHASES || s->c < LANES || s->o < LANES) return 0;
+    long written = kind == GAN_DNNL_BACKWARD_DATA ? s->c : s->o;
+    return (kind == GAN_DNNL_FORWARD || kind == GAN_DNNL_BACKWARD_DATA || kind == GAN_DNNL_BACKWARD_WEIGHTS) &&
+           written % LANES == 0;
+}
+
+// acc[r, 0..16) += Σ_k a[r][k] · b[k, 0..16) for the six rows r; acc rows `ld` floats apart.
+// Twelve accumulators, two b vectors and the broadcast fill AVX2's sixteen registers.
+__attribute__((target("avx2,fma")))
+static inline void tile(const float *const *a, long K, const float *b, float *acc, long ld) {
+    const float *a0 = a[0], *a1 = a[1], *a2 = a[2], *a3 = a[3], *a4 = a[4], *a5 = a[5];
+    __m256 c00 = _mm256_loadu_ps(acc), c01 = _mm256_loadu_ps(acc + 8);
+    __m256 c10 = _mm256_loadu_ps(acc + ld), c11 = _mm256_loadu_ps(acc + ld + 8);
+    __m256 c20 = _mm256_loadu_ps(acc + 2 * ld), c21 = _mm256_loadu_ps(acc + 2 * ld + 8);
+    __m256 c30 = _mm256_loadu_ps(acc + 3 * ld), c31 = _mm256_loadu_ps(acc + 3 * ld + 8);
+    __m256 c40 = _mm256_loadu_ps(acc + 4 * ld), c41 = _mm256_loadu_ps(acc + 4 * ld + 8);
+    __m256 c50 = _mm256_loadu_ps(acc + 5 * ld), c51 = _mm256_loadu_ps(acc + 5 * ld + 8);
+    for (long k = 0; k < K; k++) {
+        __m256 b0 = _mm256_loadu_ps(b + LANES * k), b1 = _mm256_loadu_ps(b + LANES * k + 8), v;
+        v = _mm256_broadcast_ss(a0 + k); c00 = _mm256_fmadd_ps(v, b0, c00); c01 = _mm256_fmadd_ps(v, b1, c01);
+        v = _mm256_broadcast_ss(a1 + k); c10 = _mm256_fmadd_ps(v, b0, c10); c11 = _mm256_fmadd_ps(v, b1, c11);
+        v = _mm256_broadcast_ss(a2 + k); c20 = _mm256_fmadd_ps(v, b0, c20); c21 = _mm256_fmadd_ps(v, b1, c21);
+        v = _mm256_broadcast_ss(a3 + k); c30 = _mm256_fmadd_ps(v, b0, c30); c31 = _mm256_fmadd_ps(v, b1, c31);
+        v = _mm256_broadcast_ss(a4 + k); c40 = _mm256_fmadd_ps(v, b0, c40); c41 = _mm256_fmadd_ps(v, b1, c41);
+        v = _mm256_broadcast_ss(a5 + k); c50 = _mm256_fmadd_ps(v, b0, c50); c51 = _mm256_fmadd_ps(v, b1, c51);
+    }
+    _mm256_storeu_ps(acc, c00); _mm256_storeu_ps(acc + 8, c01);
+    _mm256_storeu_ps(acc + ld, c10); _mm256_storeu_ps(acc + ld + 8, c11);
+    _mm256_storeu_ps(acc + 2 * ld, c20); _mm256_storeu_ps(acc + 2 * ld + 8, c21);
+    _mm256_storeu_ps(acc + 3 * ld, c30); _mm256_storeu_ps(acc + 3 * ld + 8, c31);
+    _mm256_storeu_ps(acc + 4 * ld, c40); _mm256_storeu_ps(acc + 4 * ld + 8, c41);
+    _mm256_storeu_ps(acc + 5 * ld, c50); _mm256_storeu_ps(acc + 5 * ld + 8, c51);
+}
+
+// acc[r, 0..16) += Σ_i x[r][xoff[i]] · dy[doff[i], 0..16): the weight gradient's tile, whose
+// sum runs over a list of pixels (the ones a tap meets inside the image).
+__attribute__((target("avx2,fma")))
+static inline void gathered_tile(const float *const *x, const long *xoff, const long *doff, long count, const float *dy,
+                                 float *acc) {
+    const float *x0 = x[0], *x1 = x[1], *x2 = x[2], *x3 = x[3], *x4 = x[4], *x5 = x[5];
+    __m256 c00 = _mm256_loadu_ps(acc), c01 = _mm256_loadu_ps(acc + 8);
+    __m256 c10 = _mm256_loadu_ps(acc + 16), c11 = _mm256_loadu_ps(acc + 24);
+    __m256 c20 = _mm256_loadu_ps(acc + 32), c21 = _mm256_loadu_ps(acc + 40);
+    __m256 c30 = _mm256_loadu_ps(acc + 48), c31 = _mm256_loadu_ps(acc + 56);
+    __m256 c40 = _mm256_loadu_ps(acc + 64), c41 = _mm256_loadu_ps(acc + 72);
+    __m256 c50 = _mm256_loadu_ps(acc + 80), c51 = _mm256_loadu_ps(acc + 88);
+    for (long i = 0; i < count; i++) {
+        const float *d = dy + doff[i];
+        long o = xoff[i];
+        __m256 b0 = _mm256_loadu_ps(d), b1 = _mm256_loadu_ps(d + 8), v;
+        v = _mm256_broadcast_ss(x0 + o); c00 = _mm256_fmadd_ps(v, b0, c00); c01 = _mm256_fmadd_ps(v, b1, c01);
+        v = _mm256_broadcast_ss(x1 + o); c10 = _mm256_fmadd_ps(v, b0, c10); c11 = _mm256_fmadd_ps(v, b1, c11);
+        v = _mm256_broadcast_ss(x2 + o); c20 = _mm256_fmadd_ps(v, b0, c20); c21 = _mm256_fmadd_ps(v, b1, c21);
+        v = _mm256_broadcast_ss(x3 + o); c30 = _mm256_fmadd_ps(v, b0, c30); c31 = _mm256_fmadd_ps(v, b1, c31);
+        v = _mm256_broadcast_ss(x4 + o); c40 = _mm256_fmadd_ps(v, b0, c40); c41 = _mm256_fmadd_ps(v, b1, c41);
+        v = _mm256_broadcast_ss(x5 + o); c50 = _mm256_fmadd_ps(v, b0, c50); c51 = _mm256_fmadd_ps(v, b1, c51);
+    }
+    _mm256_storeu_ps(acc, c00); _mm256_storeu_ps(acc + 8, c01);
+    _mm256_storeu_ps(acc + 16, c10); _mm256_storeu_ps(acc + 24, c11);
+    _mm256_storeu_ps(acc + 32, c20); _mm256_storeu_ps(acc + 40, c21);
+    _mm256_storeu_ps(acc + 48, c30); _mm256_storeu_ps(acc + 56, c31);
+    _mm256_storeu_ps(acc + 64, c40); _mm256_storeu_ps(acc + 72, c41);
+    _mm256_storeu_ps(acc + 80, c50); _mm256_storeu_ps(acc + 88, c51);
+}
+
+// MARK: forward and input gradient: one product per stride phase
+
+// Rows are the points (a, b) of a gh × gw grid in each of n images. Point (a, b) reads source
+// pixel (a·fy + ty[t], b·fx + tx[t]) for tap t (nothing outside the source image) and writes
+// destination pixel (dy0 + a·dsy, dx0 + b·dsx).
+typedef struct {
+    int gh, gw;
+    int fy, fx, taps;
+    int ty[MAX_TAPS], tx[MAX_TAPS];
+    long tap_offset[MAX_TAPS];  // of tap t's (i, j) in an OIHW weight: i·kw + j
+    int dy0, dx0, dsy, dsx;
+    float *packed;  // [cols / 16][taps][k][16]
+} phase;
+
+typedef struct {
+    const gan_dnnl_shape *s;
+    int n;
+    const float *src; int src_h, src_w; long k;  // [n][src_h][src_w][k]
+    float *dst; int dst_h, dst_w; long cols;     // [n][dst_h][dst_w][cols]
+    long col_stride, k_stride;                    // of the OIHW weight, per column and per k
+    const float *weight;
+    int phases;
+    phase ph[MAX_PHASES];
+    const float *zero;
+    float *scratch;  // GROUP · ROWS · cols floats per thread
+} product;
+
+// The weight's [k, 16] slices, panel by panel; the threads share the panels out.
+static void pack(const product *p, int t, int parts) {
+    long panels = p->cols / LANES;
+    for (int f = 0; f < p->phases; f++) {
+        const phase *ph = &p->ph[f];
+        for (long pn = t; pn < panels; pn += parts)
+            for (int tap = 0; tap < ph->taps; tap++) {
+                float *dst = ph->packed + (pn * ph->taps + tap) * p->k * LANES;
+                for (long kk = 0; kk < p->k; kk++)
+                    for (int q = 0; q < LANES; q++)
+                        dst[kk * LANES + q] = p->weight[(pn * LANES + q) * p->col_stride + kk * p->k_stride + ph->tap_offset[tap]];
+            }
+    }
+}
+
+static void run_phase(const product *p, const phase *ph, int t, int parts) {
+    long per_image = (long)ph->gh * ph->gw, rows = p->n * per_image, tiles = (rows + ROWS - 1) / ROWS;
+    long first = t * tiles / parts, last = (t + 1) * tiles / parts, panels = p->cols / LANES;
+    float *acc = p->scratch + (long)t * GROUP * ROWS * p->cols;
+    const float *rowp[GROUP * ROWS];
+    int live[GROUP];
+    long src_n = (long)p->src_h * p->src_w * p->k;
+    for (long g0 = first; g0 < last; g0 += GROUP) {
+        long g1 = g0 + GROUP < last ? g0 + GROUP : last;
+        memset(acc, 0, sizeof(float) * (size_t)((g1 - g0) * ROWS * p->cols));
+        for (int tap = 0; tap < ph->taps; tap++) {
+            for (long g = g0; g < g1; g++) {
+                int any = 0;
+                for (int r = 0; r < ROWS; r++) {
+                    long m = g * ROWS + r;
+                    if (m >= rows) m = rows - 1;  // a last partial tile repeats its last row, not stored
+                    long n = m / per_image, rem = m % per_image;
+                    int y = (int)(rem / ph->gw) * ph->fy + ph->ty[tap], x = (int)(rem % ph->gw) * ph->fx + ph->tx[tap];
+                    int inside = y >= 0 && y < p->src_h && x >= 0 && x < p->src_w;
+                    any |= inside;
+                    rowp[(g - g0) * ROWS + r] = inside ? p->src + n * src_n + ((long)y * p->src_w + x) * p->k : p->zero;
+                }
+                live[g - g0] = any;
+            }
+            for (long pn = 0; pn < panels; pn++) {
+                const float *b = ph->packed + (pn * ph->taps + tap) * p->k * LANES;
+                for (long g = g0; g < g1; g++)
+                    if (live[g - g0]) tile(rowp + (g - g0) * ROWS, p->k, b, acc + (g - g0) * ROWS * p->cols + pn * LANES, p->cols);
+            }
+        }
+        long m1 = g1 * ROWS < rows ? g1 * ROWS : rows;
+        for (long m = g0 * ROWS; m < m1; m++) {
+            long n = m / per_image, rem = m % per_image;
+            long y = ph->dy0 + (rem / ph->gw) * ph->dsy, x = ph->dx0 + (rem % ph->gw) * ph->dsx;
+            memcpy(p->dst + ((n * p->dst_h + y) * p->dst_w + x) * p->cols, acc + (m - g0 * ROWS) * p->cols,
+                   sizeof(float) * (size_t)p->cols);
+        }
+    }
+}
+
+static void run_product(void *arg) {
+    const product *p = arg;
+    int t = omp_get_thread_num(), parts = omp_get_num_threads();
+    pack(p, t, parts);
+    GOMP_barrier();
+    for (int f = 0; f < p->phases; f++) run_phase(p, &p->ph[f], t, parts);
+}
+
+// The forward product: one phase over the output grid.
+static void forward_product(const gan_dnnl_shape *s, product *p) {
+    phase *ph = &p->ph[0];
+    p->phases = 1;
+    ph->gh = s->oh; ph->gw = s->ow; ph->fy = s->sh; ph->fx = s->sw;
+    ph->dy0 = ph->dx0 = 0; ph->dsy = ph->dsx = 1;
+    ph->taps = s->kh * s->kw;
+    for (int i = 0; i < s->kh; i++)
+        for (int j = 0; j < s->kw; j++) {
+            int tap = i * s->kw + j;
+            ph->ty[tap] = i - s->pt; ph->tx[tap] = j - s->pl; ph->tap_offset[tap] = tap;
+        }
+}
+
+// The input gradient's phases: input pixels (ry + a·sh, rx + b·sw) meet the taps i ≡ ry + pt
+// (mod sh), j ≡ rx + pl (mod sw), at dy pixel (a + (ry + pt − i)/sh, b + (rx + pl − j)/sw).
+// A phase without taps still runs: its pixels get zeros.
+static void input_gradient_product(const gan_dnnl_shape *s, product *p) {
+    p->phases = 0;
+    for (int ry = 0; ry < s->sh && ry < s->h; ry++)
+        for (int rx = 0; rx < s->sw && rx < s->w; rx++) {
+            phase *ph = &p->ph[p->phases++];
+            ph->gh = (s->h - ry + s->sh - 1) / s->sh; ph->gw = (s->w - rx + s->sw - 1) / s->sw;
+            ph->fy = ph->fx = 1;
+            ph->dy0 = ry; ph->dx0 = rx; ph->dsy = s->sh; ph->dsx = s->sw;
+            ph->taps = 0;
+            for (int i = 0; i < s->kh; i++) {
+                if ((ry + s->pt - i) % s->sh != 0) continue;
+                for (int j = 0; j < s->kw; j++) {
+                    if ((rx + s->pl - j) % s->sw != 0) continue;
+                    ph->ty[ph->taps] = (ry + s->pt - i) / s->sh;
+                    ph->tx[ph->taps] = (rx + s->pl - j) / s->sw;
+                    ph->tap_offset[ph->taps++] = i * s->kw + j;
+                }
+            }
+        }
+}
+
+// MARK: weight gradient
+
+typedef struct {
+    const gan_dnnl_shape *s;
+    const float *x, *dy;
+    float *dw;       // OIHW
+    float *scratch;  // per thread: taps · c · o partial sums, then the pixel lists
+    long per_thread;
+} weight_job;
+
+// Rows of the weight gradient's partial sums, per tap and panel: c rounded up to whole tiles, so
+// that a last partial tile writes into rows nobody reads instead of needing a bounce buffer.
+static long padded_channels(long c) { return (c + ROWS - 1) / ROWS * ROWS; }
+
+static long weight_partials(const gan_dnnl_shape *s) { return (long)s->kh * s->kw * s->o * padded_channels(s->c); }
+
+// Each thread sums its share of the output pixels into its own partial sums, laid out
+// [tap][o / 16][c][16] so that a tile's rows are contiguous; the threads then add the partials
+// up into the OIHW gradient, each its share of the weights.
+static void run_weight_gradient(void *arg) {
+    const weight_job *j = arg;
+    const gan_dnnl_shape *s = j->s;
+    int t = omp_get_thread_num(), parts = omp_get_num_threads();
+    long C = s->c, CP = padded_channels(C), O = s->o, panels = O / LANES, taps = (long)s->kh * s->kw;
+    long per_image = (long)s->oh * s->ow, M = s->n * per_image;
+    float *acc = j->scratch + t * j->per_thread;
+    long *xoff = (long *)(acc + weight_partials(s)), *doff = xoff + PIXELS;
+    memset(acc, 0, sizeof(float) * (size_t)weight_partials(s));
+    long m_first = t * M / parts, m_last = (t + 1) * M / parts;
+    for (long m0 = m_first; m0 < m_last; m0 += PIXELS) {
+        long m1 = m0 + PIXELS < m_last ? m0 + PIXELS : m_last;
+        for (long tap = 0; tap < taps; tap++) {
+            long i = tap / s->kw, jj = tap % s->kw, count = 0;
+            for (long m = m0; m < m1; m++) {
+                long n = m / per_image, rem = m % per_image;
+                long y = (rem / s->ow) * s->sh - s->pt + i, x = (rem % s->ow) * s->sw - s->pl + jj;
+                if (y < 0 || y >= s->h || x < 0 || x >= s->w) continue;
+                xoff[count] = ((n * s->h + y) * s->w + x) * C;
+                doff[count++] = m * O;
+            }
+            if (!count) continue;
+            for (long pn = 0; pn < panels; pn++)
+                for (long c0 = 0; c0 < C; c0 += ROWS) {
+                    long rows = C - c0 < ROWS ? C - c0 : ROWS;
+                    const float *xr[ROWS];
+                    for (int r = 0; r < ROWS; r++) xr[r] = j->x + c0 + (r < rows ? r : rows - 1);
+                    gathered_tile(xr, xoff, doff, count, j->dy + pn * LANES, acc + ((tap * panels + pn) * CP + c0) * LANES);
+                }
+        }
+    }
+    GOMP_barrier();
+    // dw[o, c, i, j] = Σ over threads of the partial sum at [i·kw + j][o / 16][c][o % 16]
+    long weights = O * C;
+    for (long oc = t * weights / parts; oc < (t + 1) * weights / parts; oc++) {
+        long o = oc / C, c = oc % C;
+        for (long tap = 0; tap < taps; tap++) {
+            long at = ((tap * panels + o / LANES) * CP + c) * LANES + o % LANES;
+            float sum = 0;
+            for (int q = 0; q < parts; q++) sum += j->scratch[q * j->per_thread + at];
+            j->dw[oc * taps + tap] = sum;
+        }
+    }
+}
+
+int gan_implicit_gemm_convolution(gan_dnnl_kind kind, const gan_dnnl_shape *s, const float *a, const float *b, float *out,
+                                  int threads) {
+    if (!gan_implicit_gemm_fits(kind, s) || threads < 1) return 1;
+    if (kind == GAN_DNNL_BACKWARD_WEIGHTS) {
+        long per_thread = weight_partials(s) + 2 * PIXELS * (long)(sizeof(long) / sizeof(float));
+        float *scratch = gan_grown(&scratch_buffer, sizeof(float) * (size_t)(per_thread * threads));
+        if (!scratch) return 1;
+        weight_job j = {s, a, b, out, scratch, per_thread};
+        GOMP_parallel(run_weight_gradient, &j, (unsigned)threads, 0);
+        calls++;
+        return 0;
+    }
+    static product p;  // large (the phases' tap tables); callers hold dnnl_convolution's lock
+    memset(&p, 0, sizeof p);
+    p.s = s; p.n = s->n; p.weight = b;
+    long taps = (long)s->kh * s->kw;
+    if (kind == GAN_DNNL_FORWARD) {
+        p.src = a; p.src_h = s->h; p.src_w = s->w; p.k = s->c;
+        p.dst = out; p.dst_h = s->oh; p.dst_w = s->ow; p.cols = s->o;
+        p.col_stride = s->c * taps; p.k_stride = taps;
+        forward_product(s, &p);
+    } else {
+        p.src = a; p.src_h = s->oh; p.src_w = s->ow; p.k = s->o;
+        p.dst = out; p.dst_h = s->h; p.dst_w = s->w; p.cols = s->c;
+        p.col_stride = taps; p.k_stride = s->c * taps;
+        input_gradient_product(s, &p);
+    }
+    size_t packed = 0;
+    for (int f = 0; f < p.phases; f++) packed += (size_t)(p.ph[f].taps * p.k * p.cols);
+    size_t scratch = (size_t)(threads * GROUP * ROWS * p.cols);
+    float *mem = gan_grown(&packed_buffer, sizeof(float) * (packed + scratch + (size_t)p.k));
+    if (!mem) return 1;
+    float *at = mem;
+    for (int f = 0; f < p.phases; f++) {
+        p.ph[f].packed = at;
+        at += p.ph[f].taps * p.k * p.cols;
+    }
+    p.scratch = mem + packed;
+    p.zero = p.scratch + scratch;
+    memset((float *)p.zero, 0, sizeof(float) * (size_t)p.k);
+    GOMP_parallel(run_product, &p, (unsigned)threads, 0);
+    calls++;
+    return 0;
+}
+#endif

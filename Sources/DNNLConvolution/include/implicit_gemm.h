@@ -1,0 +1,21 @@
+#ifndef GAN_IMPLICIT_GEMM_H
+#define GAN_IMPLICIT_GEMM_H
+#include "dnnl_convolution.h"
+
+/// Whether `gan_implicit_gemm_convolution` takes this call: channels-last activations, no
+/// dilation, an AVX2 CPU without AVX-512 (where it was measured faster than oneDNN 2.6's
+/// jit:avx2), at least 16 channels on each side and a multiple of 16 on the side it writes
+/// (the output channels, or the input channels for an input gradient). Mode 0 off (GAN_IGEMM=0
+/// at start), 1 on without AVX-512 (the default), 2 on with AVX-512 too (for tests there).
+int gan_implicit_gemm_fits(gan_dnnl_kind kind, const gan_dnnl_shape *shape);
+int gan_implicit_gemm_enabled(void);
+void gan_implicit_gemm_set_enabled(int mode);
+/// Calls taken so far (for tests: that the path is taken).
+long gan_implicit_gemm_calls(void);
+
+/// `gan_dnnl_convolution`'s forward, input gradient or weight gradient as matrix products
+/// straight from the channels-last activations (no unfolded copy); `threads` OpenMP threads.
+/// Returns non-zero, having written nothing, when it does not fit or memory runs out.
+int gan_implicit_gemm_convolution(gan_dnnl_kind kind, const gan_dnnl_shape *shape, const float *a, const float *b,
+                                  float *out, int threads);
+#endif

@@ -1,0 +1,79 @@
+import Engine
+import TestSupport
+import XCTest
+
+/// Channels-last convolutions on the implicit-GEMM kernels (implicit_gemm.c) against the same
+/// convolutions without oneDNN (unfold + sgemm + col2im): forward, input and weight gradient,
+/// strides 1 and 2, odd and even sizes and kernels, asymmetric padding, channel counts that leave
+/// partial register tiles, a stride larger than the kernel (phases with no taps), and through a
+/// gradient penalty differentiated again.
+final class ImplicitGemmTests: XCTestCase {
+    // (n, input channels, output channels, size, geometry)
+    let cases: [(Int, Int, Int, Int, ConvGeometry)] = [
+        (2, 16, 32, 14, ConvGeometry(kernel: (5, 5), stride: (2, 2), padding: (top: 1, left: 1, bottom: 2, right: 2))),
+        (3, 32, 16, 7, ConvGeometry(kernel: 5, stride: 2, padding: 2)),
+        (2, 16, 16, 9, ConvGeometry(kernel: 3, stride: 2, padding: 1)),
+        (2, 16, 48, 8, ConvGeometry(kernel: 4, stride: 2, padding: 1)),
+        (1, 32, 16, 13, ConvGeometry(kernel: (5, 3), stride: (2, 2), padding: (top: 2, left: 0, bottom: 2, right: 1))),
+        (2, 16, 32, 6, ConvGeometry(kernel: 3, stride: 1, padding: 1)),
+        (2, 16, 16, 7, ConvGeometry(kernel: (3, 1), stride: (2, 2), padding: (top: 1, left: 0, bottom: 1, right: 0))),  // odd columns: no taps
+        (2, 20, 16, 7, ConvGeometry(kernel: 3, stride: 2, padding: 1)),  // 20 input channels: its input gradient is oneDNN's
+    ]
+
+    override func setUpWithError() throws {
+        try XCTSkipUnless(Runtime.cpuHasAVX2, "no AVX2 here: the kernels never run")
+        try XCTSkipUnless(Runtime.usesOneDNN, "oneDNN is not available here (the kernels sit behind its entry point)")
+    }
+
+    /// `body` on the implicit-GEMM kernels (on AVX-512 CPUs too), then with oneDNN off; restores both.
+    func onAndOff<T>(_ body: () -> T) -> (gemm: T, reference: T, calls: Int) {
+        let (savedDNNL, savedGemm) = (Runtime.usesOneDNN, Runtime.implicitGemmConvolutions)
+        defer { Runtime.usesOneDNN = savedDNNL; Runtime.implicitGemmConvolutions = savedGemm }
+        Runtime.implicitGemmConvolutions = 2
+        let before = Runtime.implicitGemmCalls
+        let gemm = body()
+        let calls = Runtime.implicitGemmCalls - before
+        Runtime.usesOneDNN = false
+        return (gemm, body(), calls)
+    }
+
+    func testConvolutionAndGradientsMatchWithoutOneDNN() {
+        for (k, (n, c, o, size, geo)) in cases.enumerated() {
+            let what = "case \(k)"
+            let g = geo.withChannelsLast(true)
+            let x = randomTensor([n, c, size, size], seed: 1900 + UInt64(k)).permuted([0, 2, 3, 1])
+            let w = randomTensor([o, c, geo.kernelH, geo.kernelW], seed: 1910 + UInt64(k), scale: 0.3)
+            let r = onAndOff { () -> (Tensor, Tensor, Tensor) in
+                let y = Tensor.conv2d(x, weight: w, g)
+                let v = randomTensor(y.shape, seed: 1920 + UInt64(k))
+                return (y, Tensor.convTranspose2d(v, weight: w, g, outputSize: (size, size)), Tensor.conv2dWeightGrad(x, v, g))
+            }
+            XCTAssertEqual(r.calls, c % 16 == 0 ? 3 : 2, "\(what): calls on the kernels")
+            assertClose(r.gemm.0, r.reference.0, rtol: 1e-4, atol: 1e-4, "\(what) forward")
+            assertClose(r.gemm.1, r.reference.1, rtol: 1e-4, atol: 1e-4, "\(what) input gradient")
+            assertClose(r.gemm.2, r.reference.2, rtol: 1e-4, atol: 1e-3, "\(what) weight gradient")
+            XCTAssertGreaterThan(r.reference.1.abs().sum().item, 0, "\(what): trivially zero")
+        }
+    }
+
+    /// WGAN-GP's use: the input gradient of ⟨conv(x, w)⟩ through tanh, penalized and
+    /// differentiated again, which runs all three kernels inside the second-order graph.
+    func testGradientPenaltyMatchesWithoutOneDNN() {
+        for (k, (n, c, o, size, geo)) in cases.prefix(3).enumerated() {
+            let g = geo.withChannelsLast(true)
+            let x = randomTensor([n, c, size, size], seed: 1930 + UInt64(k)).permuted([0, 2, 3, 1]).requiringGrad()
+            let w = randomTensor([o, c, geo.kernelH, geo.kernelW], seed: 1940 + UInt64(k), scale: 0.3).requiringGrad()
+            let r = onAndOff { () -> [Tensor] in
+                let y = Tensor.conv2d(x, weight: w, g).tanh()
+                let gx = y.sum().gradients(wrt: [x], createGraph: true)[0]
+                return (gx.square().sum() + y.square().sum()).gradients(wrt: [x, w])
+            }
+            XCTAssertGreaterThanOrEqual(r.calls, 5, "case \(k): the penalty's graph on the kernels")
+            // Summation order moves elements that cancel to small values (see StridedGradientPhaseTests).
+            for (i, name) in ["dx", "dweight"].enumerated() {
+                let scale = r.reference[i].abs().max().item
+                assertClose(r.gemm[i], r.reference[i], rtol: 1e-3, atol: Swift.max(1e-3, 1e-5 * scale), "case \(k) \(name)")
+            }
+        }
+    }
+}
