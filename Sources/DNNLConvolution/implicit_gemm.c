@@ -248,7 +248,7 @@ typedef struct {
     const gan_dnnl_shape *s;
     const float *x, *dy;
     float *dw;       // OIHW
-    float *scratch;  // per thread: taps · c · o partial sums, then the pixel lists
+    float *scratch;  // per thread: the partial sums, a block of dy, the pixel lists
     long per_thread;
 } weight_job;
 
@@ -267,12 +267,17 @@ static void run_weight_gradient(void *arg) {
     int t = omp_get_thread_num(), parts = omp_get_num_threads();
     long C = s->c, CP = padded_channels(C), O = s->o, panels = O / LANES, taps = (long)s->kh * s->kw;
     long per_image = (long)s->oh * s->ow, M = s->n * per_image;
-    float *acc = j->scratch + t * j->per_thread;
-    long *xoff = (long *)(acc + weight_partials(s)), *doff = xoff + PIXELS;
+    float *acc = j->scratch + t * j->per_thread, *block = acc + weight_partials(s);
+    long *xoff = (long *)(block + PIXELS * O), *doff = xoff + PIXELS;
     memset(acc, 0, sizeof(float) * (size_t)weight_partials(s));
     long m_first = t * M / parts, m_last = (t + 1) * M / parts;
     for (long m0 = m_first; m0 < m_last; m0 += PIXELS) {
         long m1 = m0 + PIXELS < m_last ? m0 + PIXELS : m_last;
+        // dy's rows of the block, panel by panel ([o / 16][m][16]): read in place, rows o floats
+        // apart fall into a few L1 sets (1 KB apart: four) and evict each other.
+        for (long m = m0; m < m1; m++)
+            for (long pn = 0; pn < panels; pn++)
+                memcpy(block + (pn * PIXELS + m - m0) * LANES, j->dy + m * O + pn * LANES, sizeof(float) * LANES);
         for (long tap = 0; tap < taps; tap++) {
             long i = tap / s->kw, jj = tap % s->kw, count = 0;
             for (long m = m0; m < m1; m++) {
@@ -280,7 +285,7 @@ static void run_weight_gradient(void *arg) {
                 long y = (rem / s->ow) * s->sh - s->pt + i, x = (rem % s->ow) * s->sw - s->pl + jj;
                 if (y < 0 || y >= s->h || x < 0 || x >= s->w) continue;
                 xoff[count] = ((n * s->h + y) * s->w + x) * C;
-                doff[count++] = m * O;
+                doff[count++] = (m - m0) * LANES;
             }
             if (!count) continue;
             for (long pn = 0; pn < panels; pn++)
@@ -288,7 +293,7 @@ static void run_weight_gradient(void *arg) {
                     long rows = C - c0 < ROWS ? C - c0 : ROWS;
                     const float *xr[ROWS];
                     for (int r = 0; r < ROWS; r++) xr[r] = j->x + c0 + (r < rows ? r : rows - 1);
-                    gathered_tile(xr, xoff, doff, count, j->dy + pn * LANES, acc + ((tap * panels + pn) * CP + c0) * LANES);
+                    gathered_tile(xr, xoff, doff, count, block + pn * PIXELS * LANES, acc + ((tap * panels + pn) * CP + c0) * LANES);
                 }
         }
     }
@@ -310,7 +315,7 @@ int gan_implicit_gemm_convolution(gan_dnnl_kind kind, const gan_dnnl_shape *s, c
                                   int threads) {
     if (!gan_implicit_gemm_fits(kind, s) || threads < 1) return 1;
     if (kind == GAN_DNNL_BACKWARD_WEIGHTS) {
-        long per_thread = weight_partials(s) + 2 * PIXELS * (long)(sizeof(long) / sizeof(float));
+        long per_thread = weight_partials(s) + PIXELS * (long)s->o + 2 * PIXELS * (long)(sizeof(long) / sizeof(float));
         float *scratch = gan_grown(&scratch_buffer, sizeof(float) * (size_t)(per_thread * threads));
         if (!scratch) return 1;
         weight_job j = {s, a, b, out, scratch, per_thread};

@@ -167,7 +167,10 @@ public enum Runtime {
 
     /// What runs convolutions, for benchmark reports.
     public static var convolutionBackend: String {
-        usesOneDNN ? "oneDNN JIT (≥ 16 channels each side), else unfold + sgemm" : "unfold + sgemm"
+        guard usesOneDNN else { return "unfold + sgemm" }
+        let gemm = implicitGemmConvolutions == 2 || (implicitGemmConvolutions == 1 && !cpuHasAVX512 && cpuHasAVX2)
+        return (gemm ? "channels-last on the engine's implicit GEMM (AVX2) where it fits, else " : "") +
+            "oneDNN JIT (≥ 16 channels each side), else unfold + sgemm"
     }
 
     public static var flushesDenormals: Bool { gan_flush_denormals_enabled() == 1 }
