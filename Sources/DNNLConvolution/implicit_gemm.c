@@ -134,7 +134,6 @@ typedef struct {
 } phase;
 
 typedef struct {
-    const gan_dnnl_shape *s;
     int n;
     const float *src; int src_h, src_w; long k;  // [n][src_h][src_w][k]
     float *dst; int dst_h, dst_w; long cols;     // [n][dst_h][dst_w][cols]
@@ -374,7 +373,7 @@ int gan_implicit_gemm_convolution(gan_dnnl_kind kind, const gan_dnnl_shape *s, c
     }
     static product p;  // large (the phases' tap tables); callers hold dnnl_convolution's lock
     memset(&p, 0, sizeof p);
-    p.s = s; p.n = s->n; p.weight = b;
+    p.n = s->n; p.weight = b;
     long taps = (long)s->kh * s->kw;
     if (kind == GAN_DNNL_FORWARD) {
         p.src = a; p.src_h = s->h; p.src_w = s->w; p.k = s->c;
