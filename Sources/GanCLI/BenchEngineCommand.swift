@@ -2,13 +2,13 @@ import ArgumentParser
 import Engine
 import Foundation
 
-/// `gan bench engine`: sgemm GFLOP/s and forward + backward GFLOP/s of the DCGAN (or MLP)
-/// layers; with `--breakdown`, each primitive on its own and what one training step's primitives
-/// add up to, the step's floor if nothing else took time.
+/// `gan bench engine`: sgemm GFLOP/s and forward + backward GFLOP/s of the DCGAN (or MLP, or the
+/// WGAN-GP critic's) layers; with `--breakdown`, each primitive on its own and what one training
+/// step's primitives add up to, the step's floor if nothing else took time.
 struct BenchEngineCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "engine",
-        abstract: "Benchmark sgemm and the DCGAN or MLP layers (forward + backward) at one batch size.",
+        abstract: "Benchmark sgemm and a model's layers (forward + backward) at one batch size.",
         discussion: """
         Each layer runs forward, then the gradients of its input and weight; GFLOP/s
         counts 3 × the forward multiply-adds × 2. fraction_of_sgemm compares with a
@@ -17,15 +17,20 @@ struct BenchEngineCommand: ParsableCommand {
         step of the model runs them (the generator's layers once, the discriminator's
         forward three times, its weight gradient twice, its input gradient once): the
         time a step would take if nothing but these primitives took time, and
-        max_img_per_s = batch / that.
+        max_img_per_s = batch / that. --model wgan-gp-critic times the dcgan-bn
+        critic's two large channels-last convolutions, which a WGAN-GP step runs 5
+        times forward, 5 for the input gradient and 4 for the weight gradient (on
+        AVX2 without AVX-512 through the engine's implicit GEMM; GAN_IGEMM=0 runs
+        oneDNN instead, to compare).
 
         Example:
           swift build -c release && .build/release/gan bench engine --breakdown --json
           .build/release/gan bench engine --model mlp --breakdown
+          .build/release/gan bench engine --model wgan-gp-critic --breakdown
         """
     )
 
-    @Option(help: "Model whose layers to time: dcgan or mlp.") var model = "dcgan"
+    @Option(help: "Model whose layers to time: dcgan, mlp or wgan-gp-critic.") var model = "dcgan"
     @Option(help: "Batch size.") var batch = 64
     @Option(help: "Timed repetitions per layer (the median is reported).") var iters = 10
     @Option(help: "Size of the square sgemm used as the yardstick.") var gemmSize = 1024
@@ -35,8 +40,12 @@ struct BenchEngineCommand: ParsableCommand {
         guard batch > 0 else { throw ValidationError("--batch must be positive, got \(batch)") }
         guard iters > 0 else { throw ValidationError("--iters must be positive, got \(iters)") }
         guard gemmSize > 0 else { throw ValidationError("--gemm-size must be positive, got \(gemmSize)") }
-        guard ["dcgan", "mlp"].contains(model) else { throw ValidationError("--model must be dcgan or mlp, got \(model)") }
+        guard Self.models.contains(model) else {
+            throw ValidationError("--model must be one of \(Self.models.joined(separator: ", ")), got \(model)")
+        }
     }
+
+    static let models = ["dcgan", "mlp", "wgan-gp-critic"]
 
     @Flag(help: "Also time the forward, input-gradient and weight-gradient primitives of each layer separately.")
     var breakdown = false
@@ -145,11 +154,39 @@ struct BenchEngineCommand: ParsableCommand {
         ]
     }
 
+    /// The dcgan-bn critic's 5×5 stride-2 convolutions (default filters), channels-last as the
+    /// critic runs them. A WGAN-GP step runs each 5 times forward (real, fake, interpolates, the
+    /// generator's step and the penalty's adjoint), 5 for the input gradient and 4 for the weight
+    /// gradient (docs/performance.md, session 19).
+    func criticLayers() -> [Layer] {
+        var rng = RandomGenerator(seed: 1)
+        func conv(_ name: String, cin: Int, cout: Int, at h: Int) -> Layer {
+            let geo = ConvGeometry(kernel: 5, stride: 2, padding: 2).withChannelsLast(true)
+            let (oh, ow) = geo.smallSize(big: h, h)
+            let x = Tensor.randn([batch, h, h, cin], generator: &rng).requiringGrad()
+            let w = (Tensor.randn([cout, cin, 5, 5], generator: &rng) * 0.02).requiringGrad()
+            let dy = Tensor.randn([batch, oh, ow, cout], generator: &rng)
+            let xc = x.detached(), wc = w.detached()
+            return Layer(name: name, macs: Double(batch * cout * oh * ow * cin * 25), run: {
+                let y = Tensor.conv2d(x, weight: w, geo)
+                _ = (y * dy).sum().gradients(wrt: [x, w])
+            }, parts: [
+                Part("forward conv2d", 5, { _ = Tensor.conv2d(xc, weight: wc, geo) }),
+                Part("input grad convTranspose2d", 5, { _ = Tensor.convTranspose2d(dy, weight: wc, geo, outputSize: (h, h)) }),
+                Part("weight grad conv2dWeightGrad", 4, { _ = Tensor.conv2dWeightGrad(xc, dy, geo) }),
+            ])
+        }
+        return [
+            conv("conv2d NHWC 64→128 k5 s2 28→14", cin: 64, cout: 128, at: 28),
+            conv("conv2d NHWC 128→256 k5 s2 14→7", cin: 128, cout: 256, at: 14),
+        ]
+    }
+
     func run() throws {
         let gemm = Benchmark.sgemmGFLOPS(size: gemmSize)
         var results: [[String: Any]] = []
         var stepSeconds = 0.0
-        for layer in model == "mlp" ? mlpLayers() : layers() {
+        for layer in model == "mlp" ? mlpLayers() : model == "wgan-gp-critic" ? criticLayers() : layers() {
             let seconds = Benchmark.median(warmup: 2, iterations: iters, layer.run)
             let gflops = 3 * 2 * layer.macs / seconds / 1e9
             var entry: [String: Any] = ["name": layer.name, "gflops": Benchmark.round(gflops, 1),
@@ -188,7 +225,7 @@ struct BenchEngineCommand: ParsableCommand {
                 }
             }
             if breakdown {
-                print("one \(model) training step's primitives: \(report["step_primitives_ms"]!) ms → at most \(report["max_img_per_s"]!) img/s if nothing else took time")
+                print("one \(model == "wgan-gp-critic" ? "WGAN-GP step's critic-convolution" : "\(model) training step's") primitives: \(report["step_primitives_ms"]!) ms → at most \(report["max_img_per_s"]!) img/s if nothing else took time")
             }
         }
     }
