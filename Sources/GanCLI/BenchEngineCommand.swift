@@ -118,21 +118,8 @@ struct BenchEngineCommand: ParsableCommand {
             ])
         }
         func conv(_ name: String, cin: Int, cout: Int, k: Int, stride: Int, at h: Int, discriminator: Bool) -> Layer {
-            let n = Self.perStep(discriminator: discriminator, first: false)
-            let x = Tensor.randn([batch, cin, h, h], generator: &rng).requiringGrad()
-            let w = (Tensor.randn([cout, cin, k, k], generator: &rng) * 0.02).requiringGrad()
-            let geo = ConvGeometry(kernel: k, stride: stride, padding: k / 2)
-            let (oh, ow) = geo.smallSize(big: h, h)
-            let dy = Tensor.randn([batch, cout, oh, ow], generator: &rng)
-            let xc = x.detached(), wc = w.detached()
-            return Layer(name: name, macs: Double(batch * cout * oh * ow * cin * k * k), run: {
-                let y = Tensor.conv2d(x, weight: w, geo)
-                _ = (y * dy).sum().gradients(wrt: [x, w])
-            }, parts: [
-                Part("forward conv2d", n.forward, { _ = Tensor.conv2d(xc, weight: wc, geo) }),
-                Part("input grad convTranspose2d", n.input, { _ = Tensor.convTranspose2d(dy, weight: wc, geo, outputSize: (h, h)) }),
-                Part("weight grad conv2dWeightGrad", n.weight, { _ = Tensor.conv2dWeightGrad(xc, dy, geo) }),
-            ])
+            convolution(name, cin: cin, cout: cout, k: k, stride: stride, at: h, channelsLast: false,
+                        perStep: Self.perStep(discriminator: discriminator, first: false), generator: &rng)
         }
         let lx = Tensor.randn([batch, 100], generator: &rng).requiringGrad()
         let lw = (Tensor.randn([6272, 100], generator: &rng) * 0.02).requiringGrad()
@@ -154,31 +141,37 @@ struct BenchEngineCommand: ParsableCommand {
         ]
     }
 
+    /// A convolution with padding k / 2 on h × h images (channels-last: [N, H, W, C]), its
+    /// forward and both gradients, each part run `perStep` times a training step.
+    func convolution(_ name: String, cin: Int, cout: Int, k: Int, stride: Int, at h: Int, channelsLast: Bool,
+                     perStep n: (forward: Int, input: Int, weight: Int), generator rng: inout RandomGenerator) -> Layer {
+        let geo = ConvGeometry(kernel: k, stride: stride, padding: k / 2).withChannelsLast(channelsLast)
+        let (oh, ow) = geo.smallSize(big: h, h)
+        let x = Tensor.randn(channelsLast ? [batch, h, h, cin] : [batch, cin, h, h], generator: &rng).requiringGrad()
+        let w = (Tensor.randn([cout, cin, k, k], generator: &rng) * 0.02).requiringGrad()
+        let dy = Tensor.randn(channelsLast ? [batch, oh, ow, cout] : [batch, cout, oh, ow], generator: &rng)
+        let xc = x.detached(), wc = w.detached()
+        return Layer(name: name, macs: Double(batch * cout * oh * ow * cin * k * k), run: {
+            let y = Tensor.conv2d(x, weight: w, geo)
+            _ = (y * dy).sum().gradients(wrt: [x, w])
+        }, parts: [
+            Part("forward conv2d", n.forward, { _ = Tensor.conv2d(xc, weight: wc, geo) }),
+            Part("input grad convTranspose2d", n.input, { _ = Tensor.convTranspose2d(dy, weight: wc, geo, outputSize: (h, h)) }),
+            Part("weight grad conv2dWeightGrad", n.weight, { _ = Tensor.conv2dWeightGrad(xc, dy, geo) }),
+        ])
+    }
+
     /// The dcgan-bn critic's 5×5 stride-2 convolutions (default filters), channels-last as the
     /// critic runs them. A WGAN-GP step runs each 5 times forward (real, fake, interpolates, the
     /// generator's step and the penalty's adjoint), 5 for the input gradient and 4 for the weight
     /// gradient (docs/performance.md, session 19).
     func criticLayers() -> [Layer] {
         var rng = RandomGenerator(seed: 1)
-        func conv(_ name: String, cin: Int, cout: Int, at h: Int) -> Layer {
-            let geo = ConvGeometry(kernel: 5, stride: 2, padding: 2).withChannelsLast(true)
-            let (oh, ow) = geo.smallSize(big: h, h)
-            let x = Tensor.randn([batch, h, h, cin], generator: &rng).requiringGrad()
-            let w = (Tensor.randn([cout, cin, 5, 5], generator: &rng) * 0.02).requiringGrad()
-            let dy = Tensor.randn([batch, oh, ow, cout], generator: &rng)
-            let xc = x.detached(), wc = w.detached()
-            return Layer(name: name, macs: Double(batch * cout * oh * ow * cin * 25), run: {
-                let y = Tensor.conv2d(x, weight: w, geo)
-                _ = (y * dy).sum().gradients(wrt: [x, w])
-            }, parts: [
-                Part("forward conv2d", 5, { _ = Tensor.conv2d(xc, weight: wc, geo) }),
-                Part("input grad convTranspose2d", 5, { _ = Tensor.convTranspose2d(dy, weight: wc, geo, outputSize: (h, h)) }),
-                Part("weight grad conv2dWeightGrad", 4, { _ = Tensor.conv2dWeightGrad(xc, dy, geo) }),
-            ])
-        }
         return [
-            conv("conv2d NHWC 64→128 k5 s2 28→14", cin: 64, cout: 128, at: 28),
-            conv("conv2d NHWC 128→256 k5 s2 14→7", cin: 128, cout: 256, at: 14),
+            convolution("conv2d NHWC 64→128 k5 s2 28→14", cin: 64, cout: 128, k: 5, stride: 2, at: 28, channelsLast: true,
+                        perStep: (5, 5, 4), generator: &rng),
+            convolution("conv2d NHWC 128→256 k5 s2 14→7", cin: 128, cout: 256, k: 5, stride: 2, at: 14, channelsLast: true,
+                        perStep: (5, 5, 4), generator: &rng),
         ]
     }
 
