@@ -15,12 +15,17 @@ public final class Network: Module {
     /// The layers take channels-last images (`ModelZoo.channelsLastCritic`): the NCHW input is
     /// permuted once on the way in.
     public let channelsLast: Bool
+    /// The layers make channels-last images (`ModelZoo.channelsLastGenerator`): the output is
+    /// permuted back to NCHW on the way out.
+    public private(set) var channelsLastOutput: Bool
 
-    public init(_ net: Sequential, classes: Int = 0, imageInput: Bool = false, channelsLast: Bool = false) {
+    public init(_ net: Sequential, classes: Int = 0, imageInput: Bool = false, channelsLast: Bool = false,
+                channelsLastOutput: Bool = false) {
         self.net = net
         self.classes = classes
         self.imageInput = imageInput
         self.channelsLast = channelsLast
+        self.channelsLastOutput = channelsLastOutput
     }
 
     public var isConditional: Bool { classes > 0 }
@@ -30,7 +35,21 @@ public final class Network: Module {
     override public var isPerSample: Bool { net.isPerSample }
 
     /// Runs the network; `labels` are required exactly when the network is conditional.
-    public func callAsFunction(_ x: Tensor, labels: [Int]?) -> Tensor { net(input(x, labels: labels)) }
+    public func callAsFunction(_ x: Tensor, labels: [Int]?) -> Tensor { output(net(input(x, labels: labels))) }
+
+    /// Switches a generator's layers between channels-last and NCHW activations (the weights
+    /// are the same either way), for `gan bench train --alternate channels-last-generator`.
+    public func setChannelsLastGenerator(_ on: Bool) {
+        ModelZoo.setChannelsLast(net.layers, on)
+        channelsLastOutput = on
+    }
+
+    /// The layers' output as NCHW images when they make channels-last ones.
+    func output(_ y: Tensor) -> Tensor {
+        guard channelsLastOutput && y.rank == 4 else { return y }
+        // One channel: [N, H, W, 1] and [N, 1, H, W] are the same memory.
+        return y.shape[3] == 1 ? y.reshaped([y.shape[0], 1, y.shape[1], y.shape[2]]) : y.permuted([0, 3, 1, 2])
+    }
 
     /// What the first layer takes: the conditioned input, channels-last when the layers are.
     func input(_ x: Tensor, labels: [Int]?) -> Tensor {

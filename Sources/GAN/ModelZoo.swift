@@ -135,7 +135,9 @@ public enum ModelZoo {
             if o.minibatchStdDev { d.append(MinibatchStdDev()) }
             d.append(Flatten())
             d += head(7 * 7 * (64 + (o.minibatchStdDev ? 1 : 0)), o, &g, init: ini)
-            return (Network(gen), Network(Sequential(d)))
+            let generator = Network(gen)
+            if Self.channelsLastGenerator { generator.setChannelsLastGenerator(true) }
+            return (generator, Network(Sequential(d)))
         default:  // dcgan-bn, cdcgan
             let ini = Initializer.pytorchDefault
             let f = o.filters
@@ -182,11 +184,27 @@ public enum ModelZoo {
     /// `GAN_CHANNELS_LAST=0` keeps NCHW, for comparisons. Weights and state_dict are the same.
     nonisolated(unsafe) public static var channelsLastCritic = ProcessInfo.processInfo.environment["GAN_CHANNELS_LAST"] != "0"
 
-    /// Marks the convolutions (spectrally normalized or not) and batch norms of `layers` channels-last.
-    static func setChannelsLast(_ layers: [Module]) {
+    /// Whether the Keras dcgan's generator keeps its activations channels-last ([N, H, W, C]):
+    /// where its convolutions then run on the engine's implicit-GEMM kernels
+    /// (`Runtime.implicitGemmActive`, AVX2 CPUs without AVX-512), which run its 128 → 128
+    /// transposed convolutions faster than oneDNN's NCHW primitives. `GAN_CHANNELS_LAST_G=0`
+    /// keeps NCHW, `=1` forces channels-last (for comparisons). Weights and state_dict are the same.
+    nonisolated(unsafe) public static var channelsLastGenerator: Bool = {
+        switch ProcessInfo.processInfo.environment["GAN_CHANNELS_LAST_G"] {
+        case "0": return false
+        case "1": return true
+        default: return Runtime.implicitGemmActive
+        }
+    }()
+
+    /// Marks the convolutions (spectrally normalized or not), batch norms and the reshape to
+    /// images of `layers` channels-last.
+    static func setChannelsLast(_ layers: [Module], _ on: Bool = true) {
         for m in layers {
-            if let c = (m as? Conv2d) ?? ((m as? SpectralNorm)?.layer as? Conv2d) { c.channelsLast = true }
-            if let bn = m as? BatchNorm { bn.channelsLast = true }
+            if let c = (m as? Conv2d) ?? ((m as? SpectralNorm)?.layer as? Conv2d) { c.channelsLast = on }
+            if let c = m as? ConvTranspose2d { c.channelsLast = on }
+            if let bn = m as? BatchNorm { bn.channelsLast = on }
+            if let r = m as? Reshape, r.shape.count == 3 { r.channelsLast = on }
         }
     }
 

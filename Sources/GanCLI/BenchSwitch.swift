@@ -25,6 +25,15 @@ enum BenchSwitch: String, CaseIterable, ExpressibleByArgument {
     /// `Runtime.implicitGemmConvolutions` 1 (on) against 0: channels-last convolutions on the
     /// engine's implicit-GEMM kernels instead of oneDNN's.
     case implicitGemm = "implicit-gemm"
+    /// The dcgan generator's activations channels-last (`Network.setChannelsLastGenerator`)
+    /// against NCHW, on the same weights.
+    case channelsLastGenerator = "channels-last-generator"
+
+    /// Sets the switch, and what it changes in `trainer`'s models.
+    func set(_ on: Bool, _ trainer: GANTrainer) {
+        isOn = on
+        if self == .channelsLastGenerator { trainer.generator.setChannelsLastGenerator(on) }
+    }
 
     var isOn: Bool {
         get {
@@ -37,6 +46,7 @@ enum BenchSwitch: String, CaseIterable, ExpressibleByArgument {
             case .dnnlPhases: return Runtime.stridedGradientPhases > 0
             case .dnnlWeightPhases: return Runtime.stridedGradientPhases == 2
             case .implicitGemm: return Runtime.implicitGemmConvolutions > 0
+            case .channelsLastGenerator: return ModelZoo.channelsLastGenerator
             }
         }
         nonmutating set {
@@ -49,6 +59,7 @@ enum BenchSwitch: String, CaseIterable, ExpressibleByArgument {
             case .dnnlPhases: Runtime.stridedGradientPhases = newValue ? 2 : 0
             case .dnnlWeightPhases: Runtime.stridedGradientPhases = newValue ? 2 : 1
             case .implicitGemm: Runtime.implicitGemmConvolutions = newValue ? 1 : 0
+            case .channelsLastGenerator: ModelZoo.channelsLastGenerator = newValue
             }
         }
     }

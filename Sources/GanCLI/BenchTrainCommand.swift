@@ -109,13 +109,13 @@ struct BenchTrainCommand: ParsableCommand {
     /// over block pairs of (off block's median / on block's median): above 1, on is faster.
     func runAlternating(_ setting: BenchSwitch, _ trainer: GANTrainer, _ gemm: Double) {
         let initial = setting.isOn
-        defer { setting.isOn = initial }
+        defer { setting.set(initial, trainer) }
         var off: [Double] = [], on: [Double] = [], blockMedians: [Double] = []
         let blocks = iters / block
         // Block b is on for b mod 4 in {1, 2}: blocks 2i and 2i + 1 are one off and one on.
         func isOn(_ b: Int) -> Bool { b % 4 == 1 || b % 4 == 2 }
         for b in 0..<blocks {
-            setting.isOn = isOn(b)
+            setting.set(isOn(b), trainer)
             var times: [Double] = []
             for _ in 0..<block {
                 let t0 = Benchmark.now()

@@ -48,8 +48,14 @@ public final class Flatten: Module {
 public final class Reshape: Module {
     override public var isPerSample: Bool { true }
     public let shape: [Int]
+    /// To [C, H, W], then on to channels-last [H, W, C] (for channels-last layers after it).
+    public var channelsLast = false
     public init(_ shape: [Int]) { self.shape = shape }
-    override public func callAsFunction(_ x: Tensor) -> Tensor { x.reshaped([x.shape[0]] + shape) }
+    override public func callAsFunction(_ x: Tensor) -> Tensor {
+        let y = x.reshaped([x.shape[0]] + shape)
+        guard channelsLast && y.rank == 4 else { return y }
+        return y.shape[1] == 1 ? y.reshaped([y.shape[0], y.shape[2], y.shape[3], 1]) : y.permuted([0, 2, 3, 1])
+    }
 }
 
 /// A lookup table of `count` vectors of size `dim` (nn.Embedding, N(0, 1) init).

@@ -53,6 +53,8 @@ public final class ConvTranspose2d: Module, WeightedLayer {
     public let stride: Int
     public let padding: Padding
     public let outputPadding: Int
+    /// Images come and go channels-last ([N, H, W, C]); the weight keeps PyTorch's layout.
+    public var channelsLast = false
 
     public init(_ inChannels: Int, _ outChannels: Int, kernel: Int, stride: Int = 1, padding: Padding = .symmetric(0),
                 outputPadding: Int = 0, bias: Bool = true, init scheme: Initializer = .pytorchDefault,
@@ -72,8 +74,8 @@ public final class ConvTranspose2d: Module, WeightedLayer {
     override public var isPerSample: Bool { true }
 
     public func forward(_ x: Tensor, weight w: Tensor, bias b: Tensor?) -> Tensor {
-        precondition(x.rank == 4, "ConvTranspose2d expects NCHW input, got \(x.shape)")
-        let (geo, size) = geometry(kernelOf: w, inputSize: (x.shape[2], x.shape[3]))
+        precondition(x.rank == 4, "ConvTranspose2d expects \(channelsLast ? "NHWC" : "NCHW") input, got \(x.shape)")
+        let (geo, size) = geometry(kernelOf: w, inputSize: channelsLast ? (x.shape[1], x.shape[2]) : (x.shape[2], x.shape[3]))
         if let size { return Tensor.convTranspose2d(x, weight: w, bias: b, geo, outputSize: size) }
         return Tensor.convTranspose2d(x, weight: w, bias: b, geo, outputPadding: (outputPadding, outputPadding))
     }
@@ -84,9 +86,9 @@ public final class ConvTranspose2d: Module, WeightedLayer {
         let k = (w.shape[2], w.shape[3])
         if padding == .same {
             let out = (inputSize.0 * stride, inputSize.1 * stride)
-            return (Padding.same.geometry(kernel: k, stride: (stride, stride), inputSize: out), out)
+            return (Padding.same.geometry(kernel: k, stride: (stride, stride), inputSize: out).withChannelsLast(channelsLast), out)
         }
-        return (padding.geometry(kernel: k, stride: (stride, stride), inputSize: inputSize), nil)
+        return (padding.geometry(kernel: k, stride: (stride, stride), inputSize: inputSize).withChannelsLast(channelsLast), nil)
     }
 
     override public func callAsFunction(_ x: Tensor) -> Tensor { forward(x, weight: weight.value) }

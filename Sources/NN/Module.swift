@@ -205,7 +205,13 @@ public final class Sequential: Module {
     /// `layer` then (leaky) ReLU with `slope` as one pass after the layer's main work, or nil
     /// when the layer has no such form.
     static func fused(_ layer: Module, _ x: Tensor, _ slope: Float) -> Tensor? {
-        if takesChannelsLast(layer) { return nil }
+        if takesChannelsLast(layer) {
+            // The bias runs along the last axis: the output's pixels as rows.
+            guard let l = layer as? any WeightedLayer else { return nil }
+            let y = l.forward(x, weight: l.weight.value, bias: nil)
+            let rows = l.bias == nil ? y : y.reshaped([-1, y.shape[y.rank - 1]])
+            return Tensor.biasLeakyRelu(rows, bias: l.bias?.value, alpha: slope, reusingInput: true).reshaped(y.shape)
+        }
         if Sequential.activatesConvolutions, x.rank == 4, let conv = layer as? ChainableConvolution,
            let y = Tensor.activatedConvolution(x, conv.convolutionStep(inputSize: (x.shape[2], x.shape[3]), slope: slope)) {
             return y
@@ -222,9 +228,11 @@ public final class Sequential: Module {
         return nil
     }
 
-    /// A convolution on channels-last images: the chain, the activated convolution and the bias
-    /// op all take NCHW (and its bias runs along the last axis), so it runs as itself.
-    static func takesChannelsLast(_ m: Module) -> Bool { (m as? Conv2d)?.channelsLast ?? false }
+    /// A convolution on channels-last images: the chain and the activated convolution take NCHW,
+    /// and its bias runs along the last axis.
+    static func takesChannelsLast(_ m: Module) -> Bool {
+        (m as? Conv2d)?.channelsLast ?? (m as? ConvTranspose2d)?.channelsLast ?? false
+    }
 
     static func fusableSlope(_ m: Module) -> Float? {
         if m is ReLU { return 0 }

@@ -12,14 +12,18 @@ final class ChannelsLastConvolutionTests: XCTestCase {
 
     // (n, input channels, output channels, size, geometry): the critic's layers — a one-channel
     // input (oneDNN forward and weight gradient, sgemm + col2im input gradient), 16-channel
-    // strided layers with 14×14 and 7×7 outputs, the 7×7 valid one-output layer — and a
-    // stride-1 layer with fewer outputs than inputs (the dual form).
+    // strided layers with 14×14 and 7×7 outputs, the 7×7 valid one-output layer — a
+    // stride-1 layer with fewer outputs than inputs (the dual form), and "same" stride-1 layers
+    // to one channel, symmetric and not (the dcgan generator's output layer: its forward, input
+    // and weight gradient through the stride-1 dual, which reads and writes channels-last).
     let cases: [(Int, Int, Int, Int, ConvGeometry)] = [
         (2, 1, 16, 12, ConvGeometry(kernel: 5, stride: 1, padding: 2)),
         (2, 16, 24, 14, ConvGeometry(kernel: (5, 5), stride: (2, 2), padding: (top: 1, left: 1, bottom: 2, right: 2))),
         (3, 24, 16, 7, ConvGeometry(kernel: 5, stride: 2, padding: 2)),
         (2, 20, 1, 7, ConvGeometry(kernel: 7)),
         (2, 6, 3, 6, ConvGeometry(kernel: 3, stride: 1, padding: 1)),
+        (2, 24, 1, 10, ConvGeometry(kernel: 7, stride: 1, padding: 3)),
+        (3, 32, 1, 9, ConvGeometry(kernel: (4, 4), stride: (1, 1), padding: (top: 1, left: 1, bottom: 2, right: 2))),
     ]
 
     /// `body(case index, case, label)` for every case, with oneDNN on (where available) and off.

@@ -318,6 +318,43 @@ final class GANTests: XCTestCase {
         }
     }
 
+    /// The Keras dcgan's generator built channels-last (where the implicit-GEMM kernels run its
+    /// transposed convolutions; forced on here where the CPU has AVX2, so that they are tested on
+    /// AVX-512 hosts too) computes what the NCHW one does with the same weights: NCHW images out,
+    /// the parameters' gradients of a loss on them, and the images without a graph (where NCHW
+    /// runs oneDNN's convolution chain and channels-last writes each activation over its input).
+    func testChannelsLastGeneratorMatchesNCHW() {
+        let (saved, savedGemm) = (ModelZoo.channelsLastGenerator, Runtime.implicitGemmConvolutions)
+        defer { (ModelZoo.channelsLastGenerator, Runtime.implicitGemmConvolutions) = (saved, savedGemm) }
+        if Runtime.cpuHasAVX2 && Runtime.usesOneDNN { Runtime.implicitGemmConvolutions = 2 }
+        func generator(_ channelsLast: Bool) -> Network {
+            ModelZoo.channelsLastGenerator = channelsLast
+            var g = RandomGenerator(seed: 9)
+            let net = ModelZoo.build(ModelZoo.spec("dcgan")!, options: BuildOptions(), generator: &g, random: RandomSource(seed: 0)).0
+            XCTAssertEqual(net.channelsLastOutput, channelsLast)
+            return net
+        }
+        let (a, b) = (generator(true), generator(false))
+        let z = randomTensor([3, 100], seed: 60)
+        let calls = Runtime.implicitGemmCalls
+        let (ya, yb) = (a(z, labels: nil), b(z, labels: nil))
+        XCTAssertEqual(ya.shape, [3, 1, 28, 28])
+        assertClose(ya, yb, rtol: 1e-4, atol: 1e-5, "dcgan generator output")
+        if Runtime.implicitGemmActive { XCTAssertGreaterThan(Runtime.implicitGemmCalls, calls, "the kernels ran the generator") }
+        let v = randomTensor([3, 1, 28, 28], seed: 61)
+        let (ga, gb) = ((ya * v).sum().gradients(wrt: a.parameters.map(\.value)), (yb * v).sum().gradients(wrt: b.parameters.map(\.value)))
+        XCTAssertEqual(ga.count, gb.count)
+        for (k, (name, _)) in a.namedParameters().enumerated() {
+            assertClose(ga[k], gb[k], rtol: 2e-3, atol: 1e-4, "dcgan generator d\(name)")
+            XCTAssertGreaterThan(gb[k].abs().sum().item, 0, "d\(name) trivially zero")
+        }
+        assertClose(a.inBatches(z, labels: nil, batch: 2), withoutGrad { b(z, labels: nil) }, rtol: 1e-4, atol: 1e-5,
+                    "dcgan generator output without a graph")
+        // Switched back, the same network is NCHW again.
+        a.setChannelsLastGenerator(false)
+        assertClose(a(z, labels: nil), yb, rtol: 1e-4, atol: 1e-5, "switched back to NCHW")
+    }
+
     /// The trainer joins real and fake into one discriminator call when every layer is per-sample:
     /// the joined call must give each half's outputs and the loss's gradients of two calls, and
     /// layers that look across the batch (batch norm, minibatch std-dev) or keep state per call

@@ -128,6 +128,12 @@ public enum Runtime {
         }
     }
 
+    /// Whether channels-last convolutions that fit the implicit-GEMM kernels run on them on this
+    /// CPU now (`implicitGemmConvolutions` 2, or 1 on an AVX2 CPU without AVX-512, with oneDNN on).
+    public static var implicitGemmActive: Bool {
+        usesOneDNN && (implicitGemmConvolutions == 2 || (implicitGemmConvolutions == 1 && !cpuHasAVX512 && cpuHasAVX2))
+    }
+
     /// Convolutions run on the implicit-GEMM kernels so far (for tests: that the path is taken).
     public static var implicitGemmCalls: Int {
         #if canImport(DNNLConvolution)
@@ -168,8 +174,7 @@ public enum Runtime {
     /// What runs convolutions, for benchmark reports.
     public static var convolutionBackend: String {
         guard usesOneDNN else { return "unfold + sgemm" }
-        let gemm = implicitGemmConvolutions == 2 || (implicitGemmConvolutions == 1 && !cpuHasAVX512 && cpuHasAVX2)
-        return (gemm ? "channels-last on the engine's implicit GEMM (AVX2) where it fits, else " : "") +
+        return (implicitGemmActive ? "channels-last on the engine's implicit GEMM (AVX2) where it fits, else " : "") +
             "oneDNN JIT (≥ 16 channels each side), else unfold + sgemm"
     }
 

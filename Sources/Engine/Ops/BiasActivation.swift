@@ -6,15 +6,18 @@
 extension Tensor {
     /// `(x + bias).leakyRelu(alpha)` with `bias` [C] along axis 1 (features of [N, F], channels
     /// of NCHW); `alpha` 0 is ReLU.
-    public static func biasLeakyRelu(_ x: Tensor, bias: Tensor?, alpha: Float) -> Tensor {
-        affineLeakyRelu(x, scale: nil, shift: bias, alpha: alpha)
+    /// With `reusingInput`, when no graph is recorded the output is written over x (which the
+    /// caller has just made and nothing else reads): inference keeps one full-size tensor fewer.
+    public static func biasLeakyRelu(_ x: Tensor, bias: Tensor?, alpha: Float, reusingInput: Bool = false) -> Tensor {
+        affineLeakyRelu(x, scale: nil, shift: bias, alpha: alpha, reusingInput: reusingInput)
     }
 
     /// `(x · scale + shift).leakyRelu(alpha)`, `scale` and `shift` holding one value per entry of
     /// axis 1 (any shape of that count, e.g. [C] or [1, C, 1, 1]); nil means 1 and 0. Needs
     /// `alpha ≥ 0`, so that the output's sign is the input's and the backward reads the slope
     /// from the output.
-    public static func affineLeakyRelu(_ x: Tensor, scale: Tensor?, shift: Tensor?, alpha: Float) -> Tensor {
+    public static func affineLeakyRelu(_ x: Tensor, scale: Tensor?, shift: Tensor?, alpha: Float,
+                                       reusingInput: Bool = false) -> Tensor {
         precondition(alpha >= 0, "affineLeakyRelu needs a non-negative slope, got \(alpha)")
         precondition(x.rank >= 2, "affineLeakyRelu needs [N, C, …], got \(x.shape)")
         let c = x.shape[1]
@@ -22,7 +25,7 @@ extension Tensor {
             precondition(t.count == c, "affineLeakyRelu: \(t.count) per-channel values for \(c) channels")
         }
         let inner = x.count / Swift.max(x.shape[0] * c, 1)
-        let out = Tensor(uninitializedShape: x.shape)
+        let out = reusingInput && !GradMode.isEnabled ? Tensor(shape: x.shape, storage: x.storage) : Tensor(uninitializedShape: x.shape)
         let xs = x.storage.base, ys = out.storage.base
         let ss = scale?.storage.base, bs = shift?.storage.base
         let k = LeakyReluK(alpha: alpha)

@@ -24,6 +24,11 @@ extension Tensor {
                   wp.storage.base, ldb: h * wd * c, y.storage.base, ldc: o)
             return y
         }
+        if let dual = fewOutputsDual(c: c, o: o, g) {
+            // To one channel (the dcgan generator's 128→1 output layer): the stride-1 dual's
+            // transposed convolution reads x as it is, where NCHW would first permute all of it.
+            return convTranspose2dChannelsLast(x, flipTransposed(w), dual, (oh, ow))
+        }
         return channelsLastCopy(conv2dRaw(planarCopy(x), w, g.withChannelsLast(false)))
     }
 
@@ -43,6 +48,11 @@ extension Tensor {
         if o == 1 && convTranspose2dDual(c: c, o: o, g, small: (h, wd), big: size) == nil {
             return oneChannelTransposed(x, w, g, size)
         }
+        if c < OneDNN.minChannels, let dual = convTranspose2dDual(c: c, o: o, g, small: (h, wd), big: size) {
+            // From few channels to many (the gradient of a c→1 layer's input): the dual's
+            // convolution, which oneDNN takes with few inputs, writes channels-last directly.
+            return conv2dChannelsLast(x, flipTransposed(w), dual)
+        }
         return channelsLastCopy(convTranspose2dRaw(planarCopy(x), w, g.withChannelsLast(false), size))
     }
 
@@ -60,7 +70,16 @@ extension Tensor {
                   x.storage.base, ldb: h * wd * c, wp.storage.base, ldc: h * wd * c)
             return kernelFirst(wp)
         }
+        if let dual = fewOutputsDual(c: c, o: o, g), dual.smallSize(big: oh, ow) == (h, wd) {
+            // The dual's weight gradient has the few channels as its input side, which oneDNN takes.
+            return flipTransposed(conv2dWeightGradChannelsLast(gy, x, dual))
+        }
         return conv2dWeightGradRaw(planarCopy(x), planarCopy(gy), g.withChannelsLast(false))
+    }
+
+    /// The stride-1 dual for a c→o convolution with fewer outputs than oneDNN takes and more inputs.
+    static func fewOutputsDual(c: Int, o: Int, _ g: ConvGeometry) -> ConvGeometry? {
+        o < OneDNN.minChannels && c > o ? g.strideOneDual : nil
     }
 
     /// A transposed convolution to one channel from channels-last x: per image, colsᵀ = x · W
