@@ -28,7 +28,7 @@ extern int omp_get_num_threads(void);
 #define LANES 16       // output columns per register tile: two AVX2 vectors
 #define GROUP 32       // tiles whose accumulators stay in cache while every tap passes over them
 #define CHUNK_ROWS 768 // rows (pixels) of the images a thread takes at a time, sorted by the taps they meet
-#define PIXELS 32      // output pixels per block of the weight gradient's sum
+#define PIXELS 64      // output pixels per block of the weight gradient's sum
 #define MAX_TAPS 64
 #define MAX_PHASES 4
 
@@ -90,10 +90,10 @@ static inline void tile(const float *const *a, long K, const float *b, float *ac
     _mm256_storeu_ps(acc + 5 * ld, c50); _mm256_storeu_ps(acc + 5 * ld + 8, c51);
 }
 
-// acc[r, 0..16) += Σ_i x[r][xoff[i]] · dy[doff[i], 0..16): the weight gradient's tile, whose
-// sum runs over a list of pixels (the ones a tap meets inside the image).
+// acc[r, 0..16) += Σ_i x[r][i · ldx] · dy[doff[i], 0..16): the weight gradient's tile, whose
+// sum runs over a list of pixels (the ones a tap meets inside the image), their x rows packed.
 __attribute__((target("avx2,fma")))
-static inline void gathered_tile(const float *const *x, const long *xoff, const long *doff, long count, const float *dy,
+static inline void gathered_tile(const float *const *x, long ldx, const long *doff, long count, const float *dy,
                                  float *acc) {
     const float *x0 = x[0], *x1 = x[1], *x2 = x[2], *x3 = x[3], *x4 = x[4], *x5 = x[5];
     __m256 c00 = _mm256_loadu_ps(acc), c01 = _mm256_loadu_ps(acc + 8);
@@ -104,7 +104,7 @@ static inline void gathered_tile(const float *const *x, const long *xoff, const 
     __m256 c50 = _mm256_loadu_ps(acc + 80), c51 = _mm256_loadu_ps(acc + 88);
     for (long i = 0; i < count; i++) {
         const float *d = dy + doff[i];
-        long o = xoff[i];
+        long o = i * ldx;
         __m256 b0 = _mm256_loadu_ps(d), b1 = _mm256_loadu_ps(d + 8), v;
         v = _mm256_broadcast_ss(x0 + o); c00 = _mm256_fmadd_ps(v, b0, c00); c01 = _mm256_fmadd_ps(v, b1, c01);
         v = _mm256_broadcast_ss(x1 + o); c10 = _mm256_fmadd_ps(v, b0, c10); c11 = _mm256_fmadd_ps(v, b1, c11);
@@ -331,7 +331,8 @@ static void run_weight_gradient(void *arg) {
     long C = s->c, CP = padded_channels(C), O = s->o, panels = O / LANES, taps = (long)s->kh * s->kw;
     long per_image = (long)s->oh * s->ow, M = s->n * per_image;
     float *acc = j->scratch + t * j->per_thread, *block = acc + weight_partials(s);
-    long *xoff = (long *)(block + PIXELS * O), *doff = xoff + PIXELS;
+    float *xblock = block + PIXELS * O;
+    long *doff = (long *)(xblock + PIXELS * C);
     memset(acc, 0, sizeof(float) * (size_t)weight_partials(s));
     long m_first = t * M / parts, m_last = (t + 1) * M / parts;
     for (long m0 = m_first; m0 < m_last; m0 += PIXELS) {
@@ -355,7 +356,10 @@ static void run_weight_gradient(void *arg) {
             for (long m = 0; m < m1 - m0; m++) {
                 long y = y0[m] + i, x = x0[m] + jj;
                 if (y < 0 || y >= s->h || x < 0 || x >= s->w) continue;
-                xoff[count] = ((image[m] + y) * s->w + x) * C;
+                // The tap's x rows, packed: in place, rows 1 KB apart (stride 2, 128 channels)
+                // share a quarter of L1's sets (with 64 pixels a block, 1.06–1.13× the 32 read
+                // in place).
+                memcpy(xblock + count * C, j->x + ((image[m] + y) * s->w + x) * C, sizeof(float) * (size_t)C);
                 doff[count++] = m * LANES;
             }
             if (!count) continue;
@@ -363,8 +367,8 @@ static void run_weight_gradient(void *arg) {
                 for (long c0 = 0; c0 < C; c0 += ROWS) {
                     long rows = C - c0 < ROWS ? C - c0 : ROWS;
                     const float *xr[ROWS];
-                    for (int r = 0; r < ROWS; r++) xr[r] = j->x + c0 + (r < rows ? r : rows - 1);
-                    gathered_tile(xr, xoff, doff, count, block + pn * PIXELS * LANES, acc + ((tap * panels + pn) * CP + c0) * LANES);
+                    for (int r = 0; r < ROWS; r++) xr[r] = xblock + c0 + (r < rows ? r : rows - 1);
+                    gathered_tile(xr, C, doff, count, block + pn * PIXELS * LANES, acc + ((tap * panels + pn) * CP + c0) * LANES);
                 }
         }
     }
@@ -386,7 +390,7 @@ int gan_implicit_gemm_convolution(gan_dnnl_kind kind, const gan_dnnl_shape *s, c
                                   int threads) {
     if (!gan_implicit_gemm_fits(kind, s) || threads < 1) return 1;
     if (kind == GAN_DNNL_BACKWARD_WEIGHTS) {
-        long per_thread = weight_partials(s) + PIXELS * (long)s->o + 2 * PIXELS * (long)(sizeof(long) / sizeof(float));
+        long per_thread = weight_partials(s) + PIXELS * (long)(s->o + s->c) + PIXELS * (long)(sizeof(long) / sizeof(float));
         float *scratch = gan_grown(&scratch_buffer, sizeof(float) * (size_t)(per_thread * threads));
         if (!scratch) return 1;
         weight_job j = {s, a, b, out, scratch, per_thread};
