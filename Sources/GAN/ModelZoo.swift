@@ -173,8 +173,10 @@ public enum ModelZoo {
             // With batch norm (or none of the layout-bound extras) the critic runs channels-last.
             let channelsLast = Self.channelsLastCritic && norm == .batch && !o.minibatchStdDev
             if channelsLast { Self.setChannelsLast(dl) }
-            return (Network(Sequential(gl), classes: classes),
-                    Network(Sequential(dl), classes: classes, imageInput: true, channelsLast: channelsLast))
+            let generator = Network(Sequential(gl), classes: classes)
+            // Channels-last where every transposed convolution but the last fits the kernels.
+            if Self.channelsLastGenerator && c >= 16 && c % 16 == 0 { generator.setChannelsLastGenerator(true) }
+            return (generator, Network(Sequential(dl), classes: classes, imageInput: true, channelsLast: channelsLast))
         }
     }
 
@@ -184,10 +186,11 @@ public enum ModelZoo {
     /// `GAN_CHANNELS_LAST=0` keeps NCHW, for comparisons. Weights and state_dict are the same.
     nonisolated(unsafe) public static var channelsLastCritic = ProcessInfo.processInfo.environment["GAN_CHANNELS_LAST"] != "0"
 
-    /// Whether the Keras dcgan's generator keeps its activations channels-last ([N, H, W, C]):
-    /// where its convolutions then run on the engine's implicit-GEMM kernels
-    /// (`Runtime.implicitGemmActive`, AVX2 CPUs without AVX-512), which run its 128 → 128
-    /// transposed convolutions faster than oneDNN's NCHW primitives. `GAN_CHANNELS_LAST_G=0`
+    /// Whether the generators of dcgan, dcgan-bn and cdcgan keep their activations channels-last
+    /// ([N, H, W, C]): where their convolutions then run on the engine's implicit-GEMM kernels
+    /// (`Runtime.implicitGemmActive`, AVX2 CPUs without AVX-512), which run the transposed
+    /// convolutions faster than oneDNN's NCHW primitives (dcgan-bn's only when its last block
+    /// keeps at least 16 channels, a multiple of 16). `GAN_CHANNELS_LAST_G=0`
     /// keeps NCHW, `=1` forces channels-last (for comparisons). Weights and state_dict are the same.
     nonisolated(unsafe) public static var channelsLastGenerator: Bool = {
         switch ProcessInfo.processInfo.environment["GAN_CHANNELS_LAST_G"] {
