@@ -73,6 +73,10 @@ static inline void tile(const float *const *a, long K, const float *b, float *ac
     __m256 c30 = _mm256_loadu_ps(acc + 3 * ld), c31 = _mm256_loadu_ps(acc + 3 * ld + 8);
     __m256 c40 = _mm256_loadu_ps(acc + 4 * ld), c41 = _mm256_loadu_ps(acc + 4 * ld + 8);
     __m256 c50 = _mm256_loadu_ps(acc + 5 * ld), c51 = _mm256_loadu_ps(acc + 5 * ld + 8);
+    // Four k at a time: 1.09–1.14× on the input gradient, 1.00–1.11× on the forward (interleaved
+    // A/B, scripts/implicit_gemm_ab.c); eight spill and ran at 0.56–0.60×; the weight gradient's
+    // tile below, unrolled so, at 0.78×.
+#pragma clang loop unroll_count(4)
     for (long k = 0; k < K; k++) {
         __m256 b0 = _mm256_loadu_ps(b + LANES * k), b1 = _mm256_loadu_ps(b + LANES * k + 8), v;
         v = _mm256_broadcast_ss(a0 + k); c00 = _mm256_fmadd_ps(v, b0, c00); c01 = _mm256_fmadd_ps(v, b1, c01);

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Engine
 import Foundation
+import GAN
 
 /// `gan bench engine`: sgemm GFLOP/s and forward + backward GFLOP/s of the DCGAN (or MLP, or the
 /// WGAN-GP critic's) layers; with `--breakdown`, each primitive on its own and what one training
@@ -17,7 +18,9 @@ struct BenchEngineCommand: ParsableCommand {
         step of the model runs them (the generator's layers once, the discriminator's
         forward three times, its weight gradient twice, its input gradient once): the
         time a step would take if nothing but these primitives took time, and
-        max_img_per_s = batch / that. --model wgan-gp-critic times the dcgan-bn
+        max_img_per_s = batch / that. The dcgan generator's layers run channels-last
+        where the model builds them so (AVX2 without AVX-512: the implicit-GEMM
+        kernels; GAN_CHANNELS_LAST_G=0 keeps NCHW). --model wgan-gp-critic times the dcgan-bn
         critic's two large channels-last convolutions, which a WGAN-GP step runs 5
         times forward, 5 for the input gradient and 4 for the weight gradient (on
         AVX2 without AVX-512 through the engine's implicit GEMM; GAN_IGEMM=0 runs
@@ -99,16 +102,19 @@ struct BenchEngineCommand: ParsableCommand {
         ]
     }
 
+    /// The dcgan's layers; the generator's channels-last where the model builds it so
+    /// (`ModelZoo.channelsLastGenerator`: on the implicit-GEMM kernels).
     func layers() -> [Layer] {
         var rng = RandomGenerator(seed: 1)
+        let last = ModelZoo.channelsLastGenerator
         func convT(_ name: String, cin: Int, cout: Int, k: Int, from h: Int) -> Layer {
             let n = Self.perStep(discriminator: false, first: false)
-            let x = Tensor.randn([batch, cin, h, h], generator: &rng).requiringGrad()
+            let x = Tensor.randn(last ? [batch, h, h, cin] : [batch, cin, h, h], generator: &rng).requiringGrad()
             let w = (Tensor.randn([cin, cout, k, k], generator: &rng) * 0.02).requiringGrad()
-            let geo = ConvGeometry(kernel: k, stride: 2, padding: k / 2)
-            let dy = Tensor.randn([batch, cout, 2 * h, 2 * h], generator: &rng)
+            let geo = ConvGeometry(kernel: k, stride: 2, padding: k / 2).withChannelsLast(last)
+            let dy = Tensor.randn(last ? [batch, 2 * h, 2 * h, cout] : [batch, cout, 2 * h, 2 * h], generator: &rng)
             let xc = x.detached(), wc = w.detached()
-            return Layer(name: name, macs: Double(batch * cin * h * h * cout * k * k), run: {
+            return Layer(name: last ? name.replacingOccurrences(of: "convTranspose2d", with: "convTranspose2d NHWC") : name, macs: Double(batch * cin * h * h * cout * k * k), run: {
                 let y = Tensor.convTranspose2d(x, weight: w, geo, outputPadding: (1, 1))
                 _ = (y * dy).sum().gradients(wrt: [x, w])
             }, parts: [
@@ -118,8 +124,10 @@ struct BenchEngineCommand: ParsableCommand {
             ])
         }
         func conv(_ name: String, cin: Int, cout: Int, k: Int, stride: Int, at h: Int, discriminator: Bool) -> Layer {
-            convolution(name, cin: cin, cout: cout, k: k, stride: stride, at: h, channelsLast: false,
-                        perStep: Self.perStep(discriminator: discriminator, first: false), generator: &rng)
+            let channelsLast = last && !discriminator
+            return convolution(channelsLast ? name.replacingOccurrences(of: "conv2d", with: "conv2d NHWC") : name, cin: cin, cout: cout,
+                               k: k, stride: stride, at: h, channelsLast: channelsLast,
+                               perStep: Self.perStep(discriminator: discriminator, first: false), generator: &rng)
         }
         let lx = Tensor.randn([batch, 100], generator: &rng).requiringGrad()
         let lw = (Tensor.randn([6272, 100], generator: &rng) * 0.02).requiringGrad()
