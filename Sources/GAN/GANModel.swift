@@ -15,17 +15,16 @@ public final class Network: Module {
     /// The layers take channels-last images (`ModelZoo.channelsLastCritic`): the NCHW input is
     /// permuted once on the way in.
     public let channelsLast: Bool
-    /// The layers make channels-last images (`ModelZoo.channelsLastGenerator`): the output is
+    /// The layers make channels-last images (`setChannelsLastGenerator`): the output is
     /// permuted back to NCHW on the way out.
     public private(set) var channelsLastOutput: Bool
 
-    public init(_ net: Sequential, classes: Int = 0, imageInput: Bool = false, channelsLast: Bool = false,
-                channelsLastOutput: Bool = false) {
+    public init(_ net: Sequential, classes: Int = 0, imageInput: Bool = false, channelsLast: Bool = false) {
         self.net = net
         self.classes = classes
         self.imageInput = imageInput
         self.channelsLast = channelsLast
-        self.channelsLastOutput = channelsLastOutput
+        channelsLastOutput = false
     }
 
     public var isConditional: Bool { classes > 0 }

@@ -25,9 +25,14 @@ enum BenchSwitch: String, CaseIterable, ExpressibleByArgument {
     /// `Runtime.implicitGemmConvolutions` 1 (on) against 0: channels-last convolutions on the
     /// engine's implicit-GEMM kernels instead of oneDNN's.
     case implicitGemm = "implicit-gemm"
-    /// The dcgan generator's activations channels-last (`Network.setChannelsLastGenerator`)
-    /// against NCHW, on the same weights.
+    /// The generator's activations channels-last (`Network.setChannelsLastGenerator`) against
+    /// NCHW, on the same weights.
     case channelsLastGenerator = "channels-last-generator"
+
+    /// Whether the switch is on for `trainer`'s models.
+    func isOn(in trainer: GANTrainer) -> Bool {
+        self == .channelsLastGenerator ? trainer.generator.channelsLastOutput : isOn
+    }
 
     /// Sets the switch, and what it changes in `trainer`'s models.
     func set(_ on: Bool, _ trainer: GANTrainer) {

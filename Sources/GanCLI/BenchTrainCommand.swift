@@ -108,7 +108,7 @@ struct BenchTrainCommand: ParsableCommand {
     /// the host's speed then weighs on both sides alike); each side's median step, and the median
     /// over block pairs of (off block's median / on block's median): above 1, on is faster.
     func runAlternating(_ setting: BenchSwitch, _ trainer: GANTrainer, _ gemm: Double) {
-        let initial = setting.isOn
+        let initial = setting.isOn(in: trainer)
         defer { setting.set(initial, trainer) }
         var off: [Double] = [], on: [Double] = [], blockMedians: [Double] = []
         let blocks = iters / block
