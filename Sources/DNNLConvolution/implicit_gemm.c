@@ -42,7 +42,7 @@ static gan_buffer packed_buffer, scratch_buffer;
 int gan_implicit_gemm_enabled(void) {
     if (enabled < 0) {
         const char *v = getenv("GAN_IGEMM");
-        enabled = !(v && strcmp(v, "0") == 0);
+        enabled = v && strcmp(v, "0") == 0 ? 0 : v && strcmp(v, "2") == 0 ? 2 : 1;
     }
     return enabled;
 }

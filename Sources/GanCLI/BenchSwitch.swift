@@ -22,8 +22,8 @@ enum BenchSwitch: String, CaseIterable, ExpressibleByArgument {
     case dnnlPhases = "dnnl-phases"
     /// `Runtime.stridedGradientPhases` 2 (on) against 1: the weight gradients' phases alone.
     case dnnlWeightPhases = "dnnl-weight-phases"
-    /// `Runtime.implicitGemmConvolutions` 1 (on) against 0: channels-last convolutions on the
-    /// engine's implicit-GEMM kernels instead of oneDNN's.
+    /// `Runtime.implicitGemmConvolutions` 1 (on; 2 on AVX-512 CPUs) against 0: channels-last
+    /// convolutions on the engine's implicit-GEMM kernels instead of oneDNN's.
     case implicitGemm = "implicit-gemm"
     /// The generator's activations channels-last (`Network.setChannelsLastGenerator`) against
     /// NCHW, on the same weights.
@@ -63,7 +63,8 @@ enum BenchSwitch: String, CaseIterable, ExpressibleByArgument {
             case .joinDiscriminatorBatch: GANTrainer.joinsPerSampleBatches = newValue
             case .dnnlPhases: Runtime.stridedGradientPhases = newValue ? 2 : 0
             case .dnnlWeightPhases: Runtime.stridedGradientPhases = newValue ? 2 : 1
-            case .implicitGemm: Runtime.implicitGemmConvolutions = newValue ? 1 : 0
+            // On AVX-512 CPUs, on means forced on (2): the AVX2 kernels against oneDNN's AVX-512 ones.
+            case .implicitGemm: Runtime.implicitGemmConvolutions = newValue ? (Runtime.cpuHasAVX512 ? 2 : 1) : 0
             case .channelsLastGenerator: ModelZoo.channelsLastGenerator = newValue
             }
         }

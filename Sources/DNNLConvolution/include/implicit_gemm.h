@@ -6,7 +6,8 @@
 /// dilation, an AVX2 CPU without AVX-512 (where it was measured faster than oneDNN 2.6's
 /// jit:avx2), at least 16 channels on each side and a multiple of 16 on the side it writes
 /// (the output channels, or the input channels for an input gradient). Mode 0 off (GAN_IGEMM=0
-/// at start), 1 on without AVX-512 (the default), 2 on with AVX-512 too (for tests there).
+/// at start), 1 on without AVX-512 (the default), 2 on with AVX-512 too (GAN_IGEMM=2; for tests
+/// and measurements there).
 int gan_implicit_gemm_fits(gan_dnnl_kind kind, const gan_dnnl_shape *shape);
 int gan_implicit_gemm_enabled(void);
 void gan_implicit_gemm_set_enabled(int mode);

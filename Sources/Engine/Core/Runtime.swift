@@ -111,7 +111,8 @@ public enum Runtime {
 
     /// Whether channels-last convolutions (the batch-norm critic's) run on the engine's own
     /// implicit-GEMM AVX2 kernels instead of oneDNN: 0 off, 1 on CPUs without AVX-512 (the
-    /// default; `GAN_IGEMM=0` at start turns it off), 2 on AVX-512 CPUs too (for tests there).
+    /// default; `GAN_IGEMM=0` at start turns it off), 2 on AVX-512 CPUs too (`GAN_IGEMM=2`; for
+    /// tests and measurements there: the generators then run channels-last too).
     /// Where oneDNN is unavailable it stays 0: the kernels sit behind its convolution entry point.
     public static var implicitGemmConvolutions: Int {
         get {
