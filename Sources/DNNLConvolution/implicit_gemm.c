@@ -51,13 +51,15 @@ void gan_implicit_gemm_set_enabled(int mode) { enabled = mode < 0 ? 0 : mode > 2
 
 long gan_implicit_gemm_calls(void) { return calls; }
 
+int gan_implicit_gemm_writes_channels(long channels) { return channels >= LANES && channels % LANES == 0; }
+
 int gan_implicit_gemm_fits(gan_dnnl_kind kind, const gan_dnnl_shape *s) {
     int mode = gan_implicit_gemm_enabled();
     if (!mode || !s->cl || s->dh != 1 || s->dw != 1 || !gan_cpu_has_avx2() || (mode == 1 && gan_cpu_has_avx512f())) return 0;
     if (s->kh * s->kw > MAX_TAPS || s->sh * s->sw > MAX_PHASES || s->c < LANES || s->o < LANES) return 0;
     long written = kind == GAN_DNNL_BACKWARD_DATA ? s->c : s->o;
     return (kind == GAN_DNNL_FORWARD || kind == GAN_DNNL_BACKWARD_DATA || kind == GAN_DNNL_BACKWARD_WEIGHTS) &&
-           written % LANES == 0;
+           gan_implicit_gemm_writes_channels(written);
 }
 
 // acc[r, 0..16) += Σ_k a[r][k] · b[k, 0..16) for the six rows r; acc rows `ld` floats apart.

@@ -45,17 +45,13 @@ public final class Network: Module {
 
     /// The layers' output as NCHW images when they make channels-last ones.
     func output(_ y: Tensor) -> Tensor {
-        guard channelsLastOutput && y.rank == 4 else { return y }
-        // One channel: [N, H, W, 1] and [N, 1, H, W] are the same memory.
-        return y.shape[3] == 1 ? y.reshaped([y.shape[0], 1, y.shape[1], y.shape[2]]) : y.permuted([0, 3, 1, 2])
+        channelsLastOutput && y.rank == 4 ? y.toChannelsFirst() : y
     }
 
     /// What the first layer takes: the conditioned input, channels-last when the layers are.
     func input(_ x: Tensor, labels: [Int]?) -> Tensor {
         let c = conditioned(x, labels: labels)
-        guard channelsLast else { return c }
-        // One channel: [N, 1, H, W] and [N, H, W, 1] are the same memory.
-        return c.shape[1] == 1 ? c.reshaped([c.shape[0], c.shape[2], c.shape[3], 1]) : c.permuted([0, 2, 3, 1])
+        return channelsLast ? c.toChannelsLast() : c
     }
 
     /// The network's input: `x` with the one-hot class joined when the network is conditional.

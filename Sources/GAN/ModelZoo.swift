@@ -174,8 +174,9 @@ public enum ModelZoo {
             let channelsLast = Self.channelsLastCritic && norm == .batch && !o.minibatchStdDev
             if channelsLast { Self.setChannelsLast(dl) }
             let generator = Network(Sequential(gl), classes: classes)
-            // Channels-last where every transposed convolution but the last fits the kernels.
-            if Self.channelsLastGenerator && c >= 16 && c % 16 == 0 { generator.setChannelsLastGenerator(true) }
+            // Channels-last where every transposed convolution but the last fits the kernels: the
+            // last block's channels divide all the others'.
+            if Self.channelsLastGenerator && Runtime.implicitGemmWrites(channels: c) { generator.setChannelsLastGenerator(true) }
             return (generator, Network(Sequential(dl), classes: classes, imageInput: true, channelsLast: channelsLast))
         }
     }

@@ -107,6 +107,7 @@ struct BenchEngineCommand: ParsableCommand {
     func layers() -> [Layer] {
         var rng = RandomGenerator(seed: 1)
         let last = ModelZoo.channelsLastGenerator
+        let layout = last ? " NHWC" : ""
         func convT(_ name: String, cin: Int, cout: Int, k: Int, from h: Int) -> Layer {
             let n = Self.perStep(discriminator: false, first: false)
             let x = Tensor.randn(last ? [batch, h, h, cin] : [batch, cin, h, h], generator: &rng).requiringGrad()
@@ -114,7 +115,7 @@ struct BenchEngineCommand: ParsableCommand {
             let geo = ConvGeometry(kernel: k, stride: 2, padding: k / 2).withChannelsLast(last)
             let dy = Tensor.randn(last ? [batch, 2 * h, 2 * h, cout] : [batch, cout, 2 * h, 2 * h], generator: &rng)
             let xc = x.detached(), wc = w.detached()
-            return Layer(name: last ? name.replacingOccurrences(of: "convTranspose2d", with: "convTranspose2d NHWC") : name, macs: Double(batch * cin * h * h * cout * k * k), run: {
+            return Layer(name: name, macs: Double(batch * cin * h * h * cout * k * k), run: {
                 let y = Tensor.convTranspose2d(x, weight: w, geo, outputPadding: (1, 1))
                 _ = (y * dy).sum().gradients(wrt: [x, w])
             }, parts: [
@@ -124,19 +125,17 @@ struct BenchEngineCommand: ParsableCommand {
             ])
         }
         func conv(_ name: String, cin: Int, cout: Int, k: Int, stride: Int, at h: Int, discriminator: Bool) -> Layer {
-            let channelsLast = last && !discriminator
-            return convolution(channelsLast ? name.replacingOccurrences(of: "conv2d", with: "conv2d NHWC") : name, cin: cin, cout: cout,
-                               k: k, stride: stride, at: h, channelsLast: channelsLast,
-                               perStep: Self.perStep(discriminator: discriminator, first: false), generator: &rng)
+            convolution(name, cin: cin, cout: cout, k: k, stride: stride, at: h, channelsLast: last && !discriminator,
+                        perStep: Self.perStep(discriminator: discriminator, first: false), generator: &rng)
         }
         let lx = Tensor.randn([batch, 100], generator: &rng).requiringGrad()
         let lw = (Tensor.randn([6272, 100], generator: &rng) * 0.02).requiringGrad()
         let ldy = Tensor.randn([batch, 6272], generator: &rng)
         let lxc = lx.detached(), lwc = lw.detached()
         return [
-            convT("convTranspose2d 128→128 k5 s2 7→14", cin: 128, cout: 128, k: 5, from: 7),
-            convT("convTranspose2d 128→128 k5 s2 14→28", cin: 128, cout: 128, k: 5, from: 14),
-            conv("conv2d 128→1 k7 p3 28×28", cin: 128, cout: 1, k: 7, stride: 1, at: 28, discriminator: false),
+            convT("convTranspose2d\(layout) 128→128 k5 s2 7→14", cin: 128, cout: 128, k: 5, from: 7),
+            convT("convTranspose2d\(layout) 128→128 k5 s2 14→28", cin: 128, cout: 128, k: 5, from: 14),
+            conv("conv2d\(layout) 128→1 k7 p3 28×28", cin: 128, cout: 1, k: 7, stride: 1, at: 28, discriminator: false),
             conv("conv2d 1→64 k5 s2 28→14", cin: 1, cout: 64, k: 5, stride: 2, at: 28, discriminator: true),
             conv("conv2d 64→64 k3 s2 14→7", cin: 64, cout: 64, k: 3, stride: 2, at: 14, discriminator: true),
             Layer(name: "linear 100→6272", macs: Double(batch * 100 * 6272), run: {

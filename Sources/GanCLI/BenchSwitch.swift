@@ -29,44 +29,35 @@ enum BenchSwitch: String, CaseIterable, ExpressibleByArgument {
     /// NCHW, on the same weights.
     case channelsLastGenerator = "channels-last-generator"
 
-    /// Whether the switch is on for `trainer`'s models.
+    /// Whether the switch is on for `trainer` (most switches are process-wide settings).
     func isOn(in trainer: GANTrainer) -> Bool {
-        self == .channelsLastGenerator ? trainer.generator.channelsLastOutput : isOn
-    }
-
-    /// Sets the switch, and what it changes in `trainer`'s models.
-    func set(_ on: Bool, _ trainer: GANTrainer) {
-        isOn = on
-        if self == .channelsLastGenerator { trainer.generator.setChannelsLastGenerator(on) }
-    }
-
-    var isOn: Bool {
-        get {
-            switch self {
-            case .dnnlMatmul: return Runtime.usesOneDNNMatmul
-            case .dnnlConvolution: return Runtime.usesOneDNN
-            case .fuseBiasActivation: return Sequential.fusesBiasActivation
-            case .wideKernels: return WideKernels.enabled
-            case .joinDiscriminatorBatch: return GANTrainer.joinsPerSampleBatches
-            case .dnnlPhases: return Runtime.stridedGradientPhases > 0
-            case .dnnlWeightPhases: return Runtime.stridedGradientPhases == 2
-            case .implicitGemm: return Runtime.implicitGemmConvolutions > 0
-            case .channelsLastGenerator: return ModelZoo.channelsLastGenerator
-            }
+        switch self {
+        case .dnnlMatmul: return Runtime.usesOneDNNMatmul
+        case .dnnlConvolution: return Runtime.usesOneDNN
+        case .fuseBiasActivation: return Sequential.fusesBiasActivation
+        case .wideKernels: return WideKernels.enabled
+        case .joinDiscriminatorBatch: return GANTrainer.joinsPerSampleBatches
+        case .dnnlPhases: return Runtime.stridedGradientPhases > 0
+        case .dnnlWeightPhases: return Runtime.stridedGradientPhases == 2
+        case .implicitGemm: return Runtime.implicitGemmConvolutions > 0
+        case .channelsLastGenerator: return trainer.generator.channelsLastOutput
         }
-        nonmutating set {
-            switch self {
-            case .dnnlMatmul: Runtime.usesOneDNNMatmul = newValue
-            case .dnnlConvolution: Runtime.usesOneDNN = newValue
-            case .fuseBiasActivation: Sequential.fusesBiasActivation = newValue
-            case .wideKernels: WideKernels.enabled = newValue
-            case .joinDiscriminatorBatch: GANTrainer.joinsPerSampleBatches = newValue
-            case .dnnlPhases: Runtime.stridedGradientPhases = newValue ? 2 : 0
-            case .dnnlWeightPhases: Runtime.stridedGradientPhases = newValue ? 2 : 1
-            // On AVX-512 CPUs, on means forced on (2): the AVX2 kernels against oneDNN's AVX-512 ones.
-            case .implicitGemm: Runtime.implicitGemmConvolutions = newValue ? (Runtime.cpuHasAVX512 ? 2 : 1) : 0
-            case .channelsLastGenerator: ModelZoo.channelsLastGenerator = newValue
-            }
+    }
+
+    /// Sets the switch for `trainer`.
+    func set(_ on: Bool, _ trainer: GANTrainer) {
+        switch self {
+        case .dnnlMatmul: Runtime.usesOneDNNMatmul = on
+        case .dnnlConvolution: Runtime.usesOneDNN = on
+        case .fuseBiasActivation: Sequential.fusesBiasActivation = on
+        case .wideKernels: WideKernels.enabled = on
+        case .joinDiscriminatorBatch: GANTrainer.joinsPerSampleBatches = on
+        case .dnnlPhases: Runtime.stridedGradientPhases = on ? 2 : 0
+        case .dnnlWeightPhases: Runtime.stridedGradientPhases = on ? 2 : 1
+        // On AVX-512 CPUs, on means forced on (2): the AVX2 kernels against oneDNN's AVX-512 ones.
+        case .implicitGemm: Runtime.implicitGemmConvolutions = on ? (Runtime.cpuHasAVX512 ? 2 : 1) : 0
+        // The model is built: its generator switches layout, not the default for new ones.
+        case .channelsLastGenerator: trainer.generator.setChannelsLastGenerator(on)
         }
     }
 }

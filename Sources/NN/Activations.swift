@@ -53,8 +53,7 @@ public final class Reshape: Module {
     public init(_ shape: [Int]) { self.shape = shape }
     override public func callAsFunction(_ x: Tensor) -> Tensor {
         let y = x.reshaped([x.shape[0]] + shape)
-        guard channelsLast && y.rank == 4 else { return y }
-        return y.shape[1] == 1 ? y.reshaped([y.shape[0], y.shape[2], y.shape[3], 1]) : y.permuted([0, 2, 3, 1])
+        return channelsLast && y.rank == 4 ? y.toChannelsLast() : y
     }
 }
 

@@ -9,6 +9,9 @@
 /// at start), 1 on without AVX-512 (the default), 2 on with AVX-512 too (GAN_IGEMM=2; for tests
 /// and measurements there).
 int gan_implicit_gemm_fits(gan_dnnl_kind kind, const gan_dnnl_shape *shape);
+/// Whether the kernels can write `channels` channels (at least 16, a multiple of 16): a layer
+/// fits when both its sides have at least 16 and the side it writes passes this.
+int gan_implicit_gemm_writes_channels(long channels);
 int gan_implicit_gemm_enabled(void);
 void gan_implicit_gemm_set_enabled(int mode);
 /// Calls taken so far (for tests: that the path is taken).

@@ -135,6 +135,19 @@ public enum Runtime {
         usesOneDNN && (implicitGemmConvolutions == 2 || (implicitGemmConvolutions == 1 && !cpuHasAVX512 && cpuHasAVX2))
     }
 
+    /// Whether the implicit-GEMM kernels can write `channels` channels (at least 16, a multiple of
+    /// 16; `gan_implicit_gemm_writes_channels`): what a model checks before building layers
+    /// channels-last for them.
+    public static func implicitGemmWrites(channels: Int) -> Bool {
+        #if canImport(DNNLConvolution)
+        return gan_implicit_gemm_writes_channels(channels) != 0
+        #else
+        // The same rule where the kernels are not built, so that a forced layout
+        // (`GAN_CHANNELS_LAST_G=1`) builds the same models.
+        return channels >= 16 && channels % 16 == 0
+        #endif
+    }
+
     /// Convolutions run on the implicit-GEMM kernels so far (for tests: that the path is taken).
     public static var implicitGemmCalls: Int {
         #if canImport(DNNLConvolution)

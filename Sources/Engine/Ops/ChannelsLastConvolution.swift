@@ -77,9 +77,9 @@ extension Tensor {
         return conv2dWeightGradRaw(planarCopy(x), planarCopy(gy), g.withChannelsLast(false))
     }
 
-    /// The stride-1 dual for a c→o convolution with fewer outputs than oneDNN takes and more inputs.
+    /// `conv2dDual` for a convolution with fewer outputs than oneDNN takes.
     static func fewOutputsDual(c: Int, o: Int, _ g: ConvGeometry) -> ConvGeometry? {
-        o < OneDNN.minChannels && c > o ? g.strideOneDual : nil
+        o < OneDNN.minChannels ? conv2dDual(c: c, o: o, g) : nil
     }
 
     /// A transposed convolution to one channel from channels-last x: per image, colsᵀ = x · W

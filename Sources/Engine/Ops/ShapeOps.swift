@@ -33,6 +33,18 @@ extension Tensor {
         return reshaped(s)
     }
 
+    /// NCHW images as channels-last [N, H, W, C], recorded; one channel is a reshape (the same memory).
+    public func toChannelsLast() -> Tensor {
+        precondition(rank == 4, "toChannelsLast needs [N, C, H, W], got \(shape)")
+        return shape[1] == 1 ? reshaped([shape[0], shape[2], shape[3], 1]) : permuted([0, 2, 3, 1])
+    }
+
+    /// Channels-last [N, H, W, C] images as NCHW, recorded; `toChannelsLast`'s inverse.
+    public func toChannelsFirst() -> Tensor {
+        precondition(rank == 4, "toChannelsFirst needs [N, H, W, C], got \(shape)")
+        return shape[3] == 1 ? reshaped([shape[0], 1, shape[1], shape[2]]) : permuted([0, 3, 1, 2])
+    }
+
     /// Reorders dimensions: result dimension i is input dimension `order[i]`.
     public func permuted(_ order: [Int]) -> Tensor {
         precondition(order.sorted() == Array(0..<rank), "\(order) is not a permutation of \(rank) axes")
