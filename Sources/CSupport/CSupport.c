@@ -59,3 +59,10 @@ int gan_is_serial(void) { return gan_serial_flag; }
 static long long gan_flops;
 void gan_flops_add(long long n) { __atomic_fetch_add(&gan_flops, n, __ATOMIC_RELAXED); }
 long long gan_flops_total(void) { return __atomic_load_n(&gan_flops, __ATOMIC_RELAXED); }
+
+#if defined(__GLIBC__)
+#include <malloc.h>
+int gan_pin_mmap_threshold(int bytes) { return mallopt(M_MMAP_THRESHOLD, bytes); }
+#else
+int gan_pin_mmap_threshold(int bytes) { (void)bytes; return 0; }
+#endif

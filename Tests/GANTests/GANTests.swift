@@ -156,15 +156,24 @@ final class GANTests: XCTestCase {
         let run = try TrainingRun(config: c, runDirectory: root, resume: false, log: { warnings.append($0) })
         var scored: [Int] = []
         var calls = 0
+        // The steps' kept buffers are freed for the evaluation (beside its images, the generator's
+        // batch outputs, less is kept than after a step), and what it used is freed after it.
+        var keptAfterStep: [Int: Int] = [:], keptBesideImages: [Int] = []
         run.evaluator = { images in
+            keptBesideImages.append(BufferCache.cachedBytes - images.count * 4)
             scored.append(images.shape[0])
             XCTAssertGreaterThanOrEqual(images.min().item, 0)
             calls += 1
             // The second evaluation reports a collapse and a jump, which must be warned about.
             return calls == 1 ? ["fd": 10, "classes_covered": 10] : ["fd": 40, "classes_covered": 3]
         }
-        let summary = try run.run()
+        let summary = try run.run { keptAfterStep[$0.step] = BufferCache.cachedBytes }
         XCTAssertEqual(scored, [2000, 2000])
+        let kept = keptAfterStep[5]!
+        XCTAssertGreaterThan(kept, 0)
+        for k in keptBesideImages { XCTAssertLessThan(k, kept / 2) }
+        // Step 6 ends epoch 1 and its evaluation; a grid was written after step 5.
+        XCTAssertLessThanOrEqual(keptAfterStep[7]!, keptAfterStep[6]!, "kept after the steps: \(keptAfterStep.sorted { $0.key < $1.key }.map(\.value))")
         let evalLines = try String(contentsOfFile: root + "/eval.jsonl", encoding: .utf8).split(separator: "\n")
         XCTAssertEqual(evalLines.count, 2)
         XCTAssertTrue(evalLines[1].contains("\"fd_2000\": 40.0"), String(evalLines[1]))

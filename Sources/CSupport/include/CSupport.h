@@ -14,6 +14,10 @@ int gan_cpu_has_avx512f(void);
 /// 1 when the CPU supports AVX2 and FMA.
 int gan_cpu_has_avx2(void);
 
+/// Fixes glibc's mmap threshold at `bytes`, which stops it from rising as mapped chunks are freed;
+/// 1 on success, 0 where it cannot be set (not glibc).
+int gan_pin_mmap_threshold(int bytes);
+
 /// Marks the calling thread as running one part of a parallel split (kernels and sgemm called
 /// on it then stay on it), or clears the mark.
 void gan_set_serial(int on);
