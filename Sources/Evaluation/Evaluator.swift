@@ -132,6 +132,9 @@ public struct Evaluator {
                          withPrecisionRecall: Bool = true) -> EvaluationReport {
         let q = Evaluator.quantized(images)
         let (f, p) = Classifier.embed(classifier, q)
+        // The classifier's batch activations are kept by the buffer cache in sizes the distance
+        // blocks below (40 MB each at 10,000 samples) do not reuse.
+        BufferCache.release()
         let fd = Metrics.frechetDistance(realGaussian, Metrics.Gaussian(features: f))
         let kid = Metrics.kernelDistance(realFeatures, f, subsets: kidSubsets, subsetSize: 1000)
         let cs = Metrics.classifierScore(probabilities: p)

@@ -106,57 +106,64 @@ public enum Metrics {
         return (mean, variance.squareRoot())
     }
 
-    /// Squared Euclidean distances between rows of a [n, d] and b [m, d], by GEMM.
-    static func squaredDistances(_ a: Tensor, _ b: Tensor) -> Tensor {
-        let an = a.square().sum(axis: 1, keepDims: true), bn = b.square().sum(axis: 1).reshaped([1, -1])
-        return (an + bn - Tensor.matmul(a, b, transposeB: true) * 2).clamp(min: 0)
+    /// Squared Euclidean distances from each row of `a` [n, d] to every row of `b` [m, d], by GEMM
+    /// over `block` rows of `a` at a time: `body(i, row)` gets row i's m distances (clamped at 0)
+    /// in a buffer it may overwrite. Only the block's products are held (40 MB at 1,000 × 10,000);
+    /// the distances as tensor ops held five such blocks in the buffer cache.
+    static func forEachDistanceRow(_ a: Tensor, _ b: Tensor, block: Int = 1000,
+                                   _ body: (Int, UnsafeMutableBufferPointer<Float>) -> Void) {
+        let n = a.shape[0], m = b.shape[0]
+        let an = a.square().sum(axis: 1).scalars, bn = b.square().sum(axis: 1).scalars
+        var row = [Float](repeating: 0, count: m)
+        var start = 0
+        while start < n {
+            let end = min(start + block, n)
+            let products = Tensor.matmul(a.sliced(axis: 0, start..<end), b, transposeB: true)
+            products.withUnsafeBufferPointer { g in
+                row.withUnsafeMutableBufferPointer { r in
+                    for i in start..<end {
+                        let gi = g.baseAddress! + (i - start) * m
+                        for j in 0..<m { r[j] = max((an[i] + bn[j]) - gi[j] * 2, 0) }
+                        body(i, r)
+                    }
+                }
+            }
+            start = end
+        }
     }
 
     /// Distance from each row of `x` to its k-th nearest other row (the radius of its ball).
     static func kthNeighbourRadii(_ x: Tensor, k: Int, block: Int = 1000) -> [Float] {
-        let n = x.shape[0]
-        var radii = [Float](repeating: 0, count: n)
-        var start = 0
-        while start < n {
-            let end = min(start + block, n)
-            let d = squaredDistances(x.sliced(axis: 0, start..<end), x).scalars
-            for i in 0..<(end - start) {
-                var row = Array(d[(i * n)..<((i + 1) * n)])
-                row[start + i] = .infinity   // not its own neighbour
-                // k-th smallest by partial selection
-                var best = [Float](repeating: .infinity, count: k)
-                for v in row where v < best[k - 1] {
-                    var j = k - 1
-                    while j > 0 && best[j - 1] > v { best[j] = best[j - 1]; j -= 1 }
-                    best[j] = v
-                }
-                radii[start + i] = best[k - 1]
+        var radii = [Float](repeating: 0, count: x.shape[0])
+        var best = [Float](repeating: .infinity, count: k)
+        forEachDistanceRow(x, x, block: block) { i, row in
+            row[i] = .infinity   // not its own neighbour
+            // k-th smallest by partial selection
+            for j in 0..<k { best[j] = .infinity }
+            for v in row where v < best[k - 1] {
+                var j = k - 1
+                while j > 0 && best[j - 1] > v { best[j] = best[j - 1]; j -= 1 }
+                best[j] = v
             }
-            start = end
+            radii[i] = best[k - 1]
         }
         return radii
     }
 
     /// Fraction of `queries` inside at least one ball (centre row of `reference`, squared radius).
     static func coverage(_ queries: Tensor, _ reference: Tensor, radii: [Float], block: Int = 1000) -> Double {
-        let n = queries.shape[0], m = reference.shape[0]
         var inside = 0
-        var start = 0
-        while start < n {
-            let end = min(start + block, n)
-            let d = squaredDistances(queries.sliced(axis: 0, start..<end), reference).scalars
-            for i in 0..<(end - start) {
-                for j in 0..<m where d[i * m + j] <= radii[j] { inside += 1; break }
-            }
-            start = end
+        forEachDistanceRow(queries, reference, block: block) { _, row in
+            for j in 0..<row.count where row[j] <= radii[j] { inside += 1; break }
         }
-        return Double(inside) / Double(max(n, 1))
+        return Double(inside) / Double(max(queries.shape[0], 1))
     }
 
     /// Improved precision and recall (Kynkäänniemi et al. 2019) with k-nearest-neighbour balls.
-    public static func precisionRecall(real: Tensor, fake: Tensor, k: Int = 3) -> (precision: Double, recall: Double) {
-        let realRadii = kthNeighbourRadii(real, k: k), fakeRadii = kthNeighbourRadii(fake, k: k)
-        return (coverage(fake, real, radii: realRadii), coverage(real, fake, radii: fakeRadii))
+    /// `block`: rows whose distances are computed at a time (memory only; the result is the same).
+    public static func precisionRecall(real: Tensor, fake: Tensor, k: Int = 3, block: Int = 1000) -> (precision: Double, recall: Double) {
+        let realRadii = kthNeighbourRadii(real, k: k, block: block), fakeRadii = kthNeighbourRadii(fake, k: k, block: block)
+        return (coverage(fake, real, radii: realRadii, block: block), coverage(real, fake, radii: fakeRadii, block: block))
     }
 
     /// Histogram of predicted classes, the number holding at least `threshold` of the samples,

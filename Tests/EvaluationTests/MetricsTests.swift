@@ -73,6 +73,31 @@ final class MetricsTests: XCTestCase {
         XCTAssertLessThan(pr2.recall, 0.3)
     }
 
+    func testPrecisionRecallMatchesPairwiseDistances() {
+        // Overlapping clouds, so neither figure is 0 or 1; blocks of 7 rows do not divide 53 or 41.
+        let real = randomTensor([53, 5], seed: 8), fake = randomTensor([41, 5], seed: 9) * 1.5 + 0.4
+        func rows(_ t: Tensor) -> [[Double]] {
+            let v = t.scalars, d = t.shape[1]
+            return (0..<t.shape[0]).map { i in (0..<d).map { Double(v[i * d + $0]) } }
+        }
+        func distance(_ a: [Double], _ b: [Double]) -> Double { zip(a, b).reduce(0) { $0 + ($1.0 - $1.1) * ($1.0 - $1.1) } }
+        func radii(_ x: [[Double]]) -> [Double] {
+            x.indices.map { i in x.indices.filter { $0 != i }.map { distance(x[i], x[$0]) }.sorted()[2] }
+        }
+        func covered(_ queries: [[Double]], _ centres: [[Double]], _ r: [Double]) -> Double {
+            Double(queries.filter { q in centres.indices.contains { distance(q, centres[$0]) <= r[$0] } }.count) / Double(queries.count)
+        }
+        let r = rows(real), f = rows(fake)
+        let precision = covered(f, r, radii(r)), recall = covered(r, f, radii(f))
+        XCTAssertGreaterThan(precision, 0.2); XCTAssertLessThan(precision, 0.95)
+        XCTAssertGreaterThan(recall, 0.2); XCTAssertLessThan(recall, 0.95)
+        for block in [7, 1000] {
+            let pr = Metrics.precisionRecall(real: real, fake: fake, block: block)
+            XCTAssertEqual(pr.precision, precision, accuracy: 1e-12, "block \(block)")
+            XCTAssertEqual(pr.recall, recall, accuracy: 1e-12, "block \(block)")
+        }
+    }
+
     func testClassCoverage() {
         let c = Metrics.classCoverage(predictions: [0, 0, 1, 1, 2, 2, 3, 3] + Array(repeating: 4, count: 92), classes: 10)
         XCTAssertEqual(c.histogram, [2, 2, 2, 2, 92, 0, 0, 0, 0, 0])
