@@ -273,7 +273,7 @@ public final class TrainingRun {
         if trainer.config.evalEvery > 0 && e % trainer.config.evalEvery == 0 {
             // The steps' kept buffers (~115 MB for dcgan) would sit idle beside the classifier's
             // batch-200 activations, and those would stay kept beside the steps' afterwards:
-            // `gan train` peaked at 388 MiB. Freed on both sides, the evaluation reuses the memory
+            // `gan train` peaked at 388 MiB (305 now). Freed on both sides, the evaluation reuses the memory
             // and the next step allocates its buffers once more (once an epoch).
             BufferCache.release()
             defer { BufferCache.release() }

@@ -78,7 +78,7 @@ struct EvalCommand: ParsableCommand {
             requested = g.spec.conditional ? (0..<count).map { $0 % 10 } : nil
             images = g.unitRange(g.generate(z, labels: requested))
             // The generator's kept activation buffers (~120 MB for dcgan) are sizes nothing after
-            // this asks for; they sat beside the metrics' distance blocks (peak 541 MB).
+            // this asks for; they sat beside the metrics' distance blocks (peak 529 MiB).
             BufferCache.release()
         } else {
             images = try loadSamples(samples!)

@@ -82,7 +82,7 @@ public enum Runtime {
     /// Left to itself, glibc raises the threshold to the size of each mapped chunk it frees (up to
     /// 32 MB), and chunks below it then come from its heap, which hands little back. A
     /// `BufferCache.release()` frees many such chunks at once: after `gan train`'s evaluation the
-    /// steps' buffers came back from the heap, 27 MB more each time (peak 274 against 250 MiB
+    /// steps' buffers came back from the heap, 26 MiB more each time (peak 268 against 244 MiB
     /// pinned, 3,200 images for 2 epochs). Tensors' buffers are kept by `BufferCache`, so mapping
     /// every large one costs a map per buffer, not per step.
     public static func configure(threads: Int? = nil) {
