@@ -77,7 +77,7 @@ public enum Runtime {
     }
 
     /// Sets flush-to-zero on the calling thread, then the thread count, and pins glibc's mmap
-    /// threshold at its default.
+    /// threshold at its default (`BufferCache.pageRounding`, the size the cache rounds to pages from).
     ///
     /// Left to itself, glibc raises the threshold to the size of each mapped chunk it frees (up to
     /// 32 MB), and chunks below it then come from its heap, which hands little back. A
@@ -88,7 +88,7 @@ public enum Runtime {
     public static func configure(threads: Int? = nil) {
         gan_set_flush_denormals(1)
         BLASInfo.setThreads(threads ?? defaultThreads)
-        if ProcessInfo.processInfo.environment["MALLOC_MMAP_THRESHOLD_"] == nil { _ = gan_pin_mmap_threshold(128 << 10) }
+        if ProcessInfo.processInfo.environment["MALLOC_MMAP_THRESHOLD_"] == nil { _ = gan_pin_mmap_threshold(Int32(BufferCache.pageRounding)) }
     }
 
     /// Whether convolutions with at least 16 input and output channels run on oneDNN's JIT
