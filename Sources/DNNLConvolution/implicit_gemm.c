@@ -325,6 +325,10 @@ typedef struct {
 // that a last partial tile writes into rows nobody reads instead of needing a bounce buffer.
 static long padded_channels(long c) { return (c + ROWS - 1) / ROWS * ROWS; }
 
+// The packed x rows' stride: c plus 16 floats, so that rows a multiple of 256 B long do not fall
+// into a few L1 sets (512 B apart, 64 rows use 8 of 64 sets and evict each other).
+static long x_stride(long c) { return c + LANES; }
+
 static long weight_partials(const gan_dnnl_shape *s) { return (long)s->kh * s->kw * s->o * padded_channels(s->c); }
 
 // Each thread sums its share of the output pixels into its own partial sums, laid out
@@ -334,11 +338,11 @@ static void run_weight_gradient(void *arg) {
     const weight_job *j = arg;
     const gan_dnnl_shape *s = j->s;
     int t = omp_get_thread_num(), parts = omp_get_num_threads();
-    long C = s->c, CP = padded_channels(C), O = s->o, panels = O / LANES, taps = (long)s->kh * s->kw;
+    long C = s->c, CP = padded_channels(C), O = s->o, panels = O / LANES, taps = (long)s->kh * s->kw, XS = x_stride(C);
     long per_image = (long)s->oh * s->ow, M = s->n * per_image;
     float *acc = j->scratch + t * j->per_thread, *block = acc + weight_partials(s);
     float *xblock = block + PIXELS * O;
-    long *doff = (long *)(xblock + PIXELS * C);
+    long *doff = (long *)(xblock + PIXELS * XS);
     memset(acc, 0, sizeof(float) * (size_t)weight_partials(s));
     long m_first = t * M / parts, m_last = (t + 1) * M / parts;
     for (long m0 = m_first; m0 < m_last; m0 += PIXELS) {
@@ -365,7 +369,7 @@ static void run_weight_gradient(void *arg) {
                 // The tap's x rows, packed: in place, rows 1 KB apart (stride 2, 128 channels)
                 // share a quarter of L1's sets (with 64 pixels a block, 1.06–1.13× the 32 read
                 // in place).
-                memcpy(xblock + count * C, j->x + ((image[m] + y) * s->w + x) * C, sizeof(float) * (size_t)C);
+                memcpy(xblock + count * XS, j->x + ((image[m] + y) * s->w + x) * C, sizeof(float) * (size_t)C);
                 doff[count++] = m * LANES;
             }
             if (!count) continue;
@@ -374,7 +378,7 @@ static void run_weight_gradient(void *arg) {
                     long rows = C - c0 < ROWS ? C - c0 : ROWS;
                     const float *xr[ROWS];
                     for (int r = 0; r < ROWS; r++) xr[r] = xblock + c0 + (r < rows ? r : rows - 1);
-                    gathered_tile(xr, C, doff, count, block + pn * PIXELS * LANES, acc + ((tap * panels + pn) * CP + c0) * LANES);
+                    gathered_tile(xr, XS, doff, count, block + pn * PIXELS * LANES, acc + ((tap * panels + pn) * CP + c0) * LANES);
                 }
         }
     }
@@ -396,7 +400,7 @@ int gan_implicit_gemm_convolution(gan_dnnl_kind kind, const gan_dnnl_shape *s, c
                                   int threads) {
     if (!gan_implicit_gemm_fits(kind, s) || threads < 1) return 1;
     if (kind == GAN_DNNL_BACKWARD_WEIGHTS) {
-        long per_thread = weight_partials(s) + PIXELS * (long)(s->o + s->c) + PIXELS * (long)(sizeof(long) / sizeof(float));
+        long per_thread = weight_partials(s) + PIXELS * (s->o + x_stride(s->c)) + PIXELS * (long)(sizeof(long) / sizeof(float));
         float *scratch = gan_grown(&scratch_buffer, sizeof(float) * (size_t)(per_thread * threads));
         if (!scratch) return 1;
         weight_job j = {s, a, b, out, scratch, per_thread};
