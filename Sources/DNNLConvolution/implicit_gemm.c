@@ -383,15 +383,19 @@ static void run_weight_gradient(void *arg) {
         }
     }
     GOMP_barrier();
-    // dw[o, c, i, j] = Σ over threads of the partial sum at [i·kw + j][o / 16][c][o % 16]
-    long weights = O * C;
-    for (long oc = t * weights / parts; oc < (t + 1) * weights / parts; oc++) {
-        long o = oc / C, c = oc % C;
+    // dw[o, c, i, j] = Σ over threads of the partial sum at [i·kw + j][o / 16][c][o % 16], taken a
+    // line at a time (16 output channels of one input channel and tap) and written to dw's 16
+    // rows. Taken in dw's order instead, each line came back from L2 once for each of its 16.
+    long lines = panels * C;
+    for (long pc = t * lines / parts; pc < (t + 1) * lines / parts; pc++) {
+        long pn = pc / C, c = pc % C;
+        float *out = j->dw + (pn * LANES * C + c) * taps;
         for (long tap = 0; tap < taps; tap++) {
-            long at = ((tap * panels + o / LANES) * CP + c) * LANES + o % LANES;
-            float sum = 0;
-            for (int q = 0; q < parts; q++) sum += j->scratch[q * j->per_thread + at];
-            j->dw[oc * taps + tap] = sum;
+            const float *line = j->scratch + ((tap * panels + pn) * CP + c) * LANES;
+            float sum[LANES] = {0};
+            for (int q = 0; q < parts; q++)
+                for (int lane = 0; lane < LANES; lane++) sum[lane] += line[q * j->per_thread + lane];
+            for (int lane = 0; lane < LANES; lane++) out[lane * C * taps + tap] = sum[lane];
         }
     }
 }
