@@ -325,8 +325,9 @@ typedef struct {
 // that a last partial tile writes into rows nobody reads instead of needing a bounce buffer.
 static long padded_channels(long c) { return (c + ROWS - 1) / ROWS * ROWS; }
 
-// The packed x rows' stride: c plus 16 floats, so that rows a multiple of 256 B long do not fall
-// into a few L1 sets (512 B apart, 64 rows use 8 of 64 sets and evict each other).
+// The packed x rows' stride: c plus 16 floats. A tile reads the same six channels from every row
+// of the block: 512 B apart (128 channels), those 64 lines fall into 8 of L1's 64 sets and evict
+// each other; 576 B apart (9 lines, coprime with 64) they use every set.
 static long x_stride(long c) { return c + LANES; }
 
 static long weight_partials(const gan_dnnl_shape *s) { return (long)s->kh * s->kw * s->o * padded_channels(s->c); }
