@@ -61,6 +61,10 @@ __attribute__((target("avx2,fma"))) static void *run(void *arg) {
 }
 
 int main(int argc, char **argv) {
+    if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) {
+        fprintf(stderr, "needs a CPU with AVX2 and FMA\n");
+        return 2;
+    }
     double seconds = argc > 1 ? atof(argv[1]) : 10;
     windows = (int)(seconds / WINDOW_S);
     if (windows < 1 || windows > MAX_WINDOWS) {
