@@ -116,12 +116,15 @@ struct EvalCommand: ParsableCommand {
         print("\(report.count) samples vs the \(datasetName) test set; classifier \(name)\n")
         print("metric                 samples                real floor (train vs test)")
         func row(_ label: String, _ a: String, _ b: String?) {
-            // `padding(toLength:)` also cuts a longer string: a KID of 212989.87 ± 10752.70 showed as "212989.87 ± 10".
+            // `padding(toLength:)` also cuts a longer string: a KID of 212989.87 ± 10752.70 (when it
+            // was printed ×1000) showed as "212989.87 ± 10".
             func padded(_ s: String, _ n: Int) -> String { s.count >= n ? s : s + String(repeating: " ", count: n - s.count) }
             print(padded(label, 22) + " " + padded(a, 22) + " " + (b ?? "–"))
         }
         row("FD", String(format: "%.3f", report.fd), floor.map { String(format: "%.3f", $0.fd) })
-        row("KID (×1000)", String(format: "%.2f ± %.2f", report.kidMean * 1000, report.kidStd * 1000), floor.map { String(format: "%.2f ± %.2f", $0.kidMean * 1000, $0.kidStd * 1000) })
+        // KID as it is, like --json and docs/quality.md: the ×1000 of Inception-feature KID made
+        // these unnormalized features' values (~10² for early samples) read as ~10⁵.
+        row("KID", String(format: "%.3f ± %.3f", report.kidMean, report.kidStd), floor.map { String(format: "%.3f ± %.3f", $0.kidMean, $0.kidStd) })
         row("classifier score", String(format: "%.3f", report.classifierScore), floor.map { String(format: "%.3f", $0.classifierScore) })
         row("precision", String(format: "%.3f", report.precision), floor.map { String(format: "%.3f", $0.precision) })
         row("recall", String(format: "%.3f", report.recall), floor.map { String(format: "%.3f", $0.recall) })
