@@ -111,7 +111,7 @@ struct InterpolateCommand: ParsableCommand {
         let path = Tensor.stack((0..<steps).map { slerp(a, b, Float($0) / Float(steps - 1)) })
         let images = g.generate(path, labels: g.spec.conditional ? Array(repeating: classLabel, count: steps) : nil)
         try PNGImage.grid(images, range: g.spec.scaling.range, columns: steps, scale: 2).write(to: out)
-        print("Wrote a \(steps)-image interpolation to \(out)")
+        print("Wrote an interpolation of \(steps) images to \(out)")
     }
 }
 
