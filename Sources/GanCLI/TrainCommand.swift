@@ -44,10 +44,10 @@ struct TrainCommand: ParsableCommand {
     @Flag(help: "Start again in an existing run directory, deleting its checkpoints.") var overwrite = false
     @Option(name: .customLong("lr-g"), help: "Generator learning rate.") var lrG: Float?
     @Option(name: .customLong("lr-d"), help: "Discriminator learning rate.") var lrD: Float?
-    @Option(name: .customLong("beta1-g")) var beta1G: Float?
-    @Option(name: .customLong("beta2-g")) var beta2G: Float?
-    @Option(name: .customLong("beta1-d")) var beta1D: Float?
-    @Option(name: .customLong("beta2-d")) var beta2D: Float?
+    @Option(name: .customLong("beta1-g"), help: "Adam β1 for the generator (default: the model's; see `gan models`).") var beta1G: Float?
+    @Option(name: .customLong("beta2-g"), help: "Adam β2 for the generator (default: the model's).") var beta2G: Float?
+    @Option(name: .customLong("beta1-d"), help: "Adam β1 for the discriminator (default: the model's).") var beta1D: Float?
+    @Option(name: .customLong("beta2-d"), help: "Adam β2 for the discriminator (default: the model's).") var beta2D: Float?
     @Option(name: .customLong("n-critic"), help: "Discriminator steps per generator step (default 5 for wgan-clip, else 1).") var nCritic: Int?
     @Option(name: .customLong("gp-lambda"), help: "Gradient-penalty weight for wgan-gp.") var gpLambda: Float = 10
     @Option(name: .customLong("clip"), help: "Weight clip for wgan-clip.") var clip: Float = 0.01
@@ -118,8 +118,11 @@ struct TrainCommand: ParsableCommand {
         c.model = model; c.loss = loss; c.dataset = dataset
         c.epochs = epochs ?? (steps == nil ? (model == "dcgan" ? 2 : 1) : nil); c.steps = steps
         c.batchSize = batchSize; c.seed = seed; c.lrG = lrG; c.lrD = lrD
-        if beta1G != nil || beta2G != nil { c.betasG = [beta1G ?? 0.5, beta2G ?? 0.999] }
-        if beta1D != nil || beta2D != nil { c.betasD = [beta1D ?? 0.5, beta2D ?? 0.999] }
+        // A β not given keeps the model's (mlp-deep and cgan use β1 0.9), not Adam's usual 0.5.
+        let spec = ModelZoo.spec(model)
+        let (defaultG, defaultD) = (spec?.betasG ?? (0.5, 0.999), spec?.betasD ?? (0.5, 0.999))
+        if beta1G != nil || beta2G != nil { c.betasG = [beta1G ?? defaultG.0, beta2G ?? defaultG.1] }
+        if beta1D != nil || beta2D != nil { c.betasD = [beta1D ?? defaultD.0, beta2D ?? defaultD.1] }
         c.nCritic = nCritic; c.gpLambda = gpLambda; c.clipValue = clip; c.criticNorm = criticNorm
         c.labelSmoothing = labelSmoothing; c.instanceNoise = instanceNoise; c.spectralNorm = spectralNorm
         c.emaDecay = ema; c.minibatchStdDev = minibatchStd; c.minibatchDiscrimination = minibatchDiscrimination
