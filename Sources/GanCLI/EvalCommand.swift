@@ -89,7 +89,7 @@ struct EvalCommand: ParsableCommand {
             model = try Classifier.load(path: classifier)
             name = (classifier as NSString).lastPathComponent
         } else {
-            guard let bundled = BundledClassifier.forDataset(datasetName) else { throw ValidationError("no bundled classifier for \(datasetName)") }
+            guard let bundled = BundledClassifier.forDataset(datasetName) else { throw optionError("no bundled classifier for \(datasetName)", command: "eval") }
             model = try bundled.load()
             name = bundled.version
         }

@@ -44,7 +44,7 @@ struct SampleCommand: ParsableCommand {
     func run() throws {
         let g = try SavedGenerator(path: checkpoint, ema: ema)
         if classLabel != nil && !g.spec.conditional {
-            throw ValidationError("--class needs a conditional model (cgan, cdcgan); \(checkpoint) holds \(g.spec.name)")
+            throw optionError("--class needs a conditional model (cgan, cdcgan); \(checkpoint) holds \(g.spec.name)", command: "sample")
         }
         var latents: Tensor
         if let z {

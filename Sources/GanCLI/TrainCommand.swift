@@ -155,7 +155,7 @@ struct TrainCommand: ParsableCommand {
         do {
             run = try TrainingRun(config: config, runDirectory: dir, resume: resume, overwrite: overwrite, log: log)
         } catch let e as ConfigError {
-            throw ValidationError(e.description)
+            throw optionError(e.description, command: "train")
         }
         let t = run.trainer
         if resume && t.isFinished {

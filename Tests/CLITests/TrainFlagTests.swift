@@ -30,4 +30,29 @@ final class TrainFlagTests: XCTestCase {
         XCTAssertEqual(betasD[0], 0.7, accuracy: 1e-6)
         XCTAssertEqual(betasD[1], 0.999, accuracy: 1e-6)
     }
+
+    /// Options found wrong only once a file is read (a checkpoint's model, a run directory
+    /// without checkpoints) exit 64 naming the option and the subcommand's help, not the root
+    /// command's "Usage: gan <subcommand>".
+    func testOptionsRefusedAfterReadingAFileNameTheSubcommand() throws {
+        let run = dir + "/run"
+        let trained = try Gan.run(["train", "--model", "mlp", "--dataset", syntheticIDXDirectory(count: 16, seed: 6), "--steps", "1",
+                                   "--batch-size", "8", "--run-dir", run])
+        XCTAssertEqual(trained.status, 0, trained.output)
+        let checkpoint = run + "/checkpoints/step-00000001.safetensors"
+        let cases: [([String], String, String)] = [
+            (["sample", "--checkpoint", checkpoint, "--class", "3", "--out", dir + "/grid.png"],
+             "--class needs a conditional model (cgan, cdcgan); \(checkpoint) holds mlp", "gan sample --help"),
+            (["train", "--resume", "--run-dir", dir + "/empty", "--steps", "1"],
+             "--resume: \(dir!)/empty holds no checkpoint to resume from", "gan train --help"),
+        ]
+        for (args, message, help) in cases {
+            let r = try Gan.run(args)
+            XCTAssertEqual(r.status, 64, "\(args): \(r.output)")
+            XCTAssertTrue(r.stderr.contains("Error: " + message), "\(args): \(r.stderr)")
+            XCTAssertTrue(r.stderr.contains(help), "\(args): \(r.stderr)")
+            XCTAssertFalse(r.stderr.contains("<subcommand>"), "\(args): \(r.stderr)")
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/grid.png"))
+    }
 }
