@@ -57,3 +57,15 @@ enum Gan {
                       stderr: (try? String(contentsOfFile: log + ".err", encoding: .utf8)) ?? "")
     }
 }
+
+/// A CLI test case with a fresh scratch directory (`dir`) for each test, removed afterwards.
+class ScratchDirectoryTestCase: XCTestCase {
+    var dir: String!
+
+    override func setUpWithError() throws {
+        dir = NSTemporaryDirectory() + "gan-cli-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    }
+
+    override func tearDown() { try? FileManager.default.removeItem(atPath: dir) }
+}

@@ -6,16 +6,7 @@ import XCTest
 
 /// Bad files and bad flags, through the real executable: a clear message naming the file or
 /// flag, a non-zero exit (1 for files, 64 for flags), and nothing written.
-final class HostileInputTests: XCTestCase {
-    var dir: String!
-
-    override func setUpWithError() throws {
-        dir = NSTemporaryDirectory() + "gan-hostile-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-    }
-
-    override func tearDown() { try? FileManager.default.removeItem(atPath: dir) }
-
+final class HostileInputTests: ScratchDirectoryTestCase {
     func idx(_ dims: [Int], _ body: [UInt8], magic: [UInt8]? = nil) -> Data {
         var out: [UInt8] = magic ?? [0, 0, 8, UInt8(dims.count)]
         for d in dims { out += [UInt8(d >> 24 & 0xFF), UInt8(d >> 16 & 0xFF), UInt8(d >> 8 & 0xFF), UInt8(d & 0xFF)] }
@@ -110,6 +101,27 @@ final class HostileInputTests: XCTestCase {
         var out = Data()
         withUnsafeBytes(of: (declaredLength ?? UInt64(header.utf8.count)).littleEndian) { out.append(contentsOf: $0) }
         return out + Data(header.utf8) + Data(body)
+    }
+
+    /// Options found wrong only once a file is read (a checkpoint's model, a run directory
+    /// without checkpoints) exit 64 naming the option and the subcommand's help, not the root
+    /// command's "Usage: gan <subcommand>".
+    func testOptionsRefusedAfterReadingAFileNameTheSubcommand() throws {
+        let checkpoint = try goodCheckpoint()
+        let cases: [([String], String, String)] = [
+            (["sample", "--checkpoint", checkpoint, "--class", "3", "--out", dir + "/grid.png"],
+             "--class needs a conditional model (cgan, cdcgan); \(checkpoint) holds mlp", "gan sample --help"),
+            (["train", "--resume", "--run-dir", dir + "/empty", "--steps", "1"],
+             "--resume: \(dir!)/empty holds no checkpoint to resume from", "gan train --help"),
+        ]
+        for (args, message, help) in cases {
+            let r = try Gan.run(args)
+            XCTAssertEqual(r.status, 64, "\(args): \(r.output)")
+            XCTAssertTrue(r.stderr.contains("Error: " + message), "\(args): \(r.stderr)")
+            XCTAssertTrue(r.stderr.contains(help), "\(args): \(r.stderr)")
+            XCTAssertFalse(r.stderr.contains("<subcommand>"), "\(args): \(r.stderr)")
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/grid.png"))
     }
 
     func testBadCheckpointsAreRefusedNamingTheFile() throws {
