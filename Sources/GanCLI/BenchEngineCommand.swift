@@ -44,7 +44,7 @@ struct BenchEngineCommand: ParsableCommand {
         guard iters > 0 else { throw ValidationError("--iters must be positive, got \(iters)") }
         guard gemmSize > 0 else { throw ValidationError("--gemm-size must be positive, got \(gemmSize)") }
         guard Self.models.contains(model) else {
-            throw ValidationError("--model must be one of \(Self.models.joined(separator: ", ")), got \(model)")
+            throw ValidationError("--model \(model) is not one of \(Self.models.joined(separator: ", "))")
         }
     }
 

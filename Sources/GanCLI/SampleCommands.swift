@@ -151,10 +151,11 @@ struct DistancesCommand: ParsableCommand {
     )
 
     func run() {
-        print("theta      TV        KL        JS        EM")
+        print("theta        TV        KL        JS        EM")
         for theta in [-1.0, -0.5, -0.1, 0.0, 0.1, 0.5, 1.0] {
             let d = Distances.parallelLines(theta: theta)
-            print(String(format: "%5.2f  %8.4f  %8@  %8.4f  %8.4f", theta, d.tv, d.kl.isInfinite ? "inf" : String(format: "%.4f", d.kl), d.js, d.em))
+            // printf right-aligns "inf" in the column like any number; %@ ignores the width on Linux.
+            print(String(format: "%5.2f  %8.4f  %8.4f  %8.4f  %8.4f", theta, d.tv, d.kl, d.js, d.em))
         }
     }
 }

@@ -172,7 +172,7 @@ final class CrashSafetyTests: XCTestCase {
         let root = tempDir("ro")
         defer { try? FileManager.default.removeItem(atPath: root) }
         // Under a regular file nothing can be created, even by root.
-        FileManager.default.createFile(atPath: root + "/file", contents: Data("x".utf8))
+        XCTAssertTrue(FileManager.default.createFile(atPath: root + "/file", contents: Data("x".utf8)))
         let r = try Gan.run(trainArgs(root + "/file/run", steps: 6))
         XCTAssertEqual(r.status, 1, r.output)
         XCTAssertTrue(r.stderr.contains("\(root)/file/run") && r.stderr.contains("cannot create the run directory"), r.stderr)

@@ -30,8 +30,9 @@ enum Gan {
             p.executableURL = URL(fileURLWithPath: binary)
             p.arguments = args
         }
-        FileManager.default.createFile(atPath: log + ".out", contents: nil)
-        FileManager.default.createFile(atPath: log + ".err", contents: nil)
+        for stream in [".out", ".err"] where !FileManager.default.createFile(atPath: log + stream, contents: nil) {
+            throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: log + stream])
+        }
         p.standardOutput = FileHandle(forWritingAtPath: log + ".out")
         p.standardError = FileHandle(forWritingAtPath: log + ".err")
         try p.run()

@@ -247,6 +247,7 @@ final class HostileInputTests: ScratchDirectoryTestCase {
             (["eval", "--samples", "s.npy", "--dataset", "cifar"], "--dataset cifar is not one of mnist, fashion-mnist"),
             (["bench", "train", "--iters", "0"], "--iters must be positive"),
             (["bench", "generate", "--count=-5"], "--count must be positive"),
+            (["bench", "engine", "--model", "vgg"], "--model vgg is not one of dcgan, mlp, wgan-gp-critic"),
             (["bench", "train", "--alternate", "turbo"], "dnnl-matmul"),
             (["bench", "train", "--alternate", "wide-kernels", "--iters", "30", "--block", "10"], "--alternate needs --iters of at least 4 blocks (40 with --block 10), got 30"),
             (["classifier", "train", "--lr=-1"], "--lr must be a positive number"),
