@@ -23,7 +23,7 @@ public struct LinePlot {
 
     public func render() -> PNGImage {
         var c = Canvas(width: width, height: height)
-        let left = 80, right = width - 20, top = 36, bottom = height - 80
+        let left = 92, right = width - 20, top = 36, bottom = height - 96
         let xs = series.flatMap(\.x).filter(\.isFinite), ys = series.flatMap(\.y).filter(\.isFinite)
         guard let x0 = xs.min(), let x1 = xs.max(), var y0 = ys.min(), var y1 = ys.max() else { return c.image }
         if y1 - y0 < 1e-6 { y0 -= 0.5; y1 += 0.5 }
@@ -34,30 +34,27 @@ public struct LinePlot {
         func py(_ y: Float) -> Int { bottom - Int((y - y0) / (y1 - y0) * Float(bottom - top)) }
 
         c.text(title, x: left, y: 10, color: (20, 20, 20))
-        for k in 0...4 {   // y ticks and grid
-            let v = y0 + (y1 - y0) * Float(k) / 4
+        let yTicks = LinePlot.ticks(y0, y1)
+        for v in yTicks.values {   // y ticks and grid
             let y = py(v)
             c.line(left, y, right, y, (225, 225, 225))
-            c.text(LinePlot.format(v), x: 4, y: y - 7, color: (60, 60, 60))
+            let label = LinePlot.label(v, decimals: yTicks.decimals)
+            c.text(label, x: left - 6 - label.count * 12, y: y - 7, color: (60, 60, 60))
         }
-        for k in 0...4 {   // primary x ticks
-            let v = x0 + spanX * Float(k) / 4
-            let x = px(v)
-            c.line(x, bottom, x, bottom + 5, (60, 60, 60))
-            let label = LinePlot.format(v)
-            c.text(label, x: x - label.count * 6, y: bottom + 8, color: (60, 60, 60))
-        }
-        c.text(xLabel, x: right - xLabel.count * 12, y: bottom + 26, color: (60, 60, 60))
-        if let per = secondaryXScale, per > 0 {   // epoch axis, under the iteration ticks
-            for k in 0...4 {
-                let v = x0 + spanX * Float(k) / 4
-                let x = px(v)
-                c.line(x, bottom + 44, x, bottom + 50, (120, 60, 160))
-                let label = LinePlot.format(v / per)
-                c.text(label, x: x - label.count * 6, y: bottom + 54, color: (120, 60, 160))
+        // Each x axis: ticks and their labels, then its name on a row of its own at the right.
+        func xAxis(at axisY: Int, ticks: (values: [Float], decimals: Int), scale: Float, name: String, _ color: (UInt8, UInt8, UInt8)) {
+            for v in ticks.values {
+                let x = px(v * scale)
+                c.line(x, axisY, x, axisY + 5, color)
+                let label = LinePlot.label(v, decimals: ticks.decimals)
+                c.text(label, x: x - label.count * 6, y: axisY + 8, color: color)
             }
-            c.line(left, bottom + 44, right, bottom + 44, (120, 60, 160))
-            c.text(secondaryXLabel, x: right - secondaryXLabel.count * 12, y: bottom + 26 + 40, color: (120, 60, 160))
+            c.text(name, x: right - name.count * 12, y: axisY + 26, color: color)
+        }
+        xAxis(at: bottom, ticks: LinePlot.ticks(x0, x0 + spanX), scale: 1, name: xLabel, (60, 60, 60))
+        if let per = secondaryXScale, per > 0 {   // epoch axis, under the iteration axis
+            c.line(left, bottom + 48, right, bottom + 48, (120, 60, 160))
+            xAxis(at: bottom + 48, ticks: LinePlot.ticks(x0 / per, (x0 + spanX) / per), scale: per, name: secondaryXLabel, (120, 60, 160))
         }
         c.line(left, top, left, bottom, (40, 40, 40))
         c.line(left, bottom, right, bottom, (40, 40, 40))
@@ -78,11 +75,32 @@ public struct LinePlot {
         return c.image
     }
 
-    static func format(_ v: Float) -> String {
-        let a = Swift.abs(v)
-        if a != 0 && (a < 0.01 || a >= 100_000) { return String(format: "%.1e", v) }
-        if a >= 100 { return String(format: "%.0f", v) }
-        return String(format: "%.3g", v)
+    /// Tick positions as a reader expects them: every multiple of one step of 1, 2, 2.5 or 5 × 10ᵏ
+    /// inside [lo, hi], the finest step that gives at most `maxCount` ticks (and at least two
+    /// whenever the range holds two multiples of a step), with the decimals that step needs.
+    public static func ticks(_ lo: Float, _ hi: Float, maxCount: Int = 7) -> (values: [Float], decimals: Int) {
+        let lo = Double(lo), hi = Double(hi)
+        guard lo.isFinite, hi.isFinite, hi > lo, maxCount >= 2 else { return (lo.isFinite ? [Float(lo)] : [], 0) }
+        var exponent = Int((log10((hi - lo) / Double(maxCount))).rounded(.down))
+        while true {
+            let unit = pow(10, Double(exponent))
+            for (mantissa, extraDecimal) in [(1.0, 0), (2.0, 0), (2.5, 1), (5.0, 0)] {
+                let step = mantissa * unit
+                // Within Float's precision of a multiple counts as on it: the ends come in as Float.
+                let first = (lo / step - 1e-6).rounded(.up), last = (hi / step + 1e-6).rounded(.down)
+                guard last - first + 1 <= Double(maxCount) else { continue }
+                let values = stride(from: first, through: last, by: 1).map { Float($0 * step) }
+                return (values, Swift.max(0, -exponent + extraDecimal))
+            }
+            exponent += 1
+        }
+    }
+
+    /// A tick's label with the decimals of its axis's step: 0.6, 0.8, 1.0, not 0.6, 0.8, 1; in
+    /// exponent notation where that would take more than seven characters.
+    public static func label(_ v: Float, decimals: Int) -> String {
+        let fixed = String(format: "%.\(decimals)f", v == 0 ? 0 : v)   // no "-0.0"
+        return fixed.count <= 7 ? fixed : String(format: "%.2g", v)
     }
 }
 

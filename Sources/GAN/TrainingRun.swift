@@ -363,7 +363,7 @@ public final class TrainingRun {
                                      "epochs_completed": summary.epochs, "seconds_this_session": summary.seconds,
                                      "interrupted": interrupted, "checkpoint": dir.latestCheckpoint ?? "",
                                      "rollbacks": trainer.rollbacks, "learning_rate_scale": Double(trainer.learningRateScale),
-                                     "warnings": warnings]
+                                     "batches_per_epoch": trainer.loader.batchesPerEpoch, "warnings": warnings]
         if let m = last {
             object["final"] = ["d_loss": m.dLoss, "g_loss": m.gLoss ?? Float.nan, "d_real": m.dReal, "d_fake": m.dFake]
                 .mapValues { $0.isFinite ? Double($0) : 0 }
@@ -380,7 +380,8 @@ public final class TrainingRun {
     }
 
     /// Renders `plots/losses.png` and `plots/d_outputs.png` of a run directory from its metrics.
-    /// Without `batchesPerEpoch` it is read off the metrics (the last step of epoch 1).
+    /// Without `batchesPerEpoch` it is read off summary.json, else off the metrics (the last
+    /// step logged in epoch 1: a few steps short, and the run's last step while it is in epoch 1).
     public static func writePlots(_ dir: RunDirectory, batchesPerEpoch: Int? = nil, probabilities: Bool = true) throws {
         guard let text = try? String(contentsOfFile: dir.metricsCSV, encoding: .utf8) else {
             throw FileFormatError(dir.metricsCSV, "no metrics to plot")
@@ -396,7 +397,10 @@ public final class TrainingRun {
         }
         guard steps.count >= 2 else { return }
         try FileManager.default.createDirectory(atPath: dir.plots, withIntermediateDirectories: true)
-        let perEpoch = Float(batchesPerEpoch ?? Swift.max(lastOfFirstEpoch, 1))
+        let summary = (try? Data(contentsOf: URL(fileURLWithPath: dir.summary)))
+            .flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] }
+        let recorded = batchesPerEpoch ?? (summary?["batches_per_epoch"] as? Int).flatMap { $0 > 0 ? $0 : nil }
+        let perEpoch = Float(recorded ?? Swift.max(lastOfFirstEpoch, 1))
         try LinePlot(title: "losses", xLabel: "iteration", secondaryXScale: perEpoch, secondaryXLabel: "epoch",
                      series: [("D loss", steps, d, (220, 60, 60)), ("G loss", steps, g, (60, 110, 220))])
             .render().write(to: dir.plots + "/losses.png")

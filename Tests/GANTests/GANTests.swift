@@ -184,6 +184,7 @@ final class GANTests: XCTestCase {
         let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: root + "/summary.json"))) as! [String: Any]
         let reported = json["warnings"] as? [String] ?? []
         XCTAssertTrue(reported.contains { $0.contains("possible mode collapse") } && reported.contains { $0.contains("jumped") }, "\(reported)")
+        XCTAssertEqual(json["batches_per_epoch"] as? Int, 6, "gan plot's epoch axis reads it")
         let fm = FileManager.default
         for f in ["config.json", "metrics.jsonl", "metrics.csv", "summary.json", "progress.png", "plots/losses.png",
                   "plots/d_outputs.png", "plots/fd.png", "samples/epoch-0001.png", "samples/epoch-0002.png", "samples/step-00000005.png"] {
@@ -203,7 +204,7 @@ final class GANTests: XCTestCase {
     func testUncreatableRunDirectoryFailsBeforeTraining() {
         // A path under a regular file cannot be created, even by root.
         let file = NSTemporaryDirectory() + "gan-file-\(UUID().uuidString)"
-        FileManager.default.createFile(atPath: file, contents: Data("x".utf8))
+        XCTAssertTrue(FileManager.default.createFile(atPath: file, contents: Data("x".utf8)))
         defer { try? FileManager.default.removeItem(atPath: file) }
         XCTAssertThrowsError(try TrainingRun(config: tinyConfig("mlp"), runDirectory: file + "/run", resume: false, log: { _ in })) {
             XCTAssertTrue(String(describing: $0).contains("cannot create the run directory"), "\($0)")
