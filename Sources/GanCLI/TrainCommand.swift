@@ -144,7 +144,13 @@ struct TrainCommand: ParsableCommand {
     }
 
     func run() throws {
-        let log: (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
+        // Warnings printed since the last progress line are still the last thing on screen: the
+        // list at the end leaves them out instead of printing them twice in a row.
+        var unscrolledWarnings: Set<String> = []
+        let log: (String) -> Void = { message in
+            if message.hasPrefix("warning: ") { unscrolledWarnings.insert(String(message.dropFirst("warning: ".count))) }
+            FileHandle.standardError.write(Data((message + "\n").utf8))
+        }
         let config = makeConfig()
         let dir = runDir ?? "runs/\(model)\(loss.map { "-\($0)" } ?? "")"
         if config.loss == "wgan-gp" && (config.criticNorm ?? "batch") == "batch" && ModelZoo.spec(model)?.isBlockBuilt == true {
@@ -179,6 +185,7 @@ struct TrainCommand: ParsableCommand {
         var bar: ProgressBar?
         var currentEpoch = -1
         let summary = try run.run { m in
+            unscrolledWarnings.removeAll()
             if m.epoch != currentEpoch {
                 currentEpoch = m.epoch
                 let total = t.config.steps.map { min(t.loader.batchesPerEpoch, $0) } ?? t.loader.batchesPerEpoch
@@ -188,7 +195,7 @@ struct TrainCommand: ParsableCommand {
             bar?.update((m.step - 1) % t.loader.batchesPerEpoch + 1, items: ((m.step - 1) % t.loader.batchesPerEpoch + 1) * t.loader.batchSize,
                         extra: String(format: "step %d  D %.3f  G %@  D(x) %.2f  D(G(z)) %.2f", m.step, m.dLoss, g, m.dReal, m.dFake))
         }
-        for w in summary.warnings { print("warning: \(w)") }
+        for w in summary.warnings where !unscrolledWarnings.contains(w) { print("warning: \(w)") }
         if summary.interrupted {
             print("Stopped by signal after step \(summary.steps); checkpoint saved in \(run.dir.checkpoints). Continue with: gan train --run-dir \(dir) --resume")
         } else if let step = summary.divergedAt {
