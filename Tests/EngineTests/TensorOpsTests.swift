@@ -114,6 +114,27 @@ final class TensorOpsTests: XCTestCase {
         }
     }
 
+    /// Without a graph, 2×2 max pooling takes its vector path (16 columns at a time) and a
+    /// scalar tail: bit for bit the recorded path's values, on row widths that use one, the
+    /// other and both, with ties between 0 and −0 (the first in row order wins) and NaNs inside
+    /// and outside the vector part.
+    func testMaxPoolWithoutGraphMatchesTheRecordedPath() {
+        for w in [6, 14, 16, 28, 40] {
+            let (n, c, h) = (2, 3, 8)
+            var v = randomTensor([n, c, h, w], seed: 90 + UInt64(w)).scalars.map { ($0 * 2).rounded() / 2 }  // ties
+            for k in stride(from: 0, to: v.count, by: 5) where v[k] == 0 { v[k] = -0.0 }
+            v[3] = .nan; v[w * h + w - 1] = .nan; v[2 * w * h + 2] = -.infinity
+            let x = Tensor(shape: [n, c, h, w], v)
+            let values = withoutGrad { x.maxPool2d(2) }.scalars
+            let recorded = x.requiringGrad().maxPool2d(2).scalars
+            XCTAssertEqual(values.count, recorded.count)
+            for (k, (a, b)) in zip(values, recorded).enumerated() {
+                XCTAssertEqual(a.bitPattern, b.bitPattern, "width \(w) output \(k): \(a) against \(b)")
+            }
+            XCTAssertTrue(values.contains { $0 == 0 && $0.sign == .minus }, "width \(w): no −0 kept")
+        }
+    }
+
     /// Clamp's vector path (16 lanes) and its tail give the closed form, NaN and infinities included.
     func testClampKeepsNaNAndLimitsInfinities() {
         var values = (0..<37).map { Float($0 - 18) * 0.1 }

@@ -13,6 +13,8 @@ extension Tensor {
     public func maxPool2d(_ size: Int = 2) -> Tensor {
         precondition(rank == 4 && shape[2] % size == 0 && shape[3] % size == 0,
                      "maxPool2d(\(size)) needs NCHW with H, W divisible by \(size), got \(shape)")
+        // With no graph to record (evaluation, sampling) only the values are needed.
+        if size == 2 && !(GradMode.isEnabled && node != nil) { return maxPool2x2Values() }
         let (n, c, h, w) = (shape[0], shape[1], shape[2], shape[3])
         let (oh, ow) = (h / size, w / size)
         let out = Tensor(uninitializedShape: [n, c, oh, ow])
@@ -38,6 +40,36 @@ extension Tensor {
         }
         let positions = IndexMap(argmax)
         return out.recorded("maxPool2d", [self], Rules.gatherFlat(positions, shape))
+    }
+
+    /// `maxPool2d(2)`'s values without the positions, eight windows at a time: each row's pairs,
+    /// then the two rows, each max keeping the left operand unless it is smaller — the first
+    /// largest in row order, as `argmax2x2` picks (which also decides windows holding a NaN).
+    func maxPool2x2Values() -> Tensor {
+        let (planes, h, w) = (shape[0] * shape[1], shape[2], shape[3])
+        let ow = w / 2
+        let out = Tensor(uninitializedShape: [shape[0], shape[1], h / 2, ow])
+        let src = storage.base, dst = out.storage.base
+        @inline(__always) func larger(_ a: SIMD8<Float>, _ b: SIMD8<Float>) -> SIMD8<Float> { a.replacing(with: b, where: a .< b) }
+        Parallel.forChunks(planes * (h / 2), grain: Swift.max(1, 8192 / Swift.max(2 * w, 1))) { rows in
+            for r in rows {
+                let top = src + 2 * r * w, bottom = top + w, o = dst + r * ow
+                var j = 0
+                while j + 16 <= w {
+                    let t = UnsafeRawPointer(top + j).loadUnaligned(as: SIMD16<Float>.self)
+                    let b = UnsafeRawPointer(bottom + j).loadUnaligned(as: SIMD16<Float>.self)
+                    guard !any(t .!= t) && !any(b .!= b) else { break }
+                    let m = larger(larger(t.evenHalf, t.oddHalf), larger(b.evenHalf, b.oddHalf))
+                    UnsafeMutableRawPointer(o + j / 2).storeBytes(of: m, as: SIMD8<Float>.self)
+                    j += 16
+                }
+                while j < w {
+                    o[j / 2] = src[Self.argmax2x2(src, 2 * r * w + j, w)]
+                    j += 2
+                }
+            }
+        }
+        return out
     }
 
     /// Where the maximum of the `size` × `size` window at `corner` is: the first largest in row
