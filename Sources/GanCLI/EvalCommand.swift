@@ -66,6 +66,16 @@ struct EvalCommand: ParsableCommand {
         return Tensor(shape: [n, 1, 28, 28], values)
     }
 
+    /// Runs one stage of the evaluation, saying on standard error what it does and how long it
+    /// took: at 10,000 samples the whole takes tens of seconds, which a silent prompt hides.
+    func stage<R>(_ what: String, _ body: () throws -> R) rethrows -> R {
+        FileHandle.standardError.write(Data((what + "… ").utf8))
+        let start = Date()
+        let result = try body()
+        FileHandle.standardError.write(Data(String(format: "%.1f s\n", Date().timeIntervalSince(start)).utf8))
+        return result
+    }
+
     func run() throws {
         let log: (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
         var images: Tensor
@@ -76,7 +86,7 @@ struct EvalCommand: ParsableCommand {
             if dataset == nil, DatasetStore.known.contains(g.config.dataset) { datasetName = g.config.dataset }
             let z = g.drawLatent(count, seed: seed)
             requested = g.spec.conditional ? (0..<count).map { $0 % 10 } : nil
-            images = g.unitRange(g.generate(z, labels: requested))
+            images = stage("Generating \(count) samples from \(g.spec.name)") { g.unitRange(g.generate(z, labels: requested)) }
             // The generator's kept activation buffers (~120 MB for dcgan) are sizes nothing after
             // this asks for; they sat beside the metrics' distance blocks (peak 529 MiB).
             BufferCache.release()
@@ -96,14 +106,18 @@ struct EvalCommand: ParsableCommand {
         let test = try DatasetStore.load(datasetName, split: .test, log: log)
         let all = Array(0..<test.count)
         let (real, realLabels) = BatchLoader(test, batchSize: test.count, scaling: .unit, shuffle: false, dropLast: false).batch(0, order: all)
-        let evaluator = Evaluator(classifier: model, name: name, real: real, labels: realLabels)
-        let report = evaluator.evaluate(images, requestedClasses: requested)
+        let evaluator = stage("Embedding the \(test.count) \(datasetName) test images") {
+            Evaluator(classifier: model, name: name, real: real, labels: realLabels)
+        }
+        let report = stage("Scoring the \(images.shape[0]) samples") { evaluator.evaluate(images, requestedClasses: requested) }
         var floor: EvaluationReport?
         if !noFloor {
             let train = try DatasetStore.load(datasetName, split: .train, log: log)
             var g = RandomGenerator(seed: 1)
             let pick = Array(g.permutation(train.count).prefix(min(images.shape[0], train.count)))
-            floor = evaluator.evaluate(BatchLoader(train, batchSize: pick.count, scaling: .unit, shuffle: false).batch(0, order: pick).images)
+            floor = stage("Scoring \(pick.count) training images for the real-data floor (--no-floor skips it)") {
+                evaluator.evaluate(BatchLoader(train, batchSize: pick.count, scaling: .unit, shuffle: false).batch(0, order: pick).images)
+            }
         }
         if json {
             var o = report.json
