@@ -135,6 +135,26 @@ final class TensorOpsTests: XCTestCase {
         }
     }
 
+    /// A join along the first axis large enough to be split over the threads, whose chunk
+    /// boundaries fall inside parts (sizes 5, 70,003 and 11 rows of 1): every element where an
+    /// index-by-index copy puts it, and its gradient back in each part's rows.
+    func testConcatAlongTheFirstAxisSplitOverThreads() {
+        let sizes = [5, 70_003, 11]
+        let parts = sizes.enumerated().map { k, n in Tensor(shape: [n, 1], (0..<n).map { Float(k * 100_000 + $0) }).requiringGrad() }
+        let joined = Tensor.concat(parts, axis: 0)
+        XCTAssertEqual(joined.shape, [sizes.reduce(0, +), 1])
+        var expected: [Float] = []
+        for (k, n) in sizes.enumerated() { expected += (0..<n).map { Float(k * 100_000 + $0) } }
+        XCTAssertEqual(joined.scalars, expected)
+        let weights = Tensor(shape: joined.shape, (0..<joined.count).map { Float($0 % 7) })
+        let grads = (joined * weights).sum().gradients(wrt: parts)
+        var start = 0
+        for (k, n) in sizes.enumerated() {
+            XCTAssertEqual(grads[k].scalars, (start..<(start + n)).map { Float($0 % 7) }, "part \(k)")
+            start += n
+        }
+    }
+
     /// Clamp's vector path (16 lanes) and its tail give the closed form, NaN and infinities included.
     func testClampKeepsNaNAndLimitsInfinities() {
         var values = (0..<37).map { Float($0 - 18) * 0.1 }
