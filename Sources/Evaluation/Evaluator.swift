@@ -96,11 +96,43 @@ public struct EvaluationReport: Sendable {
 
     public var json: [String: Any] {
         var o: [String: Any] = ["fd": fd, "kid_mean": kidMean, "kid_std": kidStd, "classifier_score": classifierScore,
+                                "classifier_score_std": classifierScoreStd,
                                 "precision": precision, "recall": recall, "classes_covered": classesCovered,
                                 "coverage_kl": coverageKL, "count": count, "classifier": classifier, "class_histogram": histogram]
         if let a = conditionalAccuracy { o["conditional_accuracy"] = a }
         if let f = fdPerClass { o["fd_per_class"] = f.map { $0 ?? -1 } }
         return o
+    }
+
+    public init(fd: Double, kidMean: Double, kidStd: Double, classifierScore: Double, classifierScoreStd: Double,
+                precision: Double, recall: Double, classesCovered: Int, coverageKL: Double, histogram: [Int], count: Int,
+                classifier: String) {
+        self.fd = fd; self.kidMean = kidMean; self.kidStd = kidStd
+        self.classifierScore = classifierScore; self.classifierScoreStd = classifierScoreStd
+        self.precision = precision; self.recall = recall; self.classesCovered = classesCovered
+        self.coverageKL = coverageKL; self.histogram = histogram; self.count = count; self.classifier = classifier
+    }
+
+    /// The Double fields by their JSON names.
+    static func exactFields(_ r: EvaluationReport) -> [(String, Double)] {
+        [("fd", r.fd), ("kid_mean", r.kidMean), ("kid_std", r.kidStd), ("classifier_score", r.classifierScore),
+         ("classifier_score_std", r.classifierScoreStd), ("precision", r.precision), ("recall", r.recall), ("coverage_kl", r.coverageKL)]
+    }
+
+    /// A report read back from `json` (an unconditional one: without the per-class fields), or
+    /// nil when a field is missing or of the wrong type.
+    public init?(json o: [String: Any]) {
+        // A number, or a Double written as its exact spelling (`ReferenceCache`).
+        func number(_ k: String) -> Double? { (o[k] as? String).flatMap(Double.init) ?? (o[k] as? NSNumber)?.doubleValue }
+        guard let fd = number("fd"), let kidMean = number("kid_mean"), let kidStd = number("kid_std"),
+              let cs = number("classifier_score"), let csStd = number("classifier_score_std"),
+              let precision = number("precision"), let recall = number("recall"),
+              let covered = (o["classes_covered"] as? NSNumber)?.intValue, let kl = number("coverage_kl"),
+              let count = (o["count"] as? NSNumber)?.intValue, let classifier = o["classifier"] as? String,
+              let histogram = (o["class_histogram"] as? [NSNumber])?.map(\.intValue) else { return nil }
+        self.init(fd: fd, kidMean: kidMean, kidStd: kidStd, classifierScore: cs, classifierScoreStd: csStd,
+                  precision: precision, recall: recall, classesCovered: covered, coverageKL: kl, histogram: histogram,
+                  count: count, classifier: classifier)
     }
 }
 
@@ -114,12 +146,20 @@ public struct Evaluator {
     /// `real`: the test images [N, 1, 28, 28] in [0, 1]; `labels` enable per-class FD. Only their
     /// features are kept, not the images (31 MB for MNIST's test set, held through a whole run).
     public init(classifier: LeNet, name: String, real: Tensor, labels: [Int]? = nil) {
+        self.init(classifier: classifier, name: name, realFeatures: Classifier.embed(classifier, real).features, labels: labels)
+    }
+
+    /// From the test images' features, already computed (`ReferenceCache`).
+    public init(classifier: LeNet, name: String, realFeatures: Tensor, labels: [Int]? = nil) {
         self.classifier = classifier
         classifierName = name
         realLabels = labels
-        realFeatures = Classifier.embed(classifier, real).features
+        self.realFeatures = realFeatures
         realGaussian = Metrics.Gaussian(features: realFeatures)
     }
+
+    /// The test images' features, for `ReferenceCache`.
+    public var referenceFeatures: Tensor { realFeatures }
 
     /// Images as a saved PNG would hold them: rounded to 1/255 steps.
     public static func quantized(_ images: Tensor) -> Tensor {

@@ -95,6 +95,9 @@ struct EvalCommand: ParsableCommand {
         }
         let model: LeNet
         let name: String
+        // Real-data results are kept between runs for the bundled classifiers only: a file given
+        // with --classifier may change under the same name.
+        var cacheKey: String?
         if let classifier {
             model = try Classifier.load(path: classifier)
             name = (classifier as NSString).lastPathComponent
@@ -102,21 +105,29 @@ struct EvalCommand: ParsableCommand {
             guard let bundled = BundledClassifier.forDataset(datasetName) else { throw optionError("no bundled classifier for \(datasetName)", command: "eval") }
             model = try bundled.load()
             name = bundled.version
+            cacheKey = ReferenceCache.key(bundled, dataset: datasetName)
         }
+        let cache = ReferenceCache()
         let test = try DatasetStore.load(datasetName, split: .test, log: log)
-        let all = Array(0..<test.count)
-        let (real, realLabels) = BatchLoader(test, batchSize: test.count, scaling: .unit, shuffle: false, dropLast: false).batch(0, order: all)
-        let evaluator = stage("Embedding the \(test.count) \(datasetName) test images") {
-            Evaluator(classifier: model, name: name, real: real, labels: realLabels)
+        let evaluator = stage("Features of the \(test.count) \(datasetName) test images") {
+            Evaluator.forTestSet(test, classifier: model, name: name, cache: cache, cacheKey: cacheKey)
         }
         let report = stage("Scoring the \(images.shape[0]) samples") { evaluator.evaluate(images, requestedClasses: requested) }
         var floor: EvaluationReport?
         if !noFloor {
             let train = try DatasetStore.load(datasetName, split: .train, log: log)
-            var g = RandomGenerator(seed: 1)
-            let pick = Array(g.permutation(train.count).prefix(min(images.shape[0], train.count)))
-            floor = stage("Scoring \(pick.count) training images for the real-data floor (--no-floor skips it)") {
-                evaluator.evaluate(BatchLoader(train, batchSize: pick.count, scaling: .unit, shuffle: false).batch(0, order: pick).images)
+            let n = min(images.shape[0], train.count)
+            if let cacheKey, let kept = cache.floor(cacheKey, count: n) {
+                floor = kept
+                log("Real-data floor of \(n) training images: kept from an earlier run in \(cache.directory)")
+            } else {
+                var g = RandomGenerator(seed: 1)
+                let pick = Array(g.permutation(train.count).prefix(n))
+                let computed = stage("Scoring \(n) training images for the real-data floor (kept for next time; --no-floor skips it)") {
+                    evaluator.evaluate(BatchLoader(train, batchSize: pick.count, scaling: .unit, shuffle: false).batch(0, order: pick).images)
+                }
+                if let cacheKey { cache.storeFloor(computed, cacheKey) }
+                floor = computed
             }
         }
         if json {

@@ -139,8 +139,8 @@ struct TrainCommand: ParsableCommand {
         guard let bundled = BundledClassifier.forDataset(dataset) else { throw ValidationError("no bundled classifier for \(dataset)") }
         let classifier = try bundled.load()
         let test = try DatasetStore.load(dataset, split: .test, log: log)
-        let real = BatchLoader(test, batchSize: test.count, scaling: .unit, shuffle: false, dropLast: false).batch(0, order: Array(0..<test.count)).images
-        return Evaluator(classifier: classifier, name: bundled.version, real: real)
+        return Evaluator.forTestSet(test, classifier: classifier, name: bundled.version, cache: ReferenceCache(),
+                                    cacheKey: ReferenceCache.key(bundled, dataset: dataset))
     }
 
     func run() throws {
