@@ -63,18 +63,7 @@ public enum Metrics {
             let xi = Array(g.permutation(x.shape[0]).prefix(m)), yi = Array(g.permutation(y.shape[0]).prefix(m))
             let xs = x.indexSelect(xi), ys = y.indexSelect(yi)
             func kernelSum(_ a: Tensor, _ b: Tensor, excludeDiagonal: Bool) -> Double {
-                let k = ((Tensor.matmul(a, b, transposeB: true) / Float(d)) + 1).scalars
-                // The cube as two products: `pow` was 15 % of `gan eval` (3·10⁸ calls at the defaults).
-                var s = 0.0
-                k.withUnsafeBufferPointer { k in
-                    for i in 0..<m {
-                        for j in 0..<m where !(excludeDiagonal && i == j) {
-                            let v = Double(k[i * m + j])
-                            s += v * v * v
-                        }
-                    }
-                }
-                return s
+                Metrics.cubicKernelSum(Tensor.matmul(a, b, transposeB: true), dimension: d, excludeDiagonal: excludeDiagonal)
             }
             let kxx = kernelSum(xs, xs, excludeDiagonal: true), kyy = kernelSum(ys, ys, excludeDiagonal: true)
             let kxy = kernelSum(xs, ys, excludeDiagonal: false)
@@ -84,6 +73,31 @@ public enum Metrics {
         let mean = values.reduce(0, +) / Double(values.count)
         let variance = values.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(max(values.count - 1, 1))
         return (mean, variance.squareRoot())
+    }
+
+    /// Σ (k_ij / d + 1)³ over the square matrix of dot products `dots` (without its diagonal when
+    /// `excludeDiagonal`): each term in Float, as the kernel is, summed in Double. One pass over
+    /// the matrix, eight running sums: with one sum and a pass per operation it was 2.1 of
+    /// `gan eval`'s 5.7 s of scoring (100 subsets, 3 · 10⁸ terms).
+    static func cubicKernelSum(_ dots: Tensor, dimension d: Int, excludeDiagonal: Bool) -> Double {
+        let m = dots.shape[0]
+        let scale = Float(d)
+        return dots.withUnsafeBufferPointer { k in
+            @inline(__always) func term(_ x: Float) -> Double { let v = Double(x / scale + 1); return v * v * v }
+            var sums = SIMD8<Double>()
+            var tail = 0.0
+            let base = UnsafeRawPointer(k.baseAddress!)
+            var j = 0
+            while j + 8 <= k.count {
+                let v = SIMD8<Double>(base.loadUnaligned(fromByteOffset: j * 4, as: SIMD8<Float>.self) / scale + 1)
+                sums += v * v * v
+                j += 8
+            }
+            while j < k.count { tail += term(k[j]); j += 1 }
+            var total = sums.sum() + tail
+            if excludeDiagonal { for i in 0..<m { total -= term(k[i * m + i]) } }
+            return total
+        }
     }
 
     /// The Inception Score computed with our classifier: exp(E_x KL(p(y|x) ‖ p(y))), averaged

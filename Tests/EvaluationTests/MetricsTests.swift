@@ -43,6 +43,32 @@ final class MetricsTests: XCTestCase {
         XCTAssertGreaterThan(shifted.mean, 10 * max(abs(same.mean), same.std))
     }
 
+    /// With one subset holding every sample the estimate is the unbiased MMD² over all pairs,
+    /// whatever order the subset draws them in: against a direct loop over the pairs in Double.
+    func testKernelDistanceAgainstDirectPairSums() {
+        let (n, d) = (37, 5)   // 37² terms: the vector sum's tail and the diagonal both matter
+        let x = randomTensor([n, d], seed: 4), y = randomTensor([n, d], seed: 5) * 0.5 + 0.3
+        let (xs, ys) = (x.scalars.map(Double.init), y.scalars.map(Double.init))
+        func k(_ a: [Double], _ i: Int, _ b: [Double], _ j: Int) -> Double {
+            var dot = 0.0
+            for c in 0..<d { dot += a[i * d + c] * b[j * d + c] }
+            return pow(dot / Double(d) + 1, 3)
+        }
+        var kxx = 0.0, kyy = 0.0, kxy = 0.0
+        for i in 0..<n {
+            for j in 0..<n {
+                if i != j { kxx += k(xs, i, xs, j); kyy += k(ys, i, ys, j) }
+                kxy += k(xs, i, ys, j)
+            }
+        }
+        let nn = Double(n)
+        let expected = (kxx + kyy) / (nn * (nn - 1)) - 2 * kxy / (nn * nn)
+        let kid = Metrics.kernelDistance(x, y, subsets: 1, subsetSize: n)
+        // The kernel is evaluated in Float, as for the real features.
+        XCTAssertEqual(kid.mean, expected, accuracy: 1e-5 * Swift.max(1, abs(expected)))
+        XCTAssertGreaterThan(expected, 0.01, "the two sets differ: a test that could fail")
+    }
+
     func testClassifierScoreBounds() {
         let oneClass = [[Double]](repeating: [1, 0, 0, 0, 0, 0, 0, 0, 0, 0], count: 100)
         XCTAssertEqual(Metrics.classifierScore(probabilities: oneClass).mean, 1, accuracy: 1e-12)
