@@ -113,12 +113,6 @@ public struct EvaluationReport: Sendable {
         self.coverageKL = coverageKL; self.histogram = histogram; self.count = count; self.classifier = classifier
     }
 
-    /// The Double fields by their JSON names.
-    static func exactFields(_ r: EvaluationReport) -> [(String, Double)] {
-        [("fd", r.fd), ("kid_mean", r.kidMean), ("kid_std", r.kidStd), ("classifier_score", r.classifierScore),
-         ("classifier_score_std", r.classifierScoreStd), ("precision", r.precision), ("recall", r.recall), ("coverage_kl", r.coverageKL)]
-    }
-
     /// A report read back from `json` (an unconditional one: without the per-class fields), or
     /// nil when a field is missing or of the wrong type.
     public init?(json o: [String: Any]) {
@@ -139,7 +133,8 @@ public struct EvaluationReport: Sendable {
 public struct Evaluator {
     public let classifier: LeNet
     public let classifierName: String
-    let realFeatures: Tensor
+    /// The test images' features (what `ReferenceCache` keeps).
+    public let realFeatures: Tensor
     let realGaussian: Metrics.Gaussian
     let realLabels: [Int]?
 
@@ -157,9 +152,6 @@ public struct Evaluator {
         self.realFeatures = realFeatures
         realGaussian = Metrics.Gaussian(features: realFeatures)
     }
-
-    /// The test images' features, for `ReferenceCache`.
-    public var referenceFeatures: Tensor { realFeatures }
 
     /// Images as a saved PNG would hold them: rounded to 1/255 steps.
     public static func quantized(_ images: Tensor) -> Tensor {

@@ -397,9 +397,10 @@ public final class TrainingRun {
         }
         guard steps.count >= 2 else { return }
         try FileManager.default.createDirectory(atPath: dir.plots, withIntermediateDirectories: true)
-        let summary = (try? Data(contentsOf: URL(fileURLWithPath: dir.summary)))
+        // summary.json is read only when the caller does not know (gan plot).
+        let recorded = batchesPerEpoch ?? (try? Data(contentsOf: URL(fileURLWithPath: dir.summary)))
             .flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] }
-        let recorded = batchesPerEpoch ?? (summary?["batches_per_epoch"] as? Int).flatMap { $0 > 0 ? $0 : nil }
+            .flatMap { ($0["batches_per_epoch"] as? Int).flatMap { $0 > 0 ? $0 : nil } }
         let perEpoch = Float(recorded ?? Swift.max(lastOfFirstEpoch, 1))
         try LinePlot(title: "losses", xLabel: "iteration", secondaryXScale: perEpoch, secondaryXLabel: "epoch",
                      series: [("D loss", steps, d, (220, 60, 60)), ("G loss", steps, g, (60, 110, 220))])

@@ -97,7 +97,7 @@ struct EvalCommand: ParsableCommand {
         let name: String
         // Real-data results are kept between runs for the bundled classifiers only: a file given
         // with --classifier may change under the same name.
-        var cacheKey: String?
+        var cache: ReferenceCache?
         if let classifier {
             model = try Classifier.load(path: classifier)
             name = (classifier as NSString).lastPathComponent
@@ -105,28 +105,27 @@ struct EvalCommand: ParsableCommand {
             guard let bundled = BundledClassifier.forDataset(datasetName) else { throw optionError("no bundled classifier for \(datasetName)", command: "eval") }
             model = try bundled.load()
             name = bundled.version
-            cacheKey = ReferenceCache.key(bundled, dataset: datasetName)
+            cache = ReferenceCache(bundled, dataset: datasetName)
         }
-        let cache = ReferenceCache()
         let test = try DatasetStore.load(datasetName, split: .test, log: log)
         let evaluator = stage("Features of the \(test.count) \(datasetName) test images") {
-            Evaluator.forTestSet(test, classifier: model, name: name, cache: cache, cacheKey: cacheKey)
+            Evaluator.forTestSet(test, classifier: model, name: name, cache: cache)
         }
         let report = stage("Scoring the \(images.shape[0]) samples") { evaluator.evaluate(images, requestedClasses: requested) }
         var floor: EvaluationReport?
         if !noFloor {
-            let train = try DatasetStore.load(datasetName, split: .train, log: log)
-            let n = min(images.shape[0], train.count)
-            if let cacheKey, let kept = cache.floor(cacheKey, count: n) {
+            if let cache, let kept = cache.floor(samples: images.shape[0]) {
                 floor = kept
-                log("Real-data floor of \(n) training images: kept from an earlier run in \(cache.directory)")
+                log("Real-data floor of \(kept.count) training images: kept from an earlier run in \(cache.directory)")
             } else {
+                let train = try DatasetStore.load(datasetName, split: .train, log: log)
+                let n = min(images.shape[0], train.count)
                 var g = RandomGenerator(seed: 1)
                 let pick = Array(g.permutation(train.count).prefix(n))
                 let computed = stage("Scoring \(n) training images for the real-data floor (kept for next time; --no-floor skips it)") {
                     evaluator.evaluate(BatchLoader(train, batchSize: pick.count, scaling: .unit, shuffle: false).batch(0, order: pick).images)
                 }
-                if let cacheKey { cache.storeFloor(computed, cacheKey) }
+                cache?.storeFloor(computed, samples: images.shape[0])
                 floor = computed
             }
         }

@@ -139,8 +139,7 @@ struct TrainCommand: ParsableCommand {
         guard let bundled = BundledClassifier.forDataset(dataset) else { throw ValidationError("no bundled classifier for \(dataset)") }
         let classifier = try bundled.load()
         let test = try DatasetStore.load(dataset, split: .test, log: log)
-        return Evaluator.forTestSet(test, classifier: classifier, name: bundled.version, cache: ReferenceCache(),
-                                    cacheKey: ReferenceCache.key(bundled, dataset: dataset))
+        return Evaluator.forTestSet(test, classifier: classifier, name: bundled.version, cache: ReferenceCache(bundled, dataset: dataset))
     }
 
     func run() throws {
