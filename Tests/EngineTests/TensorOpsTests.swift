@@ -190,6 +190,37 @@ final class TensorOpsTests: XCTestCase {
         }
     }
 
+    /// The engine's own tanh against tanh in Double: across the switch from the polynomial to the
+    /// quotient at 0.625, in the tails, for tiny values (where a quotient alone would cancel) and
+    /// at ±0, ±∞ and NaN; the fused gradient g·(1 − y²) against the same formula.
+    func testTanhAgainstDoubleReference() {
+        var xs = stride(from: Float(-12), through: 12, by: 0.00173).map { $0 }
+        xs += stride(from: Float(0.6), through: 0.65, by: 0.0000731).flatMap { [$0, -$0] }
+        xs += (1...60).map { Float(sign: .plus, exponent: -$0, significand: 1) }.flatMap { [$0, -$0] }
+        let y = Tensor(xs).tanh().scalars
+        var worst = 0.0
+        for (x, v) in zip(xs, y) {
+            let exact = Foundation.tanh(Double(x))
+            let ulp = Double(Float(exact).ulp)
+            worst = max(worst, abs(Double(v) - exact) / ulp)
+        }
+        XCTAssertLessThan(worst, 3, "worst error of tanh in ulp")
+        let special = Tensor([0.0, -0.0, .infinity, -.infinity, .nan, 40, -40]).tanh().scalars
+        XCTAssertEqual(special[0].sign, .plus)
+        XCTAssertEqual(special[1].sign, .minus, "tanh(−0) is −0")
+        XCTAssertEqual(Array(special[2...3]), [1, -1])
+        XCTAssertTrue(special[4].isNaN)
+        XCTAssertEqual(Array(special[5...6]), [1, -1])
+        // Tail lanes (count not a multiple of 16) give the same value as vector lanes.
+        XCTAssertEqual(Tensor(Array(xs.prefix(37))).tanh().scalars, Array(y.prefix(37)))
+        let g = Tensor(xs.map { sinf($0) })
+        let x = Tensor(xs).requiringGrad()
+        let grad = gradients(of: (x.tanh() * g).sum(), wrt: [x])[0]
+        for (i, (dy, yi)) in zip(grad.scalars, y).enumerated() where i % 97 == 0 {
+            XCTAssertEqual(dy, g.scalars[i] * (1 - yi * yi), "gradient at \(xs[i])")
+        }
+    }
+
     /// Sum and max over every subset of axes of a 4-d tensor (adjacent axes are reduced as one
     /// run, columns split over threads) against loops in Double.
     func testReductionsOverEveryAxisSubset() {

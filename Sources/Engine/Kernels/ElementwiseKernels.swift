@@ -233,7 +233,11 @@ struct SigmoidGradK: BinaryKernel {
     @inline(__always) func scalar(_ g: Float, _ y: Float) -> Float { g * y * (1 - y) }
     @inline(__always) func vector(_ g: Vec, _ y: Vec) -> Vec { g * y * (1 - y) }
 }
-struct TanhK: UnaryKernel { @inline(__always) func scalar(_ x: Float) -> Float { tanhf(x) } }
+/// The gradient through a tanh from its output y: g · (1 − y²), in one pass.
+struct TanhGradK: BinaryKernel {
+    @inline(__always) func scalar(_ g: Float, _ y: Float) -> Float { g * (1 - y * y) }
+    @inline(__always) func vector(_ g: Vec, _ y: Vec) -> Vec { g * (1 - y * y) }
+}
 struct SoftplusK: UnaryKernel {
     // log(1 + eˣ) = max(x, 0) + log1p(e^(−|x|)), exact without overflow.
     @inline(__always) func scalar(_ x: Float) -> Float { Swift.max(x, 0) + log1pf(expf(-Swift.abs(x))) }

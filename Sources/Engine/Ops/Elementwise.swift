@@ -141,7 +141,13 @@ extension Tensor {
         Parallel.forChunks(count, grain: 1 << 13) { r in gan_sigmoid(x + r.lowerBound, y + r.lowerBound, r.count) }
         return out.recorded("sigmoid", [self], savesOutput: true, Rules.sigmoid())
     }
-    public func tanh() -> Tensor { mapped(TanhK()).recorded("tanh", [self], savesOutput: true, Rules.tanh()) }
+    public func tanh() -> Tensor {
+        let out = Tensor(uninitializedShape: shape)
+        let (x, y) = (storage.base, out.storage.base)
+        // Compute-bound like the sigmoid, so it splits from as few elements.
+        Parallel.forChunks(count, grain: 1 << 13) { r in gan_tanh(x + r.lowerBound, y + r.lowerBound, r.count) }
+        return out.recorded("tanh", [self], savesOutput: true, Rules.tanh())
+    }
     public func softplus() -> Tensor { mapped(SoftplusK()).recorded("softplus", [self], Rules.softplus(self)) }
     /// log σ(x) = −softplus(−x), stable for large |x|.
     public func logSigmoid() -> Tensor { -((-self).softplus()) }

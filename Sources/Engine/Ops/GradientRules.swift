@@ -69,7 +69,12 @@ enum Rules {
             return [GradMode.isEnabled ? g * y * (1 - y) : Tensor.zipped(g, y, SigmoidGradK())]
         }
     }
-    static func tanh() -> GradRule { { g, y, _ in [g * (1 - y!.square())] } }
+    static func tanh() -> GradRule {
+        { g, y, _ in
+            let y = y!
+            return [GradMode.isEnabled ? g * (1 - y.square()) : Tensor.zipped(g, y, TanhGradK())]
+        }
+    }
     static func softplus(_ x: Tensor) -> GradRule { { g, _, _ in [g * x.sigmoid()] } }
 
     static func binaryCrossEntropy(_ p: Tensor, _ t: Tensor) -> GradRule {
