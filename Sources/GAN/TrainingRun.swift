@@ -69,10 +69,16 @@ public final class TrainingRun {
             guard let text = ck.metadata["config"], let saved = try? JSONDecoder().decode(TrainConfig.self, from: Data(text.utf8)) else {
                 throw ConfigError("\(latest): checkpoint has no readable training configuration")
             }
-            // The saved configuration wins, except for how long to train.
-            let (epochs, steps) = (config.epochs, config.steps)
+            // The saved configuration wins, except for how long to train and on how many threads.
+            let (epochs, steps, threads) = (config.epochs, config.steps, config.threads)
             config = saved
             if epochs != nil || steps != nil { config.epochs = epochs; config.steps = steps }
+            if let threads {
+                if let before = saved.threads, before != threads {
+                    log("warning: \(runDirectory) was trained on \(before) threads and now runs on \(threads): results depend on the thread count, so from here on they will differ in the last digits from a run that stayed on \(before) (--threads \(before) keeps them identical)")
+                }
+                config.threads = threads
+            }
             let train = try DatasetStore.load(config.dataset, split: .train, log: log)
             trainer = try GANTrainer(config: config, train: train)
             try trainer.restore(ck)

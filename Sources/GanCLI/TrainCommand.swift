@@ -68,6 +68,7 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .customLong("log-every"), help: "Append metrics every N iterations.") var logEvery = 10
     @Option(name: .customLong("eval-every"), help: "Every K epochs: FD and class coverage on 2,000 samples with the bundled classifier, plotted and watched for collapse (default 1 for mnist and fashion-mnist; 0 turns it off).") var evalEvery: Int?
     @Option(help: "Train on the first N images only.") var limit: Int?
+    @Option(help: "Threads for the kernels (default: GAN_THREADS, else every core). Results depend on the count, not on timing: a run resumed on another count is not bit-identical to one that stayed.") var threads: Int?
     @Option(name: .customLong("on-divergence"), help: "On a NaN or Inf in a loss, gradient or weight: rollback (to the last checkpoint with halved learning rates, then stop) or stop.") var onDivergence = "rollback"
     @Option(name: .customLong("max-rollbacks"), help: "Rollbacks before a diverging run stops.") var maxRollbacks = 3
     @Option(name: .customLong("d-win-steps"), help: "Warn when D's loss stays below 0.01 for this many steps in a row.") var dWinSteps = 200
@@ -90,6 +91,7 @@ struct TrainCommand: ParsableCommand {
         try positive(epochs, "--epochs"); try positive(steps, "--steps"); try positive(batchSize, "--batch-size")
         try positive(nCritic, "--n-critic"); try positive(filters, "--filters"); try positive(latentDim, "--latent-dim")
         try positive(checkpointEvery, "--checkpoint-every"); try positive(logEvery, "--log-every"); try positive(limit, "--limit")
+        try positive(threads, "--threads")
         if !ModelZoo.blockCounts.contains(blocks) {
             throw ValidationError("--blocks must be \(ModelZoo.blockCounts.lowerBound) to \(ModelZoo.blockCounts.upperBound), got \(blocks)")
         }
@@ -128,7 +130,7 @@ struct TrainCommand: ParsableCommand {
         c.emaDecay = ema; c.minibatchStdDev = minibatchStd; c.minibatchDiscrimination = minibatchDiscrimination
         c.featureMatching = featureMatching; c.filters = filters; c.blocks = blocks; c.latentDim = latentDim
         c.latentDistribution = latent; c.sampleEvery = sampleEvery; c.checkpointEvery = checkpointEvery
-        c.logEvery = logEvery; c.limit = limit
+        c.logEvery = logEvery; c.limit = limit; c.threads = threads ?? Runtime.defaultThreads
         c.evalEvery = evalEvery ?? (DatasetStore.known.contains(dataset) ? 1 : 0)
         c.onDivergence = onDivergence; c.maxRollbacks = maxRollbacks; c.dWinSteps = dWinSteps
         return c
@@ -151,6 +153,7 @@ struct TrainCommand: ParsableCommand {
             FileHandle.standardError.write(Data((message + "\n").utf8))
         }
         let config = makeConfig()
+        if let threads { Runtime.configure(threads: threads) }
         let dir = runDir ?? "runs/\(model)\(loss.map { "-\($0)" } ?? "")"
         if config.loss == "wgan-gp" && (config.criticNorm ?? "batch") == "batch" && ModelZoo.spec(model)?.isBlockBuilt == true {
             log("warning: WGAN-GP with batch norm in the critic: the penalty is defined per sample, but batch norm makes each critic output depend on the whole batch, so the gradient norm it constrains is not the one the theory needs (Gulrajani et al. use layer norm). Consider --critic-norm layer.")
@@ -178,7 +181,8 @@ struct TrainCommand: ParsableCommand {
                 return ["fd": r.fd, "classes_covered": Double(r.classesCovered), "coverage_kl": r.coverageKL]
             }
         }
-        print("Training \(t.spec.name) with \(t.lossKind.rawValue) loss on \(t.config.dataset): \(t.loader.dataset.count) images, batch \(t.loader.batchSize), \(t.totalSteps) iterations (\(t.loader.batchesPerEpoch) per epoch); G \(t.generator.parameterCount) / D \(t.discriminator.parameterCount) parameters; \(BLASInfo.kernel) BLAS, \(Runtime.defaultThreads) threads")
+        let threadCount = t.config.threads ?? Runtime.defaultThreads
+        print("Training \(t.spec.name) with \(t.lossKind.rawValue) loss on \(t.config.dataset): \(t.loader.dataset.count) images, batch \(t.loader.batchSize), \(t.totalSteps) iterations (\(t.loader.batchesPerEpoch) per epoch); G \(t.generator.parameterCount) / D \(t.discriminator.parameterCount) parameters; \(BLASInfo.kernel) BLAS, \(threadCount) thread\(threadCount == 1 ? "" : "s")")
         print("Run directory: \(dir)")
         fflush(stdout)
         var bar: ProgressBar?
