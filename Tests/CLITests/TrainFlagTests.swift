@@ -43,6 +43,9 @@ final class TrainFlagTests: ScratchDirectoryTestCase {
         XCTAssertEqual(other.status, 0, other.output)
         XCTAssertTrue(other.stderr.contains(warning) && other.stderr.contains("--threads 3 keeps them identical"), other.stderr)
         XCTAssertTrue(other.stdout.contains("BLAS, 1 thread\n") || other.stdout.hasSuffix("BLAS, 1 thread"), other.stdout)
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        XCTAssertEqual(first.stderr.contains("is more than the \(cores) cores here"), 3 > cores, first.stderr)
+        XCTAssertFalse(other.stderr.contains("cores here"), other.stderr)
 
         let refused = try Gan.run(["train", "--model", "mlp", "--dataset", data, "--steps", "1", "--threads", "0", "--run-dir", dir + "/refused"])
         XCTAssertEqual(refused.status, 64, refused.output)
