@@ -85,15 +85,15 @@ struct InterpolateCommand: ParsableCommand {
         commandName: "interpolate",
         abstract: "Spherical interpolation between the latent vectors of two seeds, as a strip of images.",
         discussion: """
-        Example:
-          gan interpolate --checkpoint runs/dcgan/checkpoints/step-00002811.safetensors \\
-            --from 1 --to 2 --steps 10 --out strip.png
+        Examples (C: a checkpoint, e.g. runs/dcgan/checkpoints/step-00001874.safetensors):
+          gan interpolate --checkpoint C --out strip.png
+          gan interpolate --checkpoint C --from 3 --to 8 --steps 16 --out strip.png
         """
     )
 
     @Option(help: "A checkpoint written by gan train.") var checkpoint: String
-    @Option(name: .customLong("from"), help: "Seed of the first latent vector.") var fromSeed: UInt64
-    @Option(name: .customLong("to"), help: "Seed of the last latent vector.") var toSeed: UInt64
+    @Option(name: .customLong("from"), help: "Seed of the first latent vector.") var fromSeed: UInt64 = 0
+    @Option(name: .customLong("to"), help: "Seed of the last latent vector.") var toSeed: UInt64 = 1
     @Option(help: "Images in the strip, ends included.") var steps = 10
     @Option(name: .customLong("class"), help: "Conditional models: the class to draw.") var classLabel: Int = 0
     @Flag(help: "Use the EMA generator.") var ema = false
