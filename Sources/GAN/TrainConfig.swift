@@ -38,8 +38,9 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     public var evalEvery = 0
     /// Use only the first N training images (quick runs, tests).
     public var limit: Int?
-    /// The threads the run trains on. Results depend on the count (a split sums in its own
-    /// order) but never on timing, so it is recorded: a resume on another count warns.
+    /// The threads the run trains on (`TrainingRun` sets the engine to it; nil leaves the
+    /// engine's count). Results depend on the count (a split sums in its own order) but never on
+    /// timing, so it is recorded: a resume on another count warns.
     public var threads: Int?
     /// What a NaN or Inf in a loss, gradient or weight does: "rollback" (to the last checkpoint,
     /// learning rates halved, at most `maxRollbacks` times, then stop) or "stop".

@@ -79,6 +79,7 @@ public final class TrainingRun {
                 }
                 config.threads = threads
             }
+            if let threads = config.threads { Runtime.configure(threads: threads) }
             let train = try DatasetStore.load(config.dataset, split: .train, log: log)
             trainer = try GANTrainer(config: config, train: train)
             try trainer.restore(ck)
@@ -90,6 +91,7 @@ public final class TrainingRun {
             if !overwrite, !dir.checkpointFiles().isEmpty {
                 throw ConfigError("run directory \(runDirectory) already holds checkpoints; use --resume to continue it, --overwrite to start again, or another --run-dir")
             }
+            if let threads = config.threads { Runtime.configure(threads: threads) }
             let train = try DatasetStore.load(config.dataset, split: .train, log: log)
             trainer = try GANTrainer(config: config, train: train)
             try dir.create()

@@ -154,7 +154,6 @@ struct TrainCommand: ParsableCommand {
         }
         let config = makeConfig()
         if let threads {
-            Runtime.configure(threads: threads)
             let cores = ProcessInfo.processInfo.activeProcessorCount
             if threads > cores {
                 log("warning: --threads \(threads) is more than the \(cores) cores here: the extra parts wait for a free core, which is slower than \(cores) threads (dcgan 110 against 190 img/s at 64 threads on 2 cores)")
