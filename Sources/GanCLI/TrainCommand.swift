@@ -92,6 +92,7 @@ struct TrainCommand: ParsableCommand {
         try positive(nCritic, "--n-critic"); try positive(filters, "--filters"); try positive(latentDim, "--latent-dim")
         try positive(checkpointEvery, "--checkpoint-every"); try positive(logEvery, "--log-every"); try positive(limit, "--limit")
         try positive(threads, "--threads")
+        if let threads, threads > Runtime.maxThreads { throw ValidationError("--threads must be at most \(Runtime.maxThreads), got \(threads)") }
         if !ModelZoo.blockCounts.contains(blocks) {
             throw ValidationError("--blocks must be \(ModelZoo.blockCounts.lowerBound) to \(ModelZoo.blockCounts.upperBound), got \(blocks)")
         }

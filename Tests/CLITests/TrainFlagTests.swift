@@ -24,7 +24,7 @@ final class TrainFlagTests: ScratchDirectoryTestCase {
 
     /// `--threads` is recorded in config.json and in the checkpoints; a resume on another count
     /// warns that its results will differ from a run that stayed on the first, one on the same
-    /// count does not, and a count below 1 is refused before anything is written.
+    /// count does not, and a count below 1 or above 256 is refused before anything is written.
     func testThreadCountIsRecordedAndAResumeOnAnotherCountWarns() throws {
         let run = dir + "/run", data = syntheticIDXDirectory(count: 16, seed: 6)
         func train(_ steps: Int, _ extra: [String]) throws -> Gan.Result {
@@ -47,9 +47,11 @@ final class TrainFlagTests: ScratchDirectoryTestCase {
         XCTAssertEqual(first.stderr.contains("is more than the \(cores) cores here"), 3 > cores, first.stderr)
         XCTAssertFalse(other.stderr.contains("cores here"), other.stderr)
 
-        let refused = try Gan.run(["train", "--model", "mlp", "--dataset", data, "--steps", "1", "--threads", "0", "--run-dir", dir + "/refused"])
-        XCTAssertEqual(refused.status, 64, refused.output)
-        XCTAssertTrue(refused.stderr.contains("--threads must be positive, got 0"), refused.stderr)
-        XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/refused"))
+        for (count, message) in [("0", "--threads must be positive, got 0"), ("100000", "--threads must be at most 256, got 100000")] {
+            let refused = try Gan.run(["train", "--model", "mlp", "--dataset", data, "--steps", "1", "--threads", count, "--run-dir", dir + "/refused"])
+            XCTAssertEqual(refused.status, 64, refused.output)
+            XCTAssertTrue(refused.stderr.contains(message), refused.stderr)
+            XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/refused"))
+        }
     }
 }

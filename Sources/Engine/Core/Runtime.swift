@@ -67,14 +67,19 @@ public enum Runtime {
     }
 
     /// Threads for BLAS and the engine's kernels: `GAN_THREADS`, else the caller's
-    /// `OPENBLAS_NUM_THREADS`, else every core.
+    /// `OPENBLAS_NUM_THREADS`, else every core; at most `maxThreads`.
     public static var defaultThreads: Int {
         let env = ProcessInfo.processInfo.environment
         for key in ["GAN_THREADS", "GAN_THREADS_REQUESTED"] {
-            if let v = env[key], let n = Int(v), n > 0 { return n }
+            if let v = env[key], let n = Int(v), n > 0 { return min(n, maxThreads) }
         }
-        return ProcessInfo.processInfo.activeProcessorCount
+        return min(ProcessInfo.processInfo.activeProcessorCount, maxThreads)
     }
+
+    /// The most threads the engine runs on. Each oneDNN and implicit-GEMM call starts that many
+    /// OpenMP threads, each with its own partial sums: at 1,000 a WGAN-GP step took 3.8 GB
+    /// (64: 0.67 GB), so a mistyped count would run the machine out of memory.
+    public static let maxThreads = 256
 
     /// Sets flush-to-zero on the calling thread, then the thread count, and pins glibc's mmap
     /// threshold at its default (`BufferCache.pageRounding`, the size the cache rounds to pages from).
@@ -87,7 +92,7 @@ public enum Runtime {
     /// every large one costs a map per buffer, not per step.
     public static func configure(threads: Int? = nil) {
         gan_set_flush_denormals(1)
-        BLASInfo.setThreads(threads ?? defaultThreads)
+        BLASInfo.setThreads(min(threads ?? defaultThreads, maxThreads))
         if ProcessInfo.processInfo.environment["MALLOC_MMAP_THRESHOLD_"] == nil { _ = gan_pin_mmap_threshold(Int32(BufferCache.pageRounding)) }
     }
 
