@@ -154,11 +154,9 @@ struct TrainCommand: ParsableCommand {
             FileHandle.standardError.write(Data((message + "\n").utf8))
         }
         let config = makeConfig()
-        if let threads {
-            let cores = ProcessInfo.processInfo.activeProcessorCount
-            if threads > cores {
-                log("warning: --threads \(threads) is more than the \(cores) cores here: the extra parts wait for a free core, which is slower than \(cores) threads (dcgan 110 against 190 img/s at 64 threads on 2 cores)")
-            }
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        if let threads, threads > cores {
+            log("warning: --threads \(threads) is more than the \(cores) cores here: the extra parts wait for a free core, which is slower than \(cores) threads (dcgan 110 against 190 img/s at 64 threads on 2 cores)")
         }
         let dir = runDir ?? "runs/\(model)\(loss.map { "-\($0)" } ?? "")"
         if config.loss == "wgan-gp" && (config.criticNorm ?? "batch") == "batch" && ModelZoo.spec(model)?.isBlockBuilt == true {
@@ -187,7 +185,7 @@ struct TrainCommand: ParsableCommand {
                 return ["fd": r.fd, "classes_covered": Double(r.classesCovered), "coverage_kl": r.coverageKL]
             }
         }
-        let threadCount = t.config.threads ?? Runtime.defaultThreads
+        let threadCount = Runtime.threads
         print("Training \(t.spec.name) with \(t.lossKind.rawValue) loss on \(t.config.dataset): \(t.loader.dataset.count) images, batch \(t.loader.batchSize), \(t.totalSteps) iterations (\(t.loader.batchesPerEpoch) per epoch); G \(t.generator.parameterCount) / D \(t.discriminator.parameterCount) parameters; \(BLASInfo.kernel) BLAS, \(threadCount) thread\(threadCount == 1 ? "" : "s")")
         print("Run directory: \(dir)")
         fflush(stdout)

@@ -76,6 +76,9 @@ public enum Runtime {
         return min(ProcessInfo.processInfo.activeProcessorCount, maxThreads)
     }
 
+    /// The threads the engine runs on now (set by `configure`).
+    public static var threads: Int { Parallel.threads }
+
     /// The most threads the engine runs on. Each oneDNN and implicit-GEMM call starts that many
     /// OpenMP threads, each with its own partial sums: at 1,000 a WGAN-GP step took 3.8 GB
     /// (64: 0.67 GB), so a mistyped count would run the machine out of memory.

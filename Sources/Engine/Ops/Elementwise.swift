@@ -133,20 +133,21 @@ extension Tensor {
         mapped(LeakyReluK(alpha: alpha)).recorded("leakyRelu", [self], Rules.leakyRelu(self, alpha))
     }
     public func sigmoid() -> Tensor {
-        let out = Tensor(uninitializedShape: shape)
-        let (x, y) = (storage.base, out.storage.base)
-        // exp makes it compute-bound: two threads pay from far fewer elements than for a copy.
-        // The mlp's 64 × 784 output (one thread at the default grain): 1.010–1.014× the step,
-        // three runs of `gan bench train --model mlp --alternate` with a temporary switch.
-        Parallel.forChunks(count, grain: 1 << 13) { r in gan_sigmoid(x + r.lowerBound, y + r.lowerBound, r.count) }
-        return out.recorded("sigmoid", [self], savesOutput: true, Rules.sigmoid())
+        mappedByTranscendentalLoop { gan_sigmoid($0, $1, $2) }.recorded("sigmoid", [self], savesOutput: true, Rules.sigmoid())
     }
     public func tanh() -> Tensor {
+        mappedByTranscendentalLoop { gan_tanh($0, $1, $2) }.recorded("tanh", [self], savesOutput: true, Rules.tanh())
+    }
+
+    /// A C loop with its own exp (CSupport's sigmoid and tanh) over every value. The exp makes it
+    /// compute-bound, so two threads pay from far fewer elements than for a copy: the mlp's
+    /// 64 × 784 output (one thread at the default grain) made its step 1.010–1.014× faster split,
+    /// three runs of `gan bench train --model mlp --alternate` with a temporary switch.
+    private func mappedByTranscendentalLoop(_ loop: (UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int) -> Void) -> Tensor {
         let out = Tensor(uninitializedShape: shape)
         let (x, y) = (storage.base, out.storage.base)
-        // Compute-bound like the sigmoid, so it splits from as few elements.
-        Parallel.forChunks(count, grain: 1 << 13) { r in gan_tanh(x + r.lowerBound, y + r.lowerBound, r.count) }
-        return out.recorded("tanh", [self], savesOutput: true, Rules.tanh())
+        Parallel.forChunks(count, grain: 1 << 13) { r in loop(x + r.lowerBound, y + r.lowerBound, r.count) }
+        return out
     }
     public func softplus() -> Tensor { mapped(SoftplusK()).recorded("softplus", [self], Rules.softplus(self)) }
     /// log σ(x) = −softplus(−x), stable for large |x|.
