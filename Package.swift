@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "Datasets", targets: ["Datasets"]),
         .library(name: "GAN", targets: ["GAN"]),
         .executable(name: "gan", targets: ["GanCLI"]),
+        .executable(name: "minimal-gan", targets: ["MinimalGAN"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -79,6 +80,13 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/GanCLI",
+            swiftSettings: numericSettings
+        ),
+        // A GAN written with the library's public API, to read and change (README: "Writing your own").
+        .executableTarget(
+            name: "MinimalGAN",
+            dependencies: ["Engine", "NN", "Datasets", "GAN", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Examples/MinimalGAN",
             swiftSettings: numericSettings
         ),
         // Fixture access, tolerance checks and finite differences shared by the test targets.

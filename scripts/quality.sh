@@ -5,6 +5,9 @@
 #
 #   scripts/quality.sh 600 [MODEL…]      600 iterations at batch 64 (the anchors' setting)
 #   scripts/quality.sh 5ep [MODEL…]      5 epochs at each model's default batch size
+#
+# RESULTS=DIR and RUNS=DIR put the JSON and the run directories elsewhere (default docs/results
+# and runs/quality), e.g. to score the current engine again beside the committed results.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tag=${1:?usage: scripts/quality.sh 600|5ep [MODEL…]}; shift
@@ -12,11 +15,13 @@ models=("$@")
 [ ${#models[@]} -gt 0 ] || models=(mlp mlp-deep dcgan dcgan-bn cgan cdcgan)
 gan=${GAN:-.build/release/gan}  # GAN=/path/to/a/copy keeps a long run safe from rebuilds
 [ -x "$gan" ] || swift build -c release
-mkdir -p docs/results runs/quality
+results=${RESULTS:-docs/results}
+runs=${RUNS:-runs/quality}
+mkdir -p "$results" "$runs"
 for m in "${models[@]}"; do
-    out=docs/results/eval-$m-$tag.json
+    out=$results/eval-$m-$tag.json
     [ -s "$out" ] && { echo "have $out"; continue; }
-    run=runs/quality/$m-$tag
+    run=$runs/$m-$tag
     case $tag in
         600) length=(--steps 600 --batch-size 64) ;;
         5ep) length=(--epochs 5) ;;

@@ -135,10 +135,17 @@ public func project(_ y: Tensor, seed: UInt64 = 77) -> Tensor { (y * randomTenso
 /// A directory of `count` random 28×28 images with labels 0–9 in turn, as the four IDX files a
 /// `--dataset DIR` needs (train and t10k hold the same images).
 public func syntheticIDXDirectory(count n: Int = 48, seed: UInt64 = 11) -> String {
-    let dir = NSTemporaryDirectory() + "gan-synthetic-\(getpid())-\(n)-\(seed)"
-    try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
     var g = RandomGenerator(seed: seed)
     let pixels = Tensor.rand([n * 784], generator: &g).scalars.map { UInt8($0 * 255) }
+    return idxDirectory(images: pixels, count: n, name: "synthetic-\(n)-\(seed)")
+}
+
+/// A directory holding `images` (`count` 28×28 images, row-major bytes) with labels 0–9 in turn
+/// as the four IDX files a `--dataset DIR` needs; train and t10k hold the same images.
+public func idxDirectory(images pixels: [UInt8], count n: Int, name: String) -> String {
+    precondition(pixels.count == n * 784, "\(n) images need \(n * 784) bytes, got \(pixels.count)")
+    let dir = NSTemporaryDirectory() + "gan-\(name)-\(getpid())"
+    try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
     func idx(_ dims: [Int], _ body: [UInt8]) -> Data {
         var out: [UInt8] = [0, 0, 8, UInt8(dims.count)]
         for d in dims { out += [UInt8(d >> 24 & 0xFF), UInt8(d >> 16 & 0xFF), UInt8(d >> 8 & 0xFF), UInt8(d & 0xFF)] }

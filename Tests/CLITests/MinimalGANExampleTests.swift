@@ -1,0 +1,69 @@
+import Foundation
+import GAN
+import TestSupport
+import XCTest
+
+/// The example GAN written with the library's public API (`Examples/MinimalGAN`) trains: on a
+/// data set of one image, its generator moves from noise to that image.
+final class MinimalGANExampleTests: ScratchDirectoryTestCase {
+    static let binary = Bundle.main.bundleURL.appendingPathComponent("minimal-gan").path
+
+    /// A bright 12 × 12 square on black, the only image of the data set.
+    static let square: [UInt8] = (0..<784).map { i in (8..<20).contains(i / 28) && (8..<20).contains(i % 28) ? 255 : 0 }
+
+    func run(_ args: [String]) throws -> (status: Int32, output: String) {
+        guard FileManager.default.isExecutableFile(atPath: Self.binary) else {
+            throw XCTSkip("no minimal-gan executable at \(Self.binary); build it first (swift build -c release)")
+        }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: Self.binary)
+        p.arguments = args
+        let log = dir + "/log-\(UUID().uuidString)"
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        p.standardOutput = handle
+        p.standardError = handle
+        try p.run()
+        p.waitUntilExit()
+        try handle.close()
+        return (p.terminationStatus, try String(contentsOfFile: log, encoding: .utf8))
+    }
+
+    /// Mean distance of the 64 cells of an 8 × 8 grid (28 × 28, 2 pixels apart) from the square, 0–1.
+    func distanceFromSquare(_ path: String) throws -> Double {
+        let grid = try PNGImage.readGray(path: path)
+        XCTAssertEqual([grid.width, grid.height], [8 * 28 + 9 * 2, 8 * 28 + 9 * 2])
+        var total = 0
+        for k in 0..<64 {
+            let ox = 2 + (k % 8) * 30, oy = 2 + (k / 8) * 30
+            for i in 0..<784 { total += abs(Int(grid.pixels[(oy + i / 28) * grid.width + ox + i % 28]) - Int(Self.square[i])) }
+        }
+        return Double(total) / Double(64 * 784 * 255)
+    }
+
+    func testGeneratorLearnsTheOnlyImageOfItsDataSet() throws {
+        let data = idxDirectory(images: Array([[UInt8]](repeating: Self.square, count: 64).joined()), count: 64, name: "square")
+        let common = ["--dataset", data, "--batch-size", "32", "--lr", "0.001", "--seed", "3"]
+        let untrained = try run(common + ["--steps", "0", "--out", dir + "/untrained.png"])
+        XCTAssertEqual(untrained.status, 0, untrained.output)
+        let trained = try run(common + ["--steps", "200", "--out", dir + "/trained.png"])
+        XCTAssertEqual(trained.status, 0, trained.output)
+        XCTAssertTrue(trained.output.contains("step   200  D "), trained.output)
+
+        let before = try distanceFromSquare(dir + "/untrained.png"), after = try distanceFromSquare(dir + "/trained.png")
+        // Untrained, tanh of small outputs is mid-gray everywhere: about half the range away.
+        XCTAssertGreaterThan(before, 0.35)
+        XCTAssertLessThan(after, 0.1, "after 200 steps the samples are \(after) from the square (untrained: \(before))")
+    }
+
+    func testABadFlagIsRefusedWithItsName() throws {
+        let r = try run(["--steps=-5", "--out", dir + "/x.png"])
+        XCTAssertEqual(r.status, 64, r.output)
+        XCTAssertTrue(r.output.contains("--steps must be 0 or more, got -5"), r.output)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/x.png"))
+        // An output the run could not write is refused before it trains.
+        let nowhere = try run(["--steps", "5", "--out", dir + "/missing/x.png"])
+        XCTAssertEqual(nowhere.status, 64, nowhere.output)
+        XCTAssertTrue(nowhere.output.contains("the directory \(dir!)/missing does not exist"), nowhere.output)
+    }
+}
