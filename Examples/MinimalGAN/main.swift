@@ -66,6 +66,7 @@ struct MinimalGAN: ParsableCommand {
         let ones = Tensor.ones([loader.batchSize, 1]), zeros = Tensor.zeros([loader.batchSize, 1])
         let fixedZ = Tensor.randn([64, latent], generator: &rng)
         var order: [Int] = []
+        let start = Date()
         for step in 0..<steps {
             let index = step % loader.batchesPerEpoch
             if index == 0 { order = loader.order(generator: &rng) }
@@ -91,6 +92,11 @@ struct MinimalGAN: ParsableCommand {
                 print(String(format: "step %5d  D %.3f  G %.3f  D(x) %.2f  D(G(z)) %.2f",
                              step + 1, lossD.item, lossG.item, dReal, dFake))
             }
+        }
+
+        let seconds = Date().timeIntervalSince(start)
+        if steps > 0 {
+            print(String(format: "%d steps in %.1f s (%.0f img/s)", steps, seconds, Double(steps * loader.batchSize) / seconds))
         }
 
         generator.eval()
