@@ -2,12 +2,15 @@ import Foundation
 import XCTest
 
 /// Runs the built `gan` executable (beside the test bundle, or `$GAN_BINARY`) as a child
-/// process, as a user would.
+/// process, as a user would; `executable:` runs another product built beside it.
 enum Gan {
     static let binary: String = {
         if let b = ProcessInfo.processInfo.environment["GAN_BINARY"], !b.isEmpty { return b }
         return Bundle.main.bundleURL.appendingPathComponent("gan").path
     }()
+
+    /// The path of the product `name` built beside the test bundle.
+    static func product(_ name: String) -> String { Bundle.main.bundleURL.appendingPathComponent(name).path }
 
     struct Result {
         var status: Int32
@@ -18,16 +21,16 @@ enum Gan {
 
     /// Starts `gan args…`, optionally under `sh -c 'ulimit -f KiB; exec …'`. Output goes to
     /// files (pipes could fill up and stall a long run).
-    static func start(_ args: [String], fileSizeLimitKiB: Int? = nil, log: String) throws -> Process {
-        guard FileManager.default.isExecutableFile(atPath: binary) else {
-            throw XCTSkip("no gan executable at \(binary); build it first (swift build -c release) or set GAN_BINARY")
+    static func start(_ args: [String], executable: String = binary, fileSizeLimitKiB: Int? = nil, log: String) throws -> Process {
+        guard FileManager.default.isExecutableFile(atPath: executable) else {
+            throw XCTSkip("no executable at \(executable); build it first (swift build -c release) or set GAN_BINARY")
         }
         let p = Process()
         if let limit = fileSizeLimitKiB {
             p.executableURL = URL(fileURLWithPath: "/bin/sh")
-            p.arguments = ["-c", "ulimit -f \(limit); exec \"$0\" \"$@\"", binary] + args
+            p.arguments = ["-c", "ulimit -f \(limit); exec \"$0\" \"$@\"", executable] + args
         } else {
-            p.executableURL = URL(fileURLWithPath: binary)
+            p.executableURL = URL(fileURLWithPath: executable)
             p.arguments = args
         }
         for stream in [".out", ".err"] where !FileManager.default.createFile(atPath: log + stream, contents: nil) {
@@ -40,17 +43,17 @@ enum Gan {
     }
 
     /// Runs to the end (at most `timeout` seconds, then kills and fails).
-    static func run(_ args: [String], fileSizeLimitKiB: Int? = nil, timeout: Double = 300,
+    static func run(_ args: [String], executable: String = binary, fileSizeLimitKiB: Int? = nil, timeout: Double = 300,
                     file: StaticString = #filePath, line: UInt = #line) throws -> Result {
         let log = NSTemporaryDirectory() + "gan-cli-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: log + ".out"); try? FileManager.default.removeItem(atPath: log + ".err") }
-        let p = try start(args, fileSizeLimitKiB: fileSizeLimitKiB, log: log)
+        let p = try start(args, executable: executable, fileSizeLimitKiB: fileSizeLimitKiB, log: log)
         let deadline = Date().addingTimeInterval(timeout)
         while p.isRunning && Date() < deadline { usleep(10_000) }
         if p.isRunning {
             kill(p.processIdentifier, SIGKILL)
             p.waitUntilExit()
-            XCTFail("gan \(args.joined(separator: " ")) did not finish in \(timeout) s", file: file, line: line)
+            XCTFail("\(executable) \(args.joined(separator: " ")) did not finish in \(timeout) s", file: file, line: line)
         }
         p.waitUntilExit()
         return Result(status: p.terminationStatus,

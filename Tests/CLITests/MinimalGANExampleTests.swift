@@ -6,28 +6,10 @@ import XCTest
 /// The example GAN written with the library's public API (`Examples/MinimalGAN`) trains: on a
 /// data set of one image, its generator moves from noise to that image.
 final class MinimalGANExampleTests: ScratchDirectoryTestCase {
-    static let binary = Bundle.main.bundleURL.appendingPathComponent("minimal-gan").path
-
     /// A bright 12 × 12 square on black, the only image of the data set.
     static let square: [UInt8] = (0..<784).map { i in (8..<20).contains(i / 28) && (8..<20).contains(i % 28) ? 255 : 0 }
 
-    func run(_ args: [String]) throws -> (status: Int32, output: String) {
-        guard FileManager.default.isExecutableFile(atPath: Self.binary) else {
-            throw XCTSkip("no minimal-gan executable at \(Self.binary); build it first (swift build -c release)")
-        }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: Self.binary)
-        p.arguments = args
-        let log = dir + "/log-\(UUID().uuidString)"
-        _ = FileManager.default.createFile(atPath: log, contents: nil)
-        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
-        p.standardOutput = handle
-        p.standardError = handle
-        try p.run()
-        p.waitUntilExit()
-        try handle.close()
-        return (p.terminationStatus, try String(contentsOfFile: log, encoding: .utf8))
-    }
+    func run(_ args: [String]) throws -> Gan.Result { try Gan.run(args, executable: Gan.product("minimal-gan")) }
 
     /// Mean distance of the 64 cells of an 8 × 8 grid (28 × 28, 2 pixels apart) from the square, 0–1.
     func distanceFromSquare(_ path: String) throws -> Double {
