@@ -66,18 +66,21 @@ void gan_gather_scaled_bytes(const unsigned char *base, const long *rows, long c
                              float *out);
 
 /// A job hand-off between one calling thread and `workers` worker threads (Handoff.c): both
-/// sides spin up to `spin_ns` before they sleep.
+/// sides spin up to `spin_ns` before they sleep. A job is a number of parts that any thread may
+/// claim; the caller waits for the parts the workers claimed, not for the workers themselves.
 typedef struct gan_handoff gan_handoff;
 gan_handoff *gan_handoff_create(int workers, long spin_ns);
+/// Makes `h` the process's pool, the one gan_handoff_quiesce_all quiets.
+void gan_handoff_register(gan_handoff *h);
 /// Worker side: returns the generation of the next job once it differs from `seen`.
 long gan_handoff_wait(gan_handoff *h, long seen);
 /// Caller side: starts a new job (the job's data must be in place).
 void gan_handoff_publish(gan_handoff *h);
-/// Worker side: done with the current job.
-void gan_handoff_finished(gan_handoff *h);
-/// Caller side: returns when every worker has called gan_handoff_finished for the current job.
-void gan_handoff_await(gan_handoff *h);
-/// The process's pool (the last one created): spinning workers go to sleep now, until the next
+/// Worker side: `parts` parts of the current job are done (a worker that claimed none calls nothing).
+void gan_handoff_finished(gan_handoff *h, int parts);
+/// Caller side: returns once the workers have reported `parts` parts of the current job done.
+void gan_handoff_await(gan_handoff *h, int parts);
+/// The process's pool (the one registered): spinning workers go to sleep now, until the next
 /// job. Called before other threads, such as oneDNN's OpenMP team, need the cores.
 void gan_handoff_quiesce_all(void);
 

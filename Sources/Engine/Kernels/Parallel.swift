@@ -84,6 +84,7 @@ final class WorkerPool: @unchecked Sendable {
 
     init(workers: Int, spinMicroseconds: Int) {
         let handoff = workers > 0 ? gan_handoff_create(Int32(workers), max(0, spinMicroseconds) * 1000) : nil
+        if let handoff { gan_handoff_register(handoff) }
         self.handoff = handoff
         self.workers = handoff == nil ? 0 : workers
         for _ in 0..<self.workers {
@@ -98,21 +99,23 @@ final class WorkerPool: @unchecked Sendable {
         var seen = 0
         while true {
             seen = gan_handoff_wait(handoff, seen)
-            drain()
-            gan_handoff_finished(handoff)
+            let ran = drain()
+            if ran > 0 { gan_handoff_finished(handoff, Int32(ran)) }
         }
     }
 
-    /// Takes parts until none is left.
-    private func drain() {
+    /// Takes parts until none is left; returns how many it ran.
+    private func drain() -> Int {
+        var ran = 0
         while true {
             claim.lock()
             let p = next
             next += 1
             let (parts, body) = (jobParts, job)
             claim.unlock()
-            guard p < parts, let body else { return }
+            guard p < parts, let body else { return ran }
             body(p)
+            ran += 1
         }
     }
 
@@ -130,8 +133,10 @@ final class WorkerPool: @unchecked Sendable {
         next = 0
         claim.unlock()
         gan_handoff_publish(handoff)
-        drain()
-        gan_handoff_await(handoff)
+        // Every part is claimed once drain returns: wait for those the workers took. A worker
+        // that wakes later finds no part (or the next job's) and reports nothing for this one.
+        let mine = drain()
+        gan_handoff_await(handoff, Int32(parts - mine))
         claim.lock()
         job = nil
         jobParts = 0
