@@ -24,7 +24,7 @@
 
 struct gan_handoff {
     atomic_long generation;   // bumped once per job
-    atomic_int finished;      // parts of the current job the workers have done
+    atomic_int finished;      // parts the workers have done and the caller has not yet awaited
     atomic_int sleepers;      // workers asleep on `wake`
     atomic_int caller_asleep; // the caller asleep on `done`
     atomic_int quiet;         // set by gan_handoff_quiesce_all: workers stop spinning
@@ -89,7 +89,6 @@ long gan_handoff_wait(gan_handoff *h, long seen) {
 }
 
 void gan_handoff_publish(gan_handoff *h) {
-    atomic_store(&h->finished, 0);
     atomic_store(&h->quiet, 0);
     atomic_fetch_add(&h->generation, 1);
     if (atomic_load(&h->sleepers) > 0) {
@@ -108,13 +107,18 @@ void gan_handoff_finished(gan_handoff *h, int parts) {
     }
 }
 
+// Takes the job's parts off the count instead of zeroing it when the next job is published: a
+// worker still awake from this job can claim and report parts of the next one as soon as the
+// caller has put it in place, before gan_handoff_publish, and a reset there would lose them.
 void gan_handoff_await(gan_handoff *h, int parts) {
-    if (spin_until(h, parts_finished, parts)) return;
-    pthread_mutex_lock(&h->lock);
-    atomic_store(&h->caller_asleep, 1);
-    while (atomic_load(&h->finished) < parts) pthread_cond_wait(&h->done, &h->lock);
-    atomic_store(&h->caller_asleep, 0);
-    pthread_mutex_unlock(&h->lock);
+    if (!spin_until(h, parts_finished, parts)) {
+        pthread_mutex_lock(&h->lock);
+        atomic_store(&h->caller_asleep, 1);
+        while (atomic_load(&h->finished) < parts) pthread_cond_wait(&h->done, &h->lock);
+        atomic_store(&h->caller_asleep, 0);
+        pthread_mutex_unlock(&h->lock);
+    }
+    atomic_fetch_sub(&h->finished, parts);
 }
 
 void gan_handoff_quiesce_all(void) {

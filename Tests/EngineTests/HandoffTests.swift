@@ -40,4 +40,24 @@ final class HandoffTests: XCTestCase {
         })
         XCTAssertGreaterThan(Date().timeIntervalSince(start), 0.04, "the caller returned before the worker's part was done")
     }
+
+    /// A worker still awake from the last job can claim parts of the next as soon as the caller
+    /// has put it in place, and report them before the caller publishes it: those reports count
+    /// (zeroing the count at publish lost them, and a two-part mlp step hung), and only for
+    /// that job: the next one waits for its own.
+    func testPartsReportedBeforeTheJobIsPublishedCountForThatJobOnly() {
+        nonisolated(unsafe) let h = gan_handoff_create(1, 0)
+        XCTAssertTrue(returns(within: 10) {
+            gan_handoff_finished(h, 2)
+            gan_handoff_publish(h)
+            gan_handoff_await(h, 2)
+        }, "parts reported before the job was published were lost")
+
+        gan_handoff_publish(h)
+        let next = DispatchSemaphore(value: 0)
+        Thread { gan_handoff_await(h, 1); next.signal() }.start()
+        XCTAssertEqual(next.wait(timeout: .now() + 0.2), .timedOut, "the next job took the last job's parts as its own")
+        gan_handoff_finished(h, 1)
+        XCTAssertEqual(next.wait(timeout: .now() + 10), .success)
+    }
 }
