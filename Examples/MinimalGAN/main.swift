@@ -19,9 +19,13 @@ import NN
 Runtime.relaunchIfNeeded()
 Runtime.configure()
 
-/// The two losses of the example: the original GAN's and WGAN-GP's.
+/// The two losses of the example, the original GAN's and WGAN-GP's, with their papers' Adam
+/// settings and discriminator updates per generator update.
 enum GANObjective: String, ExpressibleByArgument, CaseIterable {
     case bce, wganGP = "wgan-gp"
+
+    var adam: (learningRate: Float, beta1: Float, beta2: Float) { self == .bce ? (2e-4, 0.5, 0.999) : (1e-4, 0, 0.9) }
+    var criticUpdates: Int { self == .bce ? 1 : 5 }
 }
 
 struct MinimalGAN: ParsableCommand {
@@ -68,10 +72,9 @@ struct MinimalGAN: ParsableCommand {
             Linear(pixels, 512, generator: &rng), LeakyReLU(0.2),
             Linear(512, 256, generator: &rng), LeakyReLU(0.2),
             Linear(256, 1, generator: &rng))
-        let (defaultRate, beta1, beta2): (Float, Float, Float) = loss == .bce ? (2e-4, 0.5, 0.999) : (1e-4, 0, 0.9)
-        let optimizerG = Adam(generator.parameters, learningRate: lr ?? defaultRate, beta1: beta1, beta2: beta2)
-        let optimizerD = Adam(discriminator.parameters, learningRate: lr ?? defaultRate, beta1: beta1, beta2: beta2)
-        let criticUpdates = loss == .bce ? 1 : 5
+        let (rate, beta1, beta2) = (lr ?? loss.adam.learningRate, loss.adam.beta1, loss.adam.beta2)
+        let optimizerG = Adam(generator.parameters, learningRate: rate, beta1: beta1, beta2: beta2)
+        let optimizerD = Adam(discriminator.parameters, learningRate: rate, beta1: beta1, beta2: beta2)
 
         let loader = BatchLoader(data, batchSize: min(batchSize, data.count), scaling: .symmetric)
         let n = loader.batchSize
@@ -87,7 +90,7 @@ struct MinimalGAN: ParsableCommand {
         let start = Date()
         for step in 0..<steps {
             var fake = Tensor.zeros([0]), lossD = Tensor.zeros([]), realScores = lossD, fakeScores = lossD
-            for _ in 0..<criticUpdates {
+            for _ in 0..<loss.criticUpdates {
                 let real = nextRealBatch()
                 fake = generator(Tensor.randn([n, latent], generator: &rng))
                 // `detached()` keeps D's loss from reaching G.
@@ -127,7 +130,7 @@ struct MinimalGAN: ParsableCommand {
         }
         let seconds = Date().timeIntervalSince(start)
         if steps > 0 {
-            print(String(format: "%d steps in %.1f s (%.0f img/s through G)", steps, seconds, Double(steps * criticUpdates * n) / seconds))
+            print(String(format: "%d steps in %.1f s (%.0f img/s through G)", steps, seconds, Double(steps * loss.criticUpdates * n) / seconds))
         }
 
         generator.eval()

@@ -1,12 +1,10 @@
 // eˣ for x ≤ 0 without libm, shared by the activations that are compiled for several CPUs
-// (Sigmoid.c, Tanh.c). It turns contraction into fused multiply-adds off for the rest of the file
-// that includes it, so that every CPU's copy of a loop gives the same bits.
+// (Sigmoid.c, Tanh.c); SameBitsClones.h turns contraction off in the files that include it.
 #ifndef GAN_EXP_NONPOSITIVE_H
 #define GAN_EXP_NONPOSITIVE_H
 #include <stdint.h>
 #include <string.h>
-
-#pragma clang fp contract(off)
+#include "SameBitsClones.h"
 
 // eˣ for x ≤ 0: n = round(x·log₂e), r = x − n·ln 2 (ln 2 in two parts, so r is exact), Cephes'
 // degree-6 polynomial for eʳ, times 2ⁿ built in the exponent bits. Within 2 ulp of expf down to

@@ -28,7 +28,6 @@ struct gan_handoff {
     atomic_int sleepers;      // workers asleep on `wake`
     atomic_int caller_asleep; // the caller asleep on `done`
     atomic_int quiet;         // set by gan_handoff_quiesce_all: workers stop spinning
-    int workers;
     long spin_ns;
     pthread_mutex_t lock;
     pthread_cond_t wake, done;
@@ -43,10 +42,9 @@ static long now_ns(void) {
     return (long)t.tv_sec * 1000000000L + t.tv_nsec;
 }
 
-gan_handoff *gan_handoff_create(int workers, long spin_ns) {
+gan_handoff *gan_handoff_create(long spin_ns) {
     gan_handoff *h = calloc(1, sizeof *h);
     if (!h) return NULL;
-    h->workers = workers;
     h->spin_ns = spin_ns;
     pthread_mutex_init(&h->lock, NULL);
     pthread_cond_init(&h->wake, NULL);

@@ -5,8 +5,7 @@
 #include "CSupport.h"
 #include <stdint.h>
 #include <string.h>
-
-#pragma clang fp contract(off)
+#include "SameBitsClones.h"
 
 // ln x for x in [2⁻²⁴, 1]: x = m·2ᵉ with m in [√½, √2), f = m − 1 (exact), Cephes' degree-8
 // polynomial for ln(1 + f) − f + f²/2, and e·ln 2 in two parts (Cephes' logf).
@@ -60,9 +59,7 @@ static inline void pair(const float *u, float *out, float mean, float std) {
     out[1] = mean + std * (r * s);
 }
 
-#if defined(__x86_64__) && defined(__clang__)
-__attribute__((target_clones("avx512f", "avx2", "default")))
-#endif
+GAN_SAME_BITS_CLONES
 void gan_box_muller(const float *u, float *out, long n, float mean, float std) {
     long pairs = n / 2;
     for (long j = 0; j < pairs; j++) pair(u + 2 * j, out + 2 * j, mean, std);

@@ -5,9 +5,7 @@
 #include "CSupport.h"
 #include "ExpNonpositive.h"
 
-#if defined(__x86_64__) && defined(__clang__)
-__attribute__((target_clones("avx512f", "avx2", "default")))
-#endif
+GAN_SAME_BITS_CLONES
 void gan_sigmoid(const float *x, float *y, long n) {
     for (long i = 0; i < n; i++) {
         // e^(−|x|) never overflows: 1/(1+e) for x ≥ 0, e/(1+e) below.

@@ -79,9 +79,7 @@ public final class TrainingRun {
                 }
                 config.threads = threads
             }
-            if let threads = config.threads { Runtime.configure(threads: threads) }
-            let train = try DatasetStore.load(config.dataset, split: .train, log: log)
-            trainer = try GANTrainer(config: config, train: train)
+            trainer = try TrainingRun.trainer(for: config, log: log)
             try trainer.restore(ck)
             progressRows = TrainingRun.rows(from: ck)
             log("Resuming \(runDirectory) from \((latest as NSString).lastPathComponent) (epoch \(trainer.epoch), step \(trainer.globalStep))")
@@ -91,9 +89,7 @@ public final class TrainingRun {
             if !overwrite, !dir.checkpointFiles().isEmpty {
                 throw ConfigError("run directory \(runDirectory) already holds checkpoints; use --resume to continue it, --overwrite to start again, or another --run-dir")
             }
-            if let threads = config.threads { Runtime.configure(threads: threads) }
-            let train = try DatasetStore.load(config.dataset, split: .train, log: log)
-            trainer = try GANTrainer(config: config, train: train)
+            trainer = try TrainingRun.trainer(for: config, log: log)
             try dir.create()
             if overwrite {
                 for f in dir.checkpointFiles() + [dir.metricsJSONL, dir.metricsCSV, dir.evalJSONL, dir.fdPlot, dir.summary] { try? FileManager.default.removeItem(atPath: f) }
@@ -103,6 +99,12 @@ public final class TrainingRun {
         dir.removeStaleTemporaryFiles()
         try checkWritable()
         try openAppenders()
+    }
+
+    /// The engine set to the run's thread count, its data set loaded and its models built.
+    private static func trainer(for config: TrainConfig, log: (String) -> Void) throws -> GANTrainer {
+        if let threads = config.threads { Runtime.configure(threads: threads) }
+        return try GANTrainer(config: config, train: DatasetStore.load(config.dataset, split: .train, log: log))
     }
 
     func openAppenders() throws {

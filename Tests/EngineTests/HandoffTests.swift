@@ -16,7 +16,7 @@ final class HandoffTests: XCTestCase {
 
     /// A pool whose worker never wakes: the caller ran both parts, so it waits for none.
     func testCallerDoesNotWaitForAWorkerThatClaimedNoPart() {
-        nonisolated(unsafe) let h = gan_handoff_create(1, 100_000)
+        nonisolated(unsafe) let h = gan_handoff_create(100_000)
         XCTAssertTrue(returns(within: 10) {
             gan_handoff_publish(h)
             gan_handoff_await(h, 0)
@@ -26,7 +26,7 @@ final class HandoffTests: XCTestCase {
     /// A part a worker claimed is waited for, until the worker reports it, across the spin and
     /// into the sleep (spin 1 ms, report after 50 ms).
     func testCallerWaitsForThePartsAWorkerClaimed() {
-        nonisolated(unsafe) let h = gan_handoff_create(1, 1_000_000)
+        nonisolated(unsafe) let h = gan_handoff_create(1_000_000)
         let worker = Thread {
             _ = gan_handoff_wait(h, 0)
             usleep(50_000)
@@ -46,7 +46,7 @@ final class HandoffTests: XCTestCase {
     /// (zeroing the count at publish lost them, and a two-part mlp step hung), and only for
     /// that job: the next one waits for its own.
     func testPartsReportedBeforeTheJobIsPublishedCountForThatJobOnly() {
-        nonisolated(unsafe) let h = gan_handoff_create(1, 0)
+        nonisolated(unsafe) let h = gan_handoff_create(0)
         XCTAssertTrue(returns(within: 10) {
             gan_handoff_finished(h, 2)
             gan_handoff_publish(h)

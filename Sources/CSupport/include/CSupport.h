@@ -65,11 +65,11 @@ void gan_box_muller(const float *u, float *out, long n, float mean, float std);
 void gan_gather_scaled_bytes(const unsigned char *base, const long *rows, long count, long length, float divisor, float shift,
                              float *out);
 
-/// A job hand-off between one calling thread and `workers` worker threads (Handoff.c): both
-/// sides spin up to `spin_ns` before they sleep. A job is a number of parts that any thread may
+/// A job hand-off between one calling thread and its worker threads (Handoff.c): both sides
+/// spin up to `spin_ns` before they sleep. A job is a number of parts that any thread may
 /// claim; the caller waits for the parts the workers claimed, not for the workers themselves.
 typedef struct gan_handoff gan_handoff;
-gan_handoff *gan_handoff_create(int workers, long spin_ns);
+gan_handoff *gan_handoff_create(long spin_ns);
 /// Makes `h` the process's pool, the one gan_handoff_quiesce_all quiets.
 void gan_handoff_register(gan_handoff *h);
 /// Worker side: returns the generation of the next job once it differs from `seen`.

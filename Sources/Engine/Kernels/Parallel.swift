@@ -83,7 +83,7 @@ final class WorkerPool: @unchecked Sendable {
     private let claim = NSLock()
 
     init(workers: Int, spinMicroseconds: Int) {
-        let handoff = workers > 0 ? gan_handoff_create(Int32(workers), max(0, spinMicroseconds) * 1000) : nil
+        let handoff = workers > 0 ? gan_handoff_create(max(0, spinMicroseconds) * 1000) : nil
         if let handoff { gan_handoff_register(handoff) }
         self.handoff = handoff
         self.workers = handoff == nil ? 0 : workers
