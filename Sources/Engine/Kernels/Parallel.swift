@@ -104,16 +104,21 @@ final class WorkerPool: @unchecked Sendable {
         }
     }
 
-    /// Takes parts until none is left; returns how many it ran.
+    /// Takes parts until none is left; returns how many it ran. The job's closure is copied only
+    /// with a part claimed: the caller stops waiting once every claimed part is reported, and a
+    /// late worker still holding the closure then would outlive the caller's
+    /// `withoutActuallyEscaping` (a crash in the runtime's check).
     private func drain() -> Int {
         var ran = 0
         while true {
             claim.lock()
             let p = next
+            guard p < jobParts, let body = job else {
+                claim.unlock()
+                return ran
+            }
             next += 1
-            let (parts, body) = (jobParts, job)
             claim.unlock()
-            guard p < parts, let body else { return ran }
             body(p)
             ran += 1
         }
