@@ -68,12 +68,24 @@ void gan_gather_scaled_bytes(const unsigned char *base, const long *rows, long c
 /// A job hand-off between one calling thread and its worker threads (Handoff.c): both sides
 /// spin up to `spin_ns` before they sleep. A job is a number of parts that any thread may
 /// claim; the caller waits for the parts the workers claimed, not for the workers themselves.
+/// With `adaptive`, each worker shortens its spin while its spins run out (see gan_handoff_wait).
 typedef struct gan_handoff gan_handoff;
-gan_handoff *gan_handoff_create(long spin_ns);
+gan_handoff *gan_handoff_create(long spin_ns, int adaptive);
 /// Makes `h` the process's pool, the one gan_handoff_quiesce_all quiets.
 void gan_handoff_register(gan_handoff *h);
-/// Worker side: returns the generation of the next job once it differs from `seen`.
-long gan_handoff_wait(gan_handoff *h, long seen);
+/// A worker's own state: the last job it saw and how long it spins now.
+typedef struct {
+    long seen;
+    long spin_ns;
+    long probe_ns;
+} gan_handoff_worker;
+/// Worker side: starts a worker's state at the full spin, with the current job seen.
+void gan_handoff_worker_init(gan_handoff *h, gan_handoff_worker *w);
+/// Worker side: returns once a job newer than `w->seen` is published, and records it as seen.
+/// Adaptive: a spin that runs out halves the worker's next spin (below 16 µs, to none); one
+/// that meets a job restores the full spin; a worker without a spin spins the full length once
+/// every 50 ms, to notice when a job would have come.
+void gan_handoff_wait(gan_handoff *h, gan_handoff_worker *w);
 /// Caller side: starts a new job (the job's data must be in place).
 void gan_handoff_publish(gan_handoff *h);
 /// Worker side: `parts` parts of the current job are done (a worker that claimed none calls nothing).

@@ -66,13 +66,17 @@ enum Parallel {
 ///
 /// Jobs are handed over through `gan_handoff` (CSupport): workers spin for `GAN_POOL_SPIN_US`
 /// microseconds after a job before they sleep (default 1000; 0, sleeping at once, when OpenBLAS
-/// runs its own threads), and so does the caller while it waits for them. Every oneDNN call
-/// quiesces the pool first (`gan_handoff_quiesce_all`): a spinner would take a core from oneDNN's
-/// OpenMP team.
+/// runs its own threads), and so does the caller while it waits for them. A worker whose spins
+/// run out, as they do when another process holds the cores, spins less (`GAN_POOL_ADAPTIVE=0`
+/// keeps the full spin). Every oneDNN call quiesces the pool first (`gan_handoff_quiesce_all`):
+/// a spinner would take a core from oneDNN's OpenMP team.
 final class WorkerPool: @unchecked Sendable {
-    static let shared = WorkerPool(workers: max(0, ProcessInfo.processInfo.activeProcessorCount - 1),
-                                   spinMicroseconds: ProcessInfo.processInfo.environment["GAN_POOL_SPIN_US"].flatMap { Int($0) }
-                                       ?? (Parallel.engineOwnsThreads ? 1000 : 0))
+    static let shared: WorkerPool = {
+        let environment = ProcessInfo.processInfo.environment
+        return WorkerPool(workers: max(0, ProcessInfo.processInfo.activeProcessorCount - 1),
+                          spinMicroseconds: environment["GAN_POOL_SPIN_US"].flatMap { Int($0) } ?? (Parallel.engineOwnsThreads ? 1000 : 0),
+                          adaptiveSpin: environment["GAN_POOL_ADAPTIVE"] != "0")
+    }()
 
     private let workers: Int
     private let handoff: OpaquePointer?
@@ -82,8 +86,8 @@ final class WorkerPool: @unchecked Sendable {
     private var next = 0
     private let claim = NSLock()
 
-    init(workers: Int, spinMicroseconds: Int) {
-        let handoff = workers > 0 ? gan_handoff_create(max(0, spinMicroseconds) * 1000) : nil
+    init(workers: Int, spinMicroseconds: Int, adaptiveSpin: Bool) {
+        let handoff = workers > 0 ? gan_handoff_create(max(0, spinMicroseconds) * 1000, adaptiveSpin ? 1 : 0) : nil
         if let handoff { gan_handoff_register(handoff) }
         self.handoff = handoff
         self.workers = handoff == nil ? 0 : workers
@@ -96,9 +100,10 @@ final class WorkerPool: @unchecked Sendable {
 
     private func loop() {
         gan_set_flush_denormals(1)
-        var seen = 0
+        var me = gan_handoff_worker()
+        gan_handoff_worker_init(handoff, &me)
         while true {
-            seen = gan_handoff_wait(handoff, seen)
+            gan_handoff_wait(handoff, &me)
             let ran = drain()
             if ran > 0 { gan_handoff_finished(handoff, Int32(ran)) }
         }
