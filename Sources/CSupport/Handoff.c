@@ -42,7 +42,7 @@ struct gan_handoff {
     atomic_int caller_asleep; // the caller asleep on `done`
     atomic_int quiet;         // set by gan_handoff_quiesce_all: workers stop spinning
     long spin_ns;             // the full spin
-    int adaptive;             // workers shorten their spin when it runs out
+    atomic_int adaptive;      // workers shorten their spin when it runs out
     pthread_mutex_t lock;
     pthread_cond_t wake, done;
 };
@@ -68,6 +68,9 @@ gan_handoff *gan_handoff_create(long spin_ns, int adaptive) {
 }
 
 void gan_handoff_register(gan_handoff *h) { atomic_store(&pool, h); }
+
+void gan_handoff_set_adaptive(gan_handoff *h, int adaptive) { atomic_store(&h->adaptive, adaptive); }
+int gan_handoff_adaptive(gan_handoff *h) { return atomic_load(&h->adaptive); }
 
 // Spins until `done(h, arg)` or `spin_ns` is over; returns whether it became true.
 static int spin_until(gan_handoff *h, long spin_ns, int (*done)(gan_handoff *, long), long arg) {
@@ -96,6 +99,7 @@ void gan_handoff_worker_init(gan_handoff *h, gan_handoff_worker *w) {
 
 // How long the worker spins this time: its own spin, or the full one when it is time to probe.
 static long worker_spin(gan_handoff *h, gan_handoff_worker *w) {
+    if (!atomic_load(&h->adaptive)) return h->spin_ns;
     if (w->spin_ns > 0 || h->spin_ns <= 0) return w->spin_ns;
     long t = now_ns();
     if (t - w->probe_ns < GAN_PROBE_NS) return 0;
@@ -106,7 +110,7 @@ static long worker_spin(gan_handoff *h, gan_handoff_worker *w) {
 void gan_handoff_wait(gan_handoff *h, gan_handoff_worker *w) {
     long seen = w->seen, spin = worker_spin(h, w);
     int came = spin_until(h, spin, generation_moved, seen) && atomic_load(&h->generation) != seen;
-    if (h->adaptive && spin > 0 && !atomic_load(&h->quiet)) {
+    if (atomic_load(&h->adaptive) && spin > 0 && !atomic_load(&h->quiet)) {
         if (came) w->spin_ns = h->spin_ns;
         else if ((w->spin_ns /= 2) < GAN_SPIN_FLOOR_NS) w->spin_ns = 0;
     }

@@ -28,6 +28,8 @@ enum BenchSwitch: String, CaseIterable, ExpressibleByArgument {
     /// The generator's activations channels-last (`Network.setChannelsLastGenerator`) against
     /// NCHW, on the same weights.
     case channelsLastGenerator = "channels-last-generator"
+    /// `Runtime.adaptsWorkerSpin`: workers shorten their spin while it runs out, against the fixed spin.
+    case adaptiveSpin = "adaptive-spin"
 
     /// Whether the switch is on for `trainer` (most switches are process-wide settings).
     func isOn(in trainer: GANTrainer) -> Bool {
@@ -41,6 +43,7 @@ enum BenchSwitch: String, CaseIterable, ExpressibleByArgument {
         case .dnnlWeightPhases: return Runtime.stridedGradientPhases == 2
         case .implicitGemm: return Runtime.implicitGemmConvolutions > 0
         case .channelsLastGenerator: return trainer.generator.channelsLastOutput
+        case .adaptiveSpin: return Runtime.adaptsWorkerSpin
         }
     }
 
@@ -58,6 +61,7 @@ enum BenchSwitch: String, CaseIterable, ExpressibleByArgument {
         case .implicitGemm: Runtime.implicitGemmConvolutions = on ? (Runtime.cpuHasAVX512 ? 2 : 1) : 0
         // The model is built: its generator switches layout, not the default for new ones.
         case .channelsLastGenerator: trainer.generator.setChannelsLastGenerator(on)
+        case .adaptiveSpin: Runtime.adaptsWorkerSpin = on
         }
     }
 }

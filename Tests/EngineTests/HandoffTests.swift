@@ -113,6 +113,9 @@ final class HandoffTests: XCTestCase {
         gan_handoff_worker_init(fixed, &v)
         v = wait(fixed, v, publishAfter: 0.1)
         XCTAssertEqual(v.spin_ns, 2_000_000)
+        gan_handoff_set_adaptive(fixed, 1)
+        v = wait(fixed, v, publishAfter: 0.1)
+        XCTAssertEqual(v.spin_ns, 1_000_000, "adaptation switched on")
     }
 
     /// A spin below 16 µs is dropped, and a worker without a spin sleeps until the job, except

@@ -73,6 +73,9 @@ typedef struct gan_handoff gan_handoff;
 gan_handoff *gan_handoff_create(long spin_ns, int adaptive);
 /// Makes `h` the process's pool, the one gan_handoff_quiesce_all quiets.
 void gan_handoff_register(gan_handoff *h);
+/// Turns the workers' adaptive spin on or off (off: every worker spins the full length).
+void gan_handoff_set_adaptive(gan_handoff *h, int adaptive);
+int gan_handoff_adaptive(gan_handoff *h);
 /// A worker's own state: the last job it saw and how long it spins now.
 typedef struct {
     long seen;

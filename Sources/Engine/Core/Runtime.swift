@@ -192,6 +192,13 @@ public enum Runtime {
         set { SmallProducts.enabled = newValue && OneDNN.available }
     }
 
+    /// Whether the engine's worker threads shorten their spin between jobs while their spins run
+    /// out, as when another process holds the cores (`GAN_POOL_ADAPTIVE=0` starts it off).
+    public static var adaptsWorkerSpin: Bool {
+        get { WorkerPool.shared.adaptiveSpin }
+        set { WorkerPool.shared.adaptiveSpin = newValue }
+    }
+
     /// What runs matrix products, for benchmark reports.
     public static var matmulBackend: String {
         guard usesOneDNNMatmul else { return "sgemm" }

@@ -98,6 +98,12 @@ final class WorkerPool: @unchecked Sendable {
         }
     }
 
+    /// Whether workers shorten their spin when it runs out (`GAN_POOL_ADAPTIVE`; false without workers).
+    var adaptiveSpin: Bool {
+        get { handoff.map { gan_handoff_adaptive($0) != 0 } ?? false }
+        set { if let handoff { gan_handoff_set_adaptive(handoff, newValue ? 1 : 0) } }
+    }
+
     private func loop() {
         gan_set_flush_denormals(1)
         var me = gan_handoff_worker()
