@@ -128,7 +128,8 @@ final class HandoffTests: XCTestCase {
         w = wait(h, w, publishAfter: 0.05)
         XCTAssertEqual(w.spin_ns, 0, "a 10 µs spin is no spin")
 
-        w.probe_ns = monotonicNanoseconds()
+        // The last probe "now" (dated ahead, so that it stays recent however late the thread starts).
+        w.probe_ns = monotonicNanoseconds() + 10_000_000_000
         w = wait(h, w, publishAfter: 0.01)
         XCTAssertEqual(w.spin_ns, 0, "probed again within 50 ms of the last probe")
 
