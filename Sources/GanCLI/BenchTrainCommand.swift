@@ -94,7 +94,7 @@ struct BenchTrainCommand: ParsableCommand {
             "model": model, "loss": trainer.lossKind.rawValue, "batch": batch, "median_s_per_iter": Benchmark.round(median, 5),
             "img_per_s": Benchmark.round(Double(batch) / median, 1), "peak_rss_mib": Benchmark.round(rss, 1),
             "sgemm_gflops": Benchmark.round(gemm, 1), "sgemm_gflops_after": Benchmark.round(gemmAfter, 1),
-            "blas": BLASInfo.description, "threads": Runtime.defaultThreads,
+            "blas": BLASInfo.description, "threads": Runtime.defaultThreads, "worker_spin": Runtime.workerSpin,
             "convolutions": Runtime.convolutionBackend, "matmul": Runtime.matmulBackend,
             "min_s_per_iter": Benchmark.round(times.first!, 5), "max_s_per_iter": Benchmark.round(times.last!, 5),
             "step_gflop": Benchmark.round(step.gflop, 3), "product_gflops": Benchmark.round(step.gflops, 1),

@@ -1,4 +1,5 @@
 import CSupport
+import Engine
 import Foundation
 import XCTest
 
@@ -138,5 +139,18 @@ final class HandoffTests: XCTestCase {
         w = wait(h, w, publishAfter: 0.01)
         XCTAssertEqual(w.spin_ns, 1_000_000_000, "the probe's full spin met the job")
         XCTAssertGreaterThanOrEqual(w.probe_ns, before, "the probe's time was not recorded")
+    }
+
+    /// `gan bench train --json` says how the engine's pool spun (`worker_spin`), and
+    /// `--alternate adaptive-spin` switches the process's pool.
+    func testTheEnginesPoolReportsAndSwitchesItsSpin() throws {
+        let initial = Runtime.adaptsWorkerSpin
+        defer { Runtime.adaptsWorkerSpin = initial }
+        try XCTSkipIf(["no workers", "no spin"].contains(Runtime.workerSpin), "the pool does not spin here: \(Runtime.workerSpin)")
+        Runtime.adaptsWorkerSpin = true
+        XCTAssertTrue(Runtime.workerSpin.hasSuffix("µs, adaptive"), Runtime.workerSpin)
+        Runtime.adaptsWorkerSpin = false
+        XCTAssertTrue(Runtime.workerSpin.hasSuffix("µs, fixed"), Runtime.workerSpin)
+        XCTAssertFalse(Runtime.adaptsWorkerSpin)
     }
 }

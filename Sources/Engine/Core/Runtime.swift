@@ -199,6 +199,14 @@ public enum Runtime {
         set { WorkerPool.shared.adaptiveSpin = newValue }
     }
 
+    /// How the engine's workers wait between jobs, for benchmark reports: e.g. "1000 µs, adaptive".
+    public static var workerSpin: String {
+        let pool = WorkerPool.shared
+        if pool.workers == 0 { return "no workers" }
+        if pool.spinMicroseconds == 0 { return "no spin" }
+        return "\(pool.spinMicroseconds) µs, \(pool.adaptiveSpin ? "adaptive" : "fixed")"
+    }
+
     /// What runs matrix products, for benchmark reports.
     public static var matmulBackend: String {
         guard usesOneDNNMatmul else { return "sgemm" }

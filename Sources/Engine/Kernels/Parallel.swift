@@ -78,7 +78,9 @@ final class WorkerPool: @unchecked Sendable {
                           adaptiveSpin: environment["GAN_POOL_ADAPTIVE"] != "0")
     }()
 
-    private let workers: Int
+    let workers: Int
+    /// The full spin, in µs.
+    let spinMicroseconds: Int
     private let handoff: OpaquePointer?
     private let busy = NSLock()
     private var job: ((Int) -> Void)?
@@ -91,6 +93,7 @@ final class WorkerPool: @unchecked Sendable {
         if let handoff { gan_handoff_register(handoff) }
         self.handoff = handoff
         self.workers = handoff == nil ? 0 : workers
+        self.spinMicroseconds = max(0, spinMicroseconds)
         for _ in 0..<self.workers {
             let t = Thread { [unowned self] in self.loop() }
             t.stackSize = 1 << 20
