@@ -97,9 +97,8 @@ void gan_handoff_worker_init(gan_handoff *h, gan_handoff_worker *w) {
     w->probe_ns = 0;
 }
 
-// How long the worker spins this time: its own spin, or the full one when it is time to probe.
+// How an adaptive worker spins this time: its own spin, or the full one when it is time to probe.
 static long worker_spin(gan_handoff *h, gan_handoff_worker *w) {
-    if (!atomic_load(&h->adaptive)) return h->spin_ns;
     if (w->spin_ns > 0 || h->spin_ns <= 0) return w->spin_ns;
     long t = now_ns();
     if (t - w->probe_ns < GAN_PROBE_NS) return 0;
@@ -108,9 +107,10 @@ static long worker_spin(gan_handoff *h, gan_handoff_worker *w) {
 }
 
 void gan_handoff_wait(gan_handoff *h, gan_handoff_worker *w) {
-    long seen = w->seen, spin = worker_spin(h, w);
+    int adaptive = atomic_load(&h->adaptive);
+    long seen = w->seen, spin = adaptive ? worker_spin(h, w) : h->spin_ns;
     int came = spin_until(h, spin, generation_moved, seen) && atomic_load(&h->generation) != seen;
-    if (atomic_load(&h->adaptive) && spin > 0 && !atomic_load(&h->quiet)) {
+    if (adaptive && spin > 0 && !atomic_load(&h->quiet)) {
         if (came) w->spin_ns = h->spin_ns;
         else if ((w->spin_ns /= 2) < GAN_SPIN_FLOOR_NS) w->spin_ns = 0;
     }

@@ -89,11 +89,12 @@ final class WorkerPool: @unchecked Sendable {
     private let claim = NSLock()
 
     init(workers: Int, spinMicroseconds: Int, adaptiveSpin: Bool) {
-        let handoff = workers > 0 ? gan_handoff_create(max(0, spinMicroseconds) * 1000, adaptiveSpin ? 1 : 0) : nil
+        let spin = max(0, spinMicroseconds)
+        let handoff = workers > 0 ? gan_handoff_create(spin * 1000, adaptiveSpin ? 1 : 0) : nil
         if let handoff { gan_handoff_register(handoff) }
         self.handoff = handoff
         self.workers = handoff == nil ? 0 : workers
-        self.spinMicroseconds = max(0, spinMicroseconds)
+        self.spinMicroseconds = spin
         for _ in 0..<self.workers {
             let t = Thread { [unowned self] in self.loop() }
             t.stackSize = 1 << 20
