@@ -187,9 +187,11 @@ public final class GANTrainer {
             order = loader.order(generator: &data)
         }
         let (real, realLabels) = loader.batch(stepInEpoch, order: order)
+        OpProfiler.mark("data batch")
         let labels: [Int]? = isConditional ? realLabels : nil
         let n = real.shape[0]
         let z = GANTrainer.latent(n, latentDim, latentDistribution, &noise)
+        OpProfiler.mark("latent z")
         generator.train()
         discriminator.train()
         let fake = generator(z, labels: labels)
@@ -197,6 +199,7 @@ public final class GANTrainer {
         // Discriminator.
         discriminator.setFrozen(false)
         optD.zeroGrad()
+        OpProfiler.mark("zero D's gradients")
         let sigma = config.instanceNoise * Swift.max(0, 1 - Float(globalStep) / Float(Swift.max(totalSteps, 1)))
         let realIn = sigma > 0 ? real + Tensor.randn(real.shape, generator: &misc) * sigma : real
         let fakeIn = sigma > 0 ? fake.detached() + Tensor.randn(fake.shape, generator: &misc) * sigma : fake.detached()
@@ -224,7 +227,9 @@ public final class GANTrainer {
         dLoss.backward()
         afterBackward?(discriminator, globalStep + 1)
         var nonFinite: String? = dLoss.item.isFinite ? nil : "D loss"
+        OpProfiler.mark("D loss value")
         optD.step()
+        OpProfiler.mark("D optimizer")
         nonFinite = nonFinite ?? firstNonFiniteAfterStep(watchedD, optD)
         if lossKind == .wganClip {
             for p in discriminator.parameters { p.assign(p.value.detached().clamp(min: -config.clipValue, max: config.clipValue)) }
@@ -237,11 +242,13 @@ public final class GANTrainer {
                         accReal: (dReal .> threshold).mean().item,
                         accFake: 1 - (dFake .> threshold).mean().item, nonFinite: nil)
         }
+        OpProfiler.mark("metrics")
 
         // Generator, through the updated and frozen discriminator.
         if (globalStep + 1) % nCritic == 0 {
             discriminator.setFrozen(true)
             optG.zeroGrad()
+            OpProfiler.mark("freeze D, zero G's gradients")
             let gLoss: Tensor
             if config.featureMatching {
                 let fr = discriminator.features(realIn, labels: labels).detached().mean(axis: 0)
@@ -253,13 +260,16 @@ public final class GANTrainer {
             gLoss.backward()
             afterBackward?(generator, globalStep + 1)
             if !gLoss.item.isFinite { nonFinite = nonFinite ?? "G loss" }
+            OpProfiler.mark("G loss value")
             optG.step()
+            OpProfiler.mark("G optimizer")
             discriminator.setFrozen(false)
             metrics.gLoss = gLoss.item
             nonFinite = nonFinite ?? firstNonFiniteAfterStep(watchedG, optG)
             updateEMA()
         }
         metrics.nonFinite = nonFinite
+        OpProfiler.mark("step end")
 
         globalStep += 1
         stepInEpoch += 1

@@ -30,6 +30,8 @@ enum BenchSwitch: String, CaseIterable, ExpressibleByArgument {
     case channelsLastGenerator = "channels-last-generator"
     /// `Runtime.adaptsWorkerSpin`: workers shorten their spin while it runs out, against the fixed spin.
     case adaptiveSpin = "adaptive-spin"
+    /// `OpProfiler` running (what `--profile` costs a step).
+    case opProfiler = "op-profiler"
 
     /// Whether the switch is on for `trainer` (most switches are process-wide settings).
     func isOn(in trainer: GANTrainer) -> Bool {
@@ -44,6 +46,7 @@ enum BenchSwitch: String, CaseIterable, ExpressibleByArgument {
         case .implicitGemm: return Runtime.implicitGemmConvolutions > 0
         case .channelsLastGenerator: return trainer.generator.channelsLastOutput
         case .adaptiveSpin: return Runtime.adaptsWorkerSpin
+        case .opProfiler: return OpProfiler.isRunning
         }
     }
 
@@ -62,6 +65,7 @@ enum BenchSwitch: String, CaseIterable, ExpressibleByArgument {
         // The model is built: its generator switches layout, not the default for new ones.
         case .channelsLastGenerator: trainer.generator.setChannelsLastGenerator(on)
         case .adaptiveSpin: Runtime.adaptsWorkerSpin = on
+        case .opProfiler: if on { OpProfiler.start() } else { OpProfiler.stop() }
         }
     }
 }

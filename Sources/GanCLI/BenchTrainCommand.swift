@@ -46,11 +46,14 @@ struct BenchTrainCommand: ParsableCommand {
                                valueName: BenchSwitch.allCases.map(\.rawValue).joined(separator: "|")))
     var alternate: BenchSwitch?
     @Option(help: "Steps per block with --alternate.") var block = 20
+    @Flag(help: "After the timed steps, as many again with the op profiler on: where the main thread's time goes in a step, op by op (forward ops, backward ops and gradient rules, the trainer's sections such as the data batch and the optimizer steps).")
+    var profile = false
 
     func validate() throws {
         guard batch > 0 else { throw ValidationError("--batch must be positive, got \(batch)") }
         guard iters > 0 else { throw ValidationError("--iters must be positive, got \(iters)") }
         guard block > 0 else { throw ValidationError("--block must be positive, got \(block)") }
+        if alternate != nil && profile { throw ValidationError("--profile and --alternate do not go together: profile a setting's runs one at a time") }
         if alternate != nil && iters < 4 * block {
             throw ValidationError("--alternate needs --iters of at least 4 blocks (\(4 * block) with --block \(block)), got \(iters)")
         }
@@ -83,13 +86,22 @@ struct BenchTrainCommand: ParsableCommand {
         // before and after the timed steps.
         let gemmAfter = Benchmark.sgemmGFLOPS(size: 1024)
         let step = Benchmark.ProductRate(flops: Double(flops) / Double(iters), seconds: times, sgemm: Swift.max(gemm, gemmAfter))
+        // Profiled apart from the timed steps, so that the profiler's own cost stays out of them.
+        var table: ProfileTable?
+        if profile {
+            let t0 = Benchmark.now()
+            OpProfiler.start()
+            for _ in 0..<iters { _ = trainer.step() }
+            let rows = OpProfiler.stop()
+            table = ProfileTable(rows: rows, steps: iters, seconds: Benchmark.now() - t0)
+        }
         // A run that slows down as it goes (denormals creeping into the weights) shows as a last
         // tenth slower than the first.
         let tenth = Swift.max(1, times.count / 10)
         let (first, last) = (Benchmark.median(of: times.prefix(tenth)), Benchmark.median(of: times.suffix(tenth)))
         times.sort()
         let median = times[times.count / 2]
-        let report: [String: Any] = [
+        var report: [String: Any] = [
             "first_tenth_median_s": Benchmark.round(first, 5), "last_tenth_median_s": Benchmark.round(last, 5),
             "model": model, "loss": trainer.lossKind.rawValue, "batch": batch, "median_s_per_iter": Benchmark.round(median, 5),
             "img_per_s": Benchmark.round(Double(batch) / median, 1), "peak_rss_mib": Benchmark.round(rss, 1),
@@ -100,7 +112,12 @@ struct BenchTrainCommand: ParsableCommand {
             "step_gflop": Benchmark.round(step.gflop, 3), "product_gflops": Benchmark.round(step.gflops, 1),
             "sgemm_fraction": Benchmark.round(step.fraction, 3),
         ]
+        if let table {
+            report["profile"] = table.json
+            report["profile_s_per_iter"] = Benchmark.round(table.seconds / Double(iters), 5)
+        }
         if json { print(Benchmark.json(report)); return }
+        defer { if let table { print(table.text) } }
         print("\(model) / \(trainer.lossKind.rawValue), batch \(batch): median \(String(format: "%.4f", median)) s/iter, \(String(format: "%.1f", Double(batch) / median)) img/s, peak RSS \(String(format: "%.0f", rss)) MiB; sgemm \(String(format: "%.0f", gemm)) / \(String(format: "%.0f", gemmAfter)) GFLOP/s before / after (\(BLASInfo.kernel)); \(step.summary(per: "step"))")
     }
 

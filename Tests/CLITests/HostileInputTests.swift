@@ -250,6 +250,7 @@ final class HostileInputTests: ScratchDirectoryTestCase {
             (["bench", "engine", "--model", "vgg"], "--model vgg is not one of dcgan, mlp, wgan-gp-critic"),
             (["bench", "train", "--alternate", "turbo"], "dnnl-matmul"),
             (["bench", "train", "--alternate", "wide-kernels", "--iters", "30", "--block", "10"], "--alternate needs --iters of at least 4 blocks (40 with --block 10), got 30"),
+            (["bench", "train", "--alternate", "wide-kernels", "--iters", "80", "--profile"], "--profile and --alternate do not go together"),
             (["classifier", "train", "--lr=-1"], "--lr must be a positive number"),
         ]
         for (args, expected) in cases {

@@ -543,4 +543,23 @@ final class GANTests: XCTestCase {
         // 90° apart: halfway is sin(45°)/sin(90°) of each end.
         assertClose(slerp(a, b, 0.5), Tensor([Float(0.5).squareRoot(), 2 * Float(0.5).squareRoot()]), "slerp middle")
     }
+
+    /// The op profiler over whole training steps (`gan bench train --profile`): the trainer's
+    /// sections once a step, and the mlp's nine forward products a step (three in G, three in D on
+    /// the joined real and fake batch, three in D for G's loss); a step that stopped joining the
+    /// batch would show twelve.
+    func testProfileOfTrainingStepsNamesTheSectionsAndCountsTheProducts() throws {
+        let config = tinyConfig("mlp")
+        let t = try GANTrainer(config: config, train: DatasetStore.load(config.dataset, split: .train))
+        _ = t.step()
+        OpProfiler.start()
+        for _ in 0..<3 { _ = t.step() }
+        let rows = OpProfiler.stop()
+        func calls(_ phase: OpProfiler.Phase, _ name: String) -> Int? { rows.first { $0.phase == phase && $0.name == name }?.calls }
+        for section in ["data batch", "latent z", "D optimizer", "G optimizer", "metrics", "step end"] {
+            XCTAssertEqual(calls(.section, section), 3, section)
+        }
+        XCTAssertEqual(calls(.forward, "matmul"), 27)
+        XCTAssertEqual(calls(.forward, "concat"), 3)
+    }
 }

@@ -53,9 +53,13 @@ enum Autograd {
         root.pendingGrad = seed
         var results: [ObjectIdentifier: (node: GradNode, grad: Tensor)] = [:]
 
-        let savedMode = GradMode.isEnabled
+        let savedMode = GradMode.isEnabled, savedPhase = OpProfiler.inBackward
         GradMode.isEnabled = createGraph
-        defer { GradMode.isEnabled = savedMode }
+        OpProfiler.inBackward = true
+        defer {
+            GradMode.isEnabled = savedMode
+            OpProfiler.inBackward = savedPhase
+        }
 
         for node in order.reversed() {
             guard node.neededIn == pass, let g = node.pendingGrad else { continue }
@@ -68,6 +72,7 @@ enum Autograd {
                 // would cost every other node an allocation.
                 let y = node.savedOutput.map { Tensor(shape: node.shape, storage: $0, node: node) }
                 let inputGrads = rule(g, y, needs)
+                OpProfiler.op(node.name)  // the rule's own time (ops it ran are charged as they run)
                 for (k, input) in node.inputs.enumerated() where needs[k] {
                     guard let input, let gi = inputGrads[k] else { continue }
                     precondition(gi.shape == input.shape,
@@ -97,6 +102,7 @@ extension Tensor {
             let value = createGraph ? g : g.detached()
             leaf.grad = leaf.grad.map { createGraph ? $0 + value : ($0 + value).detached() } ?? value
         }
+        OpProfiler.op("leaf .grad", phase: .backward)
     }
 
     /// Gradients of `self` with respect to `inputs`, returned rather than accumulated

@@ -105,6 +105,7 @@ extension Tensor {
     /// Records `self` as the output of an op on `inputs` when any of them requires grad.
     func recorded(_ name: String, _ inputs: [Tensor], savesOutput: Bool = false,
                   _ rule: @escaping GradRule) -> Tensor {
+        OpProfiler.op(name)
         guard GradMode.isEnabled, inputs.contains(where: { $0.node != nil }) else { return self }
         var out = self
         out.node = GradNode(name: name, shape: shape, inputs: inputs.map(\.node), rule: rule,
