@@ -14,6 +14,8 @@ enum BenchSwitch: String, CaseIterable, ExpressibleByArgument {
     case dnnlConvolution = "dnnl-convolution"
     /// `Sequential.fusesBiasActivation`: a layer's bias and its activation in one pass.
     case fuseBiasActivation = "fuse-bias-activation"
+    /// `Sequential.fusesBiasSaturating`: a layer's bias and the sigmoid or tanh after it in one pass.
+    case fuseBiasSigmoid = "fuse-bias-sigmoid"
     /// `WideKernels.enabled`: the AVX-512 or AVX2 kernels in C (Adam, uniforms, dropout).
     case wideKernels = "wide-kernels"
     /// `GANTrainer.joinsPerSampleBatches`: one discriminator call on real and fake joined.
@@ -39,6 +41,7 @@ enum BenchSwitch: String, CaseIterable, ExpressibleByArgument {
         case .dnnlMatmul: return Runtime.usesOneDNNMatmul
         case .dnnlConvolution: return Runtime.usesOneDNN
         case .fuseBiasActivation: return Sequential.fusesBiasActivation
+        case .fuseBiasSigmoid: return Sequential.fusesBiasSaturating
         case .wideKernels: return WideKernels.enabled
         case .joinDiscriminatorBatch: return GANTrainer.joinsPerSampleBatches
         case .dnnlPhases: return Runtime.stridedGradientPhases > 0
@@ -56,6 +59,7 @@ enum BenchSwitch: String, CaseIterable, ExpressibleByArgument {
         case .dnnlMatmul: Runtime.usesOneDNNMatmul = on
         case .dnnlConvolution: Runtime.usesOneDNN = on
         case .fuseBiasActivation: Sequential.fusesBiasActivation = on
+        case .fuseBiasSigmoid: Sequential.fusesBiasSaturating = on
         case .wideKernels: WideKernels.enabled = on
         case .joinDiscriminatorBatch: GANTrainer.joinsPerSampleBatches = on
         case .dnnlPhases: Runtime.stridedGradientPhases = on ? 2 : 0

@@ -159,6 +159,11 @@ public final class Sequential: Module {
                let fused = Sequential.fused(layers[i], h, slope) {
                 h = fused
                 i += 2
+            } else if Sequential.fusesBiasSaturating, i + 1 < layers.count, let activation = Sequential.saturating(layers[i + 1]),
+                      let fused = Sequential.fused(layers[i], h, activation) {
+                // A layer's bias and the sigmoid or tanh after it (`Tensor.biasActivated`).
+                h = fused
+                i += 2
             } else {
                 h = layers[i](h)
                 i += 1
@@ -198,6 +203,10 @@ public final class Sequential: Module {
     /// turns it off, for comparisons).
     nonisolated(unsafe) public static var fusesBiasActivation = ProcessInfo.processInfo.environment["GAN_FUSE"] != "0"
 
+    /// Whether `callAsFunction` also fuses a layer's bias with a sigmoid or tanh after it
+    /// (`GAN_FUSE_SATURATING=0` turns it off, for comparisons; `GAN_FUSE=0` turns off every fusion).
+    nonisolated(unsafe) public static var fusesBiasSaturating = ProcessInfo.processInfo.environment["GAN_FUSE_SATURATING"] != "0"
+
     /// Whether `fused` runs a convolution layer on oneDNN with its bias and activation as one op
     /// (`Tensor.activatedConvolution`; `GAN_ACTIVATED_CONV=0` turns it off, for comparisons).
     nonisolated(unsafe) public static var activatesConvolutions = ProcessInfo.processInfo.environment["GAN_ACTIVATED_CONV"] != "0"
@@ -232,6 +241,19 @@ public final class Sequential: Module {
     /// and its bias runs along the last axis.
     static func takesChannelsLast(_ m: Module) -> Bool {
         (m as? Conv2d)?.channelsLast ?? (m as? ConvTranspose2d)?.channelsLast ?? false
+    }
+
+    /// `layer` without its bias, then the bias and `activation` as one op; nil for a layer
+    /// without a bias, or one whose bias runs along the last axis (channels-last).
+    static func fused(_ layer: Module, _ x: Tensor, _ activation: SaturatingActivation) -> Tensor? {
+        guard !takesChannelsLast(layer), let l = layer as? any WeightedLayer, let bias = l.bias?.value else { return nil }
+        return Tensor.biasActivated(l.forward(x, weight: l.weight.value, bias: nil), bias: bias, activation)
+    }
+
+    static func saturating(_ m: Module) -> SaturatingActivation? {
+        if m is Sigmoid { return .sigmoid }
+        if m is Tanh { return .tanh }
+        return nil
     }
 
     static func fusableSlope(_ m: Module) -> Float? {

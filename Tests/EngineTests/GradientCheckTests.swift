@@ -80,6 +80,25 @@ final class GradientCheckTests: XCTestCase {
         }
     }
 
+    /// The fused bias + sigmoid / tanh against finite differences (first and second order), for
+    /// [N, F] and NCHW, and bit for bit against the two ops, also at a size split over threads.
+    func testBiasSigmoidAndTanh() {
+        for shape in [[4, 5], [2, 3, 2, 3]] {
+            let x = randomTensor(shape, seed: 71), b = randomTensor([shape[1]], seed: 72)
+            for activation in [SaturatingActivation.sigmoid, .tanh] {
+                let what = "\(activation) \(shape)"
+                checkGradient([x, b], what, h: 1e-3) { project(Tensor.biasActivated($0[0], bias: $0[1], activation)) }
+                checkSecondOrder([x, b], what, h: 1e-3) { project(Tensor.biasActivated($0[0], bias: $0[1], activation)) }
+            }
+        }
+        for shape in [[4, 5], [2, 3, 2, 3], [256, 784], [64, 16, 14, 14]] {
+            let x = randomTensor(shape, seed: 73, scale: 3), b = randomTensor([shape[1]], seed: 74)
+            let pre = x + b.reshaped([1, shape[1]] + Array(repeating: 1, count: shape.count - 2))
+            XCTAssertEqual(Tensor.biasActivated(x, bias: b, .sigmoid).scalars, pre.sigmoid().scalars, "sigmoid \(shape): bit-identical to the two ops")
+            XCTAssertEqual(Tensor.biasActivated(x, bias: b, .tanh).scalars, pre.tanh().scalars, "tanh \(shape): bit-identical to the two ops")
+        }
+    }
+
     func testReductions() {
         let x = randomTensor([2, 3, 4], seed: 7)
         checkGradient([x], "sum all") { $0[0].sum() * 1.5 }

@@ -101,16 +101,17 @@ final class LayerTests: XCTestCase {
         XCTAssertTrue(d.weight.value.requiresGrad)
     }
 
-    /// Sequential adds a layer's bias together with the (leaky) ReLU after it. That must change
-    /// nothing: outputs bit for bit, first-order gradients, and the second-order gradients of a
-    /// gradient penalty through the network.
+    /// Sequential adds a layer's bias together with the (leaky) ReLU, sigmoid or tanh after it.
+    /// That must change nothing: outputs bit for bit, first-order gradients, and the second-order
+    /// gradients of a gradient penalty through the network.
     func testFusedBiasActivationMatchesSeparateLayers() {
         let net = Sequential(
             Conv2d(2, 4, kernel: 3, padding: .symmetric(1), generator: &rng), LeakyReLU(0.2),
             ConvTranspose2d(4, 3, kernel: 4, stride: 2, padding: .symmetric(1), generator: &rng), ReLU(),
+            Conv2d(3, 3, kernel: 3, padding: .symmetric(1), generator: &rng), Sigmoid(),
             Conv2d(3, 3, kernel: 3, padding: .symmetric(1), bias: false, generator: &rng), BatchNorm(3), LeakyReLU(0.2),
             Flatten(), Linear(3 * 8 * 8, 5, generator: &rng), BatchNorm(5), ReLU(), Linear(5, 4, generator: &rng), LeakyReLU(0.1),
-            Linear(4, 1, generator: &rng))
+            Linear(4, 3, generator: &rng), Tanh(), Linear(3, 1, generator: &rng), Sigmoid())
         for case let bn as BatchNorm in net.layers {
             // Non-trivial affine factors, so that scale and shift gradients are not all alike.
             bn.weight!.assign(randomTensor([bn.features], seed: 71) + 1)
@@ -130,6 +131,13 @@ final class LayerTests: XCTestCase {
             return (out, grads, penalty)
         }
         let fused = run(fused: true), separate = run(fused: false)
+        // The fused ops did run: two biases with a sigmoid after them, one with a tanh.
+        Sequential.fusesBiasActivation = true
+        OpProfiler.start()
+        _ = net(x.requiringGrad())
+        let ops = OpProfiler.stop().filter { $0.phase == .forward }
+        XCTAssertEqual(ops.first { $0.name == "biasSigmoid" }?.calls, 2)
+        XCTAssertEqual(ops.first { $0.name == "biasTanh" }?.calls, 1)
         XCTAssertEqual(fused.out.scalars, separate.out.scalars)
         for (a, b) in zip(fused.grads, separate.grads) { assertClose(a, b, rtol: 1e-5, atol: 1e-6, "first order") }
         for (a, b) in zip(fused.penalty, separate.penalty) { assertClose(a, b, rtol: 1e-5, atol: 1e-6, "gradient penalty") }
