@@ -68,7 +68,7 @@ struct BenchTrainCommand: ParsableCommand {
         config.model = model
         config.loss = loss
         config.batchSize = batch
-        config.steps = warmup + iters
+        config.steps = warmup + iters * (profile ? 2 : 1)
         let train = try DatasetStore.load("mnist", split: .train) { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
         let trainer = try GANTrainer(config: config, train: train)
         for _ in 0..<warmup { _ = trainer.step() }
@@ -117,8 +117,8 @@ struct BenchTrainCommand: ParsableCommand {
             report["profile_s_per_iter"] = Benchmark.round(table.seconds / Double(iters), 5)
         }
         if json { print(Benchmark.json(report)); return }
-        defer { if let table { print(table.text) } }
         print("\(model) / \(trainer.lossKind.rawValue), batch \(batch): median \(String(format: "%.4f", median)) s/iter, \(String(format: "%.1f", Double(batch) / median)) img/s, peak RSS \(String(format: "%.0f", rss)) MiB; sgemm \(String(format: "%.0f", gemm)) / \(String(format: "%.0f", gemmAfter)) GFLOP/s before / after (\(BLASInfo.kernel)); \(step.summary(per: "step"))")
+        if let table { print(table.text) }
     }
 
     /// Blocks of steps with the setting off and on in the order off, on, on, off, … (a drift in

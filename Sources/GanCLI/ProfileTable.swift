@@ -22,7 +22,7 @@ struct ProfileTable {
 
     var text: String {
         let perStep = seconds / Double(steps) * 1e6
-        var lines = [String(format: "Profile of %d steps, %.0f µs a step: each op, gradient rule (backward) and section charged with the time since the previous one ended on the main thread", steps, perStep),
+        var lines = [String(format: "Profile of %d more steps, %.0f µs a step on average: each op, gradient rule (backward) and section charged with the time since the previous one ended on the main thread", steps, perStep),
                      "  phase     calls/step   µs/step  % of step  name"]
         let shown = rows.filter { $0.seconds / seconds >= Self.shownFraction }
         for r in shown {
