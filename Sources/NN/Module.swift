@@ -155,13 +155,7 @@ public final class Sequential: Module {
             // its per-channel affine step, then that step and the activation in one pass
             // (`Tensor.affineLeakyRelu`): the same values, one or two full-size tensors fewer
             // to write and to keep for the backward pass.
-            if i + 1 < layers.count, let slope = Sequential.fusableSlope(layers[i + 1]),
-               let fused = Sequential.fused(layers[i], h, slope) {
-                h = fused
-                i += 2
-            } else if Sequential.fusesBiasSaturating, i + 1 < layers.count, let activation = Sequential.saturating(layers[i + 1]),
-                      let fused = Sequential.fused(layers[i], h, activation) {
-                // A layer's bias and the sigmoid or tanh after it (`Tensor.biasActivated`).
+            if i + 1 < layers.count, let fused = Sequential.fused(layers[i], then: layers[i + 1], h) {
                 h = fused
                 i += 2
             } else {
@@ -241,6 +235,14 @@ public final class Sequential: Module {
     /// and its bias runs along the last axis.
     static func takesChannelsLast(_ m: Module) -> Bool {
         (m as? Conv2d)?.channelsLast ?? (m as? ConvTranspose2d)?.channelsLast ?? false
+    }
+
+    /// `layer` and the activation after it as one fused op where they have one: (leaky) ReLU
+    /// (`Tensor.affineLeakyRelu`), or sigmoid and tanh (`Tensor.biasActivated`); else nil.
+    static func fused(_ layer: Module, then activation: Module, _ x: Tensor) -> Tensor? {
+        if let slope = fusableSlope(activation) { return fused(layer, x, slope) }
+        if fusesBiasSaturating, let f = saturating(activation) { return fused(layer, x, f) }
+        return nil
     }
 
     /// `layer` without its bias, then the bias and `activation` as one op; nil for a layer

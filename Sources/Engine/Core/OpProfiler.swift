@@ -73,7 +73,7 @@ public enum OpProfiler {
     private static func charge(_ name: String, _ phase: Phase) {
         guard pthread_equal(pthread_self(), owner) != 0 else { return }
         let t = now()
-        let i = phase == .forward ? 0 : phase == .backward ? 1 : 2
+        let i = Phase.allCases.firstIndex(of: phase)!
         let dt = t &- last
         if let k = tables[i].index(forKey: name) {
             tables[i].values[k].calls += 1

@@ -55,6 +55,17 @@ extension Tensor {
 /// `Tensor.biasActivated` fuses with the bias before them.
 public enum SaturatingActivation: Sendable {
     case sigmoid, tanh
+
+    /// The fused op's name in the graph (and in `gan bench train --profile`).
+    var opName: String { self == .sigmoid ? "biasSigmoid" : "biasTanh" }
+
+    /// The activation's vector loop (CSupport) on n values; x and y must not overlap.
+    func apply(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
+        switch self {
+        case .sigmoid: gan_sigmoid(x, y, n)
+        case .tanh: gan_tanh(x, y, n)
+        }
+    }
 }
 
 extension Tensor {
@@ -86,16 +97,13 @@ extension Tensor {
                             let b = bs[u % geo.c]
                             for i in 0..<n { t[i] = xu[lo + i] + b }
                         }
-                        switch activation {
-                        case .sigmoid: gan_sigmoid(t, yu + lo, n)
-                        case .tanh: gan_tanh(t, yu + lo, n)
-                        }
+                        activation.apply(t, yu + lo, n)
                     }
                 }
             }
         }
-        return out.recorded(activation == .sigmoid ? "biasSigmoid" : "biasTanh", [x, bias.reshaped([geo.c])], savesOutput: true,
-                            Rules.biasActivated(x.shape, activation))
+        return out.recorded(activation.opName, [x, bias.reshaped([geo.c])], savesOutput: true,
+                            Rules.biasActivated(geo.axes, activation))
     }
 }
 
@@ -144,12 +152,13 @@ extension Rules {
             .recorded("leakyGradient", [g]) { u, _, _ in [leakyGradient(u, reference, alpha: alpha)] }
     }
 
-    /// d/dx = g · f'(y) (f's rule, from the output), d/dbias = that summed over every axis but 1.
-    static func biasActivated(_ shape: [Int], _ activation: SaturatingActivation) -> GradRule {
+    /// d/dx = g · f'(y) (f's rule, from the output), d/dbias = that summed over `axes` (every
+    /// axis but 1).
+    static func biasActivated(_ axes: [Int], _ activation: SaturatingActivation) -> GradRule {
         let rule = activation == .sigmoid ? sigmoid() : tanh()
         return { g, y, needs in
             let gz = rule(g, y, [true])[0]!
-            return [needs[0] ? gz : nil, needs[1] ? gz.sum(axes: ChannelGeometry(shape).axes) : nil]
+            return [needs[0] ? gz : nil, needs[1] ? gz.sum(axes: axes) : nil]
         }
     }
 
