@@ -1,12 +1,11 @@
 // The logistic sigmoid without libm: libm's expf is a call per value that the compiler cannot
 // vectorize, and it was 5-6 % of an mlp training step (the generator's 64×784 output).
-// The loop is compiled three times (AVX-512, AVX2 and baseline x86-64, chosen when the program
-// loads) with contraction into fused multiply-adds off, so all give the same bits.
+// The loop is compiled three times (AVX-512, AVX2 + FMA and baseline x86-64, chosen when the
+// program loads; SameBitsClones.h), all giving the same bits.
 #include "CSupport.h"
 #include "ExpNonpositive.h"
 
-GAN_SAME_BITS_CLONES
-void gan_sigmoid(const float *x, float *y, long n) {
+static GAN_SAME_BITS_INLINE void gan_sigmoid_loop(const float *x, float *y, long n) {
     for (long i = 0; i < n; i++) {
         // e^(−|x|) never overflows: 1/(1+e) for x ≥ 0, e/(1+e) below.
         float v = x[i];
@@ -15,3 +14,5 @@ void gan_sigmoid(const float *x, float *y, long n) {
         y[i] = v >= 0 ? s : e * s;
     }
 }
+
+GAN_SAME_BITS_VARIANTS(gan_sigmoid, (const float *x, float *y, long n), (x, y, n))

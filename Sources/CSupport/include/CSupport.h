@@ -48,6 +48,14 @@ int gan_dropout_wide(const float *x, float *y, float *mask, long groups, unsigne
 int gan_adam_wide(float *p, const float *g, float *m, float *v, long n, float b1, float b2, float eps, float wd,
                   float s, float c, int *finite);
 
+/// The loops below are compiled once per x86 level (SameBitsClones.h); `*_at_level(level)` gives
+/// one copy (0 baseline, 1 AVX2 + FMA, 2 AVX-512), NULL when this CPU lacks it, for the tests.
+typedef void gan_unary_loop(const float *x, float *y, long n);
+typedef void gan_normal_loop(const float *u, float *out, long n, float mean, float std);
+gan_unary_loop *gan_sigmoid_at_level(int level);
+gan_unary_loop *gan_tanh_at_level(int level);
+gan_normal_loop *gan_box_muller_at_level(int level);
+
 /// y = 1 / (1 + e^−x) on n values, within 1e-6 relative of the exact value (Sigmoid.c).
 void gan_sigmoid(const float *x, float *y, long n);
 
@@ -57,7 +65,7 @@ void gan_tanh(const float *x, float *y, long n);
 /// Standard normals by Box–Muller (Normal.c), scaled to mean + std·z: from the uniforms
 /// u[2j], u[2j + 1] (each k·2⁻²⁴, as RandomGenerator gives them; 2·⌈n/2⌉ of them), with
 /// r = √(−2 ln(u[2j] + 2⁻²⁴)) and t = 2π·u[2j + 1], out[2j] = r·cos t and out[2j + 1] = r·sin t.
-/// Within 2e-7·(1 + |z|) of the exact transform; the same bits with and without AVX-512.
+/// Within 2e-7·(1 + |z|) of the exact transform; the same bits on every x86 level.
 void gan_box_muller(const float *u, float *out, long n, float mean, float std);
 
 /// out[b·length + i] = base[rows[b]·length + i] / divisor + shift for b < count, i < length: rows of
