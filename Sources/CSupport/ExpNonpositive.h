@@ -4,7 +4,6 @@
 #define GAN_EXP_NONPOSITIVE_H
 #include <stdint.h>
 #include <string.h>
-#include <math.h>
 #include "SameBitsClones.h"
 
 // eˣ for x ≤ 0: n = round(x·log₂e), r = x − n·ln 2 (ln 2 in two parts, so r is exact), Cephes'

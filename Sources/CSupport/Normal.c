@@ -5,7 +5,6 @@
 #include "CSupport.h"
 #include <stdint.h>
 #include <string.h>
-#include <math.h>
 #include "SameBitsClones.h"
 
 // ln x for x in [2⁻²⁴, 1]: x = m·2ᵉ with m in [√½, √2), f = m − 1 (exact), Cephes' degree-8

@@ -20,6 +20,10 @@ final class SameBitsCopiesTests: XCTestCase {
         return copies
     }
 
+    private func differingBits(_ a: [Float], _ b: [Float]) -> Int {
+        zip(a, b).filter { $0.bitPattern != $1.bitPattern }.count
+    }
+
     func testActivationCopiesGiveTheBaselinesBits() throws {
         let xs = Self.inputs
         for (name, atLevel) in [("sigmoid", gan_sigmoid_at_level), ("tanh", gan_tanh_at_level)] {
@@ -29,8 +33,7 @@ final class SameBitsCopiesTests: XCTestCase {
             for (level, copy) in try vectorCopies(atLevel) {
                 var y = [Float](repeating: .nan, count: xs.count)
                 copy(xs, &y, xs.count)
-                let differing = zip(y, expected).filter { $0.bitPattern != $1.bitPattern }.count
-                XCTAssertEqual(differing, 0, "\(name): level \(level) against the baseline copy, \(xs.count) inputs")
+                XCTAssertEqual(differingBits(y, expected), 0, "\(name): level \(level) against the baseline copy, \(xs.count) inputs")
             }
         }
     }
@@ -48,8 +51,7 @@ final class SameBitsCopiesTests: XCTestCase {
             for (level, copy) in try vectorCopies(gan_box_muller_at_level) {
                 var z = [Float](repeating: .nan, count: count - 1)
                 copy(u, &z, count - 1, mean, std)
-                let differing = zip(z, expected).filter { $0.bitPattern != $1.bitPattern }.count
-                XCTAssertEqual(differing, 0, "normals (mean \(mean), std \(std)): level \(level) against the baseline copy")
+                XCTAssertEqual(differingBits(z, expected), 0, "normals (mean \(mean), std \(std)): level \(level) against the baseline copy")
             }
         }
     }
