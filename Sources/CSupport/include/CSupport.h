@@ -1,6 +1,8 @@
 #ifndef GAN_CSUPPORT_H
 #define GAN_CSUPPORT_H
 
+#include <stddef.h>
+
 /// Sets flush-to-zero and denormals-are-zero on the calling thread (MXCSR on x86, FPCR on arm64).
 /// Denormal floats make some GAN runs 1.6-2x slower after a few hundred steps.
 void gan_set_flush_denormals(int enabled);
@@ -106,5 +108,20 @@ void gan_handoff_await(gan_handoff *h, int parts);
 /// The process's pool (the one registered): spinning workers go to sleep now, until the next
 /// job. Called before other threads, such as oneDNN's OpenMP team, need the cores.
 void gan_handoff_quiesce_all(void);
+
+/// The buffer cache behind Engine.BufferCache (sizes are multiples of 64 bytes, buffers at least
+/// 64 bytes). A kept buffer of exactly `size` bytes, or NULL when none is kept.
+void *gan_buffer_cache_take(size_t size);
+/// Keeps `p` (`size` bytes) for the next take of that size unless the kept bytes would pass the
+/// capacity; 1 when kept, 0 when the caller must free it.
+int gan_buffer_cache_put(void *p, size_t size);
+/// Frees every kept buffer; returns the bytes freed.
+size_t gan_buffer_cache_release(void);
+/// Bytes kept now.
+size_t gan_buffer_cache_bytes(void);
+/// Most bytes kept: GAN_BUFFER_CACHE_MIB (default 1024) MiB until set.
+long long gan_buffer_cache_capacity(void);
+/// Sets the capacity (negative: 0); 1 when more than that is kept now (the caller releases).
+int gan_buffer_cache_set_capacity(long long bytes);
 
 #endif

@@ -1,4 +1,4 @@
-import Foundation
+import CSupport
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -15,20 +15,12 @@ import Darwin
 /// merges the freed fragments: ~100 calls a step of the mlp, and keeping them ran its steps
 /// 1.03× as fast (`gan bench train --alternate`, a throwaway setting). So every buffer is kept, by
 /// size: from `pageRounding` (glibc's mmap threshold) up rounded to whole pages, below it to a
-/// cache line; up to `capacityBytes` in all (`GAN_BUFFER_CACHE_MIB`, default 1024; 0 turns the
+/// cache line; up to `capacity` bytes in all (`GAN_BUFFER_CACHE_MIB`, default 1024; 0 turns the
 /// cache off). `release()` frees everything kept.
 public enum BufferCache {
     static let pageRounding = 128 << 10
     static let page = 4096
     static let line = 64
-    nonisolated(unsafe) static var capacityBytes: Int =
-        (ProcessInfo.processInfo.environment["GAN_BUFFER_CACHE_MIB"].flatMap { Int($0) } ?? 1024) << 20
-    /// The kept buffers of each size, `kept[slot[size]]`. Lists stay when emptied; a size's list is
-    /// found by a plain dictionary read, since a dictionary's in-place accessor allocates.
-    nonisolated(unsafe) static var slot: [Int: Int] = [:]
-    nonisolated(unsafe) static var kept: [[UnsafeMutableRawPointer]] = []
-    nonisolated(unsafe) static var keptBytes = 0
-    static let lock = NSLock()
 
     /// Bytes to allocate for a request, the size it is kept under.
     @inline(__always) static func roundedBytes(_ bytes: Int) -> Int {
@@ -38,15 +30,8 @@ public enum BufferCache {
     /// A 64-byte-aligned buffer of `roundedBytes(bytes)` bytes, reused when one is kept.
     static func allocate(bytes: Int) -> UnsafeMutableRawPointer {
         let size = roundedBytes(bytes)
-        lock.lock()
-        // In place: a list copied out and stored back, or dropped when empty and made anew by
-        // the next append, was two array allocations per tensor.
-        if let i = slot[size], let p = kept[i].popLast() {
-            keptBytes -= size
-            lock.unlock()
-            return p
-        }
-        lock.unlock()
+        // The lists live in CSupport (BufferCache.c): one lock and a pointer swap per buffer.
+        if let p = gan_buffer_cache_take(size) { return p }
         var raw: UnsafeMutableRawPointer?
         guard posix_memalign(&raw, 64, size) == 0, let raw else {
             // Memory may be held here: give it back and try once more before giving up.
@@ -58,52 +43,19 @@ public enum BufferCache {
 
     /// Takes back a buffer from `allocate(bytes:)` with the same `bytes`.
     static func deallocate(_ p: UnsafeMutableRawPointer, bytes: Int) {
-        let size = roundedBytes(bytes)
-        lock.lock()
-        if keptBytes + size <= capacityBytes {
-            if let i = slot[size] {
-                kept[i].append(p)
-            } else {
-                slot[size] = kept.count
-                kept.append([p])
-            }
-            keptBytes += size
-            lock.unlock()
-            return
-        }
-        lock.unlock()
-        free(p)
+        if gan_buffer_cache_put(p, roundedBytes(bytes)) == 0 { free(p) }
     }
 
     /// Frees every kept buffer; returns the bytes freed.
     @discardableResult
-    public static func release() -> Int {
-        lock.lock()
-        let all = kept
-        let bytes = keptBytes
-        kept = []
-        slot = [:]
-        keptBytes = 0
-        lock.unlock()
-        for list in all { for p in list { free(p) } }
-        return bytes
-    }
+    public static func release() -> Int { gan_buffer_cache_release() }
 
     /// Bytes currently kept for reuse.
-    public static var cachedBytes: Int {
-        lock.lock(); defer { lock.unlock() }
-        return keptBytes
-    }
+    public static var cachedBytes: Int { gan_buffer_cache_bytes() }
 
     /// Largest number of bytes kept (`GAN_BUFFER_CACHE_MIB`); lowering it frees what is over.
     public static var capacity: Int {
-        get { lock.lock(); defer { lock.unlock() }; return capacityBytes }
-        set {
-            lock.lock()
-            capacityBytes = max(newValue, 0)
-            let over = keptBytes > capacityBytes
-            lock.unlock()
-            if over { release() }
-        }
+        get { Int(gan_buffer_cache_capacity()) }
+        set { if gan_buffer_cache_set_capacity(Int64(newValue)) != 0 { release() } }
     }
 }
