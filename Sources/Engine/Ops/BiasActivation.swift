@@ -149,7 +149,7 @@ extension Rules {
     static func leakyGradient(_ g: Tensor, _ sign: Tensor, alpha: Float) -> Tensor {
         let reference = sign.detached()
         return Tensor.zipped(g, reference, LeakyGradK(alpha: alpha))
-            .recorded("leakyGradient", [g]) { u, _, _ in [leakyGradient(u, reference, alpha: alpha)] }
+            .recorded("leakyGradient", [g], { u, _, _ in [leakyGradient(u, reference, alpha: alpha)] })
     }
 
     /// d/dx = g · f'(y) (f's rule, from the output), d/dbias = that summed over `axes` (every
