@@ -53,13 +53,16 @@ static int grow(void) {
     return 1;
 }
 
+long long gan_buffer_cache_capacity_from(const char *mib) {
+    char *end = NULL;
+    long long value = mib ? strtoll(mib, &end, 10) : 0;
+    // Unset or not a whole number: the default; a negative count keeps nothing, as 0 does.
+    if (!mib || end == mib || *end != 0) return 1024ll << 20;
+    return value < 0 ? 0 : value << 20;
+}
+
 static long long capacity_locked(void) {
-    if (capacity_bytes < 0) {
-        const char *mib = getenv("GAN_BUFFER_CACHE_MIB");
-        char *end = NULL;
-        long long value = mib ? strtoll(mib, &end, 10) : 0;
-        capacity_bytes = (mib && end != mib && *end == 0 && value >= 0) ? value << 20 : 1024ll << 20;
-    }
+    if (capacity_bytes < 0) capacity_bytes = gan_buffer_cache_capacity_from(getenv("GAN_BUFFER_CACHE_MIB"));
     return capacity_bytes;
 }
 

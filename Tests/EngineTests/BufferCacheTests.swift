@@ -1,4 +1,5 @@
 import Foundation
+import CSupport
 import Engine
 import TestSupport
 import XCTest
@@ -89,6 +90,16 @@ final class BufferCacheTests: XCTestCase {
         BufferCache.capacity = 5000
         XCTAssertEqual(BufferCache.cachedBytes, 0, "lowering the capacity below what is kept releases it")
         XCTAssertEqual(BufferCache.capacity, 5000)
+    }
+
+    /// GAN_BUFFER_CACHE_MIB: a count of MiB; unset or unreadable gives the default, negative none.
+    func testCapacityFromTheEnvironmentValue() {
+        XCTAssertEqual(gan_buffer_cache_capacity_from(nil), 1024 << 20)
+        XCTAssertEqual(gan_buffer_cache_capacity_from("256"), 256 << 20)
+        XCTAssertEqual(gan_buffer_cache_capacity_from("0"), 0)
+        XCTAssertEqual(gan_buffer_cache_capacity_from("-5"), 0)
+        XCTAssertEqual(gan_buffer_cache_capacity_from("12MB"), 1024 << 20)
+        XCTAssertEqual(gan_buffer_cache_capacity_from(""), 1024 << 20)
     }
 
     /// Threads allocating and freeing at once leave the cache's count consistent: every buffer

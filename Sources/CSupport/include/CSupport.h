@@ -121,6 +121,9 @@ size_t gan_buffer_cache_release(void);
 size_t gan_buffer_cache_bytes(void);
 /// Most bytes kept: GAN_BUFFER_CACHE_MIB (default 1024) MiB until set.
 long long gan_buffer_cache_capacity(void);
+/// The capacity a GAN_BUFFER_CACHE_MIB value asks for, in bytes: 1024 MiB when NULL or not a
+/// whole number, 0 when negative.
+long long gan_buffer_cache_capacity_from(const char *mib);
 /// Sets the capacity (negative: 0); 1 when more than that is kept now (the caller releases).
 int gan_buffer_cache_set_capacity(long long bytes);
 
