@@ -15,9 +15,9 @@ struct gan_cache_slot {
 };
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static struct gan_cache_slot *slots;  // a power of two of them, at most half used
-static size_t slot_mask;              // capacity − 1
-static unsigned slot_shift;           // 64 − log2(capacity): the hash's top bits pick the slot
+static struct gan_cache_slot *slots;  // slot_count of them, a power of two, at most half used
+static size_t slot_count;             // 0 until the first buffer is kept
+static unsigned slot_shift;           // 64 − log2(slot_count): the hash's top bits pick the slot
 static size_t used_slots;
 static size_t kept_bytes;
 static long long capacity_bytes = -1;  // −1: not yet read from GAN_BUFFER_CACHE_MIB
@@ -31,21 +31,21 @@ static size_t slot_index(size_t size) {
 static struct gan_cache_slot *find(size_t size) {
     if (!slots) return NULL;
     size_t i = slot_index(size);
-    while (slots[i].size != 0 && slots[i].size != size) i = (i + 1) & slot_mask;
+    while (slots[i].size != 0 && slots[i].size != size) i = (i + 1) & (slot_count - 1);
     return &slots[i];
 }
 
 // Doubles the table (or makes the first one); 0 when memory is short, leaving the old table.
 static int grow(void) {
-    size_t capacity = slots ? 2 * (slot_mask + 1) : 256;
-    struct gan_cache_slot *fresh = calloc(capacity, sizeof *fresh);
+    size_t count = slot_count ? 2 * slot_count : 256;
+    struct gan_cache_slot *fresh = calloc(count, sizeof *fresh);
     if (!fresh) return 0;
     struct gan_cache_slot *old = slots;
-    size_t old_capacity = old ? slot_mask + 1 : 0;
+    size_t old_count = slot_count;
     slots = fresh;
-    slot_mask = capacity - 1;
-    slot_shift = 64 - (unsigned)__builtin_ctzll((unsigned long long)capacity);
-    for (size_t i = 0; i < old_capacity; i++) {
+    slot_count = count;
+    slot_shift = 64 - (unsigned)__builtin_ctzll((unsigned long long)count);
+    for (size_t i = 0; i < old_count; i++) {
         if (old[i].size == 0) continue;
         *find(old[i].size) = old[i];
     }
@@ -78,12 +78,12 @@ void *gan_buffer_cache_take(size_t size) {
     return p;
 }
 
-int gan_buffer_cache_put(void *p, size_t size) {
+void gan_buffer_cache_put(void *p, size_t size) {
     pthread_mutex_lock(&lock);
     int kept = 0;
     if ((long long)(kept_bytes + size) <= capacity_locked()) {
         struct gan_cache_slot *s = find(size);
-        if ((!s || s->size == 0) && 2 * (used_slots + 1) > (slots ? slot_mask + 1 : 0)) {
+        if ((!s || s->size == 0) && 2 * (used_slots + 1) > slot_count) {
             s = grow() ? find(size) : NULL;
         }
         if (s) {
@@ -98,14 +98,13 @@ int gan_buffer_cache_put(void *p, size_t size) {
         }
     }
     pthread_mutex_unlock(&lock);
-    return kept;
+    if (!kept) free(p);
 }
 
-size_t gan_buffer_cache_release(void) {
-    pthread_mutex_lock(&lock);
+// Frees every kept buffer (the lists stay, empty); returns the bytes freed.
+static size_t release_locked(void) {
     size_t bytes = kept_bytes;
-    size_t capacity = slots ? slot_mask + 1 : 0;
-    for (size_t i = 0; i < capacity; i++) {
+    for (size_t i = 0; i < slot_count; i++) {
         for (void *p = slots[i].head; p;) {
             void *next = *(void **)p;
             free(p);
@@ -114,6 +113,12 @@ size_t gan_buffer_cache_release(void) {
         slots[i].head = NULL;
     }
     kept_bytes = 0;
+    return bytes;
+}
+
+size_t gan_buffer_cache_release(void) {
+    pthread_mutex_lock(&lock);
+    size_t bytes = release_locked();
     pthread_mutex_unlock(&lock);
     return bytes;
 }
@@ -132,10 +137,9 @@ long long gan_buffer_cache_capacity(void) {
     return bytes;
 }
 
-int gan_buffer_cache_set_capacity(long long bytes) {
+void gan_buffer_cache_set_capacity(long long bytes) {
     pthread_mutex_lock(&lock);
     capacity_bytes = bytes < 0 ? 0 : bytes;
-    int over = kept_bytes > (size_t)capacity_bytes;
+    if (kept_bytes > (size_t)capacity_bytes) release_locked();
     pthread_mutex_unlock(&lock);
-    return over;
 }

@@ -112,9 +112,9 @@ void gan_handoff_quiesce_all(void);
 /// The buffer cache behind Engine.BufferCache (sizes are multiples of 64 bytes, buffers at least
 /// 64 bytes). A kept buffer of exactly `size` bytes, or NULL when none is kept.
 void *gan_buffer_cache_take(size_t size);
-/// Keeps `p` (`size` bytes) for the next take of that size unless the kept bytes would pass the
-/// capacity; 1 when kept, 0 when the caller must free it.
-int gan_buffer_cache_put(void *p, size_t size);
+/// Keeps `p` (`size` bytes, from posix_memalign) for the next take of that size, or frees it
+/// when the kept bytes would pass the capacity.
+void gan_buffer_cache_put(void *p, size_t size);
 /// Frees every kept buffer; returns the bytes freed.
 size_t gan_buffer_cache_release(void);
 /// Bytes kept now.
@@ -124,7 +124,7 @@ long long gan_buffer_cache_capacity(void);
 /// The capacity a GAN_BUFFER_CACHE_MIB value asks for, in bytes: 1024 MiB when NULL or not a
 /// whole number, 0 when negative.
 long long gan_buffer_cache_capacity_from(const char *mib);
-/// Sets the capacity (negative: 0); 1 when more than that is kept now (the caller releases).
-int gan_buffer_cache_set_capacity(long long bytes);
+/// Sets the capacity (negative: 0); when more than that is kept, frees every kept buffer.
+void gan_buffer_cache_set_capacity(long long bytes);
 
 #endif

@@ -43,7 +43,7 @@ public enum BufferCache {
 
     /// Takes back a buffer from `allocate(bytes:)` with the same `bytes`.
     static func deallocate(_ p: UnsafeMutableRawPointer, bytes: Int) {
-        if gan_buffer_cache_put(p, roundedBytes(bytes)) == 0 { free(p) }
+        gan_buffer_cache_put(p, roundedBytes(bytes))
     }
 
     /// Frees every kept buffer; returns the bytes freed.
@@ -56,6 +56,6 @@ public enum BufferCache {
     /// Largest number of bytes kept (`GAN_BUFFER_CACHE_MIB`); lowering it frees what is over.
     public static var capacity: Int {
         get { Int(gan_buffer_cache_capacity()) }
-        set { if gan_buffer_cache_set_capacity(Int64(newValue)) != 0 { release() } }
+        set { gan_buffer_cache_set_capacity(Int64(newValue)) }
     }
 }
