@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# The suite under a sanitizer, in a build of its own (.build-<kind>, about 5 minutes on 2 cores):
+#   address    AddressSanitizer and LeakSanitizer, with the buffer cache off, so that a tensor
+#              buffer used after it was freed reaches ASan instead of the cache's free lists
+#   thread     ThreadSanitizer (the worker pool's hand-off, the buffer cache's lock, the
+#              threads of the kernels)
+#   undefined  UndefinedBehaviorSanitizer (the C kernels' arithmetic, shifts and alignment)
+# The Swift code, the C targets and the `gan` binaries that the CLI tests start are all built so;
+# OpenBLAS, oneDNN and libgomp are Debian's and are not instrumented.
+# Not part of the test command: docs/reliability.md says what it found and how long it takes.
+# Usage: scripts/sanitize.sh [address|thread|undefined] [XCTest filter, e.g. EngineTests.HandoffTests]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+kind=${1:-address}
+[ $# -gt 0 ] && shift
+case "$kind" in
+    address | thread | undefined) ;;
+    *) echo "scripts/sanitize.sh: the first argument is the sanitizer: address, thread or undefined (got '$kind')" >&2
+       exit 64 ;;
+esac
+./scripts/setup.sh
+scratch=".build-$kind"
+swift build -c release --build-tests --sanitize="$kind" --scratch-path "$scratch"
+
+suppressions="$(mktemp -d)"
+trap 'rm -rf "$suppressions"' EXIT
+cat > "$suppressions/leak" <<'END'
+# Foundation on Linux keeps the 4 KiB buffer of a file read that finds the file empty (the CLI
+# tests read a command's empty stdout or stderr this way; so does any String(contentsOfFile:)).
+leak:readBytesFromFile
+# A hand-off pool lives as long as its process: the engine's one, and the ones HandoffTests make.
+leak:gan_handoff_create
+END
+cat > "$suppressions/thread" <<'END'
+# libgomp is not instrumented, so TSan sees neither the fork nor the join of an OpenMP region
+# (the convolution kernels' and oneDNN's): every access on one of its threads would race with
+# the caller's before and after. The engine's own pool (Handoff.c) has no libgomp frame.
+race:libgomp.so.1
+END
+export GAN_BUFFER_CACHE_MIB=-1
+export ASAN_OPTIONS="detect_leaks=1:halt_on_error=1"
+export LSAN_OPTIONS="suppressions=$suppressions/leak:print_suppressions=0"
+export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$suppressions/thread:print_suppressions=0"
+export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
+"$scratch/release/swift-ganPackageTests.xctest" "$@"
