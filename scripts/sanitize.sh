@@ -30,6 +30,12 @@ cat > "$suppressions/leak" <<'END'
 leak:readBytesFromFile
 # A hand-off pool lives as long as its process: the engine's one, and the ones HandoffTests make.
 leak:gan_handoff_create
+# XCTest's own: its run bookkeeping (XCTestSuiteRun, made in XCTMain), 144 bytes whatever runs,
+# and the weak reference of an async test's wait; Foundation's Process.run keeps one too.
+leak:XCTMainMisc
+leak:XCTest0A8SuiteRun
+leak:awaitUsingExpectation
+leak:Foundation7ProcessC3run
 END
 cat > "$suppressions/thread" <<'END'
 # libgomp is not instrumented, so TSan sees neither the fork nor the join of an OpenMP region

@@ -60,7 +60,7 @@ final class DivergenceTests: XCTestCase {
         let run = try TrainingRun(config: config(), runDirectory: root, resume: false, log: { lines.append($0) })
         let base = run.trainer.learningRates
         var poisoned = false
-        run.trainer.afterBackward = { net, step in
+        run.trainer.afterBackward = { [unowned run] net, step in
             if step == 8 && net === run.trainer.discriminator && !poisoned {
                 poisoned = true
                 DivergenceTests.poison(net, gradient: true)
@@ -95,7 +95,7 @@ final class DivergenceTests: XCTestCase {
         c.steps = 6
         var lines: [String] = []
         let run = try TrainingRun(config: c, runDirectory: root, resume: false, log: { lines.append($0) })
-        run.trainer.afterBackward = { net, step in
+        run.trainer.afterBackward = { [unowned run] net, step in
             if step == 2 && net === run.trainer.generator { DivergenceTests.poison(net, gradient: false, value: .infinity) }
         }
         let summary = try run.run()
@@ -108,7 +108,7 @@ final class DivergenceTests: XCTestCase {
         let root = tempDir()
         defer { try? FileManager.default.removeItem(atPath: root) }
         let run = try TrainingRun(config: config("stop"), runDirectory: root, resume: false, log: { _ in })
-        run.trainer.afterBackward = { net, step in
+        run.trainer.afterBackward = { [unowned run] net, step in
             if step == 9 && net === run.trainer.discriminator { DivergenceTests.poison(net, gradient: true, value: -.infinity) }
         }
         let summary = try run.run()
@@ -129,7 +129,7 @@ final class DivergenceTests: XCTestCase {
         defer { try? FileManager.default.removeItem(atPath: root) }
         let run = try TrainingRun(config: config(), runDirectory: root, resume: false, log: { _ in })
         // Every pass through step 3 diverges, whatever the learning rate.
-        run.trainer.afterBackward = { net, step in
+        run.trainer.afterBackward = { [unowned run] net, step in
             if step == 3 && net === run.trainer.discriminator { DivergenceTests.poison(net, gradient: true) }
         }
         let summary = try run.run()
