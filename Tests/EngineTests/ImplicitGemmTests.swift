@@ -76,4 +76,37 @@ final class ImplicitGemmTests: XCTestCase {
             }
         }
     }
+
+    /// Forty seeded random geometries beyond the eight above: kernels 1–5 a side, strides 1–2,
+    /// each side's padding on its own, odd sizes and channel counts that leave partial tiles.
+    /// Under `scripts/sanitize.sh address` this is also the kernels' bounds check at their edges.
+    func testRandomGeometriesMatchWithoutOneDNN() {
+        var rng = RandomGenerator(seed: 31)
+        func pick(_ values: [Int]) -> Int { values[rng.nextInt(below: values.count)] }
+        var onKernels = 0
+        for k in 0..<40 {
+            let (kh, kw) = (1 + rng.nextInt(below: 5), 1 + rng.nextInt(below: 5))
+            let (sh, sw) = (1 + rng.nextInt(below: 2), 1 + rng.nextInt(below: 2))
+            let pad = (top: rng.nextInt(below: kh), left: rng.nextInt(below: kw), bottom: rng.nextInt(below: kh), right: rng.nextInt(below: kw))
+            let size = Swift.max(kh, kw) + rng.nextInt(below: 10)
+            let (n, c, o) = (1 + rng.nextInt(below: 3), pick([16, 20, 32, 48]), pick([16, 32, 48]))
+            let geo = ConvGeometry(kernel: (kh, kw), stride: (sh, sw), padding: pad)
+            let what = "random case \(k): n \(n), \(c)→\(o), \(size)×\(size), kernel \(kh)×\(kw), stride \(sh)×\(sw), padding \(pad)"
+            let g = geo.withChannelsLast(true)
+            let x = randomTensor([n, c, size, size], seed: 3100 + UInt64(k)).permuted([0, 2, 3, 1])
+            let w = randomTensor([o, c, kh, kw], seed: 3200 + UInt64(k), scale: 0.3)
+            let r = onAndOff { () -> (Tensor, Tensor, Tensor) in
+                let y = Tensor.conv2d(x, weight: w, g)
+                let v = randomTensor(y.shape, seed: 3300 + UInt64(k))
+                return (y, Tensor.convTranspose2d(v, weight: w, g, outputSize: (size, size)), Tensor.conv2dWeightGrad(x, v, g))
+            }
+            onKernels += r.calls
+            for (i, (a, b)) in [(r.gemm.0, r.reference.0), (r.gemm.1, r.reference.1), (r.gemm.2, r.reference.2)].enumerated() {
+                let scale = b.abs().max().item
+                assertClose(a, b, rtol: 1e-4, atol: Swift.max(1e-4, 1e-5 * scale), "\(what): \(["forward", "input gradient", "weight gradient"][i])")
+            }
+        }
+        // Every geometry fits the kernels for the forward and the weight gradient at least.
+        XCTAssertGreaterThanOrEqual(onKernels, 80, "calls on the kernels")
+    }
 }
