@@ -324,6 +324,37 @@ final class TensorOpsTests: XCTestCase {
         }
     }
 
+    /// Forty seeded random geometries on the default path (oneDNN from 16 channels where it is
+    /// available, else unfold + sgemm; the 1-output-channel forms): kernels 1–5 a side, strides
+    /// 1–3, dilation 1–2, each side's padding on its own, rectangular images, against direct loops
+    /// and the same adjoint identities as above. Under `scripts/sanitize.sh address` this is also
+    /// the unfold and fold loops' bounds check at their edges.
+    func testRandomGeometriesAgainstDirectLoops() {
+        var rng = RandomGenerator(seed: 32)
+        func pick(_ values: [Int]) -> Int { values[rng.nextInt(below: values.count)] }
+        for k in 0..<40 {
+            let (kh, kw) = (1 + rng.nextInt(below: 5), 1 + rng.nextInt(below: 5))
+            let (dh, dw) = (1 + rng.nextInt(below: 2), 1 + rng.nextInt(below: 2))
+            let pad = (top: rng.nextInt(below: kh), left: rng.nextInt(below: kw), bottom: rng.nextInt(below: kh), right: rng.nextInt(below: kw))
+            let geo = ConvGeometry(kernel: (kh, kw), stride: (1 + rng.nextInt(below: 3), 1 + rng.nextInt(below: 3)), padding: pad, dilation: (dh, dw))
+            // At least one output pixel: the padded image holds one dilated kernel.
+            let h = Swift.max(1, (kh - 1) * dh + 1 - pad.top - pad.bottom) + rng.nextInt(below: 8)
+            let wd = Swift.max(1, (kw - 1) * dw + 1 - pad.left - pad.right) + rng.nextInt(below: 8)
+            let (n, c, o) = (1 + rng.nextInt(below: 3), pick([1, 2, 3, 16, 24]), pick([1, 4, 16, 24]))
+            let what = "random case \(k): n \(n), \(c)→\(o), \(h)×\(wd), \(geo)"
+            let x = randomTensor([n, c, h, wd], seed: 3400 + UInt64(k)), w = randomTensor([o, c, kh, kw], seed: 3500 + UInt64(k))
+            let y = Tensor.conv2d(x, weight: w, geo)
+            assertClose(y, directConv(x, w, geo), "\(what): conv2d vs direct")
+            let v = randomTensor(y.shape, seed: 3600 + UInt64(k))
+            let lhs = (y * v).sum().item
+            let rhs = (x * Tensor.convTranspose2d(v, weight: w, geo, outputSize: (h, wd))).sum().item
+            XCTAssertEqual(lhs, rhs, accuracy: 1e-3 * Swift.abs(lhs) + 1e-3, "\(what): adjoint")
+            let u = randomTensor(w.shape, seed: 3700 + UInt64(k))
+            let viaGrad = (Tensor.conv2dWeightGrad(x, v, geo) * u).sum().item, viaConv = (directConv(x, u, geo) * v).sum().item
+            XCTAssertEqual(viaGrad, viaConv, accuracy: 1e-3 * Swift.abs(viaConv) + 1e-3, "\(what): weight grad")
+        }
+    }
+
     /// Where oneDNN is used, its three convolutions agree with the engine's own unfold + sgemm
     /// path on the dcgan-bn and Keras geometries (two independent implementations), in both the
     /// blocked and the channels-last layouts oneDNN is asked for.
