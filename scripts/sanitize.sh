@@ -10,6 +10,10 @@
 # its C targets only); Debian's OpenBLAS, oneDNN and libgomp are not instrumented.
 # Not part of the test command: docs/reliability.md says what it found and how long it takes.
 # Usage: scripts/sanitize.sh [address|thread|undefined] [XCTest filter, e.g. EngineTests.HandoffTests]
+#        scripts/sanitize.sh [address|thread|undefined] --commands
+# --commands runs the instrumented `gan` instead of the suite, at full size on MNIST and
+# Fashion-MNIST: every model with every loss for 3 steps, then sample, interpolate, eval, plot,
+# distances, the three benches and a classifier epoch (7 minutes under ASan).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 kind=${1:-address}
@@ -56,4 +60,39 @@ export ASAN_OPTIONS="detect_leaks=1:halt_on_error=1"
 export LSAN_OPTIONS="suppressions=$suppressions/leak:print_suppressions=0"
 export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$suppressions/thread:print_suppressions=0"
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
-"$scratch/release/swift-ganPackageTests.xctest" "$@"
+if [ "${1:-}" != --commands ]; then
+    "$scratch/release/swift-ganPackageTests.xctest" "$@"
+    exit
+fi
+
+gan="$scratch/release/gan"
+work="$(mktemp -d)"
+trap 'rm -rf "$suppressions" "$work"' EXIT
+failed=0
+run() {  # a command line for the log, then its status; its output is kept only when it fails
+    local start=$SECONDS
+    if "$gan" "$@" > "$work/out" 2>&1; then
+        echo "ok    $((SECONDS - start)) s  gan $*"
+    else
+        echo "FAIL  status $?  gan $*"; tail -20 "$work/out"; failed=1
+    fi
+}
+for model in mlp mlp-deep dcgan dcgan-bn cgan cdcgan; do
+    for loss in minimax nonsaturating lsgan wgan-clip wgan-gp hinge; do
+        run train --model "$model" --loss "$loss" --steps 3 --eval-every 0 --run-dir "$work/$model-$loss"
+    done
+done
+run train --model dcgan --steps 2 --run-dir "$work/dcgan"
+checkpoint="$(ls "$work"/dcgan/checkpoints/*.safetensors | tail -1)"
+run sample --checkpoint "$checkpoint" --out "$work/grid.png"
+run interpolate --checkpoint "$checkpoint" --out "$work/strip.png"
+run eval --checkpoint "$checkpoint" --count 1000
+run eval --checkpoint "$checkpoint" --count 1000 --dataset fashion-mnist
+run plot --run-dir "$work/dcgan"
+run distances
+run bench train --model dcgan-bn --loss wgan-gp --iters 2 --warmup 1 --profile
+run bench train --model mlp --iters 8 --warmup 1 --alternate op-profiler --block 2
+run bench generate --model dcgan --count 500
+run bench engine --model wgan-gp-critic --breakdown --iters 2
+run classifier train --dataset fashion-mnist --epochs 1 --out "$work/classifier.safetensors"
+exit $failed
