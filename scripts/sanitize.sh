@@ -25,18 +25,17 @@ case "$kind" in
 esac
 ./scripts/setup.sh
 scratch=".build-$kind"
-if [ "$kind" = undefined ]; then
-    # swiftc has no UBSan for Swift code on Linux (its own checks cover that); the C targets get
-    # it from clang, and clang links its runtime.
-    swift build -c release --build-tests --scratch-path "$scratch" -Xcc -fsanitize=undefined \
-        -Xcc -fno-sanitize-recover=undefined -Xswiftc -Xclang-linker -Xswiftc -fsanitize=undefined
-else
-    swift build -c release --build-tests --sanitize="$kind" --scratch-path "$scratch"
-fi
+sanitize=(--sanitize="$kind")
+# swiftc has no UBSan for Swift code on Linux (its own checks cover that): the C targets get it
+# from clang, and clang links its runtime.
+[ "$kind" = undefined ] && sanitize=(-Xcc -fsanitize=undefined -Xcc -fno-sanitize-recover=undefined
+                                     -Xswiftc -Xclang-linker -Xswiftc -fsanitize=undefined)
+swift build -c release --build-tests --scratch-path "$scratch" "${sanitize[@]}"
 
-suppressions="$(mktemp -d)"
-trap 'rm -rf "$suppressions"' EXIT
-cat > "$suppressions/leak" <<'END'
+# The suppression files, and --commands' run directories.
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+cat > "$work/leak" <<'END'
 # Foundation on Linux keeps the 4 KiB buffer of a file read that finds the file empty (the CLI
 # tests read a command's empty stdout or stderr this way; so does any String(contentsOfFile:)).
 leak:readBytesFromFile
@@ -49,7 +48,7 @@ leak:XCTest0A8SuiteRun
 leak:awaitUsingExpectation
 leak:Foundation7ProcessC3run
 END
-cat > "$suppressions/thread" <<'END'
+cat > "$work/thread" <<'END'
 # libgomp is not instrumented, so TSan sees neither the fork nor the join of an OpenMP region
 # (the convolution kernels' and oneDNN's): every access on one of its threads would race with
 # the caller's before and after. The engine's own pool (Handoff.c) has no libgomp frame.
@@ -57,8 +56,8 @@ race:libgomp.so.1
 END
 export GAN_BUFFER_CACHE_MIB=-1
 export ASAN_OPTIONS="detect_leaks=1:halt_on_error=1"
-export LSAN_OPTIONS="suppressions=$suppressions/leak:print_suppressions=0"
-export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$suppressions/thread:print_suppressions=0"
+export LSAN_OPTIONS="suppressions=$work/leak:print_suppressions=0"
+export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$work/thread:print_suppressions=0"
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
 if [ "${1:-}" != --commands ]; then
     "$scratch/release/swift-ganPackageTests.xctest" "$@"
@@ -66,8 +65,6 @@ if [ "${1:-}" != --commands ]; then
 fi
 
 gan="$scratch/release/gan"
-work="$(mktemp -d)"
-trap 'rm -rf "$suppressions" "$work"' EXIT
 failed=0
 run() {  # a command line for the log, then its status; its output is kept only when it fails
     local start=$SECONDS
@@ -82,13 +79,14 @@ for model in mlp mlp-deep dcgan dcgan-bn cgan cdcgan; do
         run train --model "$model" --loss "$loss" --steps 3 --eval-every 0 --run-dir "$work/$model-$loss"
     done
 done
-run train --model dcgan --steps 2 --run-dir "$work/dcgan"
-checkpoint="$(ls "$work"/dcgan/checkpoints/*.safetensors | tail -1)"
+# The default model's run from the loop (dcgan trains with nonsaturating by default).
+run_dir="$work/dcgan-nonsaturating"
+checkpoint="$(ls "$run_dir"/checkpoints/*.safetensors | tail -1)"
 run sample --checkpoint "$checkpoint" --out "$work/grid.png"
 run interpolate --checkpoint "$checkpoint" --out "$work/strip.png"
 run eval --checkpoint "$checkpoint" --count 1000
 run eval --checkpoint "$checkpoint" --count 1000 --dataset fashion-mnist
-run plot --run-dir "$work/dcgan"
+run plot --run-dir "$run_dir"
 run distances
 run bench train --model dcgan-bn --loss wgan-gp --iters 2 --warmup 1 --profile
 run bench train --model mlp --iters 8 --warmup 1 --alternate op-profiler --block 2

@@ -37,17 +37,24 @@ final class ImplicitGemmTests: XCTestCase {
         return (gemm, body(), calls)
     }
 
+    /// conv2d(x, w) on `g`, its input gradient and its weight gradient for an output gradient
+    /// seeded `dySeed`: on the kernels, then without oneDNN.
+    func threePasses(_ x: Tensor, _ w: Tensor, _ g: ConvGeometry, size: Int, dySeed: UInt64)
+        -> (gemm: (Tensor, Tensor, Tensor), reference: (Tensor, Tensor, Tensor), calls: Int) {
+        onAndOff {
+            let y = Tensor.conv2d(x, weight: w, g)
+            let v = randomTensor(y.shape, seed: dySeed)
+            return (y, Tensor.convTranspose2d(v, weight: w, g, outputSize: (size, size)), Tensor.conv2dWeightGrad(x, v, g))
+        }
+    }
+
     func testConvolutionAndGradientsMatchWithoutOneDNN() {
         for (k, (n, c, o, size, geo)) in cases.enumerated() {
             let what = "case \(k)"
             let g = geo.withChannelsLast(true)
             let x = randomTensor([n, c, size, size], seed: 1900 + UInt64(k)).permuted([0, 2, 3, 1])
             let w = randomTensor([o, c, geo.kernelH, geo.kernelW], seed: 1910 + UInt64(k), scale: 0.3)
-            let r = onAndOff { () -> (Tensor, Tensor, Tensor) in
-                let y = Tensor.conv2d(x, weight: w, g)
-                let v = randomTensor(y.shape, seed: 1920 + UInt64(k))
-                return (y, Tensor.convTranspose2d(v, weight: w, g, outputSize: (size, size)), Tensor.conv2dWeightGrad(x, v, g))
-            }
+            let r = threePasses(x, w, g, size: size, dySeed: 1920 + UInt64(k))
             XCTAssertEqual(r.calls, c % 16 == 0 ? 3 : 2, "\(what): calls on the kernels")
             assertClose(r.gemm.0, r.reference.0, rtol: 1e-4, atol: 1e-4, "\(what) forward")
             assertClose(r.gemm.1, r.reference.1, rtol: 1e-4, atol: 1e-4, "\(what) input gradient")
@@ -95,11 +102,7 @@ final class ImplicitGemmTests: XCTestCase {
             let g = geo.withChannelsLast(true)
             let x = randomTensor([n, c, size, size], seed: 3100 + UInt64(k)).permuted([0, 2, 3, 1])
             let w = randomTensor([o, c, kh, kw], seed: 3200 + UInt64(k), scale: 0.3)
-            let r = onAndOff { () -> (Tensor, Tensor, Tensor) in
-                let y = Tensor.conv2d(x, weight: w, g)
-                let v = randomTensor(y.shape, seed: 3300 + UInt64(k))
-                return (y, Tensor.convTranspose2d(v, weight: w, g, outputSize: (size, size)), Tensor.conv2dWeightGrad(x, v, g))
-            }
+            let r = threePasses(x, w, g, size: size, dySeed: 3300 + UInt64(k))
             onKernels += r.calls
             for (i, (a, b)) in [(r.gemm.0, r.reference.0), (r.gemm.1, r.reference.1), (r.gemm.2, r.reference.2)].enumerated() {
                 let scale = b.abs().max().item

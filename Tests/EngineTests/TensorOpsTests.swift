@@ -308,26 +308,30 @@ final class TensorOpsTests: XCTestCase {
         ]
         for (k, (c, o, geo)) in cases.enumerated() {
             let x = randomTensor([5, c, 9, 8], seed: 60 + UInt64(k)), w = randomTensor([o, c, geo.kernelH, geo.kernelW], seed: 70 + UInt64(k))
-            let y = Tensor.conv2d(x, weight: w, geo)
-            assertClose(y, directConv(x, w, geo), "case \(k): conv2d vs direct")
-            // convTranspose2d is the adjoint of conv2d: ⟨conv(x), v⟩ = ⟨x, convT(v)⟩, and the
-            // weight gradient is d⟨conv(x, w), v⟩/dw.
-            let v = randomTensor(y.shape, seed: 80 + UInt64(k))
-            let lhs = (y * v).sum().item
-            let rhs = (x * Tensor.convTranspose2d(v, weight: w, geo, outputSize: (9, 8))).sum().item
-            XCTAssertEqual(lhs, rhs, accuracy: 1e-3 * Swift.abs(lhs) + 1e-3, "case \(k): adjoint")
-            let dw = Tensor.conv2dWeightGrad(x, v, geo)
-            // conv is linear in w, so ⟨dw, u⟩ = ⟨conv(x, u), v⟩ for any direction u.
-            let u = randomTensor(w.shape, seed: 90 + UInt64(k))
-            let viaGrad = (dw * u).sum().item, viaConv = (directConv(x, u, geo) * v).sum().item
-            XCTAssertEqual(viaGrad, viaConv, accuracy: 1e-3 * Swift.abs(viaConv) + 1e-3, "case \(k): weight grad")
+            assertMatchesDirectLoops(x, w, geo, seeds: (80 + UInt64(k), 90 + UInt64(k)), "case \(k)")
         }
+    }
+
+    /// conv2d(x, w) against direct loops; convTranspose2d as its adjoint, ⟨conv(x), v⟩ =
+    /// ⟨x, convT(v)⟩; and the weight gradient as d⟨conv(x, w), v⟩/dw: conv is linear in w, so
+    /// ⟨dw, u⟩ = ⟨conv(x, u), v⟩ for any direction u. `seeds` seed v and u.
+    func assertMatchesDirectLoops(_ x: Tensor, _ w: Tensor, _ geo: ConvGeometry, seeds: (v: UInt64, u: UInt64), _ what: String,
+                                  file: StaticString = #filePath, line: UInt = #line) {
+        let y = Tensor.conv2d(x, weight: w, geo)
+        assertClose(y, directConv(x, w, geo), "\(what): conv2d vs direct", file: file, line: line)
+        let v = randomTensor(y.shape, seed: seeds.v)
+        let lhs = (y * v).sum().item
+        let rhs = (x * Tensor.convTranspose2d(v, weight: w, geo, outputSize: (x.shape[2], x.shape[3]))).sum().item
+        XCTAssertEqual(lhs, rhs, accuracy: 1e-3 * Swift.abs(lhs) + 1e-3, "\(what): adjoint", file: file, line: line)
+        let u = randomTensor(w.shape, seed: seeds.u)
+        let viaGrad = (Tensor.conv2dWeightGrad(x, v, geo) * u).sum().item, viaConv = (directConv(x, u, geo) * v).sum().item
+        XCTAssertEqual(viaGrad, viaConv, accuracy: 1e-3 * Swift.abs(viaConv) + 1e-3, "\(what): weight grad", file: file, line: line)
     }
 
     /// Forty seeded random geometries on the default path (oneDNN from 16 channels where it is
     /// available, else unfold + sgemm; the 1-output-channel forms): kernels 1–5 a side, strides
     /// 1–3, dilation 1–2, each side's padding on its own, rectangular images, against direct loops
-    /// and the same adjoint identities as above. Under `scripts/sanitize.sh address` this is also
+    /// and the same adjoint identities. Under `scripts/sanitize.sh address` this is also
     /// the unfold and fold loops' bounds check at their edges.
     func testRandomGeometriesAgainstDirectLoops() {
         var rng = RandomGenerator(seed: 32)
@@ -343,15 +347,7 @@ final class TensorOpsTests: XCTestCase {
             let (n, c, o) = (1 + rng.nextInt(below: 3), pick([1, 2, 3, 16, 24]), pick([1, 4, 16, 24]))
             let what = "random case \(k): n \(n), \(c)→\(o), \(h)×\(wd), \(geo)"
             let x = randomTensor([n, c, h, wd], seed: 3400 + UInt64(k)), w = randomTensor([o, c, kh, kw], seed: 3500 + UInt64(k))
-            let y = Tensor.conv2d(x, weight: w, geo)
-            assertClose(y, directConv(x, w, geo), "\(what): conv2d vs direct")
-            let v = randomTensor(y.shape, seed: 3600 + UInt64(k))
-            let lhs = (y * v).sum().item
-            let rhs = (x * Tensor.convTranspose2d(v, weight: w, geo, outputSize: (h, wd))).sum().item
-            XCTAssertEqual(lhs, rhs, accuracy: 1e-3 * Swift.abs(lhs) + 1e-3, "\(what): adjoint")
-            let u = randomTensor(w.shape, seed: 3700 + UInt64(k))
-            let viaGrad = (Tensor.conv2dWeightGrad(x, v, geo) * u).sum().item, viaConv = (directConv(x, u, geo) * v).sum().item
-            XCTAssertEqual(viaGrad, viaConv, accuracy: 1e-3 * Swift.abs(viaConv) + 1e-3, "\(what): weight grad")
+            assertMatchesDirectLoops(x, w, geo, seeds: (3600 + UInt64(k), 3700 + UInt64(k)), what)
         }
     }
 
