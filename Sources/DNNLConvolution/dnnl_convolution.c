@@ -319,9 +319,11 @@ typedef struct {
 
 static phased phased_cache[PHASED_CACHE];
 static int next_phased;
-static long phased_calls;
+static long phased_calls, convolution_calls;
 
 long gan_dnnl_phased_calls(void) { return phased_calls; }
+
+long gan_dnnl_convolution_calls(void) { return convolution_calls; }
 
 static int phase_mode = -1;  // 0 off, 1 input gradients, 2 both; -1 not read from the environment yet
 
@@ -445,6 +447,7 @@ int gan_dnnl_convolution(gan_dnnl_kind kind, const gan_dnnl_shape *shape, const 
         // Channels-last calls on AVX2 go to the implicit-GEMM kernels when they fit (faster than
         // jit:avx2 there); on any failure oneDNN still runs them.
         if (gan_implicit_gemm_fits(kind, shape) && !gan_implicit_gemm_convolution(kind, shape, a, b, out, threads)) {
+            convolution_calls++;
             pthread_mutex_unlock(&lock);
             return 0;
         }
@@ -452,6 +455,7 @@ int gan_dnnl_convolution(gan_dnnl_kind kind, const gan_dnnl_shape *shape, const 
         entry *e = p ? NULL : lookup(kind, shape);
         rc = p ? run_phased(p, a, b, out) : !e || run_entry(e, a, b, out, NULL);
         phased_calls += p && !rc;
+        convolution_calls += !rc;
     }
     pthread_mutex_unlock(&lock);
     return rc;

@@ -28,6 +28,9 @@ int gan_dnnl_phases(void);
 void gan_dnnl_set_phases(int mode);
 /// Gradients run in phases so far (for tests: that the path is taken).
 long gan_dnnl_phased_calls(void);
+/// Successful `gan_dnnl_convolution` calls so far, whichever kernel ran them (oneDNN's, its
+/// phases or the implicit-GEMM kernels): for tests, that the engine's own unfold path was not.
+long gan_dnnl_convolution_calls(void);
 
 /// `kind` (GAN_DNNL_FORWARD or GAN_DNNL_BACKWARD_DATA) as `gan_dnnl_convolution`, then `+ bias`
 /// per output channel (NULL: none) and leaky ReLU with `slope`, applied while the output moves

@@ -174,6 +174,16 @@ public enum Runtime {
         #endif
     }
 
+    /// Convolutions `gan_dnnl_convolution` ran so far, on any of its kernels (for tests: that
+    /// the oneDNN module, not the engine's unfold + GEMM, computed a result).
+    public static var oneDNNConvolutionCalls: Int {
+        #if canImport(DNNLConvolution)
+        return Int(gan_dnnl_convolution_calls())
+        #else
+        return 0
+        #endif
+    }
+
     /// Stride-2 gradients run in phases so far (for tests: that the path is taken).
     public static var stridedGradientPhaseCalls: Int {
         #if canImport(DNNLConvolution)
