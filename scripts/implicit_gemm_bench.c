@@ -9,6 +9,8 @@
 //   clang -O2 -I Sources/DNNLConvolution/include -I Sources/DNNLConvolution -I Sources/CSupport/include
 //     scripts/implicit_gemm_bench.c -o /tmp/igemm_bench -ldnnl -lgomp &&
 //   OMP_NUM_THREADS=2 /tmp/igemm_bench 64 64 28 128 5 2 14 2 15
+// (session 32, on the AVX-512 host: `IGEMM_AVX512=1 OMP_NUM_THREADS=2 /tmp/igemm_bench …` for the
+// AVX-512 tiles; the figures in docs/performance.md, session 32).
 #include <oneapi/dnnl/dnnl.h>
 #include <math.h>
 #include <stdio.h>
@@ -16,9 +18,10 @@
 #include <time.h>
 #include <xmmintrin.h>
 
-// The kernels need only these from the engine's CSupport.
+// The kernels need only these from the engine's CSupport. IGEMM_AVX512=1 runs their AVX-512
+// tiles (on a CPU that has AVX-512), else the AVX2 ones.
 int gan_cpu_has_avx2(void) { return 1; }
-int gan_cpu_has_avx512f(void) { return 0; }
+int gan_cpu_has_avx512f(void) { return getenv("IGEMM_AVX512") && __builtin_cpu_supports("avx512f"); }
 #include "../Sources/DNNLConvolution/grown_buffer.c"
 #include "../Sources/DNNLConvolution/implicit_gemm.c"
 

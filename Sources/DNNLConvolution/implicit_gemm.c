@@ -127,6 +127,116 @@ static inline void gathered_tile(const float *const *x, long ldx, const long *do
     _mm256_storeu_ps(acc + 80, c50); _mm256_storeu_ps(acc + 88, c51);
 }
 
+// The same tiles with AVX-512: a row's 16 columns in one zmm register, and two panels at once
+// (6 rows × 32 columns, twelve accumulators) where two remain. Twelve rows of one panel would
+// need twelve row pointers, which do not fit in the general registers beside the loop's own
+// (the compiler reloaded them from the stack on every k); two panels need six and a second weight
+// pointer. Each value sums in k order as in the AVX2 tiles, so the results have their bits.
+__attribute__((target("avx512f")))
+static void tile512(const float *const *a, long K, const float *b, const float *b2, int two, float *acc, long ld) {
+    const float *a0 = a[0], *a1 = a[1], *a2 = a[2], *a3 = a[3], *a4 = a[4], *a5 = a[5];
+    __m512 c00 = _mm512_loadu_ps(acc + 0), c01 = two ? _mm512_loadu_ps(acc + LANES + 0) : c00;
+    __m512 c10 = _mm512_loadu_ps(acc + 1 * ld), c11 = two ? _mm512_loadu_ps(acc + LANES + 1 * ld) : c10;
+    __m512 c20 = _mm512_loadu_ps(acc + 2 * ld), c21 = two ? _mm512_loadu_ps(acc + LANES + 2 * ld) : c20;
+    __m512 c30 = _mm512_loadu_ps(acc + 3 * ld), c31 = two ? _mm512_loadu_ps(acc + LANES + 3 * ld) : c30;
+    __m512 c40 = _mm512_loadu_ps(acc + 4 * ld), c41 = two ? _mm512_loadu_ps(acc + LANES + 4 * ld) : c40;
+    __m512 c50 = _mm512_loadu_ps(acc + 5 * ld), c51 = two ? _mm512_loadu_ps(acc + LANES + 5 * ld) : c50;
+    if (two) {
+        for (long k = 0; k < K; k++) {
+            __m512 b0 = _mm512_loadu_ps(b + LANES * k), b1 = _mm512_loadu_ps(b2 + LANES * k);
+            __m512 v;
+            v = _mm512_set1_ps(a0[k]); c00 = _mm512_fmadd_ps(v, b0, c00); c01 = _mm512_fmadd_ps(v, b1, c01);
+            v = _mm512_set1_ps(a1[k]); c10 = _mm512_fmadd_ps(v, b0, c10); c11 = _mm512_fmadd_ps(v, b1, c11);
+            v = _mm512_set1_ps(a2[k]); c20 = _mm512_fmadd_ps(v, b0, c20); c21 = _mm512_fmadd_ps(v, b1, c21);
+            v = _mm512_set1_ps(a3[k]); c30 = _mm512_fmadd_ps(v, b0, c30); c31 = _mm512_fmadd_ps(v, b1, c31);
+            v = _mm512_set1_ps(a4[k]); c40 = _mm512_fmadd_ps(v, b0, c40); c41 = _mm512_fmadd_ps(v, b1, c41);
+            v = _mm512_set1_ps(a5[k]); c50 = _mm512_fmadd_ps(v, b0, c50); c51 = _mm512_fmadd_ps(v, b1, c51);
+        }
+        _mm512_storeu_ps(acc + LANES + 0, c01);
+        _mm512_storeu_ps(acc + LANES + 1 * ld, c11);
+        _mm512_storeu_ps(acc + LANES + 2 * ld, c21);
+        _mm512_storeu_ps(acc + LANES + 3 * ld, c31);
+        _mm512_storeu_ps(acc + LANES + 4 * ld, c41);
+        _mm512_storeu_ps(acc + LANES + 5 * ld, c51);
+    } else {
+        for (long k = 0; k < K; k++) {
+            __m512 b0 = _mm512_loadu_ps(b + LANES * k);
+            c00 = _mm512_fmadd_ps(_mm512_set1_ps(a0[k]), b0, c00);
+            c10 = _mm512_fmadd_ps(_mm512_set1_ps(a1[k]), b0, c10);
+            c20 = _mm512_fmadd_ps(_mm512_set1_ps(a2[k]), b0, c20);
+            c30 = _mm512_fmadd_ps(_mm512_set1_ps(a3[k]), b0, c30);
+            c40 = _mm512_fmadd_ps(_mm512_set1_ps(a4[k]), b0, c40);
+            c50 = _mm512_fmadd_ps(_mm512_set1_ps(a5[k]), b0, c50);
+        }
+    }
+    _mm512_storeu_ps(acc + 0, c00);
+    _mm512_storeu_ps(acc + 1 * ld, c10);
+    _mm512_storeu_ps(acc + 2 * ld, c20);
+    _mm512_storeu_ps(acc + 3 * ld, c30);
+    _mm512_storeu_ps(acc + 4 * ld, c40);
+    _mm512_storeu_ps(acc + 5 * ld, c50);
+}
+
+__attribute__((target("avx512f")))
+static void gathered_tile512(const float *const *x, long ldx, const long *doff, long count, const float *dy, const float *dy2, int two, float *acc, float *acc2) {
+    const float *x0 = x[0], *x1 = x[1], *x2 = x[2], *x3 = x[3], *x4 = x[4], *x5 = x[5];
+    __m512 c00 = _mm512_loadu_ps(acc + 0), c01 = two ? _mm512_loadu_ps(acc2) : c00;
+    __m512 c10 = _mm512_loadu_ps(acc + 16), c11 = two ? _mm512_loadu_ps(acc2 + 16) : c10;
+    __m512 c20 = _mm512_loadu_ps(acc + 32), c21 = two ? _mm512_loadu_ps(acc2 + 32) : c20;
+    __m512 c30 = _mm512_loadu_ps(acc + 48), c31 = two ? _mm512_loadu_ps(acc2 + 48) : c30;
+    __m512 c40 = _mm512_loadu_ps(acc + 64), c41 = two ? _mm512_loadu_ps(acc2 + 64) : c40;
+    __m512 c50 = _mm512_loadu_ps(acc + 80), c51 = two ? _mm512_loadu_ps(acc2 + 80) : c50;
+    if (two) {
+        for (long i = 0; i < count; i++) {
+            long o = i * ldx; __m512 b0 = _mm512_loadu_ps(dy + doff[i]), b1 = _mm512_loadu_ps(dy2 + doff[i]);
+            __m512 v;
+            v = _mm512_set1_ps(x0[o]); c00 = _mm512_fmadd_ps(v, b0, c00); c01 = _mm512_fmadd_ps(v, b1, c01);
+            v = _mm512_set1_ps(x1[o]); c10 = _mm512_fmadd_ps(v, b0, c10); c11 = _mm512_fmadd_ps(v, b1, c11);
+            v = _mm512_set1_ps(x2[o]); c20 = _mm512_fmadd_ps(v, b0, c20); c21 = _mm512_fmadd_ps(v, b1, c21);
+            v = _mm512_set1_ps(x3[o]); c30 = _mm512_fmadd_ps(v, b0, c30); c31 = _mm512_fmadd_ps(v, b1, c31);
+            v = _mm512_set1_ps(x4[o]); c40 = _mm512_fmadd_ps(v, b0, c40); c41 = _mm512_fmadd_ps(v, b1, c41);
+            v = _mm512_set1_ps(x5[o]); c50 = _mm512_fmadd_ps(v, b0, c50); c51 = _mm512_fmadd_ps(v, b1, c51);
+        }
+        _mm512_storeu_ps(acc2 + 0, c01);
+        _mm512_storeu_ps(acc2 + 16, c11);
+        _mm512_storeu_ps(acc2 + 32, c21);
+        _mm512_storeu_ps(acc2 + 48, c31);
+        _mm512_storeu_ps(acc2 + 64, c41);
+        _mm512_storeu_ps(acc2 + 80, c51);
+    } else {
+        for (long i = 0; i < count; i++) {
+            long o = i * ldx; __m512 b0 = _mm512_loadu_ps(dy + doff[i]);
+            c00 = _mm512_fmadd_ps(_mm512_set1_ps(x0[o]), b0, c00);
+            c10 = _mm512_fmadd_ps(_mm512_set1_ps(x1[o]), b0, c10);
+            c20 = _mm512_fmadd_ps(_mm512_set1_ps(x2[o]), b0, c20);
+            c30 = _mm512_fmadd_ps(_mm512_set1_ps(x3[o]), b0, c30);
+            c40 = _mm512_fmadd_ps(_mm512_set1_ps(x4[o]), b0, c40);
+            c50 = _mm512_fmadd_ps(_mm512_set1_ps(x5[o]), b0, c50);
+        }
+    }
+    _mm512_storeu_ps(acc + 0, c00);
+    _mm512_storeu_ps(acc + 16, c10);
+    _mm512_storeu_ps(acc + 32, c20);
+    _mm512_storeu_ps(acc + 48, c30);
+    _mm512_storeu_ps(acc + 64, c40);
+    _mm512_storeu_ps(acc + 80, c50);
+}
+
+// Which tiles run: the AVX-512 ones where the CPU has it, unless GAN_IGEMM_TILE=avx2.
+static int wide_tiles = -1;
+
+static int use_wide_tiles(void) {
+    if (wide_tiles < 0) {
+        const char *v = getenv("GAN_IGEMM_TILE");
+        wide_tiles = gan_cpu_has_avx512f() && !(v && strcmp(v, "avx2") == 0);
+    }
+    return wide_tiles;
+}
+
+int gan_implicit_gemm_wide_tiles(void) { return use_wide_tiles(); }
+
+void gan_implicit_gemm_set_wide_tiles(int on) { wide_tiles = on && gan_cpu_has_avx512f(); }
+
 // MARK: forward and input gradient: one product per stride phase
 
 // Rows are the points (a, b) of a gh × gw grid in each of n images. Point (a, b) reads source
@@ -151,6 +261,7 @@ typedef struct {
     int phases;
     phase ph[MAX_PHASES];
     float *scratch;  // GROUP · ROWS · cols floats per thread
+    int wide;        // the AVX-512 tiles
 } product;
 
 // The weight's [k, 16] slices, panel by panel; the threads share the panels out.
@@ -206,6 +317,7 @@ typedef struct {
 // Accumulates the group's tiles over the taps they meet, then stores their rows.
 static void run_group(const product *p, const phase *ph, const tile_group *gr, float *acc) {
     long panels = p->cols / LANES;
+    int wide = p->wide;
     const float *rowp[GROUP * ROWS];
     memset(acc, 0, sizeof(float) * (size_t)(gr->tiles * ROWS * p->cols));
     for (int tap = 0; tap < ph->taps; tap++) {
@@ -218,10 +330,18 @@ static void run_group(const product *p, const phase *ph, const tile_group *gr, f
         // Tile by tile, all panels: the tile's six source rows stay in L1 while the tap's weight
         // slices (k · 16 floats a panel) come from L2 (5–7 % faster than panel by panel).
         for (int g = 0; g < gr->tiles; g++)
-            if (gr->taps[g] & bit)
-                for (long pn = 0; pn < panels; pn++)
-                    tile(rowp + g * ROWS, p->k, ph->packed + (pn * ph->taps + tap) * p->k * LANES, acc + g * ROWS * p->cols + pn * LANES,
-                         p->cols);
+            if (gr->taps[g] & bit) {
+                if (wide)
+                    for (long pn = 0; pn < panels; pn += 2) {
+                        int two = pn + 1 < panels;
+                        const float *b = ph->packed + (pn * ph->taps + tap) * p->k * LANES;
+                        tile512(rowp + g * ROWS, p->k, b, b + ph->taps * p->k * LANES, two, acc + g * ROWS * p->cols + pn * LANES, p->cols);
+                    }
+                else
+                    for (long pn = 0; pn < panels; pn++)
+                        tile(rowp + g * ROWS, p->k, ph->packed + (pn * ph->taps + tap) * p->k * LANES, acc + g * ROWS * p->cols + pn * LANES,
+                             p->cols);
+            }
     }
     for (int g = 0; g < gr->tiles; g++)
         for (int i = g * ROWS; i < g * ROWS + gr->real[g]; i++)
@@ -319,6 +439,7 @@ typedef struct {
     float *dw;       // OIHW
     float *scratch;  // per thread: the partial sums, a block of dy, the pixel lists
     long per_thread;
+    int wide;        // the AVX-512 tiles
 } weight_job;
 
 // Rows of the weight gradient's partial sums, per tap and panel: c rounded up to whole tiles, so
@@ -338,7 +459,7 @@ static long weight_partials(const gan_dnnl_shape *s) { return (long)s->kh * s->k
 static void run_weight_gradient(void *arg) {
     const weight_job *j = arg;
     const gan_dnnl_shape *s = j->s;
-    int t = omp_get_thread_num(), parts = omp_get_num_threads();
+    int t = omp_get_thread_num(), parts = omp_get_num_threads(), wide = j->wide;
     long C = s->c, CP = padded_channels(C), O = s->o, panels = O / LANES, taps = (long)s->kh * s->kw, XS = x_stride(C);
     long per_image = (long)s->oh * s->ow, M = s->n * per_image;
     float *acc = j->scratch + t * j->per_thread, *block = acc + weight_partials(s);
@@ -374,12 +495,15 @@ static void run_weight_gradient(void *arg) {
                 doff[count++] = m * LANES;
             }
             if (!count) continue;
-            for (long pn = 0; pn < panels; pn++)
+            for (long pn = 0; pn < panels; pn += wide ? 2 : 1)
                 for (long c0 = 0; c0 < C; c0 += ROWS) {
                     long rows = C - c0 < ROWS ? C - c0 : ROWS;
                     const float *xr[ROWS];
                     for (int r = 0; r < ROWS; r++) xr[r] = xblock + c0 + (r < rows ? r : rows - 1);
-                    gathered_tile(xr, XS, doff, count, block + pn * PIXELS * LANES, acc + ((tap * panels + pn) * CP + c0) * LANES);
+                    float *out = acc + ((tap * panels + pn) * CP + c0) * LANES;
+                    const float *d = block + pn * PIXELS * LANES;
+                    if (wide) gathered_tile512(xr, XS, doff, count, d, d + PIXELS * LANES, pn + 1 < panels, out, out + CP * LANES);
+                    else gathered_tile(xr, XS, doff, count, d, out);
                 }
         }
     }
@@ -408,14 +532,14 @@ int gan_implicit_gemm_convolution(gan_dnnl_kind kind, const gan_dnnl_shape *s, c
         long per_thread = weight_partials(s) + PIXELS * (s->o + x_stride(s->c)) + PIXELS * (long)(sizeof(long) / sizeof(float));
         float *scratch = gan_grown(&scratch_buffer, sizeof(float) * (size_t)(per_thread * threads));
         if (!scratch) return 1;
-        weight_job j = {s, a, b, out, scratch, per_thread};
+        weight_job j = {s, a, b, out, scratch, per_thread, use_wide_tiles()};
         GOMP_parallel(run_weight_gradient, &j, (unsigned)threads, 0);
         calls++;
         return 0;
     }
     static product p;  // large (the phases' tap tables); callers hold dnnl_convolution's lock
     memset(&p, 0, sizeof p);
-    p.n = s->n; p.weight = b;
+    p.n = s->n; p.weight = b; p.wide = use_wide_tiles();
     long taps = (long)s->kh * s->kw;
     if (kind == GAN_DNNL_FORWARD) {
         p.src = a; p.src_h = s->h; p.src_w = s->w; p.k = s->c;

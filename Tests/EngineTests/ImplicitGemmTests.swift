@@ -48,6 +48,29 @@ final class ImplicitGemmTests: XCTestCase {
         }
     }
 
+    /// The AVX-512 tiles (two 16-column panels at once, and one where a panel is left over: 48
+    /// output channels) sum every value in the AVX2 tiles' order, so the three passes must give
+    /// the AVX2 tiles' bits.
+    func testAVX512TilesGiveTheAVX2TilesBits() throws {
+        try XCTSkipUnless(Runtime.cpuHasAVX512, "no AVX-512 here: the wide tiles never run")
+        let saved = Runtime.implicitGemmWideTiles
+        defer { Runtime.implicitGemmWideTiles = saved }
+        for (k, (n, c, o, size, geo)) in cases.enumerated() {
+            let g = geo.withChannelsLast(true)
+            let x = randomTensor([n, c, size, size], seed: 2900 + UInt64(k)).permuted([0, 2, 3, 1])
+            let w = randomTensor([o, c, geo.kernelH, geo.kernelW], seed: 2910 + UInt64(k), scale: 0.3)
+            Runtime.implicitGemmWideTiles = true
+            XCTAssertTrue(Runtime.implicitGemmWideTiles)
+            let wide = threePasses(x, w, g, size: size, dySeed: 2920 + UInt64(k)).gemm
+            Runtime.implicitGemmWideTiles = false
+            let narrow = threePasses(x, w, g, size: size, dySeed: 2920 + UInt64(k)).gemm
+            for (i, (a, b)) in [(wide.0, narrow.0), (wide.1, narrow.1), (wide.2, narrow.2)].enumerated() {
+                XCTAssertGreaterThan(b.abs().max().item, 0, "case \(k) pass \(i)")
+                XCTAssertEqual(a.scalars.map(\.bitPattern), b.scalars.map(\.bitPattern), "case \(k) pass \(i)")
+            }
+        }
+    }
+
     func testConvolutionAndGradientsMatchWithoutOneDNN() {
         for (k, (n, c, o, size, geo)) in cases.enumerated() {
             let what = "case \(k)"

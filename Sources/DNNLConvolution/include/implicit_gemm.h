@@ -16,6 +16,11 @@ int gan_implicit_gemm_enabled(void);
 void gan_implicit_gemm_set_enabled(int mode);
 /// Calls taken so far (for tests: that the path is taken).
 long gan_implicit_gemm_calls(void);
+/// Whether the kernels use their AVX-512 register tiles (6 rows × 32 columns) instead of the
+/// AVX2 ones: on by default where the CPU has AVX-512 (GAN_IGEMM_TILE=avx2 at start turns them
+/// off); setting 1 on a CPU without it keeps them off. Both give the same bits.
+int gan_implicit_gemm_wide_tiles(void);
+void gan_implicit_gemm_set_wide_tiles(int on);
 
 /// `gan_dnnl_convolution`'s forward, input gradient or weight gradient as matrix products
 /// straight from the channels-last activations (no unfolded copy); `threads` OpenMP threads.

@@ -146,6 +146,24 @@ public enum Runtime {
         }
     }
 
+    /// Whether the implicit-GEMM kernels use their AVX-512 register tiles (on by default where the
+    /// CPU has AVX-512; `GAN_IGEMM_TILE=avx2` at start turns them off). Both tiles give the same
+    /// bits; setting it on a CPU without AVX-512 leaves it off.
+    public static var implicitGemmWideTiles: Bool {
+        get {
+            #if canImport(DNNLConvolution)
+            return gan_implicit_gemm_wide_tiles() != 0
+            #else
+            return false
+            #endif
+        }
+        set {
+            #if canImport(DNNLConvolution)
+            gan_implicit_gemm_set_wide_tiles(newValue ? 1 : 0)
+            #endif
+        }
+    }
+
     /// Whether channels-last convolutions that fit the implicit-GEMM kernels run on them on this
     /// CPU now (`implicitGemmConvolutions` 2, or 1 on an AVX2 CPU without AVX-512, with oneDNN on).
     public static var implicitGemmActive: Bool {
