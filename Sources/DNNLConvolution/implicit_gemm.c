@@ -132,10 +132,13 @@ static inline void gathered_tile(const float *const *x, long ldx, const long *do
 // need twelve row pointers, which do not fit in the general registers beside the loop's own
 // (the compiler reloaded them from the stack on every k); two panels need six and a second weight
 // pointer. Each value sums in k order as in the AVX2 tiles, so the results have their bits.
+//
+// tile512's b2: the second panel's weight slices, used when `two`; its accumulators start 16
+// floats after the first panel's.
 __attribute__((target("avx512f")))
 static void tile512(const float *const *a, long K, const float *b, const float *b2, int two, float *acc, long ld) {
     const float *a0 = a[0], *a1 = a[1], *a2 = a[2], *a3 = a[3], *a4 = a[4], *a5 = a[5];
-    __m512 c00 = _mm512_loadu_ps(acc + 0), c01 = two ? _mm512_loadu_ps(acc + LANES + 0) : c00;
+    __m512 c00 = _mm512_loadu_ps(acc), c01 = two ? _mm512_loadu_ps(acc + LANES) : c00;
     __m512 c10 = _mm512_loadu_ps(acc + 1 * ld), c11 = two ? _mm512_loadu_ps(acc + LANES + 1 * ld) : c10;
     __m512 c20 = _mm512_loadu_ps(acc + 2 * ld), c21 = two ? _mm512_loadu_ps(acc + LANES + 2 * ld) : c20;
     __m512 c30 = _mm512_loadu_ps(acc + 3 * ld), c31 = two ? _mm512_loadu_ps(acc + LANES + 3 * ld) : c30;
@@ -152,7 +155,7 @@ static void tile512(const float *const *a, long K, const float *b, const float *
             v = _mm512_set1_ps(a4[k]); c40 = _mm512_fmadd_ps(v, b0, c40); c41 = _mm512_fmadd_ps(v, b1, c41);
             v = _mm512_set1_ps(a5[k]); c50 = _mm512_fmadd_ps(v, b0, c50); c51 = _mm512_fmadd_ps(v, b1, c51);
         }
-        _mm512_storeu_ps(acc + LANES + 0, c01);
+        _mm512_storeu_ps(acc + LANES, c01);
         _mm512_storeu_ps(acc + LANES + 1 * ld, c11);
         _mm512_storeu_ps(acc + LANES + 2 * ld, c21);
         _mm512_storeu_ps(acc + LANES + 3 * ld, c31);
@@ -169,7 +172,7 @@ static void tile512(const float *const *a, long K, const float *b, const float *
             c50 = _mm512_fmadd_ps(_mm512_set1_ps(a5[k]), b0, c50);
         }
     }
-    _mm512_storeu_ps(acc + 0, c00);
+    _mm512_storeu_ps(acc, c00);
     _mm512_storeu_ps(acc + 1 * ld, c10);
     _mm512_storeu_ps(acc + 2 * ld, c20);
     _mm512_storeu_ps(acc + 3 * ld, c30);
@@ -177,10 +180,12 @@ static void tile512(const float *const *a, long K, const float *b, const float *
     _mm512_storeu_ps(acc + 5 * ld, c50);
 }
 
+// dy2 and acc2: the second panel's dy block and partial sums, used when `two`.
 __attribute__((target("avx512f")))
-static void gathered_tile512(const float *const *x, long ldx, const long *doff, long count, const float *dy, const float *dy2, int two, float *acc, float *acc2) {
+static void gathered_tile512(const float *const *x, long ldx, const long *doff, long count, const float *dy, const float *dy2,
+                             int two, float *acc, float *acc2) {
     const float *x0 = x[0], *x1 = x[1], *x2 = x[2], *x3 = x[3], *x4 = x[4], *x5 = x[5];
-    __m512 c00 = _mm512_loadu_ps(acc + 0), c01 = two ? _mm512_loadu_ps(acc2) : c00;
+    __m512 c00 = _mm512_loadu_ps(acc), c01 = two ? _mm512_loadu_ps(acc2) : c00;
     __m512 c10 = _mm512_loadu_ps(acc + 16), c11 = two ? _mm512_loadu_ps(acc2 + 16) : c10;
     __m512 c20 = _mm512_loadu_ps(acc + 32), c21 = two ? _mm512_loadu_ps(acc2 + 32) : c20;
     __m512 c30 = _mm512_loadu_ps(acc + 48), c31 = two ? _mm512_loadu_ps(acc2 + 48) : c30;
@@ -188,7 +193,8 @@ static void gathered_tile512(const float *const *x, long ldx, const long *doff, 
     __m512 c50 = _mm512_loadu_ps(acc + 80), c51 = two ? _mm512_loadu_ps(acc2 + 80) : c50;
     if (two) {
         for (long i = 0; i < count; i++) {
-            long o = i * ldx; __m512 b0 = _mm512_loadu_ps(dy + doff[i]), b1 = _mm512_loadu_ps(dy2 + doff[i]);
+            long o = i * ldx;
+            __m512 b0 = _mm512_loadu_ps(dy + doff[i]), b1 = _mm512_loadu_ps(dy2 + doff[i]);
             __m512 v;
             v = _mm512_set1_ps(x0[o]); c00 = _mm512_fmadd_ps(v, b0, c00); c01 = _mm512_fmadd_ps(v, b1, c01);
             v = _mm512_set1_ps(x1[o]); c10 = _mm512_fmadd_ps(v, b0, c10); c11 = _mm512_fmadd_ps(v, b1, c11);
@@ -197,7 +203,7 @@ static void gathered_tile512(const float *const *x, long ldx, const long *doff, 
             v = _mm512_set1_ps(x4[o]); c40 = _mm512_fmadd_ps(v, b0, c40); c41 = _mm512_fmadd_ps(v, b1, c41);
             v = _mm512_set1_ps(x5[o]); c50 = _mm512_fmadd_ps(v, b0, c50); c51 = _mm512_fmadd_ps(v, b1, c51);
         }
-        _mm512_storeu_ps(acc2 + 0, c01);
+        _mm512_storeu_ps(acc2, c01);
         _mm512_storeu_ps(acc2 + 16, c11);
         _mm512_storeu_ps(acc2 + 32, c21);
         _mm512_storeu_ps(acc2 + 48, c31);
@@ -205,7 +211,8 @@ static void gathered_tile512(const float *const *x, long ldx, const long *doff, 
         _mm512_storeu_ps(acc2 + 80, c51);
     } else {
         for (long i = 0; i < count; i++) {
-            long o = i * ldx; __m512 b0 = _mm512_loadu_ps(dy + doff[i]);
+            long o = i * ldx;
+            __m512 b0 = _mm512_loadu_ps(dy + doff[i]);
             c00 = _mm512_fmadd_ps(_mm512_set1_ps(x0[o]), b0, c00);
             c10 = _mm512_fmadd_ps(_mm512_set1_ps(x1[o]), b0, c10);
             c20 = _mm512_fmadd_ps(_mm512_set1_ps(x2[o]), b0, c20);
@@ -214,7 +221,7 @@ static void gathered_tile512(const float *const *x, long ldx, const long *doff, 
             c50 = _mm512_fmadd_ps(_mm512_set1_ps(x5[o]), b0, c50);
         }
     }
-    _mm512_storeu_ps(acc + 0, c00);
+    _mm512_storeu_ps(acc, c00);
     _mm512_storeu_ps(acc + 16, c10);
     _mm512_storeu_ps(acc + 32, c20);
     _mm512_storeu_ps(acc + 48, c30);
