@@ -447,14 +447,13 @@ int gan_dnnl_convolution(gan_dnnl_kind kind, const gan_dnnl_shape *shape, const 
         // Channels-last calls on AVX2 go to the implicit-GEMM kernels when they fit (faster than
         // jit:avx2 there); on any failure oneDNN still runs them.
         if (gan_implicit_gemm_fits(kind, shape) && !gan_implicit_gemm_convolution(kind, shape, a, b, out, threads)) {
-            convolution_calls++;
-            pthread_mutex_unlock(&lock);
-            return 0;
+            rc = 0;
+        } else {
+            phased *p = wants_phases(kind, shape) ? lookup_phased(kind, shape) : NULL;
+            entry *e = p ? NULL : lookup(kind, shape);
+            rc = p ? run_phased(p, a, b, out) : !e || run_entry(e, a, b, out, NULL);
+            phased_calls += p && !rc;
         }
-        phased *p = wants_phases(kind, shape) ? lookup_phased(kind, shape) : NULL;
-        entry *e = p ? NULL : lookup(kind, shape);
-        rc = p ? run_phased(p, a, b, out) : !e || run_entry(e, a, b, out, NULL);
-        phased_calls += p && !rc;
         convolution_calls += !rc;
     }
     pthread_mutex_unlock(&lock);

@@ -127,106 +127,68 @@ static inline void gathered_tile(const float *const *x, long ldx, const long *do
     _mm256_storeu_ps(acc + 80, c50); _mm256_storeu_ps(acc + 88, c51);
 }
 
-// The same tiles with AVX-512: a row's 16 columns in one zmm register, and two panels at once
-// (6 rows × 32 columns, twelve accumulators) where two remain. Twelve rows of one panel would
-// need twelve row pointers, which do not fit in the general registers beside the loop's own
-// (the compiler reloaded them from the stack on every k); two panels need six and a second weight
-// pointer. Each value sums in k order as in the AVX2 tiles, so the results have their bits.
+// The same tiles with AVX-512: a row's 16 columns in one zmm register, two panels at once (6 rows
+// × 32 columns, twelve accumulators); a panel left over (an odd count) takes the AVX2 tile.
+// Twelve rows of one panel would need twelve row pointers, which do not fit in the general
+// registers beside the loop's own (the compiler reloaded them from the stack on every k); two
+// panels need six and a second weight pointer. Each value sums in k order as in the AVX2 tiles,
+// so the results have their bits.
 //
-// tile512's b2: the second panel's weight slices, used when `two`; its accumulators start 16
-// floats after the first panel's.
+// tile512's b2: the second panel's weight slices; its accumulators start 16 floats after the
+// first panel's.
 __attribute__((target("avx512f")))
-static void tile512(const float *const *a, long K, const float *b, const float *b2, int two, float *acc, long ld) {
+static void tile512(const float *const *a, long K, const float *b, const float *b2, float *acc, long ld) {
     const float *a0 = a[0], *a1 = a[1], *a2 = a[2], *a3 = a[3], *a4 = a[4], *a5 = a[5];
-    __m512 c00 = _mm512_loadu_ps(acc), c01 = two ? _mm512_loadu_ps(acc + LANES) : c00;
-    __m512 c10 = _mm512_loadu_ps(acc + 1 * ld), c11 = two ? _mm512_loadu_ps(acc + LANES + 1 * ld) : c10;
-    __m512 c20 = _mm512_loadu_ps(acc + 2 * ld), c21 = two ? _mm512_loadu_ps(acc + LANES + 2 * ld) : c20;
-    __m512 c30 = _mm512_loadu_ps(acc + 3 * ld), c31 = two ? _mm512_loadu_ps(acc + LANES + 3 * ld) : c30;
-    __m512 c40 = _mm512_loadu_ps(acc + 4 * ld), c41 = two ? _mm512_loadu_ps(acc + LANES + 4 * ld) : c40;
-    __m512 c50 = _mm512_loadu_ps(acc + 5 * ld), c51 = two ? _mm512_loadu_ps(acc + LANES + 5 * ld) : c50;
-    if (two) {
-        for (long k = 0; k < K; k++) {
-            __m512 b0 = _mm512_loadu_ps(b + LANES * k), b1 = _mm512_loadu_ps(b2 + LANES * k);
-            __m512 v;
-            v = _mm512_set1_ps(a0[k]); c00 = _mm512_fmadd_ps(v, b0, c00); c01 = _mm512_fmadd_ps(v, b1, c01);
-            v = _mm512_set1_ps(a1[k]); c10 = _mm512_fmadd_ps(v, b0, c10); c11 = _mm512_fmadd_ps(v, b1, c11);
-            v = _mm512_set1_ps(a2[k]); c20 = _mm512_fmadd_ps(v, b0, c20); c21 = _mm512_fmadd_ps(v, b1, c21);
-            v = _mm512_set1_ps(a3[k]); c30 = _mm512_fmadd_ps(v, b0, c30); c31 = _mm512_fmadd_ps(v, b1, c31);
-            v = _mm512_set1_ps(a4[k]); c40 = _mm512_fmadd_ps(v, b0, c40); c41 = _mm512_fmadd_ps(v, b1, c41);
-            v = _mm512_set1_ps(a5[k]); c50 = _mm512_fmadd_ps(v, b0, c50); c51 = _mm512_fmadd_ps(v, b1, c51);
-        }
-        _mm512_storeu_ps(acc + LANES, c01);
-        _mm512_storeu_ps(acc + LANES + 1 * ld, c11);
-        _mm512_storeu_ps(acc + LANES + 2 * ld, c21);
-        _mm512_storeu_ps(acc + LANES + 3 * ld, c31);
-        _mm512_storeu_ps(acc + LANES + 4 * ld, c41);
-        _mm512_storeu_ps(acc + LANES + 5 * ld, c51);
-    } else {
-        for (long k = 0; k < K; k++) {
-            __m512 b0 = _mm512_loadu_ps(b + LANES * k);
-            c00 = _mm512_fmadd_ps(_mm512_set1_ps(a0[k]), b0, c00);
-            c10 = _mm512_fmadd_ps(_mm512_set1_ps(a1[k]), b0, c10);
-            c20 = _mm512_fmadd_ps(_mm512_set1_ps(a2[k]), b0, c20);
-            c30 = _mm512_fmadd_ps(_mm512_set1_ps(a3[k]), b0, c30);
-            c40 = _mm512_fmadd_ps(_mm512_set1_ps(a4[k]), b0, c40);
-            c50 = _mm512_fmadd_ps(_mm512_set1_ps(a5[k]), b0, c50);
-        }
+    __m512 c00 = _mm512_loadu_ps(acc), c01 = _mm512_loadu_ps(acc + LANES);
+    __m512 c10 = _mm512_loadu_ps(acc + ld), c11 = _mm512_loadu_ps(acc + LANES + ld);
+    __m512 c20 = _mm512_loadu_ps(acc + 2 * ld), c21 = _mm512_loadu_ps(acc + LANES + 2 * ld);
+    __m512 c30 = _mm512_loadu_ps(acc + 3 * ld), c31 = _mm512_loadu_ps(acc + LANES + 3 * ld);
+    __m512 c40 = _mm512_loadu_ps(acc + 4 * ld), c41 = _mm512_loadu_ps(acc + LANES + 4 * ld);
+    __m512 c50 = _mm512_loadu_ps(acc + 5 * ld), c51 = _mm512_loadu_ps(acc + LANES + 5 * ld);
+    for (long k = 0; k < K; k++) {
+        __m512 b0 = _mm512_loadu_ps(b + LANES * k), b1 = _mm512_loadu_ps(b2 + LANES * k), v;
+        v = _mm512_set1_ps(a0[k]); c00 = _mm512_fmadd_ps(v, b0, c00); c01 = _mm512_fmadd_ps(v, b1, c01);
+        v = _mm512_set1_ps(a1[k]); c10 = _mm512_fmadd_ps(v, b0, c10); c11 = _mm512_fmadd_ps(v, b1, c11);
+        v = _mm512_set1_ps(a2[k]); c20 = _mm512_fmadd_ps(v, b0, c20); c21 = _mm512_fmadd_ps(v, b1, c21);
+        v = _mm512_set1_ps(a3[k]); c30 = _mm512_fmadd_ps(v, b0, c30); c31 = _mm512_fmadd_ps(v, b1, c31);
+        v = _mm512_set1_ps(a4[k]); c40 = _mm512_fmadd_ps(v, b0, c40); c41 = _mm512_fmadd_ps(v, b1, c41);
+        v = _mm512_set1_ps(a5[k]); c50 = _mm512_fmadd_ps(v, b0, c50); c51 = _mm512_fmadd_ps(v, b1, c51);
     }
-    _mm512_storeu_ps(acc, c00);
-    _mm512_storeu_ps(acc + 1 * ld, c10);
-    _mm512_storeu_ps(acc + 2 * ld, c20);
-    _mm512_storeu_ps(acc + 3 * ld, c30);
-    _mm512_storeu_ps(acc + 4 * ld, c40);
-    _mm512_storeu_ps(acc + 5 * ld, c50);
+    _mm512_storeu_ps(acc, c00); _mm512_storeu_ps(acc + LANES, c01);
+    _mm512_storeu_ps(acc + ld, c10); _mm512_storeu_ps(acc + LANES + ld, c11);
+    _mm512_storeu_ps(acc + 2 * ld, c20); _mm512_storeu_ps(acc + LANES + 2 * ld, c21);
+    _mm512_storeu_ps(acc + 3 * ld, c30); _mm512_storeu_ps(acc + LANES + 3 * ld, c31);
+    _mm512_storeu_ps(acc + 4 * ld, c40); _mm512_storeu_ps(acc + LANES + 4 * ld, c41);
+    _mm512_storeu_ps(acc + 5 * ld, c50); _mm512_storeu_ps(acc + LANES + 5 * ld, c51);
 }
 
-// dy2 and acc2: the second panel's dy block and partial sums, used when `two`.
+// dy2 and acc2: the second panel's dy block and partial sums.
 __attribute__((target("avx512f")))
 static void gathered_tile512(const float *const *x, long ldx, const long *doff, long count, const float *dy, const float *dy2,
-                             int two, float *acc, float *acc2) {
+                             float *acc, float *acc2) {
     const float *x0 = x[0], *x1 = x[1], *x2 = x[2], *x3 = x[3], *x4 = x[4], *x5 = x[5];
-    __m512 c00 = _mm512_loadu_ps(acc), c01 = two ? _mm512_loadu_ps(acc2) : c00;
-    __m512 c10 = _mm512_loadu_ps(acc + 16), c11 = two ? _mm512_loadu_ps(acc2 + 16) : c10;
-    __m512 c20 = _mm512_loadu_ps(acc + 32), c21 = two ? _mm512_loadu_ps(acc2 + 32) : c20;
-    __m512 c30 = _mm512_loadu_ps(acc + 48), c31 = two ? _mm512_loadu_ps(acc2 + 48) : c30;
-    __m512 c40 = _mm512_loadu_ps(acc + 64), c41 = two ? _mm512_loadu_ps(acc2 + 64) : c40;
-    __m512 c50 = _mm512_loadu_ps(acc + 80), c51 = two ? _mm512_loadu_ps(acc2 + 80) : c50;
-    if (two) {
-        for (long i = 0; i < count; i++) {
-            long o = i * ldx;
-            __m512 b0 = _mm512_loadu_ps(dy + doff[i]), b1 = _mm512_loadu_ps(dy2 + doff[i]);
-            __m512 v;
-            v = _mm512_set1_ps(x0[o]); c00 = _mm512_fmadd_ps(v, b0, c00); c01 = _mm512_fmadd_ps(v, b1, c01);
-            v = _mm512_set1_ps(x1[o]); c10 = _mm512_fmadd_ps(v, b0, c10); c11 = _mm512_fmadd_ps(v, b1, c11);
-            v = _mm512_set1_ps(x2[o]); c20 = _mm512_fmadd_ps(v, b0, c20); c21 = _mm512_fmadd_ps(v, b1, c21);
-            v = _mm512_set1_ps(x3[o]); c30 = _mm512_fmadd_ps(v, b0, c30); c31 = _mm512_fmadd_ps(v, b1, c31);
-            v = _mm512_set1_ps(x4[o]); c40 = _mm512_fmadd_ps(v, b0, c40); c41 = _mm512_fmadd_ps(v, b1, c41);
-            v = _mm512_set1_ps(x5[o]); c50 = _mm512_fmadd_ps(v, b0, c50); c51 = _mm512_fmadd_ps(v, b1, c51);
-        }
-        _mm512_storeu_ps(acc2, c01);
-        _mm512_storeu_ps(acc2 + 16, c11);
-        _mm512_storeu_ps(acc2 + 32, c21);
-        _mm512_storeu_ps(acc2 + 48, c31);
-        _mm512_storeu_ps(acc2 + 64, c41);
-        _mm512_storeu_ps(acc2 + 80, c51);
-    } else {
-        for (long i = 0; i < count; i++) {
-            long o = i * ldx;
-            __m512 b0 = _mm512_loadu_ps(dy + doff[i]);
-            c00 = _mm512_fmadd_ps(_mm512_set1_ps(x0[o]), b0, c00);
-            c10 = _mm512_fmadd_ps(_mm512_set1_ps(x1[o]), b0, c10);
-            c20 = _mm512_fmadd_ps(_mm512_set1_ps(x2[o]), b0, c20);
-            c30 = _mm512_fmadd_ps(_mm512_set1_ps(x3[o]), b0, c30);
-            c40 = _mm512_fmadd_ps(_mm512_set1_ps(x4[o]), b0, c40);
-            c50 = _mm512_fmadd_ps(_mm512_set1_ps(x5[o]), b0, c50);
-        }
+    __m512 c00 = _mm512_loadu_ps(acc), c01 = _mm512_loadu_ps(acc2);
+    __m512 c10 = _mm512_loadu_ps(acc + 16), c11 = _mm512_loadu_ps(acc2 + 16);
+    __m512 c20 = _mm512_loadu_ps(acc + 32), c21 = _mm512_loadu_ps(acc2 + 32);
+    __m512 c30 = _mm512_loadu_ps(acc + 48), c31 = _mm512_loadu_ps(acc2 + 48);
+    __m512 c40 = _mm512_loadu_ps(acc + 64), c41 = _mm512_loadu_ps(acc2 + 64);
+    __m512 c50 = _mm512_loadu_ps(acc + 80), c51 = _mm512_loadu_ps(acc2 + 80);
+    for (long i = 0; i < count; i++) {
+        long o = i * ldx;
+        __m512 b0 = _mm512_loadu_ps(dy + doff[i]), b1 = _mm512_loadu_ps(dy2 + doff[i]), v;
+        v = _mm512_set1_ps(x0[o]); c00 = _mm512_fmadd_ps(v, b0, c00); c01 = _mm512_fmadd_ps(v, b1, c01);
+        v = _mm512_set1_ps(x1[o]); c10 = _mm512_fmadd_ps(v, b0, c10); c11 = _mm512_fmadd_ps(v, b1, c11);
+        v = _mm512_set1_ps(x2[o]); c20 = _mm512_fmadd_ps(v, b0, c20); c21 = _mm512_fmadd_ps(v, b1, c21);
+        v = _mm512_set1_ps(x3[o]); c30 = _mm512_fmadd_ps(v, b0, c30); c31 = _mm512_fmadd_ps(v, b1, c31);
+        v = _mm512_set1_ps(x4[o]); c40 = _mm512_fmadd_ps(v, b0, c40); c41 = _mm512_fmadd_ps(v, b1, c41);
+        v = _mm512_set1_ps(x5[o]); c50 = _mm512_fmadd_ps(v, b0, c50); c51 = _mm512_fmadd_ps(v, b1, c51);
     }
-    _mm512_storeu_ps(acc, c00);
-    _mm512_storeu_ps(acc + 16, c10);
-    _mm512_storeu_ps(acc + 32, c20);
-    _mm512_storeu_ps(acc + 48, c30);
-    _mm512_storeu_ps(acc + 64, c40);
-    _mm512_storeu_ps(acc + 80, c50);
+    _mm512_storeu_ps(acc, c00); _mm512_storeu_ps(acc2, c01);
+    _mm512_storeu_ps(acc + 16, c10); _mm512_storeu_ps(acc2 + 16, c11);
+    _mm512_storeu_ps(acc + 32, c20); _mm512_storeu_ps(acc2 + 32, c21);
+    _mm512_storeu_ps(acc + 48, c30); _mm512_storeu_ps(acc2 + 48, c31);
+    _mm512_storeu_ps(acc + 64, c40); _mm512_storeu_ps(acc2 + 64, c41);
+    _mm512_storeu_ps(acc + 80, c50); _mm512_storeu_ps(acc2 + 80, c51);
 }
 
 // Which tiles run: the AVX-512 ones where the CPU has it, unless GAN_IGEMM_TILE=avx2.
@@ -336,19 +298,17 @@ static void run_group(const product *p, const phase *ph, const tile_group *gr, f
         }
         // Tile by tile, all panels: the tile's six source rows stay in L1 while the tap's weight
         // slices (k · 16 floats a panel) come from L2 (5–7 % faster than panel by panel).
-        for (int g = 0; g < gr->tiles; g++)
-            if (gr->taps[g] & bit) {
-                if (wide)
-                    for (long pn = 0; pn < panels; pn += 2) {
-                        int two = pn + 1 < panels;
-                        const float *b = ph->packed + (pn * ph->taps + tap) * p->k * LANES;
-                        tile512(rowp + g * ROWS, p->k, b, b + ph->taps * p->k * LANES, two, acc + g * ROWS * p->cols + pn * LANES, p->cols);
-                    }
-                else
-                    for (long pn = 0; pn < panels; pn++)
-                        tile(rowp + g * ROWS, p->k, ph->packed + (pn * ph->taps + tap) * p->k * LANES, acc + g * ROWS * p->cols + pn * LANES,
-                             p->cols);
+        for (int g = 0; g < gr->tiles; g++) {
+            if (!(gr->taps[g] & bit)) continue;
+            long pn = 0;
+            for (; wide && pn + 1 < panels; pn += 2) {
+                const float *b = ph->packed + (pn * ph->taps + tap) * p->k * LANES;
+                tile512(rowp + g * ROWS, p->k, b, b + ph->taps * p->k * LANES, acc + g * ROWS * p->cols + pn * LANES, p->cols);
             }
+            for (; pn < panels; pn++)
+                tile(rowp + g * ROWS, p->k, ph->packed + (pn * ph->taps + tap) * p->k * LANES, acc + g * ROWS * p->cols + pn * LANES,
+                     p->cols);
+        }
     }
     for (int g = 0; g < gr->tiles; g++)
         for (int i = g * ROWS; i < g * ROWS + gr->real[g]; i++)
@@ -502,16 +462,19 @@ static void run_weight_gradient(void *arg) {
                 doff[count++] = m * LANES;
             }
             if (!count) continue;
-            for (long pn = 0; pn < panels; pn += wide ? 2 : 1)
-                for (long c0 = 0; c0 < C; c0 += ROWS) {
-                    long rows = C - c0 < ROWS ? C - c0 : ROWS;
-                    const float *xr[ROWS];
-                    for (int r = 0; r < ROWS; r++) xr[r] = xblock + c0 + (r < rows ? r : rows - 1);
+            for (long c0 = 0; c0 < C; c0 += ROWS) {
+                long rows = C - c0 < ROWS ? C - c0 : ROWS;
+                const float *xr[ROWS];
+                for (int r = 0; r < ROWS; r++) xr[r] = xblock + c0 + (r < rows ? r : rows - 1);
+                long pn = 0;
+                for (; wide && pn + 1 < panels; pn += 2) {
                     float *out = acc + ((tap * panels + pn) * CP + c0) * LANES;
                     const float *d = block + pn * PIXELS * LANES;
-                    if (wide) gathered_tile512(xr, XS, doff, count, d, d + PIXELS * LANES, pn + 1 < panels, out, out + CP * LANES);
-                    else gathered_tile(xr, XS, doff, count, d, out);
+                    gathered_tile512(xr, XS, doff, count, d, d + PIXELS * LANES, out, out + CP * LANES);
                 }
+                for (; pn < panels; pn++)
+                    gathered_tile(xr, XS, doff, count, block + pn * PIXELS * LANES, acc + ((tap * panels + pn) * CP + c0) * LANES);
+            }
         }
     }
     GOMP_barrier();

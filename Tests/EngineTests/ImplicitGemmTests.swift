@@ -25,27 +25,38 @@ final class ImplicitGemmTests: XCTestCase {
         try XCTSkipUnless(Runtime.usesOneDNN, "oneDNN is not available here (the kernels sit behind its entry point)")
     }
 
-    /// `body` on the implicit-GEMM kernels (on AVX-512 CPUs too), then with oneDNN off; restores both.
-    func onAndOff<T>(_ body: () -> T) -> (gemm: T, reference: T, calls: Int) {
-        let (savedDNNL, savedGemm) = (Runtime.usesOneDNN, Runtime.implicitGemmConvolutions)
-        defer { Runtime.usesOneDNN = savedDNNL; Runtime.implicitGemmConvolutions = savedGemm }
+    /// `body` on the implicit-GEMM kernels (on AVX-512 CPUs too) and the calls it made on them;
+    /// restores the setting.
+    func onKernels<T>(_ body: () -> T) -> (result: T, calls: Int) {
+        let saved = Runtime.implicitGemmConvolutions
+        defer { Runtime.implicitGemmConvolutions = saved }
         Runtime.implicitGemmConvolutions = 2
         let before = Runtime.implicitGemmCalls
-        let gemm = body()
-        let calls = Runtime.implicitGemmCalls - before
+        let result = body()
+        return (result, Runtime.implicitGemmCalls - before)
+    }
+
+    /// `body` on the implicit-GEMM kernels, then with oneDNN off; restores both.
+    func onAndOff<T>(_ body: () -> T) -> (gemm: T, reference: T, calls: Int) {
+        let (gemm, calls) = onKernels(body)
+        let saved = Runtime.usesOneDNN
+        defer { Runtime.usesOneDNN = saved }
         Runtime.usesOneDNN = false
         return (gemm, body(), calls)
     }
 
     /// conv2d(x, w) on `g`, its input gradient and its weight gradient for an output gradient
-    /// seeded `dySeed`: on the kernels, then without oneDNN.
+    /// seeded `dySeed`, on whatever path is set.
+    func passes(_ x: Tensor, _ w: Tensor, _ g: ConvGeometry, size: Int, dySeed: UInt64) -> (Tensor, Tensor, Tensor) {
+        let y = Tensor.conv2d(x, weight: w, g)
+        let v = randomTensor(y.shape, seed: dySeed)
+        return (y, Tensor.convTranspose2d(v, weight: w, g, outputSize: (size, size)), Tensor.conv2dWeightGrad(x, v, g))
+    }
+
+    /// `passes` on the kernels, then without oneDNN.
     func threePasses(_ x: Tensor, _ w: Tensor, _ g: ConvGeometry, size: Int, dySeed: UInt64)
         -> (gemm: (Tensor, Tensor, Tensor), reference: (Tensor, Tensor, Tensor), calls: Int) {
-        onAndOff {
-            let y = Tensor.conv2d(x, weight: w, g)
-            let v = randomTensor(y.shape, seed: dySeed)
-            return (y, Tensor.convTranspose2d(v, weight: w, g, outputSize: (size, size)), Tensor.conv2dWeightGrad(x, v, g))
-        }
+        onAndOff { passes(x, w, g, size: size, dySeed: dySeed) }
     }
 
     /// The AVX-512 tiles (two 16-column panels at once, and one where a panel is left over: 48
@@ -61,9 +72,9 @@ final class ImplicitGemmTests: XCTestCase {
             let w = randomTensor([o, c, geo.kernelH, geo.kernelW], seed: 2910 + UInt64(k), scale: 0.3)
             Runtime.implicitGemmWideTiles = true
             XCTAssertTrue(Runtime.implicitGemmWideTiles)
-            let wide = threePasses(x, w, g, size: size, dySeed: 2920 + UInt64(k)).gemm
+            let wide = onKernels { passes(x, w, g, size: size, dySeed: 2920 + UInt64(k)) }.result
             Runtime.implicitGemmWideTiles = false
-            let narrow = threePasses(x, w, g, size: size, dySeed: 2920 + UInt64(k)).gemm
+            let narrow = onKernels { passes(x, w, g, size: size, dySeed: 2920 + UInt64(k)) }.result
             for (i, (a, b)) in [(wide.0, narrow.0), (wide.1, narrow.1), (wide.2, narrow.2)].enumerated() {
                 XCTAssertGreaterThan(b.abs().max().item, 0, "case \(k) pass \(i)")
                 XCTAssertEqual(a.scalars.map(\.bitPattern), b.scalars.map(\.bitPattern), "case \(k) pass \(i)")
@@ -113,7 +124,7 @@ final class ImplicitGemmTests: XCTestCase {
     func testRandomGeometriesMatchWithoutOneDNN() {
         var rng = RandomGenerator(seed: 31)
         func pick(_ values: [Int]) -> Int { values[rng.nextInt(below: values.count)] }
-        var onKernels = 0
+        var callsOnKernels = 0
         for k in 0..<40 {
             let (kh, kw) = (1 + rng.nextInt(below: 5), 1 + rng.nextInt(below: 5))
             let (sh, sw) = (1 + rng.nextInt(below: 2), 1 + rng.nextInt(below: 2))
@@ -126,13 +137,13 @@ final class ImplicitGemmTests: XCTestCase {
             let x = randomTensor([n, c, size, size], seed: 3100 + UInt64(k)).permuted([0, 2, 3, 1])
             let w = randomTensor([o, c, kh, kw], seed: 3200 + UInt64(k), scale: 0.3)
             let r = threePasses(x, w, g, size: size, dySeed: 3300 + UInt64(k))
-            onKernels += r.calls
+            callsOnKernels += r.calls
             for (i, (a, b)) in [(r.gemm.0, r.reference.0), (r.gemm.1, r.reference.1), (r.gemm.2, r.reference.2)].enumerated() {
                 let scale = b.abs().max().item
                 assertClose(a, b, rtol: 1e-4, atol: Swift.max(1e-4, 1e-5 * scale), "\(what): \(["forward", "input gradient", "weight gradient"][i])")
             }
         }
         // Every geometry fits the kernels for the forward and the weight gradient at least.
-        XCTAssertGreaterThanOrEqual(onKernels, 80, "calls on the kernels")
+        XCTAssertGreaterThanOrEqual(callsOnKernels, 80, "calls on the kernels")
     }
 }
