@@ -10,7 +10,8 @@
 //     scripts/implicit_gemm_bench.c -o /tmp/igemm_bench -ldnnl -lgomp &&
 //   OMP_NUM_THREADS=2 /tmp/igemm_bench 64 64 28 128 5 2 14 2 15
 // (session 32, on the AVX-512 host: `IGEMM_AVX512=1 OMP_NUM_THREADS=2 /tmp/igemm_bench …` for the
-// AVX-512 tiles; the figures in docs/performance.md, session 32).
+// AVX-512 tiles; the figures in docs/performance.md, sessions 32–33). Both sides run on
+// OMP_NUM_THREADS threads (2 if unset); IGEMM_PASS=0, 1 or 2 runs that pass alone.
 #include <oneapi/dnnl/dnnl.h>
 #include <math.h>
 #include <stdio.h>
@@ -65,6 +66,7 @@ int main(int argc, char **argv) {
     int N = atoi(argv[1]), C = atoi(argv[2]), H = atoi(argv[3]), O = atoi(argv[4]), K = atoi(argv[5]), S = atoi(argv[6]);
     int OH = atoi(argv[7]), PAD = atoi(argv[8]), pairs = atoi(argv[9]);
     if (pairs > 64) pairs = 64;
+    int threads = getenv("OMP_NUM_THREADS") ? atoi(getenv("OMP_NUM_THREADS")) : 2;
     int PR = (OH - 1) * S + K - H - PAD;  // oneDNN's exact padding after
     gan_dnnl_shape s = {N, C, H, H, O, OH, OH, K, K, S, S, PAD, PAD, PR, PR, 1, 1, 1};
     gan_implicit_gemm_set_enabled(2);
@@ -112,10 +114,11 @@ int main(int argc, char **argv) {
     double gflop = 2.0 * N * OH * OH * O * C * K * K * 1e-9;
     printf("N%d C%d H%d O%d K%d S%d OH%d pad %d/%d: %.2f GFLOP a pass, %d pairs\n", N, C, H, O, K, S, OH, PAD, PR, gflop, pairs);
     for (int k = 0; k < 3; k++) {
+        if (getenv("IGEMM_PASS") && atoi(getenv("IGEMM_PASS")) != k) continue;
         double t[2][64], ratio[64];
         for (int r = -2; r < pairs; r++) {  // two pairs of warm-up
             double t0 = now();
-            gan_implicit_gemm_convolution((gan_dnnl_kind)k, &s, a[k], b[k], out[0][k], 2);
+            gan_implicit_gemm_convolution((gan_dnnl_kind)k, &s, a[k], b[k], out[0][k], threads);
             double t1 = now();
             if (k < 2) dnnl_primitive_execute(wr[k].reorder, st, 2, wr[k].args);
             dnnl_primitive_execute(prim[k], st, 3, args[k]);

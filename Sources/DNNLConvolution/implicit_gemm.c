@@ -47,6 +47,17 @@ int gan_implicit_gemm_enabled(void) {
     return enabled;
 }
 
+// Which passes the kernels take (bit 0 forward, 1 input gradient, 2 weight gradient): all, or
+// GAN_IGEMM_PASSES, to measure one against oneDNN's in a step (docs/performance.md, session 33).
+static int passes(void) {
+    static int mask = -1;
+    if (mask < 0) {
+        const char *v = getenv("GAN_IGEMM_PASSES");
+        mask = v ? atoi(v) & 7 : 7;
+    }
+    return mask;
+}
+
 void gan_implicit_gemm_set_enabled(int mode) { enabled = mode < 0 ? 0 : mode > 2 ? 2 : mode; }
 
 long gan_implicit_gemm_calls(void) { return calls; }
@@ -57,6 +68,7 @@ int gan_implicit_gemm_fits(gan_dnnl_kind kind, const gan_dnnl_shape *s) {
     int mode = gan_implicit_gemm_enabled();
     if (!mode || !s->cl || s->dh != 1 || s->dw != 1 || !gan_cpu_has_avx2() || (mode == 1 && gan_cpu_has_avx512f())) return 0;
     if (s->kh * s->kw > MAX_TAPS || s->sh * s->sw > MAX_PHASES || s->c < LANES || s->o < LANES) return 0;
+    if (!(passes() & (1 << kind))) return 0;
     long written = kind == GAN_DNNL_BACKWARD_DATA ? s->c : s->o;
     return (kind == GAN_DNNL_FORWARD || kind == GAN_DNNL_BACKWARD_DATA || kind == GAN_DNNL_BACKWARD_WEIGHTS) &&
            gan_implicit_gemm_writes_channels(written);
@@ -162,6 +174,55 @@ static void tile512(const float *const *a, long K, const float *b, const float *
     _mm512_storeu_ps(acc + 5 * ld, c50); _mm512_storeu_ps(acc + LANES + 5 * ld, c51);
 }
 
+// Six rows × four panels (64 columns, 24 accumulators), the weight packed [k][64] so that one
+// pointer reaches the four panels' slices: per k, four loads and six broadcasts feed 24 FMAs,
+// where tile512 needs two and six for 12. Same k order as the other tiles, so the same bits.
+__attribute__((target("avx512f")))
+static void tile512x4(const float *const *a, long K, const float *b, float *acc, long ld) {
+    const float *a0 = a[0], *a1 = a[1], *a2 = a[2], *a3 = a[3], *a4 = a[4], *a5 = a[5];
+    __m512 c00 = _mm512_loadu_ps(acc + 0 * ld), c01 = _mm512_loadu_ps(acc + 0 * ld + 16);
+    __m512 c02 = _mm512_loadu_ps(acc + 0 * ld + 32), c03 = _mm512_loadu_ps(acc + 0 * ld + 48);
+    __m512 c10 = _mm512_loadu_ps(acc + 1 * ld), c11 = _mm512_loadu_ps(acc + 1 * ld + 16);
+    __m512 c12 = _mm512_loadu_ps(acc + 1 * ld + 32), c13 = _mm512_loadu_ps(acc + 1 * ld + 48);
+    __m512 c20 = _mm512_loadu_ps(acc + 2 * ld), c21 = _mm512_loadu_ps(acc + 2 * ld + 16);
+    __m512 c22 = _mm512_loadu_ps(acc + 2 * ld + 32), c23 = _mm512_loadu_ps(acc + 2 * ld + 48);
+    __m512 c30 = _mm512_loadu_ps(acc + 3 * ld), c31 = _mm512_loadu_ps(acc + 3 * ld + 16);
+    __m512 c32 = _mm512_loadu_ps(acc + 3 * ld + 32), c33 = _mm512_loadu_ps(acc + 3 * ld + 48);
+    __m512 c40 = _mm512_loadu_ps(acc + 4 * ld), c41 = _mm512_loadu_ps(acc + 4 * ld + 16);
+    __m512 c42 = _mm512_loadu_ps(acc + 4 * ld + 32), c43 = _mm512_loadu_ps(acc + 4 * ld + 48);
+    __m512 c50 = _mm512_loadu_ps(acc + 5 * ld), c51 = _mm512_loadu_ps(acc + 5 * ld + 16);
+    __m512 c52 = _mm512_loadu_ps(acc + 5 * ld + 32), c53 = _mm512_loadu_ps(acc + 5 * ld + 48);
+    for (long k = 0; k < K; k++) {
+        const float *bk = b + 4 * LANES * k;
+        __m512 b0 = _mm512_loadu_ps(bk), b1 = _mm512_loadu_ps(bk + 16), v;
+        __m512 b2 = _mm512_loadu_ps(bk + 32), b3 = _mm512_loadu_ps(bk + 48);
+        v = _mm512_set1_ps(a0[k]); c00 = _mm512_fmadd_ps(v, b0, c00); c01 = _mm512_fmadd_ps(v, b1, c01);
+        c02 = _mm512_fmadd_ps(v, b2, c02); c03 = _mm512_fmadd_ps(v, b3, c03);
+        v = _mm512_set1_ps(a1[k]); c10 = _mm512_fmadd_ps(v, b0, c10); c11 = _mm512_fmadd_ps(v, b1, c11);
+        c12 = _mm512_fmadd_ps(v, b2, c12); c13 = _mm512_fmadd_ps(v, b3, c13);
+        v = _mm512_set1_ps(a2[k]); c20 = _mm512_fmadd_ps(v, b0, c20); c21 = _mm512_fmadd_ps(v, b1, c21);
+        c22 = _mm512_fmadd_ps(v, b2, c22); c23 = _mm512_fmadd_ps(v, b3, c23);
+        v = _mm512_set1_ps(a3[k]); c30 = _mm512_fmadd_ps(v, b0, c30); c31 = _mm512_fmadd_ps(v, b1, c31);
+        c32 = _mm512_fmadd_ps(v, b2, c32); c33 = _mm512_fmadd_ps(v, b3, c33);
+        v = _mm512_set1_ps(a4[k]); c40 = _mm512_fmadd_ps(v, b0, c40); c41 = _mm512_fmadd_ps(v, b1, c41);
+        c42 = _mm512_fmadd_ps(v, b2, c42); c43 = _mm512_fmadd_ps(v, b3, c43);
+        v = _mm512_set1_ps(a5[k]); c50 = _mm512_fmadd_ps(v, b0, c50); c51 = _mm512_fmadd_ps(v, b1, c51);
+        c52 = _mm512_fmadd_ps(v, b2, c52); c53 = _mm512_fmadd_ps(v, b3, c53);
+    }
+    _mm512_storeu_ps(acc + 0 * ld, c00); _mm512_storeu_ps(acc + 0 * ld + 16, c01);
+    _mm512_storeu_ps(acc + 0 * ld + 32, c02); _mm512_storeu_ps(acc + 0 * ld + 48, c03);
+    _mm512_storeu_ps(acc + 1 * ld, c10); _mm512_storeu_ps(acc + 1 * ld + 16, c11);
+    _mm512_storeu_ps(acc + 1 * ld + 32, c12); _mm512_storeu_ps(acc + 1 * ld + 48, c13);
+    _mm512_storeu_ps(acc + 2 * ld, c20); _mm512_storeu_ps(acc + 2 * ld + 16, c21);
+    _mm512_storeu_ps(acc + 2 * ld + 32, c22); _mm512_storeu_ps(acc + 2 * ld + 48, c23);
+    _mm512_storeu_ps(acc + 3 * ld, c30); _mm512_storeu_ps(acc + 3 * ld + 16, c31);
+    _mm512_storeu_ps(acc + 3 * ld + 32, c32); _mm512_storeu_ps(acc + 3 * ld + 48, c33);
+    _mm512_storeu_ps(acc + 4 * ld, c40); _mm512_storeu_ps(acc + 4 * ld + 16, c41);
+    _mm512_storeu_ps(acc + 4 * ld + 32, c42); _mm512_storeu_ps(acc + 4 * ld + 48, c43);
+    _mm512_storeu_ps(acc + 5 * ld, c50); _mm512_storeu_ps(acc + 5 * ld + 16, c51);
+    _mm512_storeu_ps(acc + 5 * ld + 32, c52); _mm512_storeu_ps(acc + 5 * ld + 48, c53);
+}
+
 // dy2 and acc2: the second panel's dy block and partial sums.
 __attribute__((target("avx512f")))
 static void gathered_tile512(const float *const *x, long ldx, const long *doff, long count, const float *dy, const float *dy2,
@@ -189,6 +250,54 @@ static void gathered_tile512(const float *const *x, long ldx, const long *doff, 
     _mm512_storeu_ps(acc + 48, c30); _mm512_storeu_ps(acc2 + 48, c31);
     _mm512_storeu_ps(acc + 64, c40); _mm512_storeu_ps(acc2 + 64, c41);
     _mm512_storeu_ps(acc + 80, c50); _mm512_storeu_ps(acc2 + 80, c51);
+}
+
+// The weight gradient's tile for twelve consecutive channels × two panels (24 accumulators):
+// its rows are one float apart, so one pointer reaches all twelve, where the forward's rows
+// need one each (twelve did not fit in the general registers; see above).
+__attribute__((target("avx512f")))
+static void gathered_tile512x12(const float *x, long ldx, const long *doff, long count, const float *dy, const float *dy2,
+                                float *acc, float *acc2) {
+    __m512 c00 = _mm512_loadu_ps(acc + 0), c01 = _mm512_loadu_ps(acc2 + 0);
+    __m512 c10 = _mm512_loadu_ps(acc + 16), c11 = _mm512_loadu_ps(acc2 + 16);
+    __m512 c20 = _mm512_loadu_ps(acc + 32), c21 = _mm512_loadu_ps(acc2 + 32);
+    __m512 c30 = _mm512_loadu_ps(acc + 48), c31 = _mm512_loadu_ps(acc2 + 48);
+    __m512 c40 = _mm512_loadu_ps(acc + 64), c41 = _mm512_loadu_ps(acc2 + 64);
+    __m512 c50 = _mm512_loadu_ps(acc + 80), c51 = _mm512_loadu_ps(acc2 + 80);
+    __m512 c60 = _mm512_loadu_ps(acc + 96), c61 = _mm512_loadu_ps(acc2 + 96);
+    __m512 c70 = _mm512_loadu_ps(acc + 112), c71 = _mm512_loadu_ps(acc2 + 112);
+    __m512 c80 = _mm512_loadu_ps(acc + 128), c81 = _mm512_loadu_ps(acc2 + 128);
+    __m512 c90 = _mm512_loadu_ps(acc + 144), c91 = _mm512_loadu_ps(acc2 + 144);
+    __m512 c100 = _mm512_loadu_ps(acc + 160), c101 = _mm512_loadu_ps(acc2 + 160);
+    __m512 c110 = _mm512_loadu_ps(acc + 176), c111 = _mm512_loadu_ps(acc2 + 176);
+    for (long i = 0; i < count; i++) {
+        const float *xi = x + i * ldx;
+        __m512 b0 = _mm512_loadu_ps(dy + doff[i]), b1 = _mm512_loadu_ps(dy2 + doff[i]), v;
+        v = _mm512_set1_ps(xi[0]); c00 = _mm512_fmadd_ps(v, b0, c00); c01 = _mm512_fmadd_ps(v, b1, c01);
+        v = _mm512_set1_ps(xi[1]); c10 = _mm512_fmadd_ps(v, b0, c10); c11 = _mm512_fmadd_ps(v, b1, c11);
+        v = _mm512_set1_ps(xi[2]); c20 = _mm512_fmadd_ps(v, b0, c20); c21 = _mm512_fmadd_ps(v, b1, c21);
+        v = _mm512_set1_ps(xi[3]); c30 = _mm512_fmadd_ps(v, b0, c30); c31 = _mm512_fmadd_ps(v, b1, c31);
+        v = _mm512_set1_ps(xi[4]); c40 = _mm512_fmadd_ps(v, b0, c40); c41 = _mm512_fmadd_ps(v, b1, c41);
+        v = _mm512_set1_ps(xi[5]); c50 = _mm512_fmadd_ps(v, b0, c50); c51 = _mm512_fmadd_ps(v, b1, c51);
+        v = _mm512_set1_ps(xi[6]); c60 = _mm512_fmadd_ps(v, b0, c60); c61 = _mm512_fmadd_ps(v, b1, c61);
+        v = _mm512_set1_ps(xi[7]); c70 = _mm512_fmadd_ps(v, b0, c70); c71 = _mm512_fmadd_ps(v, b1, c71);
+        v = _mm512_set1_ps(xi[8]); c80 = _mm512_fmadd_ps(v, b0, c80); c81 = _mm512_fmadd_ps(v, b1, c81);
+        v = _mm512_set1_ps(xi[9]); c90 = _mm512_fmadd_ps(v, b0, c90); c91 = _mm512_fmadd_ps(v, b1, c91);
+        v = _mm512_set1_ps(xi[10]); c100 = _mm512_fmadd_ps(v, b0, c100); c101 = _mm512_fmadd_ps(v, b1, c101);
+        v = _mm512_set1_ps(xi[11]); c110 = _mm512_fmadd_ps(v, b0, c110); c111 = _mm512_fmadd_ps(v, b1, c111);
+    }
+    _mm512_storeu_ps(acc + 0, c00); _mm512_storeu_ps(acc2 + 0, c01);
+    _mm512_storeu_ps(acc + 16, c10); _mm512_storeu_ps(acc2 + 16, c11);
+    _mm512_storeu_ps(acc + 32, c20); _mm512_storeu_ps(acc2 + 32, c21);
+    _mm512_storeu_ps(acc + 48, c30); _mm512_storeu_ps(acc2 + 48, c31);
+    _mm512_storeu_ps(acc + 64, c40); _mm512_storeu_ps(acc2 + 64, c41);
+    _mm512_storeu_ps(acc + 80, c50); _mm512_storeu_ps(acc2 + 80, c51);
+    _mm512_storeu_ps(acc + 96, c60); _mm512_storeu_ps(acc2 + 96, c61);
+    _mm512_storeu_ps(acc + 112, c70); _mm512_storeu_ps(acc2 + 112, c71);
+    _mm512_storeu_ps(acc + 128, c80); _mm512_storeu_ps(acc2 + 128, c81);
+    _mm512_storeu_ps(acc + 144, c90); _mm512_storeu_ps(acc2 + 144, c91);
+    _mm512_storeu_ps(acc + 160, c100); _mm512_storeu_ps(acc2 + 160, c101);
+    _mm512_storeu_ps(acc + 176, c110); _mm512_storeu_ps(acc2 + 176, c111);
 }
 
 // Which tiles run: the AVX-512 ones where the CPU has it, unless GAN_IGEMM_TILE=avx2.
@@ -231,19 +340,21 @@ typedef struct {
     phase ph[MAX_PHASES];
     float *scratch;  // GROUP · ROWS · cols floats per thread
     int wide;        // the AVX-512 tiles
+    int quad;        // the six-row four-panel tiles (weight packed [cols / 64][taps][k][64])
 } product;
 
-// The weight's [k, 16] slices, panel by panel; the threads share the panels out.
+// The weight's [k, 16] slices panel by panel, or [k, 64] four panels at a time for tile512x4;
+// the threads share the slices out.
 static void pack(const product *p, int t, int parts) {
-    long panels = p->cols / LANES;
+    long width = p->quad ? 4 * LANES : LANES, slices = p->cols / width;
     for (int f = 0; f < p->phases; f++) {
         const phase *ph = &p->ph[f];
-        for (long pn = t; pn < panels; pn += parts)
+        for (long sl = t; sl < slices; sl += parts)
             for (int tap = 0; tap < ph->taps; tap++) {
-                float *dst = ph->packed + (pn * ph->taps + tap) * p->k * LANES;
+                float *dst = ph->packed + (sl * ph->taps + tap) * p->k * width;
                 for (long kk = 0; kk < p->k; kk++)
-                    for (int q = 0; q < LANES; q++)
-                        dst[kk * LANES + q] = p->weight[(pn * LANES + q) * p->col_stride + kk * p->k_stride + ph->tap_offset[tap]];
+                    for (long q = 0; q < width; q++)
+                        dst[kk * width + q] = p->weight[(sl * width + q) * p->col_stride + kk * p->k_stride + ph->tap_offset[tap]];
             }
     }
 }
@@ -300,6 +411,12 @@ static void run_group(const product *p, const phase *ph, const tile_group *gr, f
         // slices (k · 16 floats a panel) come from L2 (5–7 % faster than panel by panel).
         for (int g = 0; g < gr->tiles; g++) {
             if (!(gr->taps[g] & bit)) continue;
+            if (p->quad) {
+                for (long pq = 0; pq < panels / 4; pq++)
+                    tile512x4(rowp + g * ROWS, p->k, ph->packed + (pq * ph->taps + tap) * p->k * 4 * LANES,
+                              acc + g * ROWS * p->cols + pq * 4 * LANES, p->cols);
+                continue;
+            }
             long pn = 0;
             for (; wide && pn + 1 < panels; pn += 2) {
                 const float *b = ph->packed + (pn * ph->taps + tap) * p->k * LANES;
@@ -462,7 +579,16 @@ static void run_weight_gradient(void *arg) {
                 doff[count++] = m * LANES;
             }
             if (!count) continue;
-            for (long c0 = 0; c0 < C; c0 += ROWS) {
+            // Twelve channels at a time, then six (two panels at a time, so an even count).
+            long c0 = 0;
+            if (wide && panels % 2 == 0)
+                for (; c0 + 2 * ROWS <= C; c0 += 2 * ROWS)
+                    for (long pn = 0; pn + 1 < panels; pn += 2) {
+                        float *out = acc + ((tap * panels + pn) * CP + c0) * LANES;
+                        const float *d = block + pn * PIXELS * LANES;
+                        gathered_tile512x12(xblock + c0, XS, doff, count, d, d + PIXELS * LANES, out, out + CP * LANES);
+                    }
+            for (; c0 < C; c0 += ROWS) {
                 long rows = C - c0 < ROWS ? C - c0 : ROWS;
                 const float *xr[ROWS];
                 for (int r = 0; r < ROWS; r++) xr[r] = xblock + c0 + (r < rows ? r : rows - 1);
@@ -510,6 +636,7 @@ int gan_implicit_gemm_convolution(gan_dnnl_kind kind, const gan_dnnl_shape *s, c
     static product p;  // large (the phases' tap tables); callers hold dnnl_convolution's lock
     memset(&p, 0, sizeof p);
     p.n = s->n; p.weight = b; p.wide = use_wide_tiles();
+    p.quad = p.wide && (kind == GAN_DNNL_FORWARD ? s->o : s->c) % (4 * LANES) == 0;
     long taps = (long)s->kh * s->kw;
     if (kind == GAN_DNNL_FORWARD) {
         p.src = a; p.src_h = s->h; p.src_w = s->w; p.k = s->c;

@@ -18,6 +18,7 @@ final class ImplicitGemmTests: XCTestCase {
         (2, 16, 32, 6, ConvGeometry(kernel: 3, stride: 1, padding: 1)),
         (2, 16, 16, 7, ConvGeometry(kernel: (3, 1), stride: (2, 2), padding: (top: 1, left: 0, bottom: 1, right: 0))),  // odd columns: no taps
         (2, 20, 16, 7, ConvGeometry(kernel: 3, stride: 2, padding: 1)),  // 20 input channels: its input gradient is oneDNN's
+        (2, 64, 64, 7, ConvGeometry(kernel: 5, stride: 2, padding: 2)),  // 64 columns: AVX-512's four-panel tiles
     ]
 
     override func setUpWithError() throws {
@@ -60,8 +61,9 @@ final class ImplicitGemmTests: XCTestCase {
     }
 
     /// The AVX-512 tiles (two 16-column panels at once, and one where a panel is left over: 48
-    /// output channels) sum every value in the AVX2 tiles' order, so the three passes must give
-    /// the AVX2 tiles' bits.
+    /// output channels; four panels where there are 64 columns; twelve input channels at a time
+    /// in the weight gradient) sum every value in the AVX2 tiles' order, so the three passes must
+    /// give the AVX2 tiles' bits.
     func testAVX512TilesGiveTheAVX2TilesBits() throws {
         try XCTSkipUnless(Runtime.cpuHasAVX512, "no AVX-512 here: the wide tiles never run")
         let saved = Runtime.implicitGemmWideTiles
