@@ -177,50 +177,30 @@ static void tile512(const float *const *a, long K, const float *b, const float *
 // Six rows × four panels (64 columns, 24 accumulators), the weight packed [k][64] so that one
 // pointer reaches the four panels' slices: per k, four loads and six broadcasts feed 24 FMAs,
 // where tile512 needs two and six for 12. Same k order as the other tiles, so the same bits.
+// This tile and gathered_tile512x12 are loops over an array of accumulators, which clang
+// unrolls into registers (no spill; as fast as the spelled-out form, session 33).
 __attribute__((target("avx512f")))
 static void tile512x4(const float *const *a, long K, const float *b, float *acc, long ld) {
-    const float *a0 = a[0], *a1 = a[1], *a2 = a[2], *a3 = a[3], *a4 = a[4], *a5 = a[5];
-    __m512 c00 = _mm512_loadu_ps(acc + 0 * ld), c01 = _mm512_loadu_ps(acc + 0 * ld + 16);
-    __m512 c02 = _mm512_loadu_ps(acc + 0 * ld + 32), c03 = _mm512_loadu_ps(acc + 0 * ld + 48);
-    __m512 c10 = _mm512_loadu_ps(acc + 1 * ld), c11 = _mm512_loadu_ps(acc + 1 * ld + 16);
-    __m512 c12 = _mm512_loadu_ps(acc + 1 * ld + 32), c13 = _mm512_loadu_ps(acc + 1 * ld + 48);
-    __m512 c20 = _mm512_loadu_ps(acc + 2 * ld), c21 = _mm512_loadu_ps(acc + 2 * ld + 16);
-    __m512 c22 = _mm512_loadu_ps(acc + 2 * ld + 32), c23 = _mm512_loadu_ps(acc + 2 * ld + 48);
-    __m512 c30 = _mm512_loadu_ps(acc + 3 * ld), c31 = _mm512_loadu_ps(acc + 3 * ld + 16);
-    __m512 c32 = _mm512_loadu_ps(acc + 3 * ld + 32), c33 = _mm512_loadu_ps(acc + 3 * ld + 48);
-    __m512 c40 = _mm512_loadu_ps(acc + 4 * ld), c41 = _mm512_loadu_ps(acc + 4 * ld + 16);
-    __m512 c42 = _mm512_loadu_ps(acc + 4 * ld + 32), c43 = _mm512_loadu_ps(acc + 4 * ld + 48);
-    __m512 c50 = _mm512_loadu_ps(acc + 5 * ld), c51 = _mm512_loadu_ps(acc + 5 * ld + 16);
-    __m512 c52 = _mm512_loadu_ps(acc + 5 * ld + 32), c53 = _mm512_loadu_ps(acc + 5 * ld + 48);
+    __m512 c[ROWS][4];
+#pragma clang loop unroll(full)
+    for (int r = 0; r < ROWS; r++)
+#pragma clang loop unroll(full)
+        for (int q = 0; q < 4; q++) c[r][q] = _mm512_loadu_ps(acc + r * ld + q * LANES);
     for (long k = 0; k < K; k++) {
-        const float *bk = b + 4 * LANES * k;
-        __m512 b0 = _mm512_loadu_ps(bk), b1 = _mm512_loadu_ps(bk + 16), v;
-        __m512 b2 = _mm512_loadu_ps(bk + 32), b3 = _mm512_loadu_ps(bk + 48);
-        v = _mm512_set1_ps(a0[k]); c00 = _mm512_fmadd_ps(v, b0, c00); c01 = _mm512_fmadd_ps(v, b1, c01);
-        c02 = _mm512_fmadd_ps(v, b2, c02); c03 = _mm512_fmadd_ps(v, b3, c03);
-        v = _mm512_set1_ps(a1[k]); c10 = _mm512_fmadd_ps(v, b0, c10); c11 = _mm512_fmadd_ps(v, b1, c11);
-        c12 = _mm512_fmadd_ps(v, b2, c12); c13 = _mm512_fmadd_ps(v, b3, c13);
-        v = _mm512_set1_ps(a2[k]); c20 = _mm512_fmadd_ps(v, b0, c20); c21 = _mm512_fmadd_ps(v, b1, c21);
-        c22 = _mm512_fmadd_ps(v, b2, c22); c23 = _mm512_fmadd_ps(v, b3, c23);
-        v = _mm512_set1_ps(a3[k]); c30 = _mm512_fmadd_ps(v, b0, c30); c31 = _mm512_fmadd_ps(v, b1, c31);
-        c32 = _mm512_fmadd_ps(v, b2, c32); c33 = _mm512_fmadd_ps(v, b3, c33);
-        v = _mm512_set1_ps(a4[k]); c40 = _mm512_fmadd_ps(v, b0, c40); c41 = _mm512_fmadd_ps(v, b1, c41);
-        c42 = _mm512_fmadd_ps(v, b2, c42); c43 = _mm512_fmadd_ps(v, b3, c43);
-        v = _mm512_set1_ps(a5[k]); c50 = _mm512_fmadd_ps(v, b0, c50); c51 = _mm512_fmadd_ps(v, b1, c51);
-        c52 = _mm512_fmadd_ps(v, b2, c52); c53 = _mm512_fmadd_ps(v, b3, c53);
+        __m512 bq[4];
+#pragma clang loop unroll(full)
+        for (int q = 0; q < 4; q++) bq[q] = _mm512_loadu_ps(b + 4 * LANES * k + q * LANES);
+#pragma clang loop unroll(full)
+        for (int r = 0; r < ROWS; r++) {
+            __m512 v = _mm512_set1_ps(a[r][k]);
+#pragma clang loop unroll(full)
+            for (int q = 0; q < 4; q++) c[r][q] = _mm512_fmadd_ps(v, bq[q], c[r][q]);
+        }
     }
-    _mm512_storeu_ps(acc + 0 * ld, c00); _mm512_storeu_ps(acc + 0 * ld + 16, c01);
-    _mm512_storeu_ps(acc + 0 * ld + 32, c02); _mm512_storeu_ps(acc + 0 * ld + 48, c03);
-    _mm512_storeu_ps(acc + 1 * ld, c10); _mm512_storeu_ps(acc + 1 * ld + 16, c11);
-    _mm512_storeu_ps(acc + 1 * ld + 32, c12); _mm512_storeu_ps(acc + 1 * ld + 48, c13);
-    _mm512_storeu_ps(acc + 2 * ld, c20); _mm512_storeu_ps(acc + 2 * ld + 16, c21);
-    _mm512_storeu_ps(acc + 2 * ld + 32, c22); _mm512_storeu_ps(acc + 2 * ld + 48, c23);
-    _mm512_storeu_ps(acc + 3 * ld, c30); _mm512_storeu_ps(acc + 3 * ld + 16, c31);
-    _mm512_storeu_ps(acc + 3 * ld + 32, c32); _mm512_storeu_ps(acc + 3 * ld + 48, c33);
-    _mm512_storeu_ps(acc + 4 * ld, c40); _mm512_storeu_ps(acc + 4 * ld + 16, c41);
-    _mm512_storeu_ps(acc + 4 * ld + 32, c42); _mm512_storeu_ps(acc + 4 * ld + 48, c43);
-    _mm512_storeu_ps(acc + 5 * ld, c50); _mm512_storeu_ps(acc + 5 * ld + 16, c51);
-    _mm512_storeu_ps(acc + 5 * ld + 32, c52); _mm512_storeu_ps(acc + 5 * ld + 48, c53);
+#pragma clang loop unroll(full)
+    for (int r = 0; r < ROWS; r++)
+#pragma clang loop unroll(full)
+        for (int q = 0; q < 4; q++) _mm512_storeu_ps(acc + r * ld + q * LANES, c[r][q]);
 }
 
 // dy2 and acc2: the second panel's dy block and partial sums.
@@ -258,46 +238,27 @@ static void gathered_tile512(const float *const *x, long ldx, const long *doff, 
 __attribute__((target("avx512f")))
 static void gathered_tile512x12(const float *x, long ldx, const long *doff, long count, const float *dy, const float *dy2,
                                 float *acc, float *acc2) {
-    __m512 c00 = _mm512_loadu_ps(acc + 0), c01 = _mm512_loadu_ps(acc2 + 0);
-    __m512 c10 = _mm512_loadu_ps(acc + 16), c11 = _mm512_loadu_ps(acc2 + 16);
-    __m512 c20 = _mm512_loadu_ps(acc + 32), c21 = _mm512_loadu_ps(acc2 + 32);
-    __m512 c30 = _mm512_loadu_ps(acc + 48), c31 = _mm512_loadu_ps(acc2 + 48);
-    __m512 c40 = _mm512_loadu_ps(acc + 64), c41 = _mm512_loadu_ps(acc2 + 64);
-    __m512 c50 = _mm512_loadu_ps(acc + 80), c51 = _mm512_loadu_ps(acc2 + 80);
-    __m512 c60 = _mm512_loadu_ps(acc + 96), c61 = _mm512_loadu_ps(acc2 + 96);
-    __m512 c70 = _mm512_loadu_ps(acc + 112), c71 = _mm512_loadu_ps(acc2 + 112);
-    __m512 c80 = _mm512_loadu_ps(acc + 128), c81 = _mm512_loadu_ps(acc2 + 128);
-    __m512 c90 = _mm512_loadu_ps(acc + 144), c91 = _mm512_loadu_ps(acc2 + 144);
-    __m512 c100 = _mm512_loadu_ps(acc + 160), c101 = _mm512_loadu_ps(acc2 + 160);
-    __m512 c110 = _mm512_loadu_ps(acc + 176), c111 = _mm512_loadu_ps(acc2 + 176);
+    __m512 c[2 * ROWS][2];
+#pragma clang loop unroll(full)
+    for (int r = 0; r < 2 * ROWS; r++) {
+        c[r][0] = _mm512_loadu_ps(acc + r * LANES);
+        c[r][1] = _mm512_loadu_ps(acc2 + r * LANES);
+    }
     for (long i = 0; i < count; i++) {
         const float *xi = x + i * ldx;
-        __m512 b0 = _mm512_loadu_ps(dy + doff[i]), b1 = _mm512_loadu_ps(dy2 + doff[i]), v;
-        v = _mm512_set1_ps(xi[0]); c00 = _mm512_fmadd_ps(v, b0, c00); c01 = _mm512_fmadd_ps(v, b1, c01);
-        v = _mm512_set1_ps(xi[1]); c10 = _mm512_fmadd_ps(v, b0, c10); c11 = _mm512_fmadd_ps(v, b1, c11);
-        v = _mm512_set1_ps(xi[2]); c20 = _mm512_fmadd_ps(v, b0, c20); c21 = _mm512_fmadd_ps(v, b1, c21);
-        v = _mm512_set1_ps(xi[3]); c30 = _mm512_fmadd_ps(v, b0, c30); c31 = _mm512_fmadd_ps(v, b1, c31);
-        v = _mm512_set1_ps(xi[4]); c40 = _mm512_fmadd_ps(v, b0, c40); c41 = _mm512_fmadd_ps(v, b1, c41);
-        v = _mm512_set1_ps(xi[5]); c50 = _mm512_fmadd_ps(v, b0, c50); c51 = _mm512_fmadd_ps(v, b1, c51);
-        v = _mm512_set1_ps(xi[6]); c60 = _mm512_fmadd_ps(v, b0, c60); c61 = _mm512_fmadd_ps(v, b1, c61);
-        v = _mm512_set1_ps(xi[7]); c70 = _mm512_fmadd_ps(v, b0, c70); c71 = _mm512_fmadd_ps(v, b1, c71);
-        v = _mm512_set1_ps(xi[8]); c80 = _mm512_fmadd_ps(v, b0, c80); c81 = _mm512_fmadd_ps(v, b1, c81);
-        v = _mm512_set1_ps(xi[9]); c90 = _mm512_fmadd_ps(v, b0, c90); c91 = _mm512_fmadd_ps(v, b1, c91);
-        v = _mm512_set1_ps(xi[10]); c100 = _mm512_fmadd_ps(v, b0, c100); c101 = _mm512_fmadd_ps(v, b1, c101);
-        v = _mm512_set1_ps(xi[11]); c110 = _mm512_fmadd_ps(v, b0, c110); c111 = _mm512_fmadd_ps(v, b1, c111);
+        __m512 b0 = _mm512_loadu_ps(dy + doff[i]), b1 = _mm512_loadu_ps(dy2 + doff[i]);
+#pragma clang loop unroll(full)
+        for (int r = 0; r < 2 * ROWS; r++) {
+            __m512 v = _mm512_set1_ps(xi[r]);
+            c[r][0] = _mm512_fmadd_ps(v, b0, c[r][0]);
+            c[r][1] = _mm512_fmadd_ps(v, b1, c[r][1]);
+        }
     }
-    _mm512_storeu_ps(acc + 0, c00); _mm512_storeu_ps(acc2 + 0, c01);
-    _mm512_storeu_ps(acc + 16, c10); _mm512_storeu_ps(acc2 + 16, c11);
-    _mm512_storeu_ps(acc + 32, c20); _mm512_storeu_ps(acc2 + 32, c21);
-    _mm512_storeu_ps(acc + 48, c30); _mm512_storeu_ps(acc2 + 48, c31);
-    _mm512_storeu_ps(acc + 64, c40); _mm512_storeu_ps(acc2 + 64, c41);
-    _mm512_storeu_ps(acc + 80, c50); _mm512_storeu_ps(acc2 + 80, c51);
-    _mm512_storeu_ps(acc + 96, c60); _mm512_storeu_ps(acc2 + 96, c61);
-    _mm512_storeu_ps(acc + 112, c70); _mm512_storeu_ps(acc2 + 112, c71);
-    _mm512_storeu_ps(acc + 128, c80); _mm512_storeu_ps(acc2 + 128, c81);
-    _mm512_storeu_ps(acc + 144, c90); _mm512_storeu_ps(acc2 + 144, c91);
-    _mm512_storeu_ps(acc + 160, c100); _mm512_storeu_ps(acc2 + 160, c101);
-    _mm512_storeu_ps(acc + 176, c110); _mm512_storeu_ps(acc2 + 176, c111);
+#pragma clang loop unroll(full)
+    for (int r = 0; r < 2 * ROWS; r++) {
+        _mm512_storeu_ps(acc + r * LANES, c[r][0]);
+        _mm512_storeu_ps(acc2 + r * LANES, c[r][1]);
+    }
 }
 
 // Which tiles run: the AVX-512 ones where the CPU has it, unless GAN_IGEMM_TILE=avx2.
