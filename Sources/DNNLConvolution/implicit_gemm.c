@@ -139,108 +139,65 @@ static inline void gathered_tile(const float *const *x, long ldx, const long *do
     _mm256_storeu_ps(acc + 80, c50); _mm256_storeu_ps(acc + 88, c51);
 }
 
-// The same tiles with AVX-512: a row's 16 columns in one zmm register, two panels at once (6 rows
-// × 32 columns, twelve accumulators); a panel left over (an odd count) takes the AVX2 tile.
-// Twelve rows of one panel would need twelve row pointers, which do not fit in the general
-// registers beside the loop's own (the compiler reloaded them from the stack on every k); two
-// panels need six and a second weight pointer. Each value sums in k order as in the AVX2 tiles,
-// so the results have their bits.
+// The same tiles with AVX-512: a row's 16 columns in one zmm register, several panels at once.
+// Each value sums in k order as in the AVX2 tiles, so the results have their bits. Written as
+// loops over an array of accumulators, which clang unrolls into registers (no spill; as fast as
+// the spelled-out form, session 33).
 //
-// tile512's b2: the second panel's weight slices; its accumulators start 16 floats after the
-// first panel's.
-__attribute__((target("avx512f")))
-static void tile512(const float *const *a, long K, const float *b, const float *b2, float *acc, long ld) {
-    const float *a0 = a[0], *a1 = a[1], *a2 = a[2], *a3 = a[3], *a4 = a[4], *a5 = a[5];
-    __m512 c00 = _mm512_loadu_ps(acc), c01 = _mm512_loadu_ps(acc + LANES);
-    __m512 c10 = _mm512_loadu_ps(acc + ld), c11 = _mm512_loadu_ps(acc + LANES + ld);
-    __m512 c20 = _mm512_loadu_ps(acc + 2 * ld), c21 = _mm512_loadu_ps(acc + LANES + 2 * ld);
-    __m512 c30 = _mm512_loadu_ps(acc + 3 * ld), c31 = _mm512_loadu_ps(acc + LANES + 3 * ld);
-    __m512 c40 = _mm512_loadu_ps(acc + 4 * ld), c41 = _mm512_loadu_ps(acc + LANES + 4 * ld);
-    __m512 c50 = _mm512_loadu_ps(acc + 5 * ld), c51 = _mm512_loadu_ps(acc + LANES + 5 * ld);
-    for (long k = 0; k < K; k++) {
-        __m512 b0 = _mm512_loadu_ps(b + LANES * k), b1 = _mm512_loadu_ps(b2 + LANES * k), v;
-        v = _mm512_set1_ps(a0[k]); c00 = _mm512_fmadd_ps(v, b0, c00); c01 = _mm512_fmadd_ps(v, b1, c01);
-        v = _mm512_set1_ps(a1[k]); c10 = _mm512_fmadd_ps(v, b0, c10); c11 = _mm512_fmadd_ps(v, b1, c11);
-        v = _mm512_set1_ps(a2[k]); c20 = _mm512_fmadd_ps(v, b0, c20); c21 = _mm512_fmadd_ps(v, b1, c21);
-        v = _mm512_set1_ps(a3[k]); c30 = _mm512_fmadd_ps(v, b0, c30); c31 = _mm512_fmadd_ps(v, b1, c31);
-        v = _mm512_set1_ps(a4[k]); c40 = _mm512_fmadd_ps(v, b0, c40); c41 = _mm512_fmadd_ps(v, b1, c41);
-        v = _mm512_set1_ps(a5[k]); c50 = _mm512_fmadd_ps(v, b0, c50); c51 = _mm512_fmadd_ps(v, b1, c51);
-    }
-    _mm512_storeu_ps(acc, c00); _mm512_storeu_ps(acc + LANES, c01);
-    _mm512_storeu_ps(acc + ld, c10); _mm512_storeu_ps(acc + LANES + ld, c11);
-    _mm512_storeu_ps(acc + 2 * ld, c20); _mm512_storeu_ps(acc + LANES + 2 * ld, c21);
-    _mm512_storeu_ps(acc + 3 * ld, c30); _mm512_storeu_ps(acc + LANES + 3 * ld, c31);
-    _mm512_storeu_ps(acc + 4 * ld, c40); _mm512_storeu_ps(acc + LANES + 4 * ld, c41);
-    _mm512_storeu_ps(acc + 5 * ld, c50); _mm512_storeu_ps(acc + LANES + 5 * ld, c51);
-}
-
-// Six rows × four panels (64 columns, 24 accumulators), the weight packed [k][64] so that one
-// pointer reaches the four panels' slices: per k, four loads and six broadcasts feed 24 FMAs,
-// where tile512 needs two and six for 12. Same k order as the other tiles, so the same bits.
-// This tile and gathered_tile512x12 are loops over an array of accumulators, which clang
-// unrolls into registers (no spill; as fast as the spelled-out form, session 33).
-__attribute__((target("avx512f")))
-static void tile512x4(const float *const *a, long K, const float *b, float *acc, long ld) {
+// Forward and input gradient: six rows × `panels` panels, panel q's slice of k at
+// b + k·kstep + q·qstep. Six rows because each needs its own pointer: twelve did not fit in the
+// general registers beside the loop's own (the compiler reloaded them from the stack every k).
+__attribute__((target("avx512f"), always_inline))
+static inline void tile512_body(const float *const *a, long K, const float *b, long kstep, long qstep, const int panels,
+                                float *acc, long ld) {
     __m512 c[ROWS][4];
 #pragma clang loop unroll(full)
     for (int r = 0; r < ROWS; r++)
 #pragma clang loop unroll(full)
-        for (int q = 0; q < 4; q++) c[r][q] = _mm512_loadu_ps(acc + r * ld + q * LANES);
+        for (int q = 0; q < panels; q++) c[r][q] = _mm512_loadu_ps(acc + r * ld + q * LANES);
     for (long k = 0; k < K; k++) {
         __m512 bq[4];
 #pragma clang loop unroll(full)
-        for (int q = 0; q < 4; q++) bq[q] = _mm512_loadu_ps(b + 4 * LANES * k + q * LANES);
+        for (int q = 0; q < panels; q++) bq[q] = _mm512_loadu_ps(b + k * kstep + q * qstep);
 #pragma clang loop unroll(full)
         for (int r = 0; r < ROWS; r++) {
             __m512 v = _mm512_set1_ps(a[r][k]);
 #pragma clang loop unroll(full)
-            for (int q = 0; q < 4; q++) c[r][q] = _mm512_fmadd_ps(v, bq[q], c[r][q]);
+            for (int q = 0; q < panels; q++) c[r][q] = _mm512_fmadd_ps(v, bq[q], c[r][q]);
         }
     }
 #pragma clang loop unroll(full)
     for (int r = 0; r < ROWS; r++)
 #pragma clang loop unroll(full)
-        for (int q = 0; q < 4; q++) _mm512_storeu_ps(acc + r * ld + q * LANES, c[r][q]);
+        for (int q = 0; q < panels; q++) _mm512_storeu_ps(acc + r * ld + q * LANES, c[r][q]);
 }
 
-// dy2 and acc2: the second panel's dy block and partial sums.
+// Two panels of the weight's [k][16] slices (b2: the second's); a panel left over (an odd
+// count) takes the AVX2 tile.
 __attribute__((target("avx512f")))
-static void gathered_tile512(const float *const *x, long ldx, const long *doff, long count, const float *dy, const float *dy2,
-                             float *acc, float *acc2) {
-    const float *x0 = x[0], *x1 = x[1], *x2 = x[2], *x3 = x[3], *x4 = x[4], *x5 = x[5];
-    __m512 c00 = _mm512_loadu_ps(acc), c01 = _mm512_loadu_ps(acc2);
-    __m512 c10 = _mm512_loadu_ps(acc + 16), c11 = _mm512_loadu_ps(acc2 + 16);
-    __m512 c20 = _mm512_loadu_ps(acc + 32), c21 = _mm512_loadu_ps(acc2 + 32);
-    __m512 c30 = _mm512_loadu_ps(acc + 48), c31 = _mm512_loadu_ps(acc2 + 48);
-    __m512 c40 = _mm512_loadu_ps(acc + 64), c41 = _mm512_loadu_ps(acc2 + 64);
-    __m512 c50 = _mm512_loadu_ps(acc + 80), c51 = _mm512_loadu_ps(acc2 + 80);
-    for (long i = 0; i < count; i++) {
-        long o = i * ldx;
-        __m512 b0 = _mm512_loadu_ps(dy + doff[i]), b1 = _mm512_loadu_ps(dy2 + doff[i]), v;
-        v = _mm512_set1_ps(x0[o]); c00 = _mm512_fmadd_ps(v, b0, c00); c01 = _mm512_fmadd_ps(v, b1, c01);
-        v = _mm512_set1_ps(x1[o]); c10 = _mm512_fmadd_ps(v, b0, c10); c11 = _mm512_fmadd_ps(v, b1, c11);
-        v = _mm512_set1_ps(x2[o]); c20 = _mm512_fmadd_ps(v, b0, c20); c21 = _mm512_fmadd_ps(v, b1, c21);
-        v = _mm512_set1_ps(x3[o]); c30 = _mm512_fmadd_ps(v, b0, c30); c31 = _mm512_fmadd_ps(v, b1, c31);
-        v = _mm512_set1_ps(x4[o]); c40 = _mm512_fmadd_ps(v, b0, c40); c41 = _mm512_fmadd_ps(v, b1, c41);
-        v = _mm512_set1_ps(x5[o]); c50 = _mm512_fmadd_ps(v, b0, c50); c51 = _mm512_fmadd_ps(v, b1, c51);
-    }
-    _mm512_storeu_ps(acc, c00); _mm512_storeu_ps(acc2, c01);
-    _mm512_storeu_ps(acc + 16, c10); _mm512_storeu_ps(acc2 + 16, c11);
-    _mm512_storeu_ps(acc + 32, c20); _mm512_storeu_ps(acc2 + 32, c21);
-    _mm512_storeu_ps(acc + 48, c30); _mm512_storeu_ps(acc2 + 48, c31);
-    _mm512_storeu_ps(acc + 64, c40); _mm512_storeu_ps(acc2 + 64, c41);
-    _mm512_storeu_ps(acc + 80, c50); _mm512_storeu_ps(acc2 + 80, c51);
+static void tile512(const float *const *a, long K, const float *b, const float *b2, float *acc, long ld) {
+    tile512_body(a, K, b, LANES, b2 - b, 2, acc, ld);
 }
 
-// The weight gradient's tile for twelve consecutive channels × two panels (24 accumulators):
-// its rows are one float apart, so one pointer reaches all twelve, where the forward's rows
-// need one each (twelve did not fit in the general registers; see above).
+// Four panels of the weight packed [k][64], one pointer for all four: per k, four loads and six
+// broadcasts feed 24 FMAs, where tile512 needs two and six for 12.
 __attribute__((target("avx512f")))
-static void gathered_tile512x12(const float *x, long ldx, const long *doff, long count, const float *dy, const float *dy2,
-                                float *acc, float *acc2) {
+static void tile512x4(const float *const *a, long K, const float *b, float *acc, long ld) {
+    tile512_body(a, K, b, 4 * LANES, LANES, 4, acc, ld);
+}
+
+// Weight gradient: `rows` consecutive input channels of x (channel r of pixel i at
+// x[i·ldx + min(r, last)]: a last partial tile repeats its last channel into partial sums nobody
+// reads) × two panels (dy2, acc2: the second's dy block and partial sums). One pointer reaches
+// every row, so twelve fit here.
+__attribute__((target("avx512f"), always_inline))
+static inline void gathered_tile512_body(const float *x, int last, long ldx, const long *doff, long count, const float *dy,
+                                         const float *dy2, float *acc, float *acc2, const int rows) {
     __m512 c[2 * ROWS][2];
+    long off[2 * ROWS];
 #pragma clang loop unroll(full)
-    for (int r = 0; r < 2 * ROWS; r++) {
+    for (int r = 0; r < rows; r++) {
+        off[r] = r < last ? r : last;
         c[r][0] = _mm512_loadu_ps(acc + r * LANES);
         c[r][1] = _mm512_loadu_ps(acc2 + r * LANES);
     }
@@ -248,17 +205,31 @@ static void gathered_tile512x12(const float *x, long ldx, const long *doff, long
         const float *xi = x + i * ldx;
         __m512 b0 = _mm512_loadu_ps(dy + doff[i]), b1 = _mm512_loadu_ps(dy2 + doff[i]);
 #pragma clang loop unroll(full)
-        for (int r = 0; r < 2 * ROWS; r++) {
-            __m512 v = _mm512_set1_ps(xi[r]);
+        for (int r = 0; r < rows; r++) {
+            __m512 v = _mm512_set1_ps(xi[off[r]]);
             c[r][0] = _mm512_fmadd_ps(v, b0, c[r][0]);
             c[r][1] = _mm512_fmadd_ps(v, b1, c[r][1]);
         }
     }
 #pragma clang loop unroll(full)
-    for (int r = 0; r < 2 * ROWS; r++) {
+    for (int r = 0; r < rows; r++) {
         _mm512_storeu_ps(acc + r * LANES, c[r][0]);
         _mm512_storeu_ps(acc2 + r * LANES, c[r][1]);
     }
+}
+
+// Six channels, the first `rows` of them real.
+__attribute__((target("avx512f")))
+static void gathered_tile512(const float *x, long rows, long ldx, const long *doff, long count, const float *dy, const float *dy2,
+                             float *acc, float *acc2) {
+    gathered_tile512_body(x, (int)rows - 1, ldx, doff, count, dy, dy2, acc, acc2, ROWS);
+}
+
+// Twelve channels, all real.
+__attribute__((target("avx512f")))
+static void gathered_tile512x12(const float *x, long ldx, const long *doff, long count, const float *dy, const float *dy2,
+                                float *acc, float *acc2) {
+    gathered_tile512_body(x, 2 * ROWS - 1, ldx, doff, count, dy, dy2, acc, acc2, 2 * ROWS);
 }
 
 // Which tiles run: the AVX-512 ones where the CPU has it, unless GAN_IGEMM_TILE=avx2.
@@ -557,7 +528,7 @@ static void run_weight_gradient(void *arg) {
                 for (; wide && pn + 1 < panels; pn += 2) {
                     float *out = acc + ((tap * panels + pn) * CP + c0) * LANES;
                     const float *d = block + pn * PIXELS * LANES;
-                    gathered_tile512(xr, XS, doff, count, d, d + PIXELS * LANES, out, out + CP * LANES);
+                    gathered_tile512(xblock + c0, rows, XS, doff, count, d, d + PIXELS * LANES, out, out + CP * LANES);
                 }
                 for (; pn < panels; pn++)
                     gathered_tile(xr, XS, doff, count, block + pn * PIXELS * LANES, acc + ((tap * panels + pn) * CP + c0) * LANES);
