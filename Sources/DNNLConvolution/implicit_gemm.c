@@ -31,6 +31,7 @@ extern int omp_get_num_threads(void);
 #define PIXELS 64      // output pixels per block of the weight gradient's sum
 #define MAX_TAPS 64
 #define MAX_PHASES 4
+#define AVX512_MIN_WRITTEN 128
 
 // A grid point and the taps that meet the source image there (bit t: tap t).
 typedef struct { uint64_t taps; int point; } point_taps;
@@ -66,10 +67,14 @@ int gan_implicit_gemm_writes_channels(long channels) { return channels >= LANES 
 
 int gan_implicit_gemm_fits(gan_dnnl_kind kind, const gan_dnnl_shape *s) {
     int mode = gan_implicit_gemm_enabled();
-    if (!mode || !s->cl || s->dh != 1 || s->dw != 1 || !gan_cpu_has_avx2() || (mode == 1 && gan_cpu_has_avx512f())) return 0;
+    if (!mode || !s->cl || s->dh != 1 || s->dw != 1 || !gan_cpu_has_avx2()) return 0;
     if (s->kh * s->kw > MAX_TAPS || s->sh * s->sw > MAX_PHASES || s->c < LANES || s->o < LANES) return 0;
     if (!(passes() & (1 << kind))) return 0;
     long written = kind == GAN_DNNL_BACKWARD_DATA ? s->c : s->o;
+    // On AVX-512 CPUs by default only where the side written is 128 channels or more: there the
+    // kernels ran 1.00–1.10× oneDNN's AVX-512 ones, and the 64-channel input gradient 0.93–0.95×
+    // (docs/performance.md, session 34).
+    if (mode == 1 && gan_cpu_has_avx512f() && written < AVX512_MIN_WRITTEN) return 0;
     return (kind == GAN_DNNL_FORWARD || kind == GAN_DNNL_BACKWARD_DATA || kind == GAN_DNNL_BACKWARD_WEIGHTS) &&
            gan_implicit_gemm_writes_channels(written);
 }

@@ -1,3 +1,4 @@
+import Foundation
 import ArgumentParser
 import Engine
 import GAN
@@ -24,8 +25,8 @@ enum BenchSwitch: String, CaseIterable, ExpressibleByArgument {
     case dnnlPhases = "dnnl-phases"
     /// `Runtime.stridedGradientPhases` 2 (on) against 1: the weight gradients' phases alone.
     case dnnlWeightPhases = "dnnl-weight-phases"
-    /// `Runtime.implicitGemmConvolutions` 1 (on; 2 on AVX-512 CPUs) against 0: channels-last
-    /// convolutions on the engine's implicit-GEMM kernels instead of oneDNN's.
+    /// `Runtime.implicitGemmConvolutions` 1 (2 with `GAN_IGEMM=2`) against 0: channels-last convolutions on the engine's implicit-GEMM
+    /// kernels instead of oneDNN's.
     case implicitGemm = "implicit-gemm"
     /// The generator's activations channels-last (`Network.setChannelsLastGenerator`) against
     /// NCHW, on the same weights.
@@ -34,6 +35,8 @@ enum BenchSwitch: String, CaseIterable, ExpressibleByArgument {
     case adaptiveSpin = "adaptive-spin"
     /// `OpProfiler` running (what `--profile` costs a step).
     case opProfiler = "op-profiler"
+
+    static let implicitGemmOn = ProcessInfo.processInfo.environment["GAN_IGEMM"] == "2" ? 2 : 1
 
     /// Whether the switch is on for `trainer` (most switches are process-wide settings).
     func isOn(in trainer: GANTrainer) -> Bool {
@@ -64,8 +67,8 @@ enum BenchSwitch: String, CaseIterable, ExpressibleByArgument {
         case .joinDiscriminatorBatch: GANTrainer.joinsPerSampleBatches = on
         case .dnnlPhases: Runtime.stridedGradientPhases = on ? 2 : 0
         case .dnnlWeightPhases: Runtime.stridedGradientPhases = on ? 2 : 1
-        // On AVX-512 CPUs, on means forced on (2): the AVX2 kernels against oneDNN's AVX-512 ones.
-        case .implicitGemm: Runtime.implicitGemmConvolutions = on ? (Runtime.cpuHasAVX512 ? 2 : 1) : 0
+        // On means the default mode (1), or every convolution that fits (2) with GAN_IGEMM=2.
+        case .implicitGemm: Runtime.implicitGemmConvolutions = on ? BenchSwitch.implicitGemmOn : 0
         // The model is built: its generator switches layout, not the default for new ones.
         case .channelsLastGenerator: trainer.generator.setChannelsLastGenerator(on)
         case .adaptiveSpin: Runtime.adaptsWorkerSpin = on

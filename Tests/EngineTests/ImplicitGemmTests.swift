@@ -19,6 +19,7 @@ final class ImplicitGemmTests: XCTestCase {
         (2, 16, 16, 7, ConvGeometry(kernel: (3, 1), stride: (2, 2), padding: (top: 1, left: 0, bottom: 1, right: 0))),  // odd columns: no taps
         (2, 20, 16, 7, ConvGeometry(kernel: 3, stride: 2, padding: 1)),  // 20 input channels: its input gradient is oneDNN's
         (2, 64, 64, 7, ConvGeometry(kernel: 5, stride: 2, padding: 2)),  // 64 columns: AVX-512's four-panel tiles
+        (1, 64, 128, 7, ConvGeometry(kernel: 5, stride: 2, padding: 2)),  // 128: two four-panel tiles a row
     ]
 
     override func setUpWithError() throws {
@@ -81,6 +82,30 @@ final class ImplicitGemmTests: XCTestCase {
                 XCTAssertGreaterThan(b.abs().max().item, 0, "case \(k) pass \(i)")
                 XCTAssertEqual(a.scalars.map(\.bitPattern), b.scalars.map(\.bitPattern), "case \(k) pass \(i)")
             }
+        }
+    }
+
+    /// The default mode: on an AVX-512 CPU the kernels take a pass only where it writes 128
+    /// channels or more (narrower, oneDNN's AVX-512 kernels are faster); without AVX-512, every
+    /// pass that fits.
+    func testDefaultModeOnAVX512TakesOnlyWideOutputs() {
+        let saved = Runtime.implicitGemmConvolutions
+        defer { Runtime.implicitGemmConvolutions = saved }
+        Runtime.implicitGemmConvolutions = 1
+        let g = ConvGeometry(kernel: 5, stride: 2, padding: 2).withChannelsLast(true)
+        for (c, o) in [(64, 128), (128, 64)] {
+            let x = randomTensor([1, c, 7, 7], seed: 2950).permuted([0, 2, 3, 1])
+            let w = randomTensor([o, c, 5, 5], seed: 2951, scale: 0.3)
+            let v = randomTensor([1, 4, 4, o], seed: 2952)
+            func calls(_ pass: () -> Tensor) -> Int {
+                let before = Runtime.implicitGemmCalls
+                _ = pass()
+                return Runtime.implicitGemmCalls - before
+            }
+            let wide = { (channels: Int) in !Runtime.cpuHasAVX512 || channels >= 128 ? 1 : 0 }
+            XCTAssertEqual(calls { Tensor.conv2d(x, weight: w, g) }, wide(o), "\(c)→\(o) forward")
+            XCTAssertEqual(calls { Tensor.convTranspose2d(v, weight: w, g, outputSize: (7, 7)) }, wide(c), "\(c)→\(o) input gradient")
+            XCTAssertEqual(calls { Tensor.conv2dWeightGrad(x, v, g) }, wide(o), "\(c)→\(o) weight gradient")
         }
     }
 

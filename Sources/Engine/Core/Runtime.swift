@@ -127,9 +127,10 @@ public enum Runtime {
     }
 
     /// Whether channels-last convolutions (the batch-norm critic's) run on the engine's own
-    /// implicit-GEMM AVX2 kernels instead of oneDNN: 0 off, 1 on CPUs without AVX-512 (the
-    /// default; `GAN_IGEMM=0` at start turns it off), 2 on AVX-512 CPUs too (`GAN_IGEMM=2`; for
-    /// tests and measurements there: the generators then run channels-last too).
+    /// implicit-GEMM kernels instead of oneDNN: 0 off, 1 on (the default; `GAN_IGEMM=0` at start
+    /// turns it off; on AVX-512 CPUs only those writing 128 channels or more, where the kernels
+    /// beat oneDNN's AVX-512 ones), 2 every one that fits (`GAN_IGEMM=2`; for tests and
+    /// measurements on AVX-512 CPUs: the generators then run channels-last too).
     /// Where oneDNN is unavailable it stays 0: the kernels sit behind its convolution entry point.
     public static var implicitGemmConvolutions: Int {
         get {
@@ -248,7 +249,9 @@ public enum Runtime {
     /// What runs convolutions, for benchmark reports.
     public static var convolutionBackend: String {
         guard usesOneDNN else { return "unfold + sgemm" }
-        return (implicitGemmActive ? "channels-last on the engine's implicit GEMM (AVX2) where it fits, else " : "") +
+        let kernels = implicitGemmActive ? "channels-last on the engine's implicit GEMM where it fits, else "
+            : implicitGemmConvolutions == 1 && cpuHasAVX512 ? "channels-last on the engine's implicit GEMM where it writes ≥ 128 channels, else " : ""
+        return kernels +
             "oneDNN JIT (≥ 16 channels each side), else unfold + sgemm"
     }
 
