@@ -22,9 +22,10 @@ struct BenchEngineCommand: ParsableCommand {
         where the model builds them so (AVX2 without AVX-512: the implicit-GEMM
         kernels; GAN_CHANNELS_LAST_G=0 keeps NCHW). --model wgan-gp-critic times the dcgan-bn
         critic's two large channels-last convolutions, which a WGAN-GP step runs 5
-        times forward, 5 for the input gradient and 4 for the weight gradient (on
-        AVX2 without AVX-512 through the engine's implicit GEMM; GAN_IGEMM=0 runs
-        oneDNN instead, to compare).
+        times forward, 5 for the input gradient and 4 for the weight gradient
+        (through the engine's implicit GEMM: without AVX-512 all of them, with it
+        those writing 128 channels or more; GAN_IGEMM=0 runs oneDNN instead,
+        GAN_IGEMM=2 the kernels for all, to compare).
 
         Example:
           swift build -c release && .build/release/gan bench engine --breakdown --json
