@@ -1,4 +1,3 @@
-import Foundation
 import ArgumentParser
 import Engine
 import GAN
@@ -25,8 +24,8 @@ enum BenchSwitch: String, CaseIterable, ExpressibleByArgument {
     case dnnlPhases = "dnnl-phases"
     /// `Runtime.stridedGradientPhases` 2 (on) against 1: the weight gradients' phases alone.
     case dnnlWeightPhases = "dnnl-weight-phases"
-    /// `Runtime.implicitGemmConvolutions` 1 (2 with `GAN_IGEMM=2`) against 0: channels-last convolutions on the engine's implicit-GEMM
-    /// kernels instead of oneDNN's.
+    /// `Runtime.implicitGemmConvolutions` 1 (2 with `GAN_IGEMM=2`) against 0: channels-last
+    /// convolutions on the engine's implicit-GEMM kernels instead of oneDNN's.
     case implicitGemm = "implicit-gemm"
     /// The generator's activations channels-last (`Network.setChannelsLastGenerator`) against
     /// NCHW, on the same weights.
@@ -35,8 +34,6 @@ enum BenchSwitch: String, CaseIterable, ExpressibleByArgument {
     case adaptiveSpin = "adaptive-spin"
     /// `OpProfiler` running (what `--profile` costs a step).
     case opProfiler = "op-profiler"
-
-    static let implicitGemmOn = ProcessInfo.processInfo.environment["GAN_IGEMM"] == "2" ? 2 : 1
 
     /// Whether the switch is on for `trainer` (most switches are process-wide settings).
     func isOn(in trainer: GANTrainer) -> Bool {
@@ -68,7 +65,7 @@ enum BenchSwitch: String, CaseIterable, ExpressibleByArgument {
         case .dnnlPhases: Runtime.stridedGradientPhases = on ? 2 : 0
         case .dnnlWeightPhases: Runtime.stridedGradientPhases = on ? 2 : 1
         // On means the default mode (1), or every convolution that fits (2) with GAN_IGEMM=2.
-        case .implicitGemm: Runtime.implicitGemmConvolutions = on ? BenchSwitch.implicitGemmOn : 0
+        case .implicitGemm: Runtime.implicitGemmConvolutions = on ? Swift.max(Runtime.implicitGemmStartMode, 1) : 0
         // The model is built: its generator switches layout, not the default for new ones.
         case .channelsLastGenerator: trainer.generator.setChannelsLastGenerator(on)
         case .adaptiveSpin: Runtime.adaptsWorkerSpin = on

@@ -3,16 +3,19 @@
 #include "dnnl_convolution.h"
 
 /// Whether `gan_implicit_gemm_convolution` takes this call: channels-last activations, no
-/// dilation, an AVX2 CPU without AVX-512 (where it was measured faster than oneDNN 2.6's
-/// jit:avx2), at least 16 channels on each side and a multiple of 16 on the side it writes
-/// (the output channels, or the input channels for an input gradient). Mode 0 off (GAN_IGEMM=0
-/// at start), 1 on without AVX-512 (the default), 2 on with AVX-512 too (GAN_IGEMM=2; for tests
-/// and measurements there).
+/// dilation, an AVX2 CPU (without AVX-512 the kernels beat oneDNN 2.6's jit:avx2; with it, its
+/// AVX-512 kernels where 128 channels or more are written), at least 16 channels on each side
+/// and a multiple of 16 on the side it writes (the output channels, or the input channels for an
+/// input gradient). Mode 0 off (GAN_IGEMM=0
+/// at start), 1 on (the default; with AVX-512 only where the side written is 128 channels or
+/// more), 2 every call that fits (GAN_IGEMM=2; for tests and measurements).
 int gan_implicit_gemm_fits(gan_dnnl_kind kind, const gan_dnnl_shape *shape);
 /// Whether the kernels can write `channels` channels (at least 16, a multiple of 16): a layer
 /// fits when both its sides have at least 16 and the side it writes passes this.
 int gan_implicit_gemm_writes_channels(long channels);
 int gan_implicit_gemm_enabled(void);
+// The mode the process starts in: GAN_IGEMM=0 or 2, else 1.
+int gan_implicit_gemm_start_mode(void);
 void gan_implicit_gemm_set_enabled(int mode);
 /// Calls taken so far (for tests: that the path is taken).
 long gan_implicit_gemm_calls(void);

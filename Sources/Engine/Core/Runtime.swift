@@ -147,6 +147,16 @@ public enum Runtime {
         }
     }
 
+    /// The `implicitGemmConvolutions` the process started with (`GAN_IGEMM`), whatever it was set
+    /// to since; 0 where oneDNN is unavailable.
+    public static var implicitGemmStartMode: Int {
+        #if canImport(DNNLConvolution)
+        return OneDNN.available ? Int(gan_implicit_gemm_start_mode()) : 0
+        #else
+        return 0
+        #endif
+    }
+
     /// Whether the implicit-GEMM kernels use their AVX-512 register tiles (on by default where the
     /// CPU has AVX-512; `GAN_IGEMM_TILE=avx2` at start turns them off). Both tiles give the same
     /// bits; setting it on a CPU without AVX-512 leaves it off.
