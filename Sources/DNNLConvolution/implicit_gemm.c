@@ -28,7 +28,7 @@ extern int omp_get_num_threads(void);
 #define LANES 16       // output columns per register tile: two AVX2 vectors
 #define GROUP 32       // tiles whose accumulators stay in cache while every tap passes over them
 #define CHUNK_ROWS 768 // rows (pixels) of the images a thread takes at a time, sorted by the taps they meet
-#define PIXELS 64      // output pixels per block of the weight gradient's sum
+#define PIXELS 128      // most output pixels per block of the weight gradient's sum (see pixels_per_block)
 #define MAX_TAPS 64
 #define MAX_PHASES 4
 #define AVX512_MIN_WRITTEN 128
@@ -503,6 +503,13 @@ static long padded_channels(long c) { return (c + ROWS - 1) / ROWS * ROWS; }
 // each other; 576 B apart (9 lines, coprime with 64) they use every set.
 static long x_stride(long c) { return c + LANES; }
 
+// Output pixels per block of the weight gradient's sum: the partial sums make a round trip per
+// block, so larger blocks pay it less often, while the block's packed x rows should stay in L1.
+// 128 with the AVX-512 tiles (their 48 KB L1 on the Sapphire Rapids host: 1.045× the 128 → 256
+// pass against 64, 1.00–1.02× the 64 → 128 one, 256 no better; session 35); 64 with the AVX2
+// ones, as tuned on the AVX2 host (session 21).
+static long pixels_per_block(int wide) { return wide ? PIXELS : PIXELS / 2; }
+
 static long weight_partials(const gan_dnnl_shape *s) { return (long)s->kh * s->kw * s->o * padded_channels(s->c); }
 
 // Each thread sums its share of the output pixels into its own partial sums, laid out
@@ -515,17 +522,18 @@ static void run_weight_gradient(void *arg) {
     long C = s->c, CP = padded_channels(C), O = s->o, panels = O / LANES, taps = (long)s->kh * s->kw, XS = x_stride(C);
     long per_image = (long)s->oh * s->ow, M = s->n * per_image;
     float *acc = j->scratch + t * j->per_thread, *block = acc + weight_partials(s);
-    float *xblock = block + PIXELS * O;
-    long *doff = (long *)(xblock + PIXELS * XS);
+    long pixels = pixels_per_block(wide);
+    float *xblock = block + pixels * O;
+    long *doff = (long *)(xblock + pixels * XS);
     memset(acc, 0, sizeof(float) * (size_t)weight_partials(s));
     long m_first = t * M / parts, m_last = (t + 1) * M / parts;
-    for (long m0 = m_first; m0 < m_last; m0 += PIXELS) {
-        long m1 = m0 + PIXELS < m_last ? m0 + PIXELS : m_last;
+    for (long m0 = m_first; m0 < m_last; m0 += pixels) {
+        long m1 = m0 + pixels < m_last ? m0 + pixels : m_last;
         // dy's rows of the block, panel by panel ([o / 16][m][16]): read in place, rows o floats
         // apart fall into a few L1 sets (1 KB apart: four) and evict each other.
         for (long m = m0; m < m1; m++)
             for (long pn = 0; pn < panels; pn++)
-                memcpy(block + (pn * PIXELS + m - m0) * LANES, j->dy + m * O + pn * LANES, sizeof(float) * LANES);
+                memcpy(block + (pn * pixels + m - m0) * LANES, j->dy + m * O + pn * LANES, sizeof(float) * LANES);
         // Each pixel's image and the input position of its tap (0, 0), once a block.
         long image[PIXELS];
         int y0[PIXELS], x0[PIXELS];
@@ -553,8 +561,17 @@ static void run_weight_gradient(void *arg) {
                 for (; c0 + 2 * ROWS <= C; c0 += 2 * ROWS)
                     for (long pn = 0; pn + 1 < panels; pn += 2) {
                         float *out = acc + ((tap * panels + pn) * CP + c0) * LANES;
-                        const float *d = block + pn * PIXELS * LANES;
-                        gathered_tile512x12(xblock + c0, XS, doff, count, d, d + PIXELS * LANES, out, out + CP * LANES);
+                        const float *d = block + pn * pixels * LANES;
+                        // The next tile's partial sums, while this one runs: with 128 → 256 they
+                        // are 3.3 MB a thread, past L2, and the tile would wait for its first
+                        // loads (1.03× that pass, session 35).
+                        const float *next = pn + 3 < panels ? out + 2 * CP * LANES
+                                            : c0 + 4 * ROWS <= C ? acc + (tap * panels * CP + c0 + 2 * ROWS) * LANES : NULL;
+                        for (int l = 0; next && l < 2 * ROWS; l++) {
+                            __builtin_prefetch(next + l * LANES, 1, 3);
+                            __builtin_prefetch(next + (CP + l) * LANES, 1, 3);
+                        }
+                        gathered_tile512x12(xblock + c0, XS, doff, count, d, d + pixels * LANES, out, out + CP * LANES);
                     }
             for (; c0 < C; c0 += ROWS) {
                 long rows = C - c0 < ROWS ? C - c0 : ROWS;
@@ -563,11 +580,11 @@ static void run_weight_gradient(void *arg) {
                 long pn = 0;
                 for (; wide && pn + 1 < panels; pn += 2) {
                     float *out = acc + ((tap * panels + pn) * CP + c0) * LANES;
-                    const float *d = block + pn * PIXELS * LANES;
-                    gathered_tile512(xblock + c0, rows, XS, doff, count, d, d + PIXELS * LANES, out, out + CP * LANES);
+                    const float *d = block + pn * pixels * LANES;
+                    gathered_tile512(xblock + c0, rows, XS, doff, count, d, d + pixels * LANES, out, out + CP * LANES);
                 }
                 for (; pn < panels; pn++)
-                    gathered_tile(xr, XS, doff, count, block + pn * PIXELS * LANES, acc + ((tap * panels + pn) * CP + c0) * LANES);
+                    gathered_tile(xr, XS, doff, count, block + pn * pixels * LANES, acc + ((tap * panels + pn) * CP + c0) * LANES);
             }
         }
     }
@@ -593,10 +610,12 @@ int gan_implicit_gemm_convolution(gan_dnnl_kind kind, const gan_dnnl_shape *s, c
                                   int threads) {
     if (!gan_implicit_gemm_fits(kind, s) || threads < 1) return 1;
     if (kind == GAN_DNNL_BACKWARD_WEIGHTS) {
-        long per_thread = weight_partials(s) + PIXELS * (s->o + x_stride(s->c)) + PIXELS * (long)(sizeof(long) / sizeof(float));
+        int wide = use_wide_tiles();
+        long pixels = pixels_per_block(wide);
+        long per_thread = weight_partials(s) + pixels * (s->o + x_stride(s->c)) + pixels * (long)(sizeof(long) / sizeof(float));
         float *scratch = gan_grown(&scratch_buffer, sizeof(float) * (size_t)(per_thread * threads));
         if (!scratch) return 1;
-        weight_job j = {s, a, b, out, scratch, per_thread, use_wide_tiles()};
+        weight_job j = {s, a, b, out, scratch, per_thread, wide};
         GOMP_parallel(run_weight_gradient, &j, (unsigned)threads, 0);
         calls++;
         return 0;

@@ -20,6 +20,7 @@ final class ImplicitGemmTests: XCTestCase {
         (2, 20, 16, 7, ConvGeometry(kernel: 3, stride: 2, padding: 1)),  // 20 input channels: its input gradient is oneDNN's
         (2, 64, 64, 7, ConvGeometry(kernel: 5, stride: 2, padding: 2)),  // 64 columns: AVX-512's four-panel tiles
         (1, 64, 128, 7, ConvGeometry(kernel: 5, stride: 2, padding: 2)),  // 128: two four-panel tiles a row
+        (4, 16, 32, 28, ConvGeometry(kernel: 5, stride: 2, padding: 2)),  // 392 output pixels a thread: several weight-gradient blocks
     ]
 
     override func setUpWithError() throws {
