@@ -28,7 +28,7 @@ extern int omp_get_num_threads(void);
 #define LANES 16       // output columns per register tile: two AVX2 vectors
 #define GROUP 32       // tiles whose accumulators stay in cache while every tap passes over them
 #define CHUNK_ROWS 768 // rows (pixels) of the images a thread takes at a time, sorted by the taps they meet
-#define PIXELS 128      // most output pixels per block of the weight gradient's sum (see pixels_per_block)
+#define PIXELS 128     // most output pixels per block of the weight gradient's sum (see pixels_per_block)
 #define MAX_TAPS 64
 #define MAX_PHASES 4
 #define AVX512_MIN_WRITTEN 128
@@ -491,6 +491,7 @@ typedef struct {
     float *dw;       // OIHW
     float *scratch;  // per thread: the partial sums, a block of dy, the pixel lists
     long per_thread;
+    long pixels;     // output pixels per block (pixels_per_block), which sized the scratch
     int wide;        // the AVX-512 tiles
 } weight_job;
 
@@ -519,10 +520,10 @@ static void run_weight_gradient(void *arg) {
     const weight_job *j = arg;
     const gan_dnnl_shape *s = j->s;
     int t = omp_get_thread_num(), parts = omp_get_num_threads(), wide = j->wide;
+    long pixels = j->pixels;
     long C = s->c, CP = padded_channels(C), O = s->o, panels = O / LANES, taps = (long)s->kh * s->kw, XS = x_stride(C);
     long per_image = (long)s->oh * s->ow, M = s->n * per_image;
     float *acc = j->scratch + t * j->per_thread, *block = acc + weight_partials(s);
-    long pixels = pixels_per_block(wide);
     float *xblock = block + pixels * O;
     long *doff = (long *)(xblock + pixels * XS);
     memset(acc, 0, sizeof(float) * (size_t)weight_partials(s));
@@ -615,7 +616,7 @@ int gan_implicit_gemm_convolution(gan_dnnl_kind kind, const gan_dnnl_shape *s, c
         long per_thread = weight_partials(s) + pixels * (s->o + x_stride(s->c)) + pixels * (long)(sizeof(long) / sizeof(float));
         float *scratch = gan_grown(&scratch_buffer, sizeof(float) * (size_t)(per_thread * threads));
         if (!scratch) return 1;
-        weight_job j = {s, a, b, out, scratch, per_thread, wide};
+        weight_job j = {s, a, b, out, scratch, per_thread, pixels, wide};
         GOMP_parallel(run_weight_gradient, &j, (unsigned)threads, 0);
         calls++;
         return 0;
