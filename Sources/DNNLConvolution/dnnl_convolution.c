@@ -9,6 +9,7 @@
 #include "channel_epilogue.h"
 #include "grown_buffer.h"
 #include "implicit_gemm.h"
+#include "winograd.h"
 #include "small_output_convolution.h"
 #include <oneapi/dnnl/dnnl.h>
 #include <pthread.h>
@@ -446,7 +447,9 @@ int gan_dnnl_convolution(gan_dnnl_kind kind, const gan_dnnl_shape *shape, const 
     if (prepare(threads)) {
         // Channels-last calls on AVX2 go to the implicit-GEMM kernels when they fit (faster than
         // jit:avx2 there); on any failure oneDNN still runs them.
-        if (gan_implicit_gemm_fits(kind, shape) && !gan_implicit_gemm_convolution(kind, shape, a, b, out, threads)) {
+        if (gan_winograd_fits(kind, shape) && !gan_winograd_convolution(kind, shape, a, b, out, threads)) {
+            rc = 0;  // the critic's 5×5 stride-2 forward with half the multiplications (winograd.c)
+        } else if (gan_implicit_gemm_fits(kind, shape) && !gan_implicit_gemm_convolution(kind, shape, a, b, out, threads)) {
             rc = 0;
         } else {
             phased *p = wants_phases(kind, shape) ? lookup_phased(kind, shape) : NULL;

@@ -27,6 +27,9 @@ enum BenchSwitch: String, CaseIterable, ExpressibleByArgument {
     /// `Runtime.implicitGemmConvolutions` 1 (2 with `GAN_IGEMM=2`) against 0: channels-last
     /// convolutions on the engine's implicit-GEMM kernels instead of oneDNN's.
     case implicitGemm = "implicit-gemm"
+    /// `Runtime.winogradConvolutions` 1 against 0: the critic's 5×5 stride-2 forwards as
+    /// Winograd products instead of the implicit-GEMM kernels.
+    case winograd = "winograd"
     /// The generator's activations channels-last (`Network.setChannelsLastGenerator`) against
     /// NCHW, on the same weights.
     case channelsLastGenerator = "channels-last-generator"
@@ -47,6 +50,7 @@ enum BenchSwitch: String, CaseIterable, ExpressibleByArgument {
         case .dnnlPhases: return Runtime.stridedGradientPhases > 0
         case .dnnlWeightPhases: return Runtime.stridedGradientPhases == 2
         case .implicitGemm: return Runtime.implicitGemmConvolutions > 0
+        case .winograd: return Runtime.winogradConvolutions > 0
         case .channelsLastGenerator: return trainer.generator.channelsLastOutput
         case .adaptiveSpin: return Runtime.adaptsWorkerSpin
         case .opProfiler: return OpProfiler.isRunning
@@ -67,6 +71,7 @@ enum BenchSwitch: String, CaseIterable, ExpressibleByArgument {
         // On means the default mode (1), or every convolution that fits (2) with GAN_IGEMM=2.
         case .implicitGemm: Runtime.implicitGemmConvolutions = on ? Swift.max(Runtime.implicitGemmStartMode, 1) : 0
         // The model is built: its generator switches layout, not the default for new ones.
+        case .winograd: Runtime.winogradConvolutions = on ? 1 : 0
         case .channelsLastGenerator: trainer.generator.setChannelsLastGenerator(on)
         case .adaptiveSpin: Runtime.adaptsWorkerSpin = on
         case .opProfiler: if on { OpProfiler.start() } else { OpProfiler.stop() }

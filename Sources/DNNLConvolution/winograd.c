@@ -1,0 +1,261 @@
+#ifdef __linux__
+// The forward of a 5×5, stride-2, pad-2 channels-last convolution as Winograd F(2×2, 3×3)
+// products: half the multiplications of the direct convolution.
+//
+// Split the input by row and column parity into four phase images (a, b): x[2i + a, 2j + b].
+// Output pixel (y, x) reads phase rows y − 1, y, y + 1 through taps 2r + a (r = 0, 1, 2), so the
+// layer is four stride-1, pad-1 3×3 correlations summed, where an odd phase's third tap (tap 5)
+// is zero. F(2×2, 3×3) turns each 2×2 output tile into sixteen elementwise products in a 4×4
+// transform domain: Y = Aᵀ [Σ_c (G g Gᵀ) ⊙ (Bᵀ d B)] A. G's fourth row reads only the third tap,
+// so an odd phase's transformed kernel is zero in its fourth row (or column), and those products
+// are skipped: a tile costs 9·4 + 3·2 + 3·2 + 1 = 49 products per input and output channel where
+// the direct convolution costs 4 · 25 = 100.
+//
+// Per position of the transform domain the products are a matrix product [tiles × (active
+// phases · c)] × [(active phases · c) × o]. Each thread takes blocks of BLOCK tiles: it
+// transforms their input patches (V, in L2), runs the sixteen products through one 6 × 64
+// register tile (the transformed kernel U, packed per position in 64-column panels, is shared by
+// the threads and streams from L2 / L3), and transforms the sums back into output pixels.
+// Rounding: F(2×2, 3×3)'s transforms use only ±1 and ½, and the outputs differ from a direct
+// convolution's by a few units in the last place of the largest output (tests: WinogradTests).
+#include "winograd.h"
+#include "CSupport.h"
+#include "grown_buffer.h"
+#include <immintrin.h>
+#include <stdlib.h>
+#include <string.h>
+
+extern void GOMP_parallel(void (*fn)(void *), void *data, unsigned num_threads, unsigned flags);
+extern void GOMP_barrier(void);
+extern int omp_get_thread_num(void);
+extern int omp_get_num_threads(void);
+
+#define LANES 16
+#define ROWS 6     // tiles per register tile
+#define COLS 64    // output channels per register tile: four vectors
+#define BLOCK 48   // tiles a thread transforms at a time: V and the sums stay in L2 (36–96 measured alike)
+#define POSITIONS 16
+
+static int enabled = -1;
+static long calls;
+static gan_buffer kernel_buffer, scratch_buffer;
+
+static int start_mode(void) {
+    const char *v = getenv("GAN_WINOGRAD");
+    return v && strcmp(v, "0") == 0 ? 0 : v && strcmp(v, "2") == 0 ? 2 : 1;
+}
+
+int gan_winograd_enabled(void) {
+    if (enabled < 0) enabled = start_mode();
+    return enabled;
+}
+
+void gan_winograd_set_enabled(int mode) { enabled = mode < 0 ? 0 : mode > 2 ? 2 : mode; }
+
+long gan_winograd_calls(void) { return calls; }
+
+int gan_winograd_fits(gan_dnnl_kind kind, const gan_dnnl_shape *s) {
+    int mode = gan_winograd_enabled();
+    if (!mode || kind != GAN_DNNL_FORWARD || !s->cl || !gan_cpu_has_avx512f()) return 0;
+    if (s->kh != 5 || s->kw != 5 || s->sh != 2 || s->sw != 2 || s->dh != 1 || s->dw != 1) return 0;
+    if (s->pt != 2 || s->pl != 2 || s->pb != 1 || s->pr != 1) return 0;
+    if (s->h != s->w || s->h % 2 || s->oh != s->h / 2 || s->ow != s->oh || s->n < 1) return 0;
+    if (s->c < LANES || s->c % LANES || s->o < COLS || s->o % COLS) return 0;
+    // By default only where the tiles cover the output exactly and there are enough of them to
+    // give each thread whole blocks (small calls spend their time transforming the kernel).
+    long tiles = (long)s->n * ((s->oh + 1) / 2) * ((s->oh + 1) / 2);
+    return mode == 2 || (s->oh % 2 == 0 && tiles >= 2 * BLOCK);
+}
+
+typedef struct {
+    const float *x, *w;
+    float *y, *u, *scratch;
+    long per_thread;  // scratch floats a thread owns
+    int n, h, c, o, side, td, tiles;
+    int kp[POSITIONS];          // rows of position p's product: its active phases · c
+    int slot[POSITIONS][4];     // where phase f's channels start among them, in units of c (-1: inactive)
+    long uoff[POSITIONS];       // position p's packed kernel in u: [o / COLS][kp][COLS]
+    long voff[POSITIONS];       // position p's rows in a thread's V block: [BLOCK][kp]
+} plan;
+
+// G of F(2×2, 3×3): the transformed kernel is G g Gᵀ.
+static const float G[4][3] = {{1, 0, 0}, {.5f, .5f, .5f}, {.5f, -.5f, .5f}, {0, 0, 1}};
+
+// U for the input channels [c0, c1): for each, every output channel's 25 taps side by side, so
+// that the transform runs along the output channels (vectorized by the compiler).
+static void transform_kernel(const plan *p, int c0, int c1, float *wt, float *gg, float *uu) {
+    int C = p->c, O = p->o;
+    for (int ci = c0; ci < c1; ci++) {
+        for (int oc = 0; oc < O; oc++)
+            for (int t = 0; t < 25; t++) wt[t * O + oc] = p->w[((long)oc * C + ci) * 25 + t];
+        for (int f = 0; f < 4; f++) {
+            int a = f / 2, b = f % 2;
+            for (int xi = 0; xi < 4; xi++)
+                for (int q = 0; q < 3; q++) {  // gg[ξ][q] = Σ_r G[ξ][r] g[r][q]
+                    float *dst = gg + (xi * 3 + q) * O;
+                    memset(dst, 0, sizeof(float) * (size_t)O);
+                    if (2 * q + b >= 5) continue;
+                    for (int r = 0; r < 3; r++) {
+                        if (2 * r + a >= 5 || G[xi][r] == 0) continue;
+                        const float *src = wt + ((2 * r + a) * 5 + 2 * q + b) * O;
+                        float coef = G[xi][r];
+                        for (int oc = 0; oc < O; oc++) dst[oc] += coef * src[oc];
+                    }
+                }
+            for (int pos = 0; pos < POSITIONS; pos++) {
+                int xi = pos / 4, nu = pos % 4, slot = p->slot[pos][f];
+                if (slot < 0) continue;
+                const float *g0 = gg + xi * 3 * O, *g1 = g0 + O, *g2 = g1 + O;
+                float c0 = G[nu][0], c1 = G[nu][1], c2 = G[nu][2];
+                for (int oc = 0; oc < O; oc++) uu[oc] = c0 * g0[oc] + c1 * g1[oc] + c2 * g2[oc];
+                long k = (long)slot * C + ci;
+                for (int ob = 0; ob < O / COLS; ob++)
+                    memcpy(p->u + p->uoff[pos] + ((long)ob * p->kp[pos] + k) * COLS, uu + ob * COLS, sizeof(float) * COLS);
+            }
+        }
+    }
+}
+
+// V = Bᵀ d B of tile `tile`'s 4×4 patch in each phase image (zeros outside it), sixteen
+// channels at a time, into row `row` of each position where the phase is active.
+__attribute__((target("avx512f")))
+static void transform_input(const plan *p, int tile, float *vb, int row) {
+    int S = p->side, H = p->h, C = p->c, td = p->td;
+    int img = tile / (td * td), ty = tile / td % td, tx = tile % td;
+    const float *image = p->x + (long)img * H * H * C;
+    for (int f = 0; f < 4; f++) {
+        int a = f / 2, b = f % 2;
+        const float *at[4][4];
+        for (int i = 0; i < 4; i++)
+            for (int j = 0; j < 4; j++) {
+                int si = 2 * ty - 1 + i, sj = 2 * tx - 1 + j;
+                at[i][j] = si >= 0 && si < S && sj >= 0 && sj < S ? image + ((long)(2 * si + a) * H + 2 * sj + b) * C : NULL;
+            }
+        float *dst[POSITIONS];
+        for (int pos = 0; pos < POSITIONS; pos++)
+            dst[pos] = p->slot[pos][f] < 0 ? NULL : vb + p->voff[pos] + (long)row * p->kp[pos] + (long)p->slot[pos][f] * C;
+        for (int c = 0; c < C; c += LANES) {
+            __m512 d[4][4], t[4][4];
+            for (int i = 0; i < 4; i++)
+                for (int j = 0; j < 4; j++) d[i][j] = at[i][j] ? _mm512_loadu_ps(at[i][j] + c) : _mm512_setzero_ps();
+            for (int j = 0; j < 4; j++) {  // Bᵀ d
+                t[0][j] = _mm512_sub_ps(d[0][j], d[2][j]);
+                t[1][j] = _mm512_add_ps(d[1][j], d[2][j]);
+                t[2][j] = _mm512_sub_ps(d[2][j], d[1][j]);
+                t[3][j] = _mm512_sub_ps(d[1][j], d[3][j]);
+            }
+            for (int i = 0; i < 4; i++) {  // (Bᵀ d) B
+                __m512 v[4] = {_mm512_sub_ps(t[i][0], t[i][2]), _mm512_add_ps(t[i][1], t[i][2]),
+                               _mm512_sub_ps(t[i][2], t[i][1]), _mm512_sub_ps(t[i][1], t[i][3])};
+                for (int j = 0; j < 4; j++)
+                    if (dst[i * 4 + j]) _mm512_storeu_ps(dst[i * 4 + j] + c, v[j]);
+            }
+        }
+    }
+}
+
+// m[r][0..64) = Σ_k v[r][k] · u[k][0..64) for six rows: per k four loads and six broadcasts
+// feed 24 FMAs, as in implicit_gemm.c's tile512x4.
+__attribute__((target("avx512f")))
+static void product_tile(const float *v, long ldv, const float *u, long K, float *m, long ldm) {
+    __m512 c[ROWS][4];
+#pragma clang loop unroll(full)
+    for (int r = 0; r < ROWS; r++)
+#pragma clang loop unroll(full)
+        for (int q = 0; q < 4; q++) c[r][q] = _mm512_setzero_ps();
+    for (long k = 0; k < K; k++) {
+        __m512 uq[4];
+#pragma clang loop unroll(full)
+        for (int q = 0; q < 4; q++) uq[q] = _mm512_load_ps(u + k * COLS + q * LANES);
+#pragma clang loop unroll(full)
+        for (int r = 0; r < ROWS; r++) {
+            __m512 a = _mm512_set1_ps(v[r * ldv + k]);
+#pragma clang loop unroll(full)
+            for (int q = 0; q < 4; q++) c[r][q] = _mm512_fmadd_ps(a, uq[q], c[r][q]);
+        }
+    }
+#pragma clang loop unroll(full)
+    for (int r = 0; r < ROWS; r++)
+#pragma clang loop unroll(full)
+        for (int q = 0; q < 4; q++) _mm512_storeu_ps(m + r * ldm + q * LANES, c[r][q]);
+}
+
+// Y = Aᵀ M A of one tile's sums (m: [position][o]) into its (up to) 2×2 output pixels.
+__attribute__((target("avx512f")))
+static void transform_output(const plan *p, int tile, const float *m) {
+    int S = p->side, O = p->o, td = p->td;
+    int img = tile / (td * td), ty = tile / td % td, tx = tile % td;
+    for (int oc = 0; oc < O; oc += LANES) {
+        __m512 q[4][2];
+        for (int j = 0; j < 4; j++) {  // Aᵀ M, column j
+            __m512 m0 = _mm512_loadu_ps(m + (0 + j) * O + oc), m1 = _mm512_loadu_ps(m + (4 + j) * O + oc);
+            __m512 m2 = _mm512_loadu_ps(m + (8 + j) * O + oc), m3 = _mm512_loadu_ps(m + (12 + j) * O + oc);
+            q[j][0] = _mm512_add_ps(_mm512_add_ps(m0, m1), m2);
+            q[j][1] = _mm512_sub_ps(_mm512_sub_ps(m1, m2), m3);
+        }
+        for (int i = 0; i < 2; i++) {
+            int oy = 2 * ty + i, ox = 2 * tx;
+            if (oy >= S) continue;
+            float *dst = p->y + (((long)img * S + oy) * S + ox) * O + oc;
+            _mm512_storeu_ps(dst, _mm512_add_ps(_mm512_add_ps(q[0][i], q[1][i]), q[2][i]));
+            if (ox + 1 < S) _mm512_storeu_ps(dst + O, _mm512_sub_ps(_mm512_sub_ps(q[1][i], q[2][i]), q[3][i]));
+        }
+    }
+}
+
+static void run(void *arg) {
+    const plan *p = arg;
+    int me = omp_get_thread_num(), parts = omp_get_num_threads(), O = p->o;
+    float *own = p->scratch + (long)me * p->per_thread;
+    transform_kernel(p, p->c * me / parts, p->c * (me + 1) / parts, own, own + 25 * O, own + 37 * O);
+    GOMP_barrier();
+    float *vb = own, *mb = own + p->voff[POSITIONS - 1] + (long)BLOCK * p->kp[POSITIONS - 1];  // mb: [BLOCK][16][o]
+    int blocks = (p->tiles + BLOCK - 1) / BLOCK;
+    for (int blk = blocks * me / parts; blk < blocks * (me + 1) / parts; blk++) {
+        int t0 = blk * BLOCK, count = p->tiles - t0 < BLOCK ? p->tiles - t0 : BLOCK;
+        for (int r = 0; r < BLOCK; r++) {
+            if (r < count) transform_input(p, t0 + r, vb, r);
+            else  // the last block's missing tiles: zeros, whose sums nobody reads
+                for (int pos = 0; pos < POSITIONS; pos++)
+                    memset(vb + p->voff[pos] + (long)r * p->kp[pos], 0, sizeof(float) * (size_t)p->kp[pos]);
+        }
+        for (int pos = 0; pos < POSITIONS; pos++)
+            for (int ob = 0; ob < O / COLS; ob++) {
+                const float *u = p->u + p->uoff[pos] + (long)ob * p->kp[pos] * COLS;
+                for (int r = 0; r < BLOCK; r += ROWS)
+                    product_tile(vb + p->voff[pos] + (long)r * p->kp[pos], p->kp[pos], u, p->kp[pos],
+                                 mb + ((long)r * POSITIONS + pos) * O + ob * COLS, (long)POSITIONS * O);
+            }
+        for (int r = 0; r < count; r++) transform_output(p, t0 + r, mb + (long)r * POSITIONS * O);
+    }
+}
+
+int gan_winograd_convolution(gan_dnnl_kind kind, const gan_dnnl_shape *s, const float *x, const float *w, float *y,
+                             int threads) {
+    if (!gan_winograd_fits(kind, s) || threads < 1) return 1;
+    static plan p;  // callers hold dnnl_convolution's lock
+    memset(&p, 0, sizeof p);
+    p.x = x; p.w = w; p.y = y;
+    p.n = s->n; p.h = s->h; p.c = s->c; p.o = s->o; p.side = s->oh; p.td = (s->oh + 1) / 2;
+    p.tiles = p.n * p.td * p.td;
+    long uoff = 0, voff = 0;
+    for (int pos = 0; pos < POSITIONS; pos++) {
+        int xi = pos / 4, nu = pos % 4, active = 0;
+        for (int f = 0; f < 4; f++) {
+            int a = f / 2, b = f % 2;
+            p.slot[pos][f] = (a && xi == 3) || (b && nu == 3) ? -1 : active++;
+        }
+        p.kp[pos] = active * p.c;
+        p.uoff[pos] = uoff; uoff += (long)p.kp[pos] * p.o;
+        p.voff[pos] = voff; voff += (long)BLOCK * p.kp[pos];
+    }
+    long sums = (long)BLOCK * POSITIONS * p.o;
+    p.per_thread = (voff + sums + LANES - 1) / LANES * LANES;  // also holds the kernel transform's 38 · o
+    p.u = gan_grown(&kernel_buffer, sizeof(float) * (size_t)uoff);
+    p.scratch = p.u ? gan_grown(&scratch_buffer, sizeof(float) * (size_t)(p.per_thread * threads)) : NULL;
+    if (!p.scratch) return 1;
+    GOMP_parallel(run, &p, (unsigned)threads, 0);
+    calls++;
+    return 0;
+}
+#endif

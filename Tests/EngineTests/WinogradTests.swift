@@ -1,0 +1,146 @@
+import Engine
+import TestSupport
+import XCTest
+
+/// The Winograd forward of channels-last 5×5, stride-2, pad-2 convolutions (winograd.c) against
+/// a direct convolution summed in Double here, across output sides that its 2×2 tiles cover
+/// exactly and not, channel counts of one and several vectors, several blocks of tiles with a
+/// partial last one; that the thread count does not change its bits; which calls the default
+/// mode takes; and a gradient penalty through it differentiated again.
+final class WinogradTests: XCTestCase {
+    let geometry = ConvGeometry(kernel: 5, stride: 2, padding: 2)
+
+    // (n, input channels, output channels, input side)
+    let cases: [(Int, Int, Int, Int)] = [
+        (2, 16, 64, 8),    // 4×4 outputs: tiles cover them exactly
+        (3, 32, 128, 10),  // 5×5: the last tile of a row and column half outside; two panels of 64
+        (2, 48, 64, 6),    // three vectors of input channels, 3×3 outputs
+        (1, 16, 64, 2),    // one output pixel: one tile, mostly padding
+        (4, 16, 64, 28),   // 196 tiles: four blocks of 48 and a partial one
+    ]
+
+    override func setUpWithError() throws {
+        try XCTSkipUnless(Runtime.usesOneDNN, "oneDNN is not available here (the path sits behind its entry point)")
+        try XCTSkipUnless(Runtime.cpuHasAVX512, "no AVX-512 here: the Winograd forward never runs")
+    }
+
+    /// `body` with the Winograd forward taking every call that fits, and the calls it took.
+    func onWinograd<T>(_ body: () -> T) -> (result: T, calls: Int) {
+        let saved = Runtime.winogradConvolutions
+        defer { Runtime.winogradConvolutions = saved }
+        Runtime.winogradConvolutions = 2
+        let before = Runtime.winogradCalls
+        let result = body()
+        return (result, Runtime.winogradCalls - before)
+    }
+
+    /// y[n, o, i, j] = Σ_c Σ_taps w[o, c, t, u] · x[n, c, 2i + t − 2, 2j + u − 2], in Double.
+    func directConvolution(_ x: [Float], _ w: [Float], n: Int, c: Int, o: Int, size: Int) -> [Double] {
+        let side = size / 2
+        var y = [Double](repeating: 0, count: n * o * side * side)
+        for b in 0..<n {
+            for oc in 0..<o {
+                for i in 0..<side {
+                    for j in 0..<side {
+                        var sum = 0.0
+                        for ci in 0..<c {
+                            for t in 0..<5 {
+                                let r = 2 * i + t - 2
+                                guard r >= 0 && r < size else { continue }
+                                for u in 0..<5 {
+                                    let q = 2 * j + u - 2
+                                    guard q >= 0 && q < size else { continue }
+                                    sum += Double(w[((oc * c + ci) * 5 + t) * 5 + u]) * Double(x[((b * c + ci) * size + r) * size + q])
+                                }
+                            }
+                        }
+                        y[((b * o + oc) * side + i) * side + j] = sum
+                    }
+                }
+            }
+        }
+        return y
+    }
+
+    func testForwardMatchesADirectConvolutionInDouble() {
+        let g = geometry.withChannelsLast(true)
+        for (k, (n, c, o, size)) in cases.enumerated() {
+            let x = randomTensor([n, c, size, size], seed: 3600 + UInt64(k))
+            let w = randomTensor([o, c, 5, 5], seed: 3610 + UInt64(k), scale: 0.3)
+            let (y, calls) = onWinograd { Tensor.conv2d(x.permuted([0, 2, 3, 1]), weight: w, g) }
+            XCTAssertEqual(calls, 1, "case \(k): the call on the Winograd forward")
+            XCTAssertEqual(y.shape, [n, size / 2, size / 2, o], "case \(k)")
+            let got = y.permuted([0, 3, 1, 2]).scalars
+            let want = directConvolution(x.scalars, w.scalars, n: n, c: c, o: o, size: size)
+            let largest = want.map { Swift.abs($0) }.max() ?? 0
+            var worst = 0.0
+            for (a, b) in zip(got, want) { worst = Swift.max(worst, Swift.abs(Double(a) - b)) }
+            XCTAssertGreaterThan(largest, 1, "case \(k): trivially small")
+            // A few units in the last place of the largest output (the transforms use ±1 and ½).
+            XCTAssertLessThan(worst, 4e-6 * largest, "case \(k): largest difference \(worst), largest output \(largest)")
+        }
+    }
+
+    /// Every output value is one thread's, summed in a fixed order: one thread and two give the same bits.
+    func testBitsDoNotDependOnTheThreadCount() {
+        let g = geometry.withChannelsLast(true)
+        defer { Runtime.configure() }
+        for (k, (n, c, o, size)) in [cases[1], cases[4]].enumerated() {
+            let x = randomTensor([n, size, size, c], seed: 3620 + UInt64(k))
+            let w = randomTensor([o, c, 5, 5], seed: 3630 + UInt64(k), scale: 0.3)
+            Runtime.configure(threads: 2)
+            let two = onWinograd { Tensor.conv2d(x, weight: w, g) }
+            Runtime.configure(threads: 1)
+            let one = onWinograd { Tensor.conv2d(x, weight: w, g) }
+            XCTAssertEqual(two.calls + one.calls, 2, "case \(k)")
+            XCTAssertEqual(one.result.scalars.map(\.bitPattern), two.result.scalars.map(\.bitPattern), "case \(k)")
+        }
+    }
+
+    /// The default mode takes a forward only where the 2×2 tiles cover the output exactly and
+    /// there are at least 96 of them; never a gradient.
+    func testDefaultModeTakesEvenOutputsWithEnoughTiles() {
+        let saved = Runtime.winogradConvolutions
+        defer { Runtime.winogradConvolutions = saved }
+        Runtime.winogradConvolutions = 1
+        let g = geometry.withChannelsLast(true)
+        for (n, size, takes) in [(2, 28, true), (1, 28, false), (8, 14, false)] {  // 98 tiles; 49; 7×7 outputs
+            let x = randomTensor([n, size, size, 64], seed: 3640)
+            let w = randomTensor([128, 64, 5, 5], seed: 3641, scale: 0.3)
+            let v = randomTensor([n, size / 2, size / 2, 128], seed: 3642)
+            let before = Runtime.winogradCalls
+            _ = Tensor.conv2d(x, weight: w, g)
+            XCTAssertEqual(Runtime.winogradCalls - before, takes ? 1 : 0, "n \(n), side \(size): forward")
+            _ = Tensor.convTranspose2d(v, weight: w, g, outputSize: (size, size))
+            _ = Tensor.conv2dWeightGrad(x, v, g)
+            XCTAssertEqual(Runtime.winogradCalls - before, takes ? 1 : 0, "n \(n), side \(size): gradients")
+        }
+    }
+
+    /// WGAN-GP's use: the input gradient of ⟨conv(x, w)⟩ through tanh, penalized and
+    /// differentiated again; the second-order graph runs the forward form twice (the layer and
+    /// the input gradient's own gradient). Against the same graph without oneDNN.
+    func testGradientPenaltyMatchesWithoutOneDNN() {
+        let g = geometry.withChannelsLast(true)
+        for (k, (n, c, o, size)) in cases.prefix(2).enumerated() {
+            let x = randomTensor([n, c, size, size], seed: 3650 + UInt64(k)).permuted([0, 2, 3, 1]).requiringGrad()
+            let w = randomTensor([o, c, 5, 5], seed: 3660 + UInt64(k), scale: 0.3).requiringGrad()
+            func run() -> [Tensor] {
+                let y = Tensor.conv2d(x, weight: w, g).tanh()
+                let gx = y.sum().gradients(wrt: [x], createGraph: true)[0]
+                return (gx.square().sum() + y.square().sum()).gradients(wrt: [x, w])
+            }
+            let (winograd, calls) = onWinograd(run)
+            XCTAssertGreaterThanOrEqual(calls, 2, "case \(k): the penalty's graph on the Winograd forward")
+            let saved = Runtime.usesOneDNN
+            Runtime.usesOneDNN = false
+            let reference = run()
+            Runtime.usesOneDNN = saved
+            for (i, name) in ["dx", "dweight"].enumerated() {
+                let scale = reference[i].abs().max().item
+                XCTAssertGreaterThan(scale, 0, "case \(k) \(name): trivially zero")
+                assertClose(winograd[i], reference[i], rtol: 1e-3, atol: Swift.max(1e-3, 1e-5 * scale), "case \(k) \(name)")
+            }
+        }
+    }
+}
