@@ -1,23 +1,20 @@
-// The Winograd forward (Sources/DNNLConvolution/winograd.c) against the implicit-GEMM forward
-// (implicit_gemm.c) of a 5×5, stride-2, pad-2 channels-last convolution on the same buffers,
-// call by call in one process (the host's speed drifts within seconds): median times, the median
-// of the per-pair speed ratios, and the largest difference between the two outputs beside the
-// largest output. The figures of docs/performance.md, session 36. Not part of the build; an
-// AVX-512 CPU. Run (N C H O PAIRS):
-//   I="-I Sources/DNNLConvolution/include -I Sources/DNNLConvolution -I Sources/CSupport/include"
-//   clang -O2 $I scripts/winograd_bench.c Sources/DNNLConvolution/winograd.c Sources/DNNLConvolution/implicit_gemm.c \
-//     Sources/DNNLConvolution/grown_buffer.c -o /tmp/winograd_bench -lgomp &&
-//   OMP_NUM_THREADS=2 /tmp/winograd_bench 64 64 28 128 20 && OMP_NUM_THREADS=2 /tmp/winograd_bench 64 128 14 256 20
+// The Winograd forward or input gradient (Sources/DNNLConvolution/winograd.c) of a 5×5,
+// stride-2, pad-2 channels-last convolution against the same pass on oneDNN (BASE=0) or on the
+// implicit-GEMM kernels (BASE=2, the default), through the engine's entry point
+// gan_dnnl_convolution on the same buffers, call by call in one process (the host's speed drifts
+// within seconds): median times, the median of the per-pair speed ratios, and the largest
+// difference between the two outputs beside the largest output. The figures of
+// docs/performance.md, session 36. Not part of the build; an AVX-512 CPU and Debian's
+// libdnnl-dev. Run (N C H O PAIRS KIND, KIND 0 forward, 1 input gradient):
+//   D=Sources/DNNLConvolution; I="-I $D/include -I $D -I Sources/CSupport/include"
+//   clang -O2 $I scripts/winograd_bench.c $D/*.c Sources/CSupport/*.c -o /tmp/winograd_bench -ldnnl -lgomp -lm &&
+//   OMP_NUM_THREADS=2 /tmp/winograd_bench 64 64 28 128 20 0 && BASE=0 OMP_NUM_THREADS=2 /tmp/winograd_bench 64 64 28 128 20 1
 #include "implicit_gemm.h"
 #include "winograd.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 #include <xmmintrin.h>
-
-// The kernels need only these from the engine's CSupport.
-int gan_cpu_has_avx2(void) { return 1; }
-int gan_cpu_has_avx512f(void) { return __builtin_cpu_supports("avx512f"); }
 
 static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec + t.tv_nsec * 1e-9; }
 static int cmp(const void *a, const void *b) { double x = *(const double *)a, y = *(const double *)b; return x < y ? -1 : x > y; }
@@ -29,33 +26,39 @@ static float *filled(long n) {
 }
 
 int main(int argc, char **argv) {
-    if (argc < 6) { fprintf(stderr, "usage: N C H O PAIRS\n"); return 2; }
+    if (argc < 7) { fprintf(stderr, "usage: N C H O PAIRS KIND\n"); return 2; }
     _mm_setcsr(_mm_getcsr() | 0x8040);
     int n = atoi(argv[1]), c = atoi(argv[2]), h = atoi(argv[3]), o = atoi(argv[4]), pairs = atoi(argv[5]);
+    gan_dnnl_kind kind = atoi(argv[6]) == 1 ? GAN_DNNL_BACKWARD_DATA : GAN_DNNL_FORWARD;
+    int base = getenv("BASE") ? atoi(getenv("BASE")) : 2;
     const char *env = getenv("OMP_NUM_THREADS");
     int threads = env ? atoi(env) : 2;
     if (pairs < 1 || pairs > 200) { fprintf(stderr, "PAIRS: 1 to 200\n"); return 2; }
-    gan_implicit_gemm_set_enabled(2);
-    gan_winograd_set_enabled(2);
+    gan_implicit_gemm_set_enabled(base);
     int s = h / 2;
     gan_dnnl_shape sh = {.n = n, .c = c, .h = h, .w = h, .o = o, .oh = s, .ow = s, .kh = 5, .kw = 5, .sh = 2, .sw = 2,
                          .pt = 2, .pl = 2, .pb = 1, .pr = 1, .dh = 1, .dw = 1, .cl = 1};
-    if (!gan_winograd_fits(GAN_DNNL_FORWARD, &sh)) { fprintf(stderr, "the Winograd forward does not take this shape\n"); return 2; }
+    gan_winograd_set_enabled(2);
+    if (!gan_winograd_fits(kind, &sh)) { fprintf(stderr, "the Winograd path does not take this shape\n"); return 2; }
     long xn = (long)n * h * h * c, yn = (long)n * s * s * o, wn = (long)o * c * 25;
-    float *x = filled(xn), *w = filled(wn);
-    float *y_gemm = malloc(sizeof(float) * (size_t)yn), *y_wino = malloc(sizeof(float) * (size_t)yn);
+    float *x = filled(kind == GAN_DNNL_FORWARD ? xn : yn), *w = filled(wn);
+    long outn = kind == GAN_DNNL_FORWARD ? yn : xn;
+    float *y_gemm = malloc(sizeof(float) * (size_t)outn), *y_wino = malloc(sizeof(float) * (size_t)outn);
     double ratio[200], t_wino[200], t_gemm[200];
     for (int q = 0; q <= pairs; q++) {  // pair 0 warms up
+        gan_winograd_set_enabled(0);
         double t0 = now();
-        int e1 = gan_implicit_gemm_convolution(GAN_DNNL_FORWARD, &sh, x, w, y_gemm, threads);
+        int e1 = gan_dnnl_convolution(kind, &sh, x, w, y_gemm, threads);
         double t1 = now();
-        int e2 = gan_winograd_convolution(GAN_DNNL_FORWARD, &sh, x, w, y_wino, threads);
+        gan_winograd_set_enabled(2);
+        long before = gan_winograd_calls();
+        int e2 = gan_dnnl_convolution(kind, &sh, x, w, y_wino, threads);
         double t2 = now();
-        if (e1 || e2) { printf("refused: implicit GEMM %d, Winograd %d\n", e1, e2); return 1; }
+        if (e1 || e2 || gan_winograd_calls() != before + 1) { printf("refused: base %d, Winograd %d\n", e1, e2); return 1; }
         if (q) { t_gemm[q - 1] = t1 - t0; t_wino[q - 1] = t2 - t1; ratio[q - 1] = (t1 - t0) / (t2 - t1); }
     }
     double diff = 0, largest = 0;
-    for (long i = 0; i < yn; i++) {
+    for (long i = 0; i < outn; i++) {
         double d = y_gemm[i] - y_wino[i], m = y_gemm[i];
         if (d < 0) d = -d;
         if (m < 0) m = -m;
@@ -64,9 +67,9 @@ int main(int argc, char **argv) {
     }
     qsort(ratio, pairs, sizeof(double), cmp); qsort(t_wino, pairs, sizeof(double), cmp); qsort(t_gemm, pairs, sizeof(double), cmp);
     double flops = 2.0 * n * s * s * o * c * 25;
-    printf("%d→%d, %d×%d → %d×%d: implicit GEMM %.2f ms (%.0f GFLOP/s), Winograd %.2f ms (%.0f GFLOP/s of the direct "
-           "convolution's work); Winograd / implicit GEMM speed median %.3f (quartiles %.3f–%.3f); max diff %.2g, max |y| %.2g\n",
-           c, o, h, h, s, s, t_gemm[pairs / 2] * 1e3, flops / t_gemm[pairs / 2] * 1e-9, t_wino[pairs / 2] * 1e3,
+    printf("%s %d→%d, %d×%d → %d×%d: %s %.2f ms (%.0f GFLOP/s), Winograd %.2f ms (%.0f GFLOP/s of the direct "
+           "convolution's work); Winograd / base speed median %.3f (quartiles %.3f–%.3f); max diff %.2g, max |y| %.2g\n",
+           kind == GAN_DNNL_FORWARD ? "forward" : "input gradient", c, o, h, h, s, s, base ? "implicit GEMM" : "oneDNN", t_gemm[pairs / 2] * 1e3, flops / t_gemm[pairs / 2] * 1e-9, t_wino[pairs / 2] * 1e3,
            flops / t_wino[pairs / 2] * 1e-9, ratio[pairs / 2], ratio[pairs / 4], ratio[3 * pairs / 4], diff, largest);
     return 0;
 }

@@ -1,6 +1,6 @@
 #ifdef __linux__
-// The forward of a 5×5, stride-2, pad-2 channels-last convolution as Winograd F(2×2, 3×3)
-// products: half the multiplications of the direct convolution.
+// The forward and input gradient of a 5×5, stride-2, pad-2 channels-last convolution as Winograd
+// F(2×2, 3×3) products: half the multiplications of the direct convolution.
 //
 // Split the input by row and column parity into four phase images (a, b): x[2i + a, 2j + b].
 // Output pixel (y, x) reads phase rows y − 1, y, y + 1 through taps 2r + a (r = 0, 1, 2), so the
@@ -11,8 +11,15 @@
 // are skipped: a tile costs 9·4 + 3·2 + 3·2 + 1 = 49 products per input and output channel where
 // the direct convolution costs 4 · 25 = 100.
 //
+// The input gradient is the same four correlations run backwards: phase image (a, b) of dx is
+// dy correlated (pad 1) with the phase's 3×3 kernel flipped, whose first tap is the zero one for
+// an odd phase, so there the transformed kernel's first row (or column) is zero. One transform
+// of dy's patch serves the four phases, which become column blocks of the products, and each
+// phase's sums transform back into its own pixels of dx.
+//
 // Per position of the transform domain the products are a matrix product [tiles × (active
-// phases · c)] × [(active phases · c) × o]. Each thread takes blocks of BLOCK tiles: it
+// phases · c)] × [(active phases · c) × o] (the input gradient: [tiles × o] × [o × (active
+// phases · c)]). Each thread takes blocks of BLOCK tiles: it
 // transforms their input patches (V, in L2), runs the sixteen products through one 6 × 64
 // register tile (the transformed kernel U, packed per position in 64-column panels, is shared by
 // the threads and streams from L2 / L3), and transforms the sums back into output pixels.
@@ -56,11 +63,13 @@ long gan_winograd_calls(void) { return calls; }
 
 int gan_winograd_fits(gan_dnnl_kind kind, const gan_dnnl_shape *s) {
     int mode = gan_winograd_enabled();
-    if (!mode || kind != GAN_DNNL_FORWARD || !s->cl || !gan_cpu_has_avx512f()) return 0;
+    if (!mode || (kind != GAN_DNNL_FORWARD && kind != GAN_DNNL_BACKWARD_DATA) || !s->cl || !gan_cpu_has_avx512f()) return 0;
     if (s->kh != 5 || s->kw != 5 || s->sh != 2 || s->sw != 2 || s->dh != 1 || s->dw != 1) return 0;
     if (s->pt != 2 || s->pl != 2 || s->pb != 1 || s->pr != 1) return 0;
     if (s->h != s->w || s->h % 2 || s->oh != s->h / 2 || s->ow != s->oh || s->n < 1) return 0;
-    if (s->c < LANES || s->c % LANES || s->o < COLS || s->o % COLS) return 0;
+    // The side read in vectors of 16 channels, the side written in panels of 64.
+    long read = kind == GAN_DNNL_FORWARD ? s->c : s->o, written = kind == GAN_DNNL_FORWARD ? s->o : s->c;
+    if (read < LANES || read % LANES || written < COLS || written % COLS) return 0;
     // By default only where the tiles cover the output exactly and there are enough of them to
     // give each thread whole blocks (small calls spend their time transforming the kernel).
     long tiles = (long)s->n * ((s->oh + 1) / 2) * ((s->oh + 1) / 2);
@@ -68,14 +77,17 @@ int gan_winograd_fits(gan_dnnl_kind kind, const gan_dnnl_shape *s) {
 }
 
 typedef struct {
-    const float *x, *w;
-    float *y, *u, *scratch;
+    const float *x, *w;  // the input read (x, or dy for the input gradient) and the OIHW weight
+    float *y, *u, *scratch;  // the output written (y, or dx)
     long per_thread;  // scratch floats a thread owns
+    int data;         // the input gradient
     int n, h, c, o, side, td, tiles;
-    int kp[POSITIONS];          // rows of position p's product: its active phases · c
-    int slot[POSITIONS][4];     // where phase f's channels start among them, in units of c (-1: inactive)
-    long uoff[POSITIONS];       // position p's packed kernel in u: [o / COLS][kp][COLS]
+    int kp[POSITIONS];          // rows of position p's product: its active phases · c (the input gradient: o)
+    int np[POSITIONS];          // its columns: o (the input gradient: active phases · c)
+    int slot[POSITIONS][4];     // where phase f's channels start among the phase side's, in units of c (-1: inactive)
+    long uoff[POSITIONS];       // position p's packed kernel in u: [np / COLS][kp][COLS]
     long voff[POSITIONS];       // position p's rows in a thread's V block: [BLOCK][kp]
+    long ld;                    // sums per position and tile: o (the input gradient: 4 · c)
 } plan;
 
 // G of F(2×2, 3×3): the transformed kernel is G g Gᵀ.
@@ -116,6 +128,65 @@ static void transform_kernel(const plan *p, int c0, int c1, float *wt, float *gg
     }
 }
 
+// The input gradient's U for the output channels [o0, o1): phase f's 3×3 kernel flipped
+// (g'[r][q] = g[2 − r][2 − q]), transformed along the input channels, into columns
+// slot · c + channel of each position where the phase is active.
+static void transform_kernel_data(const plan *p, int o0, int o1, float *wt, float *gg, float *uu) {
+    int C = p->c, O = p->o;
+    for (int oc = o0; oc < o1; oc++) {
+        for (int ci = 0; ci < C; ci++)
+            for (int t = 0; t < 25; t++) wt[t * C + ci] = p->w[((long)oc * C + ci) * 25 + t];
+        for (int f = 0; f < 4; f++) {
+            int a = f / 2, b = f % 2;
+            for (int xi = 0; xi < 4; xi++)
+                for (int q = 0; q < 3; q++) {  // gg[ξ][q] = Σ_r G[ξ][r] g'[r][q], g'[r][q] = tap (2(2 − r) + a, 2(2 − q) + b)
+                    float *dst = gg + (xi * 3 + q) * C;
+                    memset(dst, 0, sizeof(float) * (size_t)C);
+                    int v = 2 * (2 - q) + b;
+                    if (v >= 5) continue;
+                    for (int r = 0; r < 3; r++) {
+                        int t = 2 * (2 - r) + a;
+                        if (t >= 5 || G[xi][r] == 0) continue;
+                        const float *src = wt + (t * 5 + v) * C;
+                        float coef = G[xi][r];
+                        for (int ci = 0; ci < C; ci++) dst[ci] += coef * src[ci];
+                    }
+                }
+            for (int pos = 0; pos < POSITIONS; pos++) {
+                int xi = pos / 4, nu = pos % 4, slot = p->slot[pos][f];
+                if (slot < 0) continue;
+                const float *g0 = gg + xi * 3 * C, *g1 = g0 + C, *g2 = g1 + C;
+                float c0 = G[nu][0], c1 = G[nu][1], c2 = G[nu][2];
+                for (int ci = 0; ci < C; ci++) uu[ci] = c0 * g0[ci] + c1 * g1[ci] + c2 * g2[ci];
+                for (int ci = 0; ci < C; ci += COLS) {
+                    long column = (long)slot * C + ci;
+                    memcpy(p->u + p->uoff[pos] + ((column / COLS) * O + oc) * COLS, uu + ci, sizeof(float) * COLS);
+                }
+            }
+        }
+    }
+}
+
+// Bᵀ d B of sixteen channels of a 4×4 patch (NULL rows: zeros) into dst[position] + c (NULL: not wanted).
+__attribute__((target("avx512f")))
+static inline void transform_patch(const float *const at[4][4], int c, float *const dst[POSITIONS]) {
+    __m512 d[4][4], t[4][4];
+    for (int i = 0; i < 4; i++)
+        for (int j = 0; j < 4; j++) d[i][j] = at[i][j] ? _mm512_loadu_ps(at[i][j] + c) : _mm512_setzero_ps();
+    for (int j = 0; j < 4; j++) {  // Bᵀ d
+        t[0][j] = _mm512_sub_ps(d[0][j], d[2][j]);
+        t[1][j] = _mm512_add_ps(d[1][j], d[2][j]);
+        t[2][j] = _mm512_sub_ps(d[2][j], d[1][j]);
+        t[3][j] = _mm512_sub_ps(d[1][j], d[3][j]);
+    }
+    for (int i = 0; i < 4; i++) {  // (Bᵀ d) B
+        __m512 v[4] = {_mm512_sub_ps(t[i][0], t[i][2]), _mm512_add_ps(t[i][1], t[i][2]),
+                       _mm512_sub_ps(t[i][2], t[i][1]), _mm512_sub_ps(t[i][1], t[i][3])};
+        for (int j = 0; j < 4; j++)
+            if (dst[i * 4 + j]) _mm512_storeu_ps(dst[i * 4 + j] + c, v[j]);
+    }
+}
+
 // V = Bᵀ d B of tile `tile`'s 4×4 patch in each phase image (zeros outside it), sixteen
 // channels at a time, into row `row` of each position where the phase is active.
 __attribute__((target("avx512f")))
@@ -134,24 +205,26 @@ static void transform_input(const plan *p, int tile, float *vb, int row) {
         float *dst[POSITIONS];
         for (int pos = 0; pos < POSITIONS; pos++)
             dst[pos] = p->slot[pos][f] < 0 ? NULL : vb + p->voff[pos] + (long)row * p->kp[pos] + (long)p->slot[pos][f] * C;
-        for (int c = 0; c < C; c += LANES) {
-            __m512 d[4][4], t[4][4];
-            for (int i = 0; i < 4; i++)
-                for (int j = 0; j < 4; j++) d[i][j] = at[i][j] ? _mm512_loadu_ps(at[i][j] + c) : _mm512_setzero_ps();
-            for (int j = 0; j < 4; j++) {  // Bᵀ d
-                t[0][j] = _mm512_sub_ps(d[0][j], d[2][j]);
-                t[1][j] = _mm512_add_ps(d[1][j], d[2][j]);
-                t[2][j] = _mm512_sub_ps(d[2][j], d[1][j]);
-                t[3][j] = _mm512_sub_ps(d[1][j], d[3][j]);
-            }
-            for (int i = 0; i < 4; i++) {  // (Bᵀ d) B
-                __m512 v[4] = {_mm512_sub_ps(t[i][0], t[i][2]), _mm512_add_ps(t[i][1], t[i][2]),
-                               _mm512_sub_ps(t[i][2], t[i][1]), _mm512_sub_ps(t[i][1], t[i][3])};
-                for (int j = 0; j < 4; j++)
-                    if (dst[i * 4 + j]) _mm512_storeu_ps(dst[i * 4 + j] + c, v[j]);
-            }
-        }
+        for (int c = 0; c < C; c += LANES) transform_patch((const float *const(*)[4])at, c, dst);
     }
+}
+
+// The input gradient's V: Bᵀ d B of tile `tile`'s 4×4 patch of dy (zeros outside it), the same
+// for every phase, into row `row` of every position.
+__attribute__((target("avx512f")))
+static void transform_input_data(const plan *p, int tile, float *vb, int row) {
+    int S = p->side, O = p->o, td = p->td;
+    int img = tile / (td * td), ty = tile / td % td, tx = tile % td;
+    const float *image = p->x + (long)img * S * S * O;
+    const float *at[4][4];
+    for (int i = 0; i < 4; i++)
+        for (int j = 0; j < 4; j++) {
+            int si = 2 * ty - 1 + i, sj = 2 * tx - 1 + j;
+            at[i][j] = si >= 0 && si < S && sj >= 0 && sj < S ? image + ((long)si * S + sj) * O : NULL;
+        }
+    float *dst[POSITIONS];
+    for (int pos = 0; pos < POSITIONS; pos++) dst[pos] = vb + p->voff[pos] + (long)row * O;
+    for (int c = 0; c < O; c += LANES) transform_patch((const float *const(*)[4])at, c, dst);
 }
 
 // m[r][0..64) = Σ_k v[r][k] · u[k][0..64) for six rows: per k four loads and six broadcasts
@@ -203,54 +276,97 @@ static void transform_output(const plan *p, int tile, const float *m) {
     }
 }
 
+// The input gradient's Y = Aᵀ M A of one tile's sums (m: [position][4 · c], phase f's at
+// column slot · c; an inactive phase's are zero) into each phase's (up to) 2×2 pixels of dx.
+__attribute__((target("avx512f")))
+static void transform_output_data(const plan *p, int tile, const float *m) {
+    int S = p->side, H = p->h, C = p->c, td = p->td;
+    int img = tile / (td * td), ty = tile / td % td, tx = tile % td;
+    for (int f = 0; f < 4; f++) {
+        int a = f / 2, b = f % 2;
+        const float *at[POSITIONS];
+        for (int pos = 0; pos < POSITIONS; pos++)
+            at[pos] = p->slot[pos][f] < 0 ? NULL : m + pos * p->ld + (long)p->slot[pos][f] * C;
+        for (int c = 0; c < C; c += LANES) {
+            __m512 mm[POSITIONS], q[4][2];
+            for (int pos = 0; pos < POSITIONS; pos++) mm[pos] = at[pos] ? _mm512_loadu_ps(at[pos] + c) : _mm512_setzero_ps();
+            for (int j = 0; j < 4; j++) {
+                q[j][0] = _mm512_add_ps(_mm512_add_ps(mm[j], mm[4 + j]), mm[8 + j]);
+                q[j][1] = _mm512_sub_ps(_mm512_sub_ps(mm[4 + j], mm[8 + j]), mm[12 + j]);
+            }
+            for (int i = 0; i < 2; i++) {
+                int si = 2 * ty + i, sj = 2 * tx;
+                if (si >= S) continue;
+                float *dst = p->y + (((long)img * H + 2 * si + a) * H + 2 * sj + b) * C + c;
+                _mm512_storeu_ps(dst, _mm512_add_ps(_mm512_add_ps(q[0][i], q[1][i]), q[2][i]));
+                if (sj + 1 < S) _mm512_storeu_ps(dst + 2 * C, _mm512_sub_ps(_mm512_sub_ps(q[1][i], q[2][i]), q[3][i]));
+            }
+        }
+    }
+}
+
 static void run(void *arg) {
     const plan *p = arg;
-    int me = omp_get_thread_num(), parts = omp_get_num_threads(), O = p->o;
+    int me = omp_get_thread_num(), parts = omp_get_num_threads();
     float *own = p->scratch + (long)me * p->per_thread;
-    transform_kernel(p, p->c * me / parts, p->c * (me + 1) / parts, own, own + 25 * O, own + 37 * O);
+    int wide = p->data ? p->c : p->o;  // the kernel transform's vectors run along this side
+    if (p->data) transform_kernel_data(p, p->o * me / parts, p->o * (me + 1) / parts, own, own + 25 * wide, own + 37 * wide);
+    else transform_kernel(p, p->c * me / parts, p->c * (me + 1) / parts, own, own + 25 * wide, own + 37 * wide);
     GOMP_barrier();
-    float *vb = own, *mb = own + p->voff[POSITIONS - 1] + (long)BLOCK * p->kp[POSITIONS - 1];  // mb: [BLOCK][16][o]
+    float *vb = own, *mb = own + p->voff[POSITIONS - 1] + (long)BLOCK * p->kp[POSITIONS - 1];  // mb: [BLOCK][16][ld]
     int blocks = (p->tiles + BLOCK - 1) / BLOCK;
     for (int blk = blocks * me / parts; blk < blocks * (me + 1) / parts; blk++) {
         int t0 = blk * BLOCK, count = p->tiles - t0 < BLOCK ? p->tiles - t0 : BLOCK;
         for (int r = 0; r < BLOCK; r++) {
-            if (r < count) transform_input(p, t0 + r, vb, r);
-            else  // the last block's missing tiles: zeros, whose sums nobody reads
+            if (r < count) {
+                if (p->data) transform_input_data(p, t0 + r, vb, r);
+                else transform_input(p, t0 + r, vb, r);
+            } else {  // the last block's missing tiles: zeros, whose sums nobody reads
                 for (int pos = 0; pos < POSITIONS; pos++)
                     memset(vb + p->voff[pos] + (long)r * p->kp[pos], 0, sizeof(float) * (size_t)p->kp[pos]);
+            }
         }
         for (int pos = 0; pos < POSITIONS; pos++)
-            for (int ob = 0; ob < O / COLS; ob++) {
-                const float *u = p->u + p->uoff[pos] + (long)ob * p->kp[pos] * COLS;
+            for (int nb = 0; nb < p->np[pos] / COLS; nb++) {
+                const float *u = p->u + p->uoff[pos] + (long)nb * p->kp[pos] * COLS;
                 for (int r = 0; r < BLOCK; r += ROWS)
                     product_tile(vb + p->voff[pos] + (long)r * p->kp[pos], p->kp[pos], u, p->kp[pos],
-                                 mb + ((long)r * POSITIONS + pos) * O + ob * COLS, (long)POSITIONS * O);
+                                 mb + ((long)r * POSITIONS + pos) * p->ld + nb * COLS, (long)POSITIONS * p->ld);
             }
-        for (int r = 0; r < count; r++) transform_output(p, t0 + r, mb + (long)r * POSITIONS * O);
+        for (int r = 0; r < count; r++) {
+            if (p->data) transform_output_data(p, t0 + r, mb + (long)r * POSITIONS * p->ld);
+            else transform_output(p, t0 + r, mb + (long)r * POSITIONS * p->ld);
+        }
     }
 }
 
-int gan_winograd_convolution(gan_dnnl_kind kind, const gan_dnnl_shape *s, const float *x, const float *w, float *y,
+int gan_winograd_convolution(gan_dnnl_kind kind, const gan_dnnl_shape *s, const float *a, const float *w, float *out,
                              int threads) {
     if (!gan_winograd_fits(kind, s) || threads < 1) return 1;
     static plan p;  // callers hold dnnl_convolution's lock
     memset(&p, 0, sizeof p);
-    p.x = x; p.w = w; p.y = y;
+    p.x = a; p.w = w; p.y = out;
+    p.data = kind == GAN_DNNL_BACKWARD_DATA;
     p.n = s->n; p.h = s->h; p.c = s->c; p.o = s->o; p.side = s->oh; p.td = (s->oh + 1) / 2;
     p.tiles = p.n * p.td * p.td;
+    p.ld = p.data ? 4L * p.c : p.o;
+    // An odd phase's zero row (column) of the transformed kernel: the fourth in the forward, the
+    // first in the input gradient (its kernel is flipped).
+    int zero = p.data ? 0 : 3;
     long uoff = 0, voff = 0;
     for (int pos = 0; pos < POSITIONS; pos++) {
         int xi = pos / 4, nu = pos % 4, active = 0;
         for (int f = 0; f < 4; f++) {
             int a = f / 2, b = f % 2;
-            p.slot[pos][f] = (a && xi == 3) || (b && nu == 3) ? -1 : active++;
+            p.slot[pos][f] = (a && xi == zero) || (b && nu == zero) ? -1 : active++;
         }
-        p.kp[pos] = active * p.c;
-        p.uoff[pos] = uoff; uoff += (long)p.kp[pos] * p.o;
+        p.kp[pos] = p.data ? p.o : active * p.c;
+        p.np[pos] = p.data ? active * p.c : p.o;
+        p.uoff[pos] = uoff; uoff += (long)p.kp[pos] * p.np[pos];
         p.voff[pos] = voff; voff += (long)BLOCK * p.kp[pos];
     }
-    long sums = (long)BLOCK * POSITIONS * p.o;
-    p.per_thread = (voff + sums + LANES - 1) / LANES * LANES;  // also holds the kernel transform's 38 · o
+    long sums = (long)BLOCK * POSITIONS * p.ld;
+    p.per_thread = (voff + sums + LANES - 1) / LANES * LANES;  // also holds the kernel transform's 38 · max(c, o)
     p.u = gan_grown(&kernel_buffer, sizeof(float) * (size_t)uoff);
     p.scratch = p.u ? gan_grown(&scratch_buffer, sizeof(float) * (size_t)(p.per_thread * threads)) : NULL;
     if (!p.scratch) return 1;

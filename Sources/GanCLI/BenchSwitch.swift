@@ -27,8 +27,8 @@ enum BenchSwitch: String, CaseIterable, ExpressibleByArgument {
     /// `Runtime.implicitGemmConvolutions` 1 (2 with `GAN_IGEMM=2`) against 0: channels-last
     /// convolutions on the engine's implicit-GEMM kernels instead of oneDNN's.
     case implicitGemm = "implicit-gemm"
-    /// `Runtime.winogradConvolutions` 1 against 0: the critic's 5×5 stride-2 forwards as
-    /// Winograd products instead of the implicit-GEMM kernels.
+    /// `Runtime.winogradConvolutions` 1 against 0: the critic's 5×5 stride-2 forwards and input
+    /// gradients as Winograd products instead of the implicit-GEMM kernels or oneDNN.
     case winograd = "winograd"
     /// The generator's activations channels-last (`Network.setChannelsLastGenerator`) against
     /// NCHW, on the same weights.

@@ -147,11 +147,12 @@ public enum Runtime {
         }
     }
 
-    /// Whether the forward of channels-last 5×5, stride-2, pad-2 convolutions that halve an even
-    /// image (the WGAN-GP critic's) runs as Winograd F(2×2, 3×3) products (winograd.c; AVX-512
-    /// CPUs with oneDNN on): 0 off (`GAN_WINOGRAD=0` at start), 1 where the output side is even
-    /// and there are at least 96 2×2 tiles (the default: there it beat the implicit-GEMM kernels),
-    /// 2 every call that fits (`GAN_WINOGRAD=2`; for tests and measurements). 0 where oneDNN is
+    /// Whether the forward and input gradient of channels-last 5×5, stride-2, pad-2 convolutions
+    /// that halve an even image (the WGAN-GP critic's) run as Winograd F(2×2, 3×3) products
+    /// (winograd.c; AVX-512 CPUs with oneDNN on): 0 off (`GAN_WINOGRAD=0` at start), 1 where the
+    /// output side is even and there are at least 96 2×2 tiles (the default: there they beat the
+    /// implicit-GEMM kernels and oneDNN), 2 every call that fits (`GAN_WINOGRAD=2`; for tests and
+    /// measurements). 0 where oneDNN is
     /// unavailable: the path sits behind its convolution entry point.
     public static var winogradConvolutions: Int {
         get {
