@@ -1,11 +1,11 @@
-// The Winograd forward or input gradient (Sources/DNNLConvolution/winograd.c) of a 5×5,
+// The Winograd forward, input gradient or weight gradient (Sources/DNNLConvolution/winograd.c) of a 5×5,
 // stride-2, pad-2 channels-last convolution against the same pass on oneDNN (BASE=0) or on the
 // implicit-GEMM kernels (BASE=2, the default), through the engine's entry point
 // gan_dnnl_convolution on the same buffers, call by call in one process (the host's speed drifts
 // within seconds): median times, the median of the per-pair speed ratios, and the largest
 // difference between the two outputs beside the largest output. The figures of
 // docs/performance.md, session 36. Not part of the build; an AVX-512 CPU and Debian's
-// libdnnl-dev. Run (N C H O PAIRS KIND, KIND 0 forward, 1 input gradient):
+// libdnnl-dev. Run (N C H O PAIRS KIND, KIND 0 forward, 1 input gradient, 2 weight gradient):
 //   D=Sources/DNNLConvolution; I="-I $D/include -I $D -I Sources/CSupport/include"
 //   clang -O2 $I scripts/winograd_bench.c $D/*.c Sources/CSupport/*.c -o /tmp/winograd_bench -ldnnl -lgomp -lm &&
 //   OMP_NUM_THREADS=2 /tmp/winograd_bench 64 64 28 128 20 0 && BASE=0 OMP_NUM_THREADS=2 /tmp/winograd_bench 64 64 28 128 20 1
@@ -29,7 +29,7 @@ int main(int argc, char **argv) {
     if (argc < 7) { fprintf(stderr, "usage: N C H O PAIRS KIND\n"); return 2; }
     _mm_setcsr(_mm_getcsr() | 0x8040);
     int n = atoi(argv[1]), c = atoi(argv[2]), h = atoi(argv[3]), o = atoi(argv[4]), pairs = atoi(argv[5]);
-    gan_dnnl_kind kind = atoi(argv[6]) == 1 ? GAN_DNNL_BACKWARD_DATA : GAN_DNNL_FORWARD;
+    gan_dnnl_kind kind = atoi(argv[6]) == 2 ? GAN_DNNL_BACKWARD_WEIGHTS : atoi(argv[6]) == 1 ? GAN_DNNL_BACKWARD_DATA : GAN_DNNL_FORWARD;
     int base = getenv("BASE") ? atoi(getenv("BASE")) : 2;
     const char *env = getenv("OMP_NUM_THREADS");
     int threads = env ? atoi(env) : 2;
@@ -41,8 +41,9 @@ int main(int argc, char **argv) {
     gan_winograd_set_enabled(2);
     if (!gan_winograd_fits(kind, &sh)) { fprintf(stderr, "the Winograd path does not take this shape\n"); return 2; }
     long xn = (long)n * h * h * c, yn = (long)n * s * s * o, wn = (long)o * c * 25;
-    float *x = filled(kind == GAN_DNNL_FORWARD ? xn : yn), *w = filled(wn);
-    long outn = kind == GAN_DNNL_FORWARD ? yn : xn;
+    // a: x (dy for the input gradient); b: the weight (dy for the weight gradient)
+    float *x = filled(kind == GAN_DNNL_BACKWARD_DATA ? yn : xn), *w = filled(kind == GAN_DNNL_BACKWARD_WEIGHTS ? yn : wn);
+    long outn = kind == GAN_DNNL_FORWARD ? yn : kind == GAN_DNNL_BACKWARD_DATA ? xn : wn;
     float *y_gemm = malloc(sizeof(float) * (size_t)outn), *y_wino = malloc(sizeof(float) * (size_t)outn);
     double ratio[200], t_wino[200], t_gemm[200];
     for (int q = 0; q <= pairs; q++) {  // pair 0 warms up
@@ -69,7 +70,7 @@ int main(int argc, char **argv) {
     double flops = 2.0 * n * s * s * o * c * 25;
     printf("%s %d→%d, %d×%d → %d×%d: %s %.2f ms (%.0f GFLOP/s), Winograd %.2f ms (%.0f GFLOP/s of the direct "
            "convolution's work); Winograd / base speed median %.3f (quartiles %.3f–%.3f); max diff %.2g, max |y| %.2g\n",
-           kind == GAN_DNNL_FORWARD ? "forward" : "input gradient", c, o, h, h, s, s, base ? "implicit GEMM" : "oneDNN", t_gemm[pairs / 2] * 1e3, flops / t_gemm[pairs / 2] * 1e-9, t_wino[pairs / 2] * 1e3,
+           kind == GAN_DNNL_FORWARD ? "forward" : kind == GAN_DNNL_BACKWARD_DATA ? "input gradient" : "weight gradient", c, o, h, h, s, s, base ? "implicit GEMM" : "oneDNN", t_gemm[pairs / 2] * 1e3, flops / t_gemm[pairs / 2] * 1e-9, t_wino[pairs / 2] * 1e3,
            flops / t_wino[pairs / 2] * 1e-9, ratio[pairs / 2], ratio[pairs / 4], ratio[3 * pairs / 4], diff, largest);
     return 0;
 }

@@ -1,6 +1,6 @@
 #ifdef __linux__
-// The forward and input gradient of a 5×5, stride-2, pad-2 channels-last convolution as Winograd
-// F(2×2, 3×3) products: half the multiplications of the direct convolution.
+// The forward, input gradient and weight gradient of a 5×5, stride-2, pad-2 channels-last
+// convolution as Winograd F(2×2, 3×3) products: half the multiplications of the direct one.
 //
 // Split the input by row and column parity into four phase images (a, b): x[2i + a, 2j + b].
 // Output pixel (y, x) reads phase rows y − 1, y, y + 1 through taps 2r + a (r = 0, 1, 2), so the
@@ -23,6 +23,13 @@
 // transforms their input patches (V, in L2), runs the sixteen products through one 6 × 64
 // register tile (the transformed kernel U, packed per position in 64-column panels, is shared by
 // the threads and streams from L2 / L3), and transforms the sums back into output pixels.
+//
+// The weight gradient is F(2×2, 3×3) transposed: a phase's 3×3 gradient is Gᵀ [Σ_tiles
+// (Â E Âᵀ) ⊙ (Bᵀ D B)] G, E a tile's 2×2 block of dy, D the forward's 4×4 patch, Â = A. Per
+// position that is a product [(active phases · c) × tiles] × [tiles × o] whose sum runs over
+// the tiles: each thread adds its blocks' products into its own sums, and the threads' sums are
+// added in order and mapped back to taps at the end.
+//
 // Rounding: F(2×2, 3×3)'s transforms use only ±1 and ½, and the outputs differ from a direct
 // convolution's by a few units in the last place of the largest output (tests: WinogradTests).
 #include "winograd.h"
@@ -40,7 +47,7 @@ extern int omp_get_num_threads(void);
 #define LANES 16
 #define ROWS 6     // tiles per register tile
 #define COLS 64    // output channels per register tile: four vectors
-#define BLOCK 48   // tiles a thread transforms at a time: V and the sums stay in L2 (36–96 measured alike)
+#define BLOCK 48   // tiles a thread transforms at a time: V and the sums stay in L2 (36–144 measured alike)
 #define POSITIONS 16
 
 static int enabled = -1;
@@ -63,12 +70,13 @@ long gan_winograd_calls(void) { return calls; }
 
 int gan_winograd_fits(gan_dnnl_kind kind, const gan_dnnl_shape *s) {
     int mode = gan_winograd_enabled();
-    if (!mode || (kind != GAN_DNNL_FORWARD && kind != GAN_DNNL_BACKWARD_DATA) || !s->cl || !gan_cpu_has_avx512f()) return 0;
+    if (!mode || !s->cl || !gan_cpu_has_avx512f()) return 0;
+    if (kind != GAN_DNNL_FORWARD && kind != GAN_DNNL_BACKWARD_DATA && kind != GAN_DNNL_BACKWARD_WEIGHTS) return 0;
     if (s->kh != 5 || s->kw != 5 || s->sh != 2 || s->sw != 2 || s->dh != 1 || s->dw != 1) return 0;
     if (s->pt != 2 || s->pl != 2 || s->pb != 1 || s->pr != 1) return 0;
     if (s->h != s->w || s->h % 2 || s->oh != s->h / 2 || s->ow != s->oh || s->n < 1) return 0;
     // The side read in vectors of 16 channels, the side written in panels of 64.
-    long read = kind == GAN_DNNL_FORWARD ? s->c : s->o, written = kind == GAN_DNNL_FORWARD ? s->o : s->c;
+    long read = kind == GAN_DNNL_BACKWARD_DATA ? s->o : s->c, written = kind == GAN_DNNL_BACKWARD_DATA ? s->c : s->o;
     if (read < LANES || read % LANES || written < COLS || written % COLS) return 0;
     // By default only where the tiles cover the output exactly and there are enough of them to
     // give each thread whole blocks (small calls spend their time transforming the kernel).
@@ -81,12 +89,16 @@ typedef struct {
     float *y, *u, *scratch;  // the output written (y, or dx)
     long per_thread;  // scratch floats a thread owns
     int data;         // the input gradient
+    int weights;      // the weight gradient (x is x, dy is dy, y the OIHW weight gradient)
+    const float *dy;
+    int block;        // tiles a thread transforms at a time
     int n, h, c, o, side, td, tiles;
     int kp[POSITIONS];          // rows of position p's product: its active phases · c (the input gradient: o)
     int np[POSITIONS];          // its columns: o (the input gradient: active phases · c)
     int slot[POSITIONS][4];     // where phase f's channels start among the phase side's, in units of c (-1: inactive)
     long uoff[POSITIONS];       // position p's packed kernel in u: [np / COLS][kp][COLS]
-    long voff[POSITIONS];       // position p's rows in a thread's V block: [BLOCK][kp]
+    long voff[POSITIONS];       // position p's rows in a thread's V block: [block][lv]
+    long lv[POSITIONS];         // their stride: kp (the weight gradient: kp rounded up to whole register tiles)
     long ld;                    // sums per position and tile: o (the input gradient: 4 · c)
 } plan;
 
@@ -204,7 +216,7 @@ static void transform_input(const plan *p, int tile, float *vb, int row) {
             }
         float *dst[POSITIONS];
         for (int pos = 0; pos < POSITIONS; pos++)
-            dst[pos] = p->slot[pos][f] < 0 ? NULL : vb + p->voff[pos] + (long)row * p->kp[pos] + (long)p->slot[pos][f] * C;
+            dst[pos] = p->slot[pos][f] < 0 ? NULL : vb + p->voff[pos] + (long)row * p->lv[pos] + (long)p->slot[pos][f] * C;
         for (int c = 0; c < C; c += LANES) transform_patch((const float *const(*)[4])at, c, dst);
     }
 }
@@ -223,7 +235,7 @@ static void transform_input_data(const plan *p, int tile, float *vb, int row) {
             at[i][j] = si >= 0 && si < S && sj >= 0 && sj < S ? image + ((long)si * S + sj) * O : NULL;
         }
     float *dst[POSITIONS];
-    for (int pos = 0; pos < POSITIONS; pos++) dst[pos] = vb + p->voff[pos] + (long)row * O;
+    for (int pos = 0; pos < POSITIONS; pos++) dst[pos] = vb + p->voff[pos] + (long)row * p->lv[pos];
     for (int c = 0; c < O; c += LANES) transform_patch((const float *const(*)[4])at, c, dst);
 }
 
@@ -313,24 +325,25 @@ static void run(void *arg) {
     if (p->data) transform_kernel_data(p, p->o * me / parts, p->o * (me + 1) / parts, own, own + 25 * wide, own + 37 * wide);
     else transform_kernel(p, p->c * me / parts, p->c * (me + 1) / parts, own, own + 25 * wide, own + 37 * wide);
     GOMP_barrier();
-    float *vb = own, *mb = own + p->voff[POSITIONS - 1] + (long)BLOCK * p->kp[POSITIONS - 1];  // mb: [BLOCK][16][ld]
-    int blocks = (p->tiles + BLOCK - 1) / BLOCK;
+    int T = p->block;
+    float *vb = own, *mb = own + p->voff[POSITIONS - 1] + (long)T * p->lv[POSITIONS - 1];  // mb: [block][16][ld]
+    int blocks = (p->tiles + T - 1) / T;
     for (int blk = blocks * me / parts; blk < blocks * (me + 1) / parts; blk++) {
-        int t0 = blk * BLOCK, count = p->tiles - t0 < BLOCK ? p->tiles - t0 : BLOCK;
-        for (int r = 0; r < BLOCK; r++) {
+        int t0 = blk * T, count = p->tiles - t0 < T ? p->tiles - t0 : T;
+        for (int r = 0; r < T; r++) {
             if (r < count) {
                 if (p->data) transform_input_data(p, t0 + r, vb, r);
                 else transform_input(p, t0 + r, vb, r);
             } else {  // the last block's missing tiles: zeros, whose sums nobody reads
                 for (int pos = 0; pos < POSITIONS; pos++)
-                    memset(vb + p->voff[pos] + (long)r * p->kp[pos], 0, sizeof(float) * (size_t)p->kp[pos]);
+                    memset(vb + p->voff[pos] + (long)r * p->lv[pos], 0, sizeof(float) * (size_t)p->kp[pos]);
             }
         }
         for (int pos = 0; pos < POSITIONS; pos++)
             for (int nb = 0; nb < p->np[pos] / COLS; nb++) {
                 const float *u = p->u + p->uoff[pos] + (long)nb * p->kp[pos] * COLS;
-                for (int r = 0; r < BLOCK; r += ROWS)
-                    product_tile(vb + p->voff[pos] + (long)r * p->kp[pos], p->kp[pos], u, p->kp[pos],
+                for (int r = 0; r < T; r += ROWS)
+                    product_tile(vb + p->voff[pos] + (long)r * p->lv[pos], p->lv[pos], u, p->kp[pos],
                                  mb + ((long)r * POSITIONS + pos) * p->ld + nb * COLS, (long)POSITIONS * p->ld);
             }
         for (int r = 0; r < count; r++) {
@@ -340,13 +353,137 @@ static void run(void *arg) {
     }
 }
 
-int gan_winograd_convolution(gan_dnnl_kind kind, const gan_dnnl_shape *s, const float *a, const float *w, float *out,
+// The weight gradient's dy side: Â E Âᵀ of tile `tile`'s 2×2 block of dy (zeros outside it),
+// Â = [1 0; 1 1; 1 −1; 0 −1] (A of F(2×2, 3×3), whose transpose maps the sums back to outputs),
+// into row `row` of each position's [block][o] rows.
+__attribute__((target("avx512f")))
+static void transform_dy(const plan *p, int tile, float *eb, int row) {
+    int S = p->side, O = p->o, td = p->td, T = p->block;
+    int img = tile / (td * td), ty = tile / td % td, tx = tile % td;
+    const float *at[2][2];
+    for (int i = 0; i < 2; i++)
+        for (int j = 0; j < 2; j++) {
+            int oy = 2 * ty + i, ox = 2 * tx + j;
+            at[i][j] = oy < S && ox < S ? p->dy + (((long)img * S + oy) * S + ox) * O : NULL;
+        }
+    for (int o = 0; o < O; o += LANES) {
+        __m512 e[2][2], r[4][2];
+        for (int i = 0; i < 2; i++)
+            for (int j = 0; j < 2; j++) e[i][j] = at[i][j] ? _mm512_loadu_ps(at[i][j] + o) : _mm512_setzero_ps();
+        for (int j = 0; j < 2; j++) {
+            r[0][j] = e[0][j];
+            r[1][j] = _mm512_add_ps(e[0][j], e[1][j]);
+            r[2][j] = _mm512_sub_ps(e[0][j], e[1][j]);
+            r[3][j] = _mm512_sub_ps(_mm512_setzero_ps(), e[1][j]);
+        }
+        for (int xi = 0; xi < 4; xi++) {
+            __m512 v[4] = {r[xi][0], _mm512_add_ps(r[xi][0], r[xi][1]), _mm512_sub_ps(r[xi][0], r[xi][1]),
+                           _mm512_sub_ps(_mm512_setzero_ps(), r[xi][1])};
+            for (int nu = 0; nu < 4; nu++) _mm512_storeu_ps(eb + ((long)(xi * 4 + nu) * T + row) * O + o, v[nu]);
+        }
+    }
+}
+
+// s[r][0..64) += Σ_k v[k·ldv + r] · e[k][0..64) for the first `real` of six rows: the rows are
+// consecutive (phase, channel) entries of V's row k, the columns four vectors of output channels.
+__attribute__((target("avx512f")))
+static void product_tile_sum(const float *v, long ldv, const float *e, long lde, long K, float *s, long lds, int real) {
+    __m512 c[ROWS][4];
+#pragma clang loop unroll(full)
+    for (int r = 0; r < ROWS; r++)
+#pragma clang loop unroll(full)
+        for (int q = 0; q < 4; q++) c[r][q] = r < real ? _mm512_loadu_ps(s + r * lds + q * LANES) : _mm512_setzero_ps();
+    for (long k = 0; k < K; k++) {
+        __m512 eq[4];
+#pragma clang loop unroll(full)
+        for (int q = 0; q < 4; q++) eq[q] = _mm512_loadu_ps(e + k * lde + q * LANES);
+#pragma clang loop unroll(full)
+        for (int r = 0; r < ROWS; r++) {
+            __m512 a = _mm512_set1_ps(v[k * ldv + r]);
+#pragma clang loop unroll(full)
+            for (int q = 0; q < 4; q++) c[r][q] = _mm512_fmadd_ps(a, eq[q], c[r][q]);
+        }
+    }
+#pragma clang loop unroll(full)
+    for (int r = 0; r < ROWS; r++)
+        if (r < real)
+#pragma clang loop unroll(full)
+            for (int q = 0; q < 4; q++) _mm512_storeu_ps(s + r * lds + q * LANES, c[r][q]);
+}
+
+// The weight gradient: each thread sums its tiles' products into its own S (per position
+// [kp][o]); after a barrier each thread adds the threads' S in order for a range of input
+// channels and maps them back to taps, dW = Gᵀ S G per phase (an odd phase's third tap, the
+// only one S's zero fourth row would feed, does not exist).
+static void run_weights(void *arg) {
+    const plan *p = arg;
+    int me = omp_get_thread_num(), parts = omp_get_num_threads(), T = p->block, O = p->o, C = p->c;
+    float *own = p->scratch + (long)me * p->per_thread;
+    float *vb = own, *eb = vb + p->voff[POSITIONS - 1] + (long)T * p->lv[POSITIONS - 1];
+    long sums_at = (long)(eb - own) + (long)T * POSITIONS * O;  // S, [position at uoff][kp][o]
+    float *sb = own + sums_at;
+    memset(sb, 0, sizeof(float) * (size_t)(p->per_thread - sums_at));
+    int blocks = (p->tiles + T - 1) / T;
+    for (int blk = blocks * me / parts; blk < blocks * (me + 1) / parts; blk++) {
+        int t0 = blk * T, count = p->tiles - t0 < T ? p->tiles - t0 : T;
+        for (int r = 0; r < count; r++) {
+            transform_input(p, t0 + r, vb, r);
+            transform_dy(p, t0 + r, eb, r);
+        }
+        for (int pos = 0; pos < POSITIONS; pos++)
+            for (int m = 0; m < p->kp[pos]; m += ROWS) {
+                int real = p->kp[pos] - m < ROWS ? p->kp[pos] - m : ROWS;
+                for (int nb = 0; nb < O / COLS; nb++)
+                    product_tile_sum(vb + p->voff[pos] + m, p->lv[pos], eb + (long)pos * T * O + nb * COLS, O, count,
+                                     sb + p->uoff[pos] + (long)m * O + nb * COLS, O, real);
+            }
+    }
+    GOMP_barrier();
+    float *sum = own, *h = own + POSITIONS * O;  // V's space is free now: one channel's S summed, then Gᵀ S by rows
+    for (int ci = C * me / parts; ci < C * (me + 1) / parts; ci++)
+        for (int f = 0; f < 4; f++) {
+            int a = f / 2, b = f % 2;
+            for (int pos = 0; pos < POSITIONS; pos++) {
+                float *dst = sum + pos * O;
+                memset(dst, 0, sizeof(float) * (size_t)O);
+                if (p->slot[pos][f] < 0) continue;
+                for (int t = 0; t < parts; t++) {
+                    const float *src = p->scratch + (long)t * p->per_thread + sums_at + p->uoff[pos] + ((long)p->slot[pos][f] * C + ci) * O;
+                    for (int o = 0; o < O; o++) dst[o] += src[o];
+                }
+            }
+            for (int r = 0; r < 3; r++) {  // h[r][ν] = Σ_ξ G[ξ][r] S[ξ][ν]
+                if (2 * r + a >= 5) continue;
+                for (int nu = 0; nu < 4; nu++) {
+                    float *dst = h + (r * 4 + nu) * O;
+                    memset(dst, 0, sizeof(float) * (size_t)O);
+                    for (int xi = 0; xi < 4; xi++)
+                        if (G[xi][r] != 0)
+                            for (int o = 0; o < O; o++) dst[o] += G[xi][r] * sum[(xi * 4 + nu) * O + o];
+                }
+                for (int q = 0; q < 3; q++) {  // dW[r][q] = Σ_ν h[r][ν] G[ν][q]
+                    if (2 * q + b >= 5) continue;
+                    long tap = (2 * r + a) * 5 + 2 * q + b;
+                    const float *h0 = h + r * 4 * O;
+                    for (int o = 0; o < O; o++) {
+                        float v = 0;
+                        for (int nu = 0; nu < 4; nu++) v += G[nu][q] * h0[nu * O + o];
+                        p->y[((long)o * C + ci) * 25 + tap] = v;
+                    }
+                }
+            }
+        }
+}
+
+int gan_winograd_convolution(gan_dnnl_kind kind, const gan_dnnl_shape *s, const float *a, const float *b, float *out,
                              int threads) {
     if (!gan_winograd_fits(kind, s) || threads < 1) return 1;
     static plan p;  // callers hold dnnl_convolution's lock
     memset(&p, 0, sizeof p);
-    p.x = a; p.w = w; p.y = out;
+    p.x = a; p.w = b; p.y = out; p.dy = b;
     p.data = kind == GAN_DNNL_BACKWARD_DATA;
+    p.weights = kind == GAN_DNNL_BACKWARD_WEIGHTS;
+    p.block = BLOCK;
     p.n = s->n; p.h = s->h; p.c = s->c; p.o = s->o; p.side = s->oh; p.td = (s->oh + 1) / 2;
     p.tiles = p.n * p.td * p.td;
     p.ld = p.data ? 4L * p.c : p.o;
@@ -363,9 +500,20 @@ int gan_winograd_convolution(gan_dnnl_kind kind, const gan_dnnl_shape *s, const 
         p.kp[pos] = p.data ? p.o : active * p.c;
         p.np[pos] = p.data ? active * p.c : p.o;
         p.uoff[pos] = uoff; uoff += (long)p.kp[pos] * p.np[pos];
-        p.voff[pos] = voff; voff += (long)BLOCK * p.kp[pos];
+        // The weight gradient's tiles read six consecutive entries of a V row: whole tiles' worth.
+        p.lv[pos] = p.weights ? (p.kp[pos] + ROWS - 1) / ROWS * ROWS : p.kp[pos];
+        p.voff[pos] = voff; voff += (long)p.block * p.lv[pos];
     }
-    long sums = (long)BLOCK * POSITIONS * p.ld;
+    if (p.weights) {
+        // V, the dy side [16][block][o], then S (laid out as the forward's packed kernel: uoff).
+        p.per_thread = (voff + (long)p.block * POSITIONS * p.o + uoff + LANES - 1) / LANES * LANES;
+        p.scratch = gan_grown(&scratch_buffer, sizeof(float) * (size_t)(p.per_thread * threads));
+        if (!p.scratch) return 1;
+        GOMP_parallel(run_weights, &p, (unsigned)threads, 0);
+        calls++;
+        return 0;
+    }
+    long sums = (long)p.block * POSITIONS * p.ld;
     p.per_thread = (voff + sums + LANES - 1) / LANES * LANES;  // also holds the kernel transform's 38 · max(c, o)
     p.u = gan_grown(&kernel_buffer, sizeof(float) * (size_t)uoff);
     p.scratch = p.u ? gan_grown(&scratch_buffer, sizeof(float) * (size_t)(p.per_thread * threads)) : NULL;

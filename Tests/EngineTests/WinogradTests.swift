@@ -2,17 +2,18 @@ import Engine
 import TestSupport
 import XCTest
 
-/// The Winograd forward and input gradient of channels-last 5×5, stride-2, pad-2 convolutions
-/// (winograd.c) against direct sums in Double here, across output sides that its 2×2 tiles cover
-/// exactly and not, channel counts of one and several vectors, several blocks of tiles with a
-/// partial last one; that the thread count does not change their bits; which calls the default
-/// mode takes; and a gradient penalty through them differentiated again.
+/// The Winograd forward, input gradient and weight gradient of channels-last 5×5, stride-2,
+/// pad-2 convolutions (winograd.c) against direct sums in Double here, across output sides that
+/// its 2×2 tiles cover exactly and not, channel counts of one and several vectors, several blocks
+/// of tiles with a partial last one; that the thread count does not change the forward's and
+/// input gradient's bits; which calls the default mode takes; and a gradient penalty through
+/// them differentiated again.
 final class WinogradTests: XCTestCase {
     let geometry = ConvGeometry(kernel: 5, stride: 2, padding: 2)
 
-    // (n, input channels, output channels, input side): the forward writes the output channels
-    // (a multiple of 64), the input gradient the input channels (`dataCases`, the same with the
-    // two swapped).
+    // (n, input channels, output channels, input side): the forward and weight gradient write the
+    // output channels (a multiple of 64), the input gradient the input channels (`dataCases`, the
+    // same with the two swapped).
     let cases: [(Int, Int, Int, Int)] = [
         (2, 16, 64, 8),    // 4×4 outputs: tiles cover them exactly
         (3, 32, 128, 10),  // 5×5: the last tile of a row and column half outside; two panels of 64
@@ -131,6 +132,52 @@ final class WinogradTests: XCTestCase {
         }
     }
 
+    /// dw[o, c, t, u] = Σ_n Σ_i Σ_j dy[n, o, i, j] · x[n, c, 2i + t − 2, 2j + u − 2], in Double.
+    func directWeightGradient(_ x: [Float], _ dy: [Float], n: Int, c: Int, o: Int, size: Int) -> [Double] {
+        let side = size / 2
+        var dw = [Double](repeating: 0, count: o * c * 25)
+        for b in 0..<n {
+            for oc in 0..<o {
+                for i in 0..<side {
+                    for j in 0..<side {
+                        let g = Double(dy[((b * o + oc) * side + i) * side + j])
+                        for ci in 0..<c {
+                            for t in 0..<5 {
+                                let r = 2 * i + t - 2
+                                guard r >= 0 && r < size else { continue }
+                                for u in 0..<5 {
+                                    let q = 2 * j + u - 2
+                                    guard q >= 0 && q < size else { continue }
+                                    dw[((oc * c + ci) * 5 + t) * 5 + u] += g * Double(x[((b * c + ci) * size + r) * size + q])
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return dw
+    }
+
+    func testWeightGradientMatchesADirectSumInDouble() {
+        let g = geometry.withChannelsLast(true)
+        for (k, (n, c, o, size)) in cases.enumerated() {
+            let x = randomTensor([n, c, size, size], seed: 3690 + UInt64(k))
+            let dy = randomTensor([n, o, size / 2, size / 2], seed: 3700 + UInt64(k))
+            let (dw, calls) = onWinograd {
+                Tensor.conv2dWeightGrad(x.permuted([0, 2, 3, 1]), dy.permuted([0, 2, 3, 1]), g)
+            }
+            XCTAssertEqual(calls, 1, "case \(k): the call on the Winograd weight gradient")
+            XCTAssertEqual(dw.shape, [o, c, 5, 5], "case \(k)")
+            let want = directWeightGradient(x.scalars, dy.scalars, n: n, c: c, o: o, size: size)
+            let largest = want.map { Swift.abs($0) }.max() ?? 0
+            var worst = 0.0
+            for (a, b) in zip(dw.scalars, want) { worst = Swift.max(worst, Swift.abs(Double(a) - b)) }
+            XCTAssertGreaterThan(largest, 1, "case \(k): trivially small")
+            XCTAssertLessThan(worst, 4e-6 * largest, "case \(k): largest difference \(worst), largest output \(largest)")
+        }
+    }
+
     /// Every output value is one thread's, summed in a fixed order: one thread and two give the same bits.
     func testBitsDoNotDependOnTheThreadCount() {
         let g = geometry.withChannelsLast(true)
@@ -154,8 +201,8 @@ final class WinogradTests: XCTestCase {
         }
     }
 
-    /// The default mode takes a forward or input gradient only where the 2×2 tiles cover the
-    /// output exactly and there are at least 96 of them; never a weight gradient.
+    /// The default mode takes a pass only where the 2×2 tiles cover the output exactly and there
+    /// are at least 96 of them.
     func testDefaultModeTakesEvenOutputsWithEnoughTiles() {
         let saved = Runtime.winogradConvolutions
         defer { Runtime.winogradConvolutions = saved }
@@ -171,14 +218,15 @@ final class WinogradTests: XCTestCase {
             _ = Tensor.convTranspose2d(v, weight: w, g, outputSize: (size, size))
             XCTAssertEqual(Runtime.winogradCalls - before, takes ? 2 : 0, "n \(n), side \(size): input gradient")
             _ = Tensor.conv2dWeightGrad(x, v, g)
-            XCTAssertEqual(Runtime.winogradCalls - before, takes ? 2 : 0, "n \(n), side \(size): weight gradient")
+            XCTAssertEqual(Runtime.winogradCalls - before, takes ? 3 : 0, "n \(n), side \(size): weight gradient")
         }
     }
 
     /// WGAN-GP's use: the input gradient of ⟨conv(x, w)⟩ through tanh, penalized and
     /// differentiated again; the second-order graph runs the forward form twice (the layer and
-    /// the input gradient's own gradient) and the input gradient twice where 64 input channels
-    /// make it fit. Against the same graph without oneDNN.
+    /// the input gradient's own gradient), the weight gradient twice (the layer's and the input
+    /// gradient's), and the input gradient twice where 64 input channels make it fit. Against
+    /// the same graph without oneDNN.
     func testGradientPenaltyMatchesWithoutOneDNN() {
         let g = geometry.withChannelsLast(true)
         for (k, (n, c, o, size)) in [cases[0], cases[1], (2, 64, 64, 8)].enumerated() {
@@ -190,7 +238,7 @@ final class WinogradTests: XCTestCase {
                 return (gx.square().sum() + y.square().sum()).gradients(wrt: [x, w])
             }
             let (winograd, calls) = onWinograd(run)
-            XCTAssertGreaterThanOrEqual(calls, c % 64 == 0 ? 4 : 2, "case \(k): the penalty's graph on the Winograd path")
+            XCTAssertGreaterThanOrEqual(calls, c % 64 == 0 ? 6 : 4, "case \(k): the penalty's graph on the Winograd path")
             let saved = Runtime.usesOneDNN
             Runtime.usesOneDNN = false
             let reference = run()

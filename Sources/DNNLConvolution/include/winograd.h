@@ -2,26 +2,29 @@
 #define GAN_WINOGRAD_H
 #include "dnnl_convolution.h"
 
-/// Whether `gan_winograd_convolution` takes this call: the forward or the input gradient of a
-/// channels-last 5×5, stride-2, pad-2 convolution that halves an even square image (the WGAN-GP
-/// critic's layers), on an AVX-512 CPU, with the channels read a multiple of 16 and those written
-/// a multiple of 64 (the forward reads the input channels and writes the output channels, the
-/// input gradient the other way round). Mode 0 off (GAN_WINOGRAD=0 at start); 1 (the default)
-/// only where the output side is even, so that its 2×2 tiles cover it exactly, and there are at
-/// least 96 tiles (the critic's 64 → 128 layer: the forward 1.33–1.53× the implicit-GEMM kernels,
-/// the input gradient 1.42× oneDNN's; at 7×7 a quarter of the tiles' work is padding and the
-/// forward ran 0.98–1.00×); 2 every call that fits (GAN_WINOGRAD=2; for tests and measurements).
+/// Whether `gan_winograd_convolution` takes this call: a pass (forward, input gradient, weight
+/// gradient) of a channels-last 5×5, stride-2, pad-2 convolution that halves an even square
+/// image (the WGAN-GP critic's layers), on an AVX-512 CPU, with the channels read a multiple of
+/// 16 and those written a multiple of 64 (the forward and weight gradient write the output
+/// channels, the input gradient the input channels). Mode 0 off (GAN_WINOGRAD=0 at start); 1
+/// (the default) only where the output side is even, so that its 2×2 tiles cover it exactly, and
+/// there are at least 96 tiles (the critic's 64 → 128 layer: forward 1.33–1.53× the
+/// implicit-GEMM kernels, input gradient 1.42× oneDNN's, weight gradient 1.54–1.57× the
+/// kernels; at 7×7 a quarter of the tiles' work is padding and the forward ran 0.98–1.00×); 2
+/// every call that fits (GAN_WINOGRAD=2; for tests and measurements).
 int gan_winograd_fits(gan_dnnl_kind kind, const gan_dnnl_shape *shape);
 int gan_winograd_enabled(void);
 void gan_winograd_set_enabled(int mode);
 /// Calls taken so far (for tests: that the path is taken).
 long gan_winograd_calls(void);
 
-/// The forward y = conv(x, w) (a = x [n, h, w, c], b = w OIHW, out = y [n, oh, ow, o]) or the
-/// input gradient (a = dy [n, oh, ow, o], b = w, out = dx [n, h, w, c]) as Winograd F(2×2, 3×3)
-/// products on `threads` OpenMP threads. Every output value is computed by one thread in a fixed
-/// order, so the bits do not depend on the thread count. Returns non-zero, having written
-/// nothing, when the call does not fit or memory runs out.
-int gan_winograd_convolution(gan_dnnl_kind kind, const gan_dnnl_shape *shape, const float *a, const float *w, float *out,
+/// The forward y = conv(x, w) (a = x [n, h, w, c], b = w OIHW, out = y [n, oh, ow, o]), the
+/// input gradient (a = dy [n, oh, ow, o], b = w, out = dx [n, h, w, c]) or the weight gradient
+/// (a = x, b = dy, out = dw OIHW) as Winograd F(2×2, 3×3) products on `threads` OpenMP threads.
+/// The forward's and input gradient's values are each computed by one thread in a fixed order,
+/// so their bits do not depend on the thread count; the weight gradient adds per-thread sums in
+/// thread order (as the implicit-GEMM kernels' does), so its bits do, never on timing. Returns
+/// non-zero, having written nothing, when the call does not fit or memory runs out.
+int gan_winograd_convolution(gan_dnnl_kind kind, const gan_dnnl_shape *shape, const float *a, const float *b, float *out,
                              int threads);
 #endif
