@@ -25,7 +25,10 @@ struct BenchEngineCommand: ParsableCommand {
         times forward, 5 for the input gradient and 4 for the weight gradient
         (through the engine's implicit GEMM: without AVX-512 all of them, with it
         those writing 128 channels or more; GAN_IGEMM=0 runs oneDNN instead,
-        GAN_IGEMM=2 the kernels for all, to compare).
+        GAN_IGEMM=2 the kernels for all, to compare; with AVX-512 the 64 → 128
+        layer's three passes as Winograd products, GAN_WINOGRAD=0 to compare).
+        GFLOP/s counts the direct convolution's work, so a Winograd pass can
+        exceed the sgemm yardstick.
 
         Example:
           swift build -c release && .build/release/gan bench engine --breakdown --json
