@@ -80,7 +80,8 @@ final class WinogradTests: XCTestCase {
             var worst = 0.0
             for (a, b) in zip(got, want) { worst = Swift.max(worst, Swift.abs(Double(a) - b)) }
             XCTAssertGreaterThan(largest, 1, "case \(k): trivially small")
-            // A few units in the last place of the largest output (the transforms use ±1 and ½).
+            // The transforms use only ±1 and ½: up to 6.1e-7 of the largest output measured
+            // here, about five units in its last place.
             XCTAssertLessThan(worst, 4e-6 * largest, "case \(k): largest difference \(worst), largest output \(largest)")
         }
     }
