@@ -92,13 +92,12 @@ typedef struct {
     int data;         // the input gradient
     int weights;      // the weight gradient (x is x, dy is dy, y the OIHW weight gradient)
     const float *dy;
-    int block;        // tiles a thread transforms at a time
     int n, h, c, o, side, td, tiles;
     int kp[POSITIONS];          // rows of position p's product: its active phases · c (the input gradient: o)
     int np[POSITIONS];          // its columns: o (the input gradient: active phases · c)
     int slot[POSITIONS][4];     // where phase f's channels start among the phase side's, in units of c (-1: inactive)
     long uoff[POSITIONS];       // position p's packed kernel in u: [np / COLS][kp][COLS]
-    long voff[POSITIONS];       // position p's rows in a thread's V block: [block][lv]
+    long voff[POSITIONS];       // position p's rows in a thread's V block: [BLOCK][lv]
     long lv[POSITIONS];         // their stride: kp (the weight gradient: kp rounded up to whole register tiles)
     long ld;                    // sums per position and tile: o (the input gradient: 4 · c)
 } plan;
@@ -106,74 +105,44 @@ typedef struct {
 // G of F(2×2, 3×3): the transformed kernel is G g Gᵀ.
 static const float G[4][3] = {{1, 0, 0}, {.5f, .5f, .5f}, {.5f, -.5f, .5f}, {0, 0, 1}};
 
-// U for the input channels [c0, c1): for each, every output channel's 25 taps side by side, so
-// that the transform runs along the output channels (vectorized by the compiler).
-static void transform_kernel(const plan *p, int c0, int c1, float *wt, float *gg, float *uu) {
-    int C = p->c, O = p->o;
-    for (int ci = c0; ci < c1; ci++) {
-        for (int oc = 0; oc < O; oc++)
-            for (int t = 0; t < 25; t++) wt[t * O + oc] = p->w[((long)oc * C + ci) * 25 + t];
-        for (int f = 0; f < 4; f++) {
-            int a = f / 2, b = f % 2;
-            for (int xi = 0; xi < 4; xi++)
-                for (int q = 0; q < 3; q++) {  // gg[ξ][q] = Σ_r G[ξ][r] g[r][q]
-                    float *dst = gg + (xi * 3 + q) * O;
-                    memset(dst, 0, sizeof(float) * (size_t)O);
-                    if (2 * q + b >= 5) continue;
-                    for (int r = 0; r < 3; r++) {
-                        if (2 * r + a >= 5 || G[xi][r] == 0) continue;
-                        const float *src = wt + ((2 * r + a) * 5 + 2 * q + b) * O;
-                        float coef = G[xi][r];
-                        for (int oc = 0; oc < O; oc++) dst[oc] += coef * src[oc];
-                    }
-                }
-            for (int pos = 0; pos < POSITIONS; pos++) {
-                int xi = pos / 4, nu = pos % 4, slot = p->slot[pos][f];
-                if (slot < 0) continue;
-                const float *g0 = gg + xi * 3 * O, *g1 = g0 + O, *g2 = g1 + O;
-                float c0 = G[nu][0], c1 = G[nu][1], c2 = G[nu][2];
-                for (int oc = 0; oc < O; oc++) uu[oc] = c0 * g0[oc] + c1 * g1[oc] + c2 * g2[oc];
-                long k = (long)slot * C + ci;
-                for (int ob = 0; ob < O / COLS; ob++)
-                    memcpy(p->u + p->uoff[pos] + ((long)ob * p->kp[pos] + k) * COLS, uu + ob * COLS, sizeof(float) * COLS);
-            }
+// U = G g Gᵀ for the kernels [first, last) along one side: the input channels in the forward,
+// the output channels in the input gradient (whose kernels are flipped, g'[r][q] = g[2 − r][2 − q]).
+// For one, the taps of every channel of the other side are set side by side, so that the
+// transform runs along that side in vectors (vectorized by the compiler); then each active
+// position's 64-float pieces go to their panels of u (the forward: row slot · c + i, columns
+// the output channels; the input gradient: row i, columns slot · c + the input channels).
+static void transform_kernel(const plan *p, int first, int last, float *wt, float *gg, float *uu) {
+    int C = p->c, flip = p->data, V = p->data ? p->c : p->o;  // V: the side along which it runs
+    for (int i = first; i < last; i++) {
+        for (int j = 0; j < V; j++) {
+            const float *taps = p->w + (flip ? (long)i * C + j : (long)j * C + i) * 25;
+            for (int t = 0; t < 25; t++) wt[t * V + j] = taps[t];
         }
-    }
-}
-
-// The input gradient's U for the output channels [o0, o1): phase f's 3×3 kernel flipped
-// (g'[r][q] = g[2 − r][2 − q]), transformed along the input channels, into columns
-// slot · c + channel of each position where the phase is active.
-static void transform_kernel_data(const plan *p, int o0, int o1, float *wt, float *gg, float *uu) {
-    int C = p->c, O = p->o;
-    for (int oc = o0; oc < o1; oc++) {
-        for (int ci = 0; ci < C; ci++)
-            for (int t = 0; t < 25; t++) wt[t * C + ci] = p->w[((long)oc * C + ci) * 25 + t];
         for (int f = 0; f < 4; f++) {
             int a = f / 2, b = f % 2;
             for (int xi = 0; xi < 4; xi++)
-                for (int q = 0; q < 3; q++) {  // gg[ξ][q] = Σ_r G[ξ][r] g'[r][q], g'[r][q] = tap (2(2 − r) + a, 2(2 − q) + b)
-                    float *dst = gg + (xi * 3 + q) * C;
-                    memset(dst, 0, sizeof(float) * (size_t)C);
-                    int v = 2 * (2 - q) + b;
+                for (int q = 0; q < 3; q++) {  // gg[ξ][q] = Σ_r G[ξ][r] g[r][q], g[r][q] tap (2r + a, 2q + b), or flipped
+                    float *dst = gg + (xi * 3 + q) * V;
+                    memset(dst, 0, sizeof(float) * (size_t)V);
+                    int v = 2 * (flip ? 2 - q : q) + b;
                     if (v >= 5) continue;
                     for (int r = 0; r < 3; r++) {
-                        int t = 2 * (2 - r) + a;
+                        int t = 2 * (flip ? 2 - r : r) + a;
                         if (t >= 5 || G[xi][r] == 0) continue;
-                        const float *src = wt + (t * 5 + v) * C;
+                        const float *src = wt + (t * 5 + v) * V;
                         float coef = G[xi][r];
-                        for (int ci = 0; ci < C; ci++) dst[ci] += coef * src[ci];
+                        for (int j = 0; j < V; j++) dst[j] += coef * src[j];
                     }
                 }
             for (int pos = 0; pos < POSITIONS; pos++) {
                 int xi = pos / 4, nu = pos % 4, slot = p->slot[pos][f];
                 if (slot < 0) continue;
-                const float *g0 = gg + xi * 3 * C, *g1 = g0 + C, *g2 = g1 + C;
+                const float *g0 = gg + xi * 3 * V, *g1 = g0 + V, *g2 = g1 + V;
                 float c0 = G[nu][0], c1 = G[nu][1], c2 = G[nu][2];
-                for (int ci = 0; ci < C; ci++) uu[ci] = c0 * g0[ci] + c1 * g1[ci] + c2 * g2[ci];
-                for (int ci = 0; ci < C; ci += COLS) {
-                    long column = (long)slot * C + ci;
-                    memcpy(p->u + p->uoff[pos] + ((column / COLS) * O + oc) * COLS, uu + ci, sizeof(float) * COLS);
+                for (int j = 0; j < V; j++) uu[j] = c0 * g0[j] + c1 * g1[j] + c2 * g2[j];
+                for (int j = 0; j < V; j += COLS) {
+                    long row = flip ? i : (long)slot * C + i, column = flip ? (long)slot * C + j : j;
+                    memcpy(p->u + p->uoff[pos] + ((column / COLS) * p->kp[pos] + row) * COLS, uu + j, sizeof(float) * COLS);
                 }
             }
         }
@@ -240,30 +209,63 @@ static void transform_input_data(const plan *p, int tile, float *vb, int row) {
     for (int c = 0; c < O; c += LANES) transform_patch((const float *const(*)[4])at, c, dst);
 }
 
-// m[r][0..64) = Σ_k v[r][k] · u[k][0..64) for six rows: per k four loads and six broadcasts
-// feed 24 FMAs, as in implicit_gemm.c's tile512x4.
-__attribute__((target("avx512f")))
-static void product_tile(const float *v, long ldv, const float *u, long K, float *m, long ldm) {
-    __m512 c[ROWS][4];
+// c[r][0..64) = Σ_k a[r·ra + k·ka] · b[k·ldb + 0..64) for six rows r (plus c's values where
+// `accumulate`), stored for the first `real`: per k four loads and six broadcasts feed 24 FMAs,
+// as in implicit_gemm.c's tile512x4. The forward's and input gradient's rows are tiles (a row of
+// V each, ka = 1); the weight gradient's are six (phase, channel) entries of V's row k (ra = 1),
+// its sums carried from block to block.
+__attribute__((target("avx512f"), always_inline))
+static inline void product_tile(const float *a, long ra, long ka, const float *b, long ldb, long K, float *c, long ldc,
+                                int real, int accumulate) {
+    __m512 acc[ROWS][4];
 #pragma clang loop unroll(full)
     for (int r = 0; r < ROWS; r++)
 #pragma clang loop unroll(full)
-        for (int q = 0; q < 4; q++) c[r][q] = _mm512_setzero_ps();
+        for (int q = 0; q < 4; q++)
+            acc[r][q] = accumulate && r < real ? _mm512_loadu_ps(c + r * ldc + q * LANES) : _mm512_setzero_ps();
     for (long k = 0; k < K; k++) {
-        __m512 uq[4];
+        __m512 bq[4];
 #pragma clang loop unroll(full)
-        for (int q = 0; q < 4; q++) uq[q] = _mm512_load_ps(u + k * COLS + q * LANES);
+        for (int q = 0; q < 4; q++) bq[q] = _mm512_loadu_ps(b + k * ldb + q * LANES);
 #pragma clang loop unroll(full)
         for (int r = 0; r < ROWS; r++) {
-            __m512 a = _mm512_set1_ps(v[r * ldv + k]);
+            __m512 v = _mm512_set1_ps(a[r * ra + k * ka]);
 #pragma clang loop unroll(full)
-            for (int q = 0; q < 4; q++) c[r][q] = _mm512_fmadd_ps(a, uq[q], c[r][q]);
+            for (int q = 0; q < 4; q++) acc[r][q] = _mm512_fmadd_ps(v, bq[q], acc[r][q]);
         }
     }
 #pragma clang loop unroll(full)
     for (int r = 0; r < ROWS; r++)
+        if (r < real)
 #pragma clang loop unroll(full)
-        for (int q = 0; q < 4; q++) _mm512_storeu_ps(m + r * ldm + q * LANES, c[r][q]);
+            for (int q = 0; q < 4; q++) _mm512_storeu_ps(c + r * ldc + q * LANES, acc[r][q]);
+}
+
+// The two uses, each compiled with its strides fixed: rows that are tiles (forward, input
+// gradient), and the weight gradient's carried sums over (phase, channel) rows.
+__attribute__((target("avx512f")))
+static void product_rows(const float *v, long ldv, const float *u, long K, float *m, long ldm) {
+    product_tile(v, ldv, 1, u, COLS, K, m, ldm, ROWS, 0);
+}
+
+__attribute__((target("avx512f")))
+static void product_sums(const float *v, long ldv, const float *e, long lde, long K, float *s, long lds, int real) {
+    product_tile(v, 1, ldv, e, lde, K, s, lds, real, 1);
+}
+
+// Aᵀ M A of sixteen channels of one tile's sums (m[position] + c; NULL: zero) into its 2×2 outputs.
+__attribute__((target("avx512f"), always_inline))
+static inline void inverse_tile(const float *const m[POSITIONS], int c, __m512 y[2][2]) {
+    __m512 mm[POSITIONS], q[4][2];
+    for (int pos = 0; pos < POSITIONS; pos++) mm[pos] = m[pos] ? _mm512_loadu_ps(m[pos] + c) : _mm512_setzero_ps();
+    for (int j = 0; j < 4; j++) {  // Aᵀ M, column j
+        q[j][0] = _mm512_add_ps(_mm512_add_ps(mm[j], mm[4 + j]), mm[8 + j]);
+        q[j][1] = _mm512_sub_ps(_mm512_sub_ps(mm[4 + j], mm[8 + j]), mm[12 + j]);
+    }
+    for (int i = 0; i < 2; i++) {  // (Aᵀ M) A
+        y[i][0] = _mm512_add_ps(_mm512_add_ps(q[0][i], q[1][i]), q[2][i]);
+        y[i][1] = _mm512_sub_ps(_mm512_sub_ps(q[1][i], q[2][i]), q[3][i]);
+    }
 }
 
 // Y = Aᵀ M A of one tile's sums (m: [position][o]) into its (up to) 2×2 output pixels.
@@ -271,20 +273,17 @@ __attribute__((target("avx512f")))
 static void transform_output(const plan *p, int tile, const float *m) {
     int S = p->side, O = p->o, td = p->td;
     int img = tile / (td * td), ty = tile / td % td, tx = tile % td;
+    const float *at[POSITIONS];
+    for (int pos = 0; pos < POSITIONS; pos++) at[pos] = m + pos * O;
     for (int oc = 0; oc < O; oc += LANES) {
-        __m512 q[4][2];
-        for (int j = 0; j < 4; j++) {  // Aᵀ M, column j
-            __m512 m0 = _mm512_loadu_ps(m + (0 + j) * O + oc), m1 = _mm512_loadu_ps(m + (4 + j) * O + oc);
-            __m512 m2 = _mm512_loadu_ps(m + (8 + j) * O + oc), m3 = _mm512_loadu_ps(m + (12 + j) * O + oc);
-            q[j][0] = _mm512_add_ps(_mm512_add_ps(m0, m1), m2);
-            q[j][1] = _mm512_sub_ps(_mm512_sub_ps(m1, m2), m3);
-        }
+        __m512 y[2][2];
+        inverse_tile(at, oc, y);
         for (int i = 0; i < 2; i++) {
             int oy = 2 * ty + i, ox = 2 * tx;
             if (oy >= S) continue;
             float *dst = p->y + (((long)img * S + oy) * S + ox) * O + oc;
-            _mm512_storeu_ps(dst, _mm512_add_ps(_mm512_add_ps(q[0][i], q[1][i]), q[2][i]));
-            if (ox + 1 < S) _mm512_storeu_ps(dst + O, _mm512_sub_ps(_mm512_sub_ps(q[1][i], q[2][i]), q[3][i]));
+            _mm512_storeu_ps(dst, y[i][0]);
+            if (ox + 1 < S) _mm512_storeu_ps(dst + O, y[i][1]);
         }
     }
 }
@@ -301,18 +300,14 @@ static void transform_output_data(const plan *p, int tile, const float *m) {
         for (int pos = 0; pos < POSITIONS; pos++)
             at[pos] = p->slot[pos][f] < 0 ? NULL : m + pos * p->ld + (long)p->slot[pos][f] * C;
         for (int c = 0; c < C; c += LANES) {
-            __m512 mm[POSITIONS], q[4][2];
-            for (int pos = 0; pos < POSITIONS; pos++) mm[pos] = at[pos] ? _mm512_loadu_ps(at[pos] + c) : _mm512_setzero_ps();
-            for (int j = 0; j < 4; j++) {
-                q[j][0] = _mm512_add_ps(_mm512_add_ps(mm[j], mm[4 + j]), mm[8 + j]);
-                q[j][1] = _mm512_sub_ps(_mm512_sub_ps(mm[4 + j], mm[8 + j]), mm[12 + j]);
-            }
+            __m512 y[2][2];
+            inverse_tile(at, c, y);
             for (int i = 0; i < 2; i++) {
                 int si = 2 * ty + i, sj = 2 * tx;
                 if (si >= S) continue;
                 float *dst = p->y + (((long)img * H + 2 * si + a) * H + 2 * sj + b) * C + c;
-                _mm512_storeu_ps(dst, _mm512_add_ps(_mm512_add_ps(q[0][i], q[1][i]), q[2][i]));
-                if (sj + 1 < S) _mm512_storeu_ps(dst + 2 * C, _mm512_sub_ps(_mm512_sub_ps(q[1][i], q[2][i]), q[3][i]));
+                _mm512_storeu_ps(dst, y[i][0]);
+                if (sj + 1 < S) _mm512_storeu_ps(dst + 2 * C, y[i][1]);
             }
         }
     }
@@ -322,12 +317,11 @@ static void run(void *arg) {
     const plan *p = arg;
     int me = omp_get_thread_num(), parts = omp_get_num_threads();
     float *own = p->scratch + (long)me * p->per_thread;
-    int wide = p->data ? p->c : p->o;  // the kernel transform's vectors run along this side
-    if (p->data) transform_kernel_data(p, p->o * me / parts, p->o * (me + 1) / parts, own, own + 25 * wide, own + 37 * wide);
-    else transform_kernel(p, p->c * me / parts, p->c * (me + 1) / parts, own, own + 25 * wide, own + 37 * wide);
+    int kernels = p->data ? p->o : p->c, wide = p->data ? p->c : p->o;  // wide: the side the transform runs along
+    transform_kernel(p, kernels * me / parts, kernels * (me + 1) / parts, own, own + 25 * wide, own + 37 * wide);
     GOMP_barrier();
-    int T = p->block;
-    float *vb = own, *mb = own + p->voff[POSITIONS - 1] + (long)T * p->lv[POSITIONS - 1];  // mb: [block][16][ld]
+    const int T = BLOCK;
+    float *vb = own, *mb = own + p->voff[POSITIONS - 1] + (long)T * p->lv[POSITIONS - 1];  // mb: [BLOCK][16][ld]
     int blocks = (p->tiles + T - 1) / T;
     for (int blk = blocks * me / parts; blk < blocks * (me + 1) / parts; blk++) {
         int t0 = blk * T, count = p->tiles - t0 < T ? p->tiles - t0 : T;
@@ -344,7 +338,7 @@ static void run(void *arg) {
             for (int nb = 0; nb < p->np[pos] / COLS; nb++) {
                 const float *u = p->u + p->uoff[pos] + (long)nb * p->kp[pos] * COLS;
                 for (int r = 0; r < T; r += ROWS)
-                    product_tile(vb + p->voff[pos] + (long)r * p->lv[pos], p->lv[pos], u, p->kp[pos],
+                    product_rows(vb + p->voff[pos] + (long)r * p->lv[pos], p->lv[pos], u, p->kp[pos],
                                  mb + ((long)r * POSITIONS + pos) * p->ld + nb * COLS, (long)POSITIONS * p->ld);
             }
         for (int r = 0; r < count; r++) {
@@ -356,10 +350,10 @@ static void run(void *arg) {
 
 // The weight gradient's dy side: Â E Âᵀ of tile `tile`'s 2×2 block of dy (zeros outside it),
 // Â = [1 0; 1 1; 1 −1; 0 −1] (A of F(2×2, 3×3), whose transpose maps the sums back to outputs),
-// into row `row` of each position's [block][o] rows.
+// into row `row` of each position's [BLOCK][o] rows.
 __attribute__((target("avx512f")))
 static void transform_dy(const plan *p, int tile, float *eb, int row) {
-    int S = p->side, O = p->o, td = p->td, T = p->block;
+    int S = p->side, O = p->o, td = p->td, T = BLOCK;
     int img = tile / (td * td), ty = tile / td % td, tx = tile % td;
     const float *at[2][2];
     for (int i = 0; i < 2; i++)
@@ -385,40 +379,13 @@ static void transform_dy(const plan *p, int tile, float *eb, int row) {
     }
 }
 
-// s[r][0..64) += Σ_k v[k·ldv + r] · e[k][0..64) for the first `real` of six rows: the rows are
-// consecutive (phase, channel) entries of V's row k, the columns four vectors of output channels.
-__attribute__((target("avx512f")))
-static void product_tile_sum(const float *v, long ldv, const float *e, long lde, long K, float *s, long lds, int real) {
-    __m512 c[ROWS][4];
-#pragma clang loop unroll(full)
-    for (int r = 0; r < ROWS; r++)
-#pragma clang loop unroll(full)
-        for (int q = 0; q < 4; q++) c[r][q] = r < real ? _mm512_loadu_ps(s + r * lds + q * LANES) : _mm512_setzero_ps();
-    for (long k = 0; k < K; k++) {
-        __m512 eq[4];
-#pragma clang loop unroll(full)
-        for (int q = 0; q < 4; q++) eq[q] = _mm512_loadu_ps(e + k * lde + q * LANES);
-#pragma clang loop unroll(full)
-        for (int r = 0; r < ROWS; r++) {
-            __m512 a = _mm512_set1_ps(v[k * ldv + r]);
-#pragma clang loop unroll(full)
-            for (int q = 0; q < 4; q++) c[r][q] = _mm512_fmadd_ps(a, eq[q], c[r][q]);
-        }
-    }
-#pragma clang loop unroll(full)
-    for (int r = 0; r < ROWS; r++)
-        if (r < real)
-#pragma clang loop unroll(full)
-            for (int q = 0; q < 4; q++) _mm512_storeu_ps(s + r * lds + q * LANES, c[r][q]);
-}
-
 // The weight gradient: each thread sums its tiles' products into its own S (per position
 // [kp][o]); after a barrier each thread adds the threads' S in order for a range of input
 // channels and maps them back to taps, dW = Gᵀ S G per phase (an odd phase's third tap, the
 // only one S's zero fourth row would feed, does not exist).
 static void run_weights(void *arg) {
     const plan *p = arg;
-    int me = omp_get_thread_num(), parts = omp_get_num_threads(), T = p->block, O = p->o, C = p->c;
+    int me = omp_get_thread_num(), parts = omp_get_num_threads(), T = BLOCK, O = p->o, C = p->c;
     float *own = p->scratch + (long)me * p->per_thread;
     float *vb = own, *eb = vb + p->voff[POSITIONS - 1] + (long)T * p->lv[POSITIONS - 1];
     long sums_at = (long)(eb - own) + (long)T * POSITIONS * O;  // S, [position at uoff][kp][o]
@@ -435,8 +402,8 @@ static void run_weights(void *arg) {
             for (int m = 0; m < p->kp[pos]; m += ROWS) {
                 int real = p->kp[pos] - m < ROWS ? p->kp[pos] - m : ROWS;
                 for (int nb = 0; nb < O / COLS; nb++)
-                    product_tile_sum(vb + p->voff[pos] + m, p->lv[pos], eb + (long)pos * T * O + nb * COLS, O, count,
-                                     sb + p->uoff[pos] + (long)m * O + nb * COLS, O, real);
+                    product_sums(vb + p->voff[pos] + m, p->lv[pos], eb + (long)pos * T * O + nb * COLS, O, count,
+                                 sb + p->uoff[pos] + (long)m * O + nb * COLS, O, real);
             }
     }
     GOMP_barrier();
@@ -484,7 +451,6 @@ int gan_winograd_convolution(gan_dnnl_kind kind, const gan_dnnl_shape *s, const 
     p.x = a; p.w = b; p.y = out; p.dy = b;
     p.data = kind == GAN_DNNL_BACKWARD_DATA;
     p.weights = kind == GAN_DNNL_BACKWARD_WEIGHTS;
-    p.block = BLOCK;
     p.n = s->n; p.h = s->h; p.c = s->c; p.o = s->o; p.side = s->oh; p.td = (s->oh + 1) / 2;
     p.tiles = p.n * p.td * p.td;
     p.ld = p.data ? 4L * p.c : p.o;
@@ -503,18 +469,18 @@ int gan_winograd_convolution(gan_dnnl_kind kind, const gan_dnnl_shape *s, const 
         p.uoff[pos] = uoff; uoff += (long)p.kp[pos] * p.np[pos];
         // The weight gradient's tiles read six consecutive entries of a V row: whole tiles' worth.
         p.lv[pos] = p.weights ? (p.kp[pos] + ROWS - 1) / ROWS * ROWS : p.kp[pos];
-        p.voff[pos] = voff; voff += (long)p.block * p.lv[pos];
+        p.voff[pos] = voff; voff += (long)BLOCK * p.lv[pos];
     }
     if (p.weights) {
-        // V, the dy side [16][block][o], then S (laid out as the forward's packed kernel: uoff).
-        p.per_thread = (voff + (long)p.block * POSITIONS * p.o + uoff + LANES - 1) / LANES * LANES;
+        // V, the dy side [16][BLOCK][o], then S (laid out as the forward's packed kernel: uoff).
+        p.per_thread = (voff + (long)BLOCK * POSITIONS * p.o + uoff + LANES - 1) / LANES * LANES;
         p.scratch = gan_grown(&scratch_buffer, sizeof(float) * (size_t)(p.per_thread * threads));
         if (!p.scratch) return 1;
         GOMP_parallel(run_weights, &p, (unsigned)threads, 0);
         calls++;
         return 0;
     }
-    long sums = (long)p.block * POSITIONS * p.ld;
+    long sums = (long)BLOCK * POSITIONS * p.ld;
     p.per_thread = (voff + sums + LANES - 1) / LANES * LANES;  // also holds the kernel transform's 38 · max(c, o)
     p.u = gan_grown(&kernel_buffer, sizeof(float) * (size_t)uoff);
     p.scratch = p.u ? gan_grown(&scratch_buffer, sizeof(float) * (size_t)(p.per_thread * threads)) : NULL;

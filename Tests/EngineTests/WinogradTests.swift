@@ -38,15 +38,16 @@ final class WinogradTests: XCTestCase {
         return (result, Runtime.winogradCalls - before)
     }
 
-    /// y[n, o, i, j] = Σ_c Σ_taps w[o, c, t, u] · x[n, c, 2i + t − 2, 2j + u − 2], in Double.
-    func directConvolution(_ x: [Float], _ w: [Float], n: Int, c: Int, o: Int, size: Int) -> [Double] {
+    /// `body(y, w, x)` with the NCHW output, OIHW weight and NCHW input indices of every product
+    /// a direct convolution sums (output (i, j) through tap (t, u) meets input (2i + t − 2,
+    /// 2j + u − 2) inside the image): the forward adds w · x into y, the input gradient w · dy
+    /// into dx, the weight gradient dy · x into dw.
+    func forEachProduct(n: Int, c: Int, o: Int, size: Int, _ body: (Int, Int, Int) -> Void) {
         let side = size / 2
-        var y = [Double](repeating: 0, count: n * o * side * side)
         for b in 0..<n {
             for oc in 0..<o {
                 for i in 0..<side {
                     for j in 0..<side {
-                        var sum = 0.0
                         for ci in 0..<c {
                             for t in 0..<5 {
                                 let r = 2 * i + t - 2
@@ -54,16 +55,28 @@ final class WinogradTests: XCTestCase {
                                 for u in 0..<5 {
                                     let q = 2 * j + u - 2
                                     guard q >= 0 && q < size else { continue }
-                                    sum += Double(w[((oc * c + ci) * 5 + t) * 5 + u]) * Double(x[((b * c + ci) * size + r) * size + q])
+                                    body(((b * o + oc) * side + i) * side + j, ((oc * c + ci) * 5 + t) * 5 + u,
+                                         ((b * c + ci) * size + r) * size + q)
                                 }
                             }
                         }
-                        y[((b * o + oc) * side + i) * side + j] = sum
                     }
                 }
             }
         }
-        return y
+    }
+
+    /// `got` within 4e-6 of the largest of `want`, a direct sum in Double, which must not be trivially small.
+    func assertNearDirectSum(_ got: [Float], _ want: [Double], _ what: String, file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertEqual(got.count, want.count, what, file: file, line: line)
+        let largest = want.map { Swift.abs($0) }.max() ?? 0
+        var worst = 0.0
+        for (a, b) in zip(got, want) { worst = Swift.max(worst, Swift.abs(Double(a) - b)) }
+        XCTAssertGreaterThan(largest, 1, "\(what): trivially small", file: file, line: line)
+        // The transforms use only ±1 and ½: up to 6.1e-7 of the largest output measured
+        // here, about five units in its last place.
+        XCTAssertLessThan(worst, 4e-6 * largest, "\(what): largest difference \(worst), largest output \(largest)",
+                          file: file, line: line)
     }
 
     func testForwardMatchesADirectConvolutionInDouble() {
@@ -74,43 +87,11 @@ final class WinogradTests: XCTestCase {
             let (y, calls) = onWinograd { Tensor.conv2d(x.permuted([0, 2, 3, 1]), weight: w, g) }
             XCTAssertEqual(calls, 1, "case \(k): the call on the Winograd forward")
             XCTAssertEqual(y.shape, [n, size / 2, size / 2, o], "case \(k)")
-            let got = y.permuted([0, 3, 1, 2]).scalars
-            let want = directConvolution(x.scalars, w.scalars, n: n, c: c, o: o, size: size)
-            let largest = want.map { Swift.abs($0) }.max() ?? 0
-            var worst = 0.0
-            for (a, b) in zip(got, want) { worst = Swift.max(worst, Swift.abs(Double(a) - b)) }
-            XCTAssertGreaterThan(largest, 1, "case \(k): trivially small")
-            // The transforms use only ±1 and ½: up to 6.1e-7 of the largest output measured
-            // here, about five units in its last place.
-            XCTAssertLessThan(worst, 4e-6 * largest, "case \(k): largest difference \(worst), largest output \(largest)")
+            let (xs, ws) = (x.scalars, w.scalars)
+            var want = [Double](repeating: 0, count: y.shape.reduce(1, *))
+            forEachProduct(n: n, c: c, o: o, size: size) { yi, wi, xi in want[yi] += Double(ws[wi]) * Double(xs[xi]) }
+            assertNearDirectSum(y.permuted([0, 3, 1, 2]).scalars, want, "case \(k)")
         }
-    }
-
-    /// dx[n, c, r, q] = Σ_o Σ_taps w[o, c, t, u] · dy[n, o, i, j] over 2i + t − 2 = r, 2j + u − 2 = q, in Double.
-    func directInputGradient(_ dy: [Float], _ w: [Float], n: Int, c: Int, o: Int, size: Int) -> [Double] {
-        let side = size / 2
-        var dx = [Double](repeating: 0, count: n * c * size * size)
-        for b in 0..<n {
-            for oc in 0..<o {
-                for i in 0..<side {
-                    for j in 0..<side {
-                        let g = Double(dy[((b * o + oc) * side + i) * side + j])
-                        for ci in 0..<c {
-                            for t in 0..<5 {
-                                let r = 2 * i + t - 2
-                                guard r >= 0 && r < size else { continue }
-                                for u in 0..<5 {
-                                    let q = 2 * j + u - 2
-                                    guard q >= 0 && q < size else { continue }
-                                    dx[((b * c + ci) * size + r) * size + q] += Double(w[((oc * c + ci) * 5 + t) * 5 + u]) * g
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        return dx
     }
 
     func testInputGradientMatchesADirectSumInDouble() {
@@ -123,41 +104,11 @@ final class WinogradTests: XCTestCase {
             }
             XCTAssertEqual(calls, 1, "case \(k): the call on the Winograd input gradient")
             XCTAssertEqual(dx.shape, [n, size, size, c], "case \(k)")
-            let got = dx.permuted([0, 3, 1, 2]).scalars
-            let want = directInputGradient(dy.scalars, w.scalars, n: n, c: c, o: o, size: size)
-            let largest = want.map { Swift.abs($0) }.max() ?? 0
-            var worst = 0.0
-            for (a, b) in zip(got, want) { worst = Swift.max(worst, Swift.abs(Double(a) - b)) }
-            XCTAssertGreaterThan(largest, 1, "case \(k): trivially small")
-            XCTAssertLessThan(worst, 4e-6 * largest, "case \(k): largest difference \(worst), largest output \(largest)")
+            let (dys, ws) = (dy.scalars, w.scalars)
+            var want = [Double](repeating: 0, count: dx.shape.reduce(1, *))
+            forEachProduct(n: n, c: c, o: o, size: size) { yi, wi, xi in want[xi] += Double(ws[wi]) * Double(dys[yi]) }
+            assertNearDirectSum(dx.permuted([0, 3, 1, 2]).scalars, want, "case \(k)")
         }
-    }
-
-    /// dw[o, c, t, u] = Σ_n Σ_i Σ_j dy[n, o, i, j] · x[n, c, 2i + t − 2, 2j + u − 2], in Double.
-    func directWeightGradient(_ x: [Float], _ dy: [Float], n: Int, c: Int, o: Int, size: Int) -> [Double] {
-        let side = size / 2
-        var dw = [Double](repeating: 0, count: o * c * 25)
-        for b in 0..<n {
-            for oc in 0..<o {
-                for i in 0..<side {
-                    for j in 0..<side {
-                        let g = Double(dy[((b * o + oc) * side + i) * side + j])
-                        for ci in 0..<c {
-                            for t in 0..<5 {
-                                let r = 2 * i + t - 2
-                                guard r >= 0 && r < size else { continue }
-                                for u in 0..<5 {
-                                    let q = 2 * j + u - 2
-                                    guard q >= 0 && q < size else { continue }
-                                    dw[((oc * c + ci) * 5 + t) * 5 + u] += g * Double(x[((b * c + ci) * size + r) * size + q])
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        return dw
     }
 
     func testWeightGradientMatchesADirectSumInDouble() {
@@ -170,12 +121,10 @@ final class WinogradTests: XCTestCase {
             }
             XCTAssertEqual(calls, 1, "case \(k): the call on the Winograd weight gradient")
             XCTAssertEqual(dw.shape, [o, c, 5, 5], "case \(k)")
-            let want = directWeightGradient(x.scalars, dy.scalars, n: n, c: c, o: o, size: size)
-            let largest = want.map { Swift.abs($0) }.max() ?? 0
-            var worst = 0.0
-            for (a, b) in zip(dw.scalars, want) { worst = Swift.max(worst, Swift.abs(Double(a) - b)) }
-            XCTAssertGreaterThan(largest, 1, "case \(k): trivially small")
-            XCTAssertLessThan(worst, 4e-6 * largest, "case \(k): largest difference \(worst), largest output \(largest)")
+            let (xs, dys) = (x.scalars, dy.scalars)
+            var want = [Double](repeating: 0, count: dw.shape.reduce(1, *))
+            forEachProduct(n: n, c: c, o: o, size: size) { yi, wi, xi in want[wi] += Double(dys[yi]) * Double(xs[xi]) }
+            assertNearDirectSum(dw.scalars, want, "case \(k)")
         }
     }
 
