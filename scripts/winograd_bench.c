@@ -31,6 +31,7 @@ int main(int argc, char **argv) {
     int n = atoi(argv[1]), c = atoi(argv[2]), h = atoi(argv[3]), o = atoi(argv[4]), pairs = atoi(argv[5]);
     gan_dnnl_kind kind = atoi(argv[6]) == 2 ? GAN_DNNL_BACKWARD_WEIGHTS : atoi(argv[6]) == 1 ? GAN_DNNL_BACKWARD_DATA : GAN_DNNL_FORWARD;
     int base = getenv("BASE") ? atoi(getenv("BASE")) : 2;
+    int change = getenv("CHANGE") ? atoi(getenv("CHANGE")) : 0;
     const char *env = getenv("OMP_NUM_THREADS");
     int threads = env ? atoi(env) : 2;
     if (pairs < 1 || pairs > 200) { fprintf(stderr, "PAIRS: 1 to 200\n"); return 2; }
@@ -48,6 +49,7 @@ int main(int argc, char **argv) {
     double ratio[200], t_wino[200], t_gemm[200];
     for (int q = 0; q <= pairs; q++) {  // pair 0 warms up
         gan_winograd_set_enabled(0);
+        if (change && kind != GAN_DNNL_BACKWARD_WEIGHTS) w[q % wn] += 1e-3f;  // CHANGE=1: new weights every pair
         double t0 = now();
         int e1 = gan_dnnl_convolution(kind, &sh, x, w, y_gemm, threads);
         double t1 = now();

@@ -27,9 +27,12 @@ enum BenchSwitch: String, CaseIterable, ExpressibleByArgument {
     /// `Runtime.implicitGemmConvolutions` 1 (2 with `GAN_IGEMM=2`) against 0: channels-last
     /// convolutions on the engine's implicit-GEMM kernels instead of oneDNN's.
     case implicitGemm = "implicit-gemm"
-    /// `Runtime.winogradConvolutions` 1 against 0: the critic's 5×5 stride-2 forwards and input
-    /// gradients as Winograd products instead of the implicit-GEMM kernels or oneDNN.
+    /// `Runtime.winogradConvolutions` 1 against 0: the critic's 5×5 stride-2 passes as Winograd
+    /// products instead of the implicit-GEMM kernels or oneDNN.
     case winograd = "winograd"
+    /// `Runtime.winogradTile` 0 (the default) against 2: the critic's 7×7 layer as F(4×4, 3×3)
+    /// products against its kernels (2×2 tiles are not taken on odd sides by default).
+    case winograd4x4 = "winograd-4x4"
     /// The generator's activations channels-last (`Network.setChannelsLastGenerator`) against
     /// NCHW, on the same weights.
     case channelsLastGenerator = "channels-last-generator"
@@ -51,6 +54,7 @@ enum BenchSwitch: String, CaseIterable, ExpressibleByArgument {
         case .dnnlWeightPhases: return Runtime.stridedGradientPhases == 2
         case .implicitGemm: return Runtime.implicitGemmConvolutions > 0
         case .winograd: return Runtime.winogradConvolutions > 0
+        case .winograd4x4: return Runtime.winogradTile != 2
         case .channelsLastGenerator: return trainer.generator.channelsLastOutput
         case .adaptiveSpin: return Runtime.adaptsWorkerSpin
         case .opProfiler: return OpProfiler.isRunning
@@ -72,6 +76,7 @@ enum BenchSwitch: String, CaseIterable, ExpressibleByArgument {
         case .implicitGemm: Runtime.implicitGemmConvolutions = on ? Swift.max(Runtime.implicitGemmStartMode, 1) : 0
         // The model is built: its generator switches layout, not the default for new ones.
         case .winograd: Runtime.winogradConvolutions = on ? 1 : 0
+        case .winograd4x4: Runtime.winogradTile = on ? 0 : 2
         case .channelsLastGenerator: trainer.generator.setChannelsLastGenerator(on)
         case .adaptiveSpin: Runtime.adaptsWorkerSpin = on
         case .opProfiler: if on { OpProfiler.start() } else { OpProfiler.stop() }

@@ -3,10 +3,11 @@ import TestSupport
 import XCTest
 
 /// The Winograd forward, input gradient and weight gradient of channels-last 5×5, stride-2,
-/// pad-2 convolutions (winograd.c) against direct sums in Double here, across output sides that
-/// its 2×2 tiles cover exactly and not, channel counts of one and several vectors, several blocks
-/// of tiles with a partial last one; that the thread count does not change the forward's and
-/// input gradient's bits; which calls the default mode takes; and a gradient penalty through
+/// pad-2 convolutions (winograd.c), with 2×2 tiles (blocked) and 4×4 tiles (staged), against
+/// direct sums in Double here, across output sides that the tiles cover exactly and not, channel
+/// counts of one and several vectors, several blocks of tiles with a partial last one; that the
+/// thread count does not change the bits it promises not to; which calls the default mode takes;
+/// that a transformed kernel is reused only for equal weights; and a gradient penalty through
 /// them differentiated again.
 final class WinogradTests: XCTestCase {
     let geometry = ConvGeometry(kernel: 5, stride: 2, padding: 2)
@@ -28,11 +29,18 @@ final class WinogradTests: XCTestCase {
         try XCTSkipUnless(Runtime.cpuHasAVX512, "no AVX-512 here: the Winograd forward never runs")
     }
 
-    /// `body` with the Winograd forward taking every call that fits, and the calls it took.
-    func onWinograd<T>(_ body: () -> T) -> (result: T, calls: Int) {
-        let saved = Runtime.winogradConvolutions
-        defer { Runtime.winogradConvolutions = saved }
+    /// The tile sides, and how far from a direct sum in Double each may be, as a fraction of the
+    /// largest output: F(2×2, 3×3)'s transforms use only ±1 and ½ (measured up to 6.1e-7, about
+    /// five units in the last place); F(4×4, 3×3)'s 4, 5, 8 and sixths (measured up to 4.8e-6, about forty units in the
+    /// last place).
+    let tiles: [(side: Int, bound: Double)] = [(2, 4e-6), (4, 2e-5)]
+
+    /// `body` with the Winograd path taking every call that fits, with `tile`×`tile` tiles, and the calls it took.
+    func onWinograd<T>(tile: Int = 2, _ body: () -> T) -> (result: T, calls: Int) {
+        let saved = (Runtime.winogradConvolutions, Runtime.winogradTile)
+        defer { (Runtime.winogradConvolutions, Runtime.winogradTile) = saved }
         Runtime.winogradConvolutions = 2
+        Runtime.winogradTile = tile
         let before = Runtime.winogradCalls
         let result = body()
         return (result, Runtime.winogradCalls - before)
@@ -66,16 +74,15 @@ final class WinogradTests: XCTestCase {
         }
     }
 
-    /// `got` within 4e-6 of the largest of `want`, a direct sum in Double, which must not be trivially small.
-    func assertNearDirectSum(_ got: [Float], _ want: [Double], _ what: String, file: StaticString = #filePath, line: UInt = #line) {
+    /// `got` within `bound` of the largest of `want`, a direct sum in Double, which must not be trivially small.
+    func assertNearDirectSum(_ got: [Float], _ want: [Double], bound: Double, _ what: String,
+                             file: StaticString = #filePath, line: UInt = #line) {
         XCTAssertEqual(got.count, want.count, what, file: file, line: line)
         let largest = want.map { Swift.abs($0) }.max() ?? 0
         var worst = 0.0
         for (a, b) in zip(got, want) { worst = Swift.max(worst, Swift.abs(Double(a) - b)) }
         XCTAssertGreaterThan(largest, 1, "\(what): trivially small", file: file, line: line)
-        // The transforms use only ±1 and ½: up to 6.1e-7 of the largest output measured
-        // here, about five units in its last place.
-        XCTAssertLessThan(worst, 4e-6 * largest, "\(what): largest difference \(worst), largest output \(largest)",
+        XCTAssertLessThan(worst, bound * largest, "\(what): largest difference \(worst), largest output \(largest)",
                           file: file, line: line)
     }
 
@@ -84,13 +91,15 @@ final class WinogradTests: XCTestCase {
         for (k, (n, c, o, size)) in cases.enumerated() {
             let x = randomTensor([n, c, size, size], seed: 3600 + UInt64(k))
             let w = randomTensor([o, c, 5, 5], seed: 3610 + UInt64(k), scale: 0.3)
-            let (y, calls) = onWinograd { Tensor.conv2d(x.permuted([0, 2, 3, 1]), weight: w, g) }
-            XCTAssertEqual(calls, 1, "case \(k): the call on the Winograd forward")
-            XCTAssertEqual(y.shape, [n, size / 2, size / 2, o], "case \(k)")
             let (xs, ws) = (x.scalars, w.scalars)
-            var want = [Double](repeating: 0, count: y.shape.reduce(1, *))
+            var want = [Double](repeating: 0, count: n * o * (size / 2) * (size / 2))
             forEachProduct(n: n, c: c, o: o, size: size) { yi, wi, xi in want[yi] += Double(ws[wi]) * Double(xs[xi]) }
-            assertNearDirectSum(y.permuted([0, 3, 1, 2]).scalars, want, "case \(k)")
+            for tile in tiles {
+                let (y, calls) = onWinograd(tile: tile.side) { Tensor.conv2d(x.permuted([0, 2, 3, 1]), weight: w, g) }
+                XCTAssertEqual(calls, 1, "case \(k), tile \(tile.side): the call on the Winograd forward")
+                XCTAssertEqual(y.shape, [n, size / 2, size / 2, o], "case \(k)")
+                assertNearDirectSum(y.permuted([0, 3, 1, 2]).scalars, want, bound: tile.bound, "case \(k), tile \(tile.side)")
+            }
         }
     }
 
@@ -99,15 +108,17 @@ final class WinogradTests: XCTestCase {
         for (k, (n, c, o, size)) in dataCases.enumerated() {
             let dy = randomTensor([n, o, size / 2, size / 2], seed: 3670 + UInt64(k))
             let w = randomTensor([o, c, 5, 5], seed: 3680 + UInt64(k), scale: 0.3)
-            let (dx, calls) = onWinograd {
-                Tensor.convTranspose2d(dy.permuted([0, 2, 3, 1]), weight: w, g, outputSize: (size, size))
-            }
-            XCTAssertEqual(calls, 1, "case \(k): the call on the Winograd input gradient")
-            XCTAssertEqual(dx.shape, [n, size, size, c], "case \(k)")
             let (dys, ws) = (dy.scalars, w.scalars)
-            var want = [Double](repeating: 0, count: dx.shape.reduce(1, *))
+            var want = [Double](repeating: 0, count: n * c * size * size)
             forEachProduct(n: n, c: c, o: o, size: size) { yi, wi, xi in want[xi] += Double(ws[wi]) * Double(dys[yi]) }
-            assertNearDirectSum(dx.permuted([0, 3, 1, 2]).scalars, want, "case \(k)")
+            for tile in tiles {
+                let (dx, calls) = onWinograd(tile: tile.side) {
+                    Tensor.convTranspose2d(dy.permuted([0, 2, 3, 1]), weight: w, g, outputSize: (size, size))
+                }
+                XCTAssertEqual(calls, 1, "case \(k), tile \(tile.side): the call on the Winograd input gradient")
+                XCTAssertEqual(dx.shape, [n, size, size, c], "case \(k)")
+                assertNearDirectSum(dx.permuted([0, 3, 1, 2]).scalars, want, bound: tile.bound, "case \(k), tile \(tile.side)")
+            }
         }
     }
 
@@ -116,49 +127,62 @@ final class WinogradTests: XCTestCase {
         for (k, (n, c, o, size)) in cases.enumerated() {
             let x = randomTensor([n, c, size, size], seed: 3690 + UInt64(k))
             let dy = randomTensor([n, o, size / 2, size / 2], seed: 3700 + UInt64(k))
-            let (dw, calls) = onWinograd {
-                Tensor.conv2dWeightGrad(x.permuted([0, 2, 3, 1]), dy.permuted([0, 2, 3, 1]), g)
-            }
-            XCTAssertEqual(calls, 1, "case \(k): the call on the Winograd weight gradient")
-            XCTAssertEqual(dw.shape, [o, c, 5, 5], "case \(k)")
             let (xs, dys) = (x.scalars, dy.scalars)
-            var want = [Double](repeating: 0, count: dw.shape.reduce(1, *))
+            var want = [Double](repeating: 0, count: o * c * 25)
             forEachProduct(n: n, c: c, o: o, size: size) { yi, wi, xi in want[wi] += Double(dys[yi]) * Double(xs[xi]) }
-            assertNearDirectSum(dw.scalars, want, "case \(k)")
+            for tile in tiles {
+                let (dw, calls) = onWinograd(tile: tile.side) {
+                    Tensor.conv2dWeightGrad(x.permuted([0, 2, 3, 1]), dy.permuted([0, 2, 3, 1]), g)
+                }
+                XCTAssertEqual(calls, 1, "case \(k), tile \(tile.side): the call on the Winograd weight gradient")
+                XCTAssertEqual(dw.shape, [o, c, 5, 5], "case \(k)")
+                assertNearDirectSum(dw.scalars, want, bound: tile.bound, "case \(k), tile \(tile.side)")
+            }
         }
     }
 
-    /// Every output value is one thread's, summed in a fixed order: one thread and two give the same bits.
+    /// Every output value is one thread's, summed in a fixed order: one thread and two give the
+    /// same bits, for the forward and input gradient with either tile, and for the 4×4 tiles'
+    /// weight gradient (each position's sum over all tiles on one thread).
     func testBitsDoNotDependOnTheThreadCount() {
         let g = geometry.withChannelsLast(true)
         defer { Runtime.configure() }
-        for (k, (n, c, o, size)) in [cases[1], cases[4]].enumerated() {
-            let x = randomTensor([n, size, size, c], seed: 3620 + UInt64(k))
-            let w = randomTensor([o, c, 5, 5], seed: 3630 + UInt64(k), scale: 0.3)
-            let dy = randomTensor([n, size / 2, size / 2, c], seed: 3635 + UInt64(k))
-            let wd = randomTensor([c, o, 5, 5], seed: 3636 + UInt64(k), scale: 0.3)  // o written: a multiple of 64
-            func run() -> (result: [Tensor], calls: Int) {
-                onWinograd { [Tensor.conv2d(x, weight: w, g), Tensor.convTranspose2d(dy, weight: wd, g, outputSize: (size, size))] }
-            }
-            Runtime.configure(threads: 2)
-            let two = run()
-            Runtime.configure(threads: 1)
-            let one = run()
-            XCTAssertEqual(two.calls + one.calls, 4, "case \(k)")
-            for i in 0..<2 {
-                XCTAssertEqual(one.result[i].scalars.map(\.bitPattern), two.result[i].scalars.map(\.bitPattern), "case \(k) pass \(i)")
+        for tile in [2, 4] {
+            for (k, (n, c, o, size)) in [cases[1], cases[4]].enumerated() {
+                let x = randomTensor([n, size, size, c], seed: 3620 + UInt64(k))
+                let w = randomTensor([o, c, 5, 5], seed: 3630 + UInt64(k), scale: 0.3)
+                let dy = randomTensor([n, size / 2, size / 2, c], seed: 3635 + UInt64(k))
+                let wd = randomTensor([c, o, 5, 5], seed: 3636 + UInt64(k), scale: 0.3)  // o written: a multiple of 64
+                let dyw = randomTensor([n, size / 2, size / 2, o], seed: 3637 + UInt64(k))
+                func run() -> (result: [Tensor], calls: Int) {
+                    onWinograd(tile: tile) {
+                        [Tensor.conv2d(x, weight: w, g), Tensor.convTranspose2d(dy, weight: wd, g, outputSize: (size, size))]
+                            + (tile == 4 ? [Tensor.conv2dWeightGrad(x, dyw, g)] : [])
+                    }
+                }
+                Runtime.configure(threads: 2)
+                let two = run()
+                Runtime.configure(threads: 1)
+                let one = run()
+                XCTAssertEqual(two.calls + one.calls, tile == 4 ? 6 : 4, "case \(k), tile \(tile)")
+                for i in one.result.indices {
+                    XCTAssertEqual(one.result[i].scalars.map(\.bitPattern), two.result[i].scalars.map(\.bitPattern),
+                                   "case \(k), tile \(tile), pass \(i)")
+                }
             }
         }
     }
 
-    /// The default mode takes a pass only where the 2×2 tiles cover the output exactly and there
-    /// are at least 96 of them.
+    /// The default mode takes a pass only where its tiles pay: 2×2 tiles on an even output side
+    /// with at least 96 of them, 4×4 tiles on an odd side with at least 128.
     func testDefaultModeTakesEvenOutputsWithEnoughTiles() {
-        let saved = Runtime.winogradConvolutions
-        defer { Runtime.winogradConvolutions = saved }
+        let saved = (Runtime.winogradConvolutions, Runtime.winogradTile)
+        defer { (Runtime.winogradConvolutions, Runtime.winogradTile) = saved }
         Runtime.winogradConvolutions = 1
+        Runtime.winogradTile = 0
         let g = geometry.withChannelsLast(true)
-        for (n, size, takes) in [(2, 28, true), (1, 28, false), (8, 14, false)] {  // 98 tiles; 49; 7×7 outputs
+        // 98 2×2 tiles; 49; 7×7 outputs in 32 4×4 tiles; in 128; 6×6 outputs in 72 2×2 tiles
+        for (n, size, takes) in [(2, 28, true), (1, 28, false), (8, 14, false), (32, 14, true), (8, 12, false)] {
             let x = randomTensor([n, size, size, 64], seed: 3640)
             let w = randomTensor([128, 64, 5, 5], seed: 3641, scale: 0.3)
             let v = randomTensor([n, size / 2, size / 2, 128], seed: 3642)
@@ -172,6 +196,47 @@ final class WinogradTests: XCTestCase {
         }
     }
 
+    /// A call reuses the transformed kernel of an earlier one only where the weights are equal
+    /// byte for byte: equal weights in another tensor give the same bits from the kept
+    /// transform; one weight changed in place (the same storage, as an optimizer's step leaves
+    /// it) gives the new convolution, for the forward and the input gradient with either tile.
+    func testTransformedKernelsAreReusedOnlyForEqualWeights() {
+        let g = geometry.withChannelsLast(true)
+        let (n, c, o, size) = (2, 64, 128, 10)  // 64 input channels: the input gradient fits too
+        let x = randomTensor([n, size, size, c], seed: 3720)
+        let dy = randomTensor([n, size / 2, size / 2, o], seed: 3721)
+        for tile in tiles {
+            var w = randomTensor([o, c, 5, 5], seed: 3722, scale: 0.3)
+            func passes(_ w: Tensor) -> [Tensor] {
+                onWinograd(tile: tile.side) {
+                    [Tensor.conv2d(x, weight: w, g), Tensor.convTranspose2d(dy, weight: w, g, outputSize: (size, size))]
+                }.result
+            }
+            let first = passes(w)
+            let before = Runtime.winogradReusedKernels
+            let again = passes(Tensor(shape: [o, c, 5, 5], w.scalars))
+            XCTAssertEqual(Runtime.winogradReusedKernels - before, 2, "tile \(tile.side): equal weights reuse both transforms")
+            for i in 0..<2 {
+                XCTAssertEqual(again[i].scalars.map(\.bitPattern), first[i].scalars.map(\.bitPattern), "tile \(tile.side), pass \(i)")
+            }
+            let address = w.unsafeElements
+            w.withUnsafeMutableBufferPointer { $0[(o / 2 * c + c / 2) * 25 + 12] += 1 }  // one pair's centre tap
+            XCTAssertEqual(w.unsafeElements, address, "changed in place")
+            let reused = Runtime.winogradReusedKernels
+            let got = passes(w)
+            XCTAssertEqual(Runtime.winogradReusedKernels, reused, "tile \(tile.side): changed weights transform again")
+            let saved = Runtime.usesOneDNN
+            Runtime.usesOneDNN = false
+            let want = [Tensor.conv2d(x, weight: w, g), Tensor.convTranspose2d(dy, weight: w, g, outputSize: (size, size))]
+            Runtime.usesOneDNN = saved
+            for i in 0..<2 {
+                let scale = want[i].abs().max().item
+                XCTAssertGreaterThan((want[i] - first[i]).abs().max().item, 0.1, "tile \(tile.side), pass \(i): the change shows")
+                assertClose(got[i], want[i], rtol: 0, atol: Float(5 * tile.bound) * scale, "tile \(tile.side), pass \(i)")
+            }
+        }
+    }
+
     /// WGAN-GP's use: the input gradient of ⟨conv(x, w)⟩ through tanh, penalized and
     /// differentiated again; the second-order graph runs the forward form twice (the layer and
     /// the input gradient's own gradient), the weight gradient twice (the layer's and the input
@@ -179,27 +244,29 @@ final class WinogradTests: XCTestCase {
     /// the same graph without oneDNN.
     func testGradientPenaltyMatchesWithoutOneDNN() {
         let g = geometry.withChannelsLast(true)
-        for (k, (n, c, o, size)) in [cases[0], cases[1], (2, 64, 64, 8)].enumerated() {
-            let x = randomTensor([n, c, size, size], seed: 3650 + UInt64(k)).permuted([0, 2, 3, 1]).requiringGrad()
-            let w = randomTensor([o, c, 5, 5], seed: 3660 + UInt64(k), scale: 0.3).requiringGrad()
-            func run() -> [Tensor] {
-                let y = Tensor.conv2d(x, weight: w, g).tanh()
-                let gx = y.sum().gradients(wrt: [x], createGraph: true)[0]
-                return (gx.square().sum() + y.square().sum()).gradients(wrt: [x, w])
-            }
-            let (winograd, calls) = onWinograd(run)
-            XCTAssertGreaterThanOrEqual(calls, c % 64 == 0 ? 6 : 4, "case \(k): the penalty's graph on the Winograd path")
-            let saved = Runtime.usesOneDNN
-            Runtime.usesOneDNN = false
-            let reference = run()
-            Runtime.usesOneDNN = saved
-            for (i, name) in ["dx", "dweight"].enumerated() {
-                let scale = reference[i].abs().max().item
-                XCTAssertGreaterThan(scale, 0, "case \(k) \(name): trivially zero")
-                // Elements that cancel to small values move with the summation order: oneDNN's
-                // own path (Winograd off) differed from the reference by up to 2.1e-5 of the
-                // largest element here, the Winograd path by up to 2.9e-5.
-                assertClose(winograd[i], reference[i], rtol: 1e-3, atol: Swift.max(1e-3, 6e-5 * scale), "case \(k) \(name)")
+        // Elements that cancel to small values move with the summation order: oneDNN's own path
+        // (Winograd off) differed from the reference by up to 2.1e-5 of the largest element here,
+        // the 2×2 tiles by up to 2.9e-5, the 4×4 tiles by up to 1.25e-4.
+        for (tile, bound) in [(2, 6e-5), (4, 3e-4)] {
+            for (k, (n, c, o, size)) in [cases[0], cases[1], (2, 64, 64, 8)].enumerated() {
+                let x = randomTensor([n, c, size, size], seed: 3650 + UInt64(k)).permuted([0, 2, 3, 1]).requiringGrad()
+                let w = randomTensor([o, c, 5, 5], seed: 3660 + UInt64(k), scale: 0.3).requiringGrad()
+                func run() -> [Tensor] {
+                    let y = Tensor.conv2d(x, weight: w, g).tanh()
+                    let gx = y.sum().gradients(wrt: [x], createGraph: true)[0]
+                    return (gx.square().sum() + y.square().sum()).gradients(wrt: [x, w])
+                }
+                let (winograd, calls) = onWinograd(tile: tile, run)
+                XCTAssertGreaterThanOrEqual(calls, c % 64 == 0 ? 6 : 4, "case \(k), tile \(tile): the penalty's graph on the Winograd path")
+                let saved = Runtime.usesOneDNN
+                Runtime.usesOneDNN = false
+                let reference = run()
+                Runtime.usesOneDNN = saved
+                for (i, name) in ["dx", "dweight"].enumerated() {
+                    let scale = reference[i].abs().max().item
+                    XCTAssertGreaterThan(scale, 0, "case \(k) \(name): trivially zero")
+                    assertClose(winograd[i], reference[i], rtol: 1e-3, atol: Swift.max(1e-3, Float(bound) * scale), "case \(k), tile \(tile) \(name)")
+                }
             }
         }
     }

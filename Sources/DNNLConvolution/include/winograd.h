@@ -7,23 +7,30 @@
 /// image (the WGAN-GP critic's layers), on an AVX-512 CPU, with the channels read a multiple of
 /// 16 and those written a multiple of 64 (the forward and weight gradient write the output
 /// channels, the input gradient the input channels). Mode 0 off (GAN_WINOGRAD=0 at start); 1
-/// (the default) only where the output side is even, so that its 2×2 tiles cover it exactly, and
-/// there are at least 96 tiles (the critic's 64 → 128 layer: forward 1.33–1.53× the
-/// implicit-GEMM kernels, input gradient 1.42× oneDNN's, weight gradient 1.54–1.57× the
-/// kernels; at 7×7 a quarter of the tiles' work is padding and the forward ran 0.98–1.00×); 2
-/// every call that fits (GAN_WINOGRAD=2; for tests and measurements).
+/// (the default) where the tiles pay: 2×2 tiles on an even output side with at least 96 of them
+/// (the critic's 64 → 128 layer: forward 1.33–1.53× the implicit-GEMM kernels, input gradient
+/// 1.42× oneDNN's, weight gradient 1.54–1.57× the kernels), 4×4 tiles on an odd side with at
+/// least 128 of them (its 128 → 256 layer's 7×7); 2 every call that fits (GAN_WINOGRAD=2; for
+/// tests and measurements).
 int gan_winograd_fits(gan_dnnl_kind kind, const gan_dnnl_shape *shape);
 int gan_winograd_enabled(void);
 void gan_winograd_set_enabled(int mode);
 /// Calls taken so far (for tests: that the path is taken).
 long gan_winograd_calls(void);
+/// Calls that reused a transformed kernel made from byte-for-byte equal weights (for tests).
+long gan_winograd_reused_kernels(void);
+/// The tile side: 0 (the default) 2 on even output sides and 4 on odd ones; 2 or 4 every call
+/// (GAN_WINOGRAD_TILE at start; for tests and measurements).
+int gan_winograd_tile(void);
+void gan_winograd_set_tile(int m);
 
 /// The forward y = conv(x, w) (a = x [n, h, w, c], b = w OIHW, out = y [n, oh, ow, o]), the
 /// input gradient (a = dy [n, oh, ow, o], b = w, out = dx [n, h, w, c]) or the weight gradient
-/// (a = x, b = dy, out = dw OIHW) as Winograd F(2×2, 3×3) products on `threads` OpenMP threads.
+/// (a = x, b = dy, out = dw OIHW) as Winograd F(2×2, 3×3) or F(4×4, 3×3) products on `threads` OpenMP threads.
 /// The forward's and input gradient's values are each computed by one thread in a fixed order,
-/// so their bits do not depend on the thread count; the weight gradient adds per-thread sums in
-/// thread order (as the implicit-GEMM kernels' does), so its bits do, never on timing. Returns
+/// so their bits do not depend on the thread count, nor do the 4×4 tiles' weight gradient's;
+/// the 2×2 tiles' weight gradient adds per-thread sums in thread order (as the implicit-GEMM
+/// kernels' does), so its bits do, never on timing. Returns
 /// non-zero, having written nothing, when the call does not fit or memory runs out.
 int gan_winograd_convolution(gan_dnnl_kind kind, const gan_dnnl_shape *shape, const float *a, const float *b, float *out,
                              int threads);

@@ -147,13 +147,13 @@ public enum Runtime {
         }
     }
 
-    /// Whether the forward and input gradient of channels-last 5×5, stride-2, pad-2 convolutions
-    /// that halve an even image (the WGAN-GP critic's) run as Winograd F(2×2, 3×3) products
-    /// (winograd.c; AVX-512 CPUs with oneDNN on): 0 off (`GAN_WINOGRAD=0` at start), 1 where the
-    /// output side is even and there are at least 96 2×2 tiles (the default: there they beat the
-    /// implicit-GEMM kernels and oneDNN), 2 every call that fits (`GAN_WINOGRAD=2`; for tests and
-    /// measurements). 0 where oneDNN is
-    /// unavailable: the path sits behind its convolution entry point.
+    /// Whether the forward, input gradient and weight gradient of channels-last 5×5, stride-2,
+    /// pad-2 convolutions that halve an even image (the WGAN-GP critic's) run as Winograd
+    /// products (winograd.c; AVX-512 CPUs with oneDNN on): 0 off (`GAN_WINOGRAD=0` at start), 1
+    /// where they pay (the default: F(2×2, 3×3) on even output sides with at least 96 tiles, the
+    /// critic's 64 → 128 layer; F(4×4, 3×3) on odd ones with at least 128, its 128 → 256 layer's
+    /// 7×7), 2 every call that fits (`GAN_WINOGRAD=2`; for tests and measurements). 0 where
+    /// oneDNN is unavailable: the path sits behind its convolution entry point.
     public static var winogradConvolutions: Int {
         get {
             #if canImport(DNNLConvolution)
@@ -167,6 +167,33 @@ public enum Runtime {
             gan_winograd_set_enabled(Int32(newValue))
             #endif
         }
+    }
+
+    /// The Winograd tile side: 0 (the default) 2×2 tiles on even output sides and 4×4 on odd
+    /// ones; 2 or 4 on every call (`GAN_WINOGRAD_TILE` at start; for tests and measurements).
+    public static var winogradTile: Int {
+        get {
+            #if canImport(DNNLConvolution)
+            return Int(gan_winograd_tile())
+            #else
+            return 0
+            #endif
+        }
+        set {
+            #if canImport(DNNLConvolution)
+            gan_winograd_set_tile(Int32(newValue))
+            #endif
+        }
+    }
+
+    /// Winograd calls so far that reused a transformed kernel made from byte-for-byte equal
+    /// weights (for tests).
+    public static var winogradReusedKernels: Int {
+        #if canImport(DNNLConvolution)
+        return Int(gan_winograd_reused_kernels())
+        #else
+        return 0
+        #endif
     }
 
     /// Convolutions run as Winograd products so far (for tests: that the path is taken).
