@@ -291,10 +291,10 @@ static inline void inverse_tile(const transforms *t, const int A, const float *c
         for (int j = 0; j < M; j++) y[i][j] = combine(t->at[j], 1, &q[0][i], 4, A);
 }
 
-// Â E Âᵀ of sixteen channels of one tile's m×m block of dy (e[i·m + j], NULL: zeros), Â = A of
-// F(m×m, 3×3), whose transpose maps the sums back to outputs, into dst[position] + o.
+// Â E Âᵀ of sixteen channels of one tile's m×m block of dy (at[i·m + j] + o, NULL: zeros), Â = A
+// of F(m×m, 3×3), whose transpose maps the sums back to outputs, into dst[position] + to.
 __attribute__((target("avx512f"), always_inline))
-static inline void transform_block(const transforms *t, const int A, const float *const *at, int o, float *const *dst) {
+static inline void transform_block(const transforms *t, const int A, const float *const *at, int o, float *const *dst, int to) {
     const int M = A - 2;
     __m512 e[16], r[6][4];
 #pragma clang loop unroll(full)
@@ -306,7 +306,7 @@ static inline void transform_block(const transforms *t, const int A, const float
 #pragma clang loop unroll(full)
     for (int xi = 0; xi < A; xi++)
 #pragma clang loop unroll(full)
-        for (int nu = 0; nu < A; nu++) _mm512_storeu_ps(dst[xi * A + nu] + o, combine(&t->at[0][nu], 6, r[xi], 1, M));
+        for (int nu = 0; nu < A; nu++) _mm512_storeu_ps(dst[xi * A + nu] + to, combine(&t->at[0][nu], 6, r[xi], 1, M));
 }
 
 // V = Bᵀ d B of tile `tile`'s α×α patch in each phase image (zeros outside it), sixteen
@@ -467,7 +467,8 @@ static void transform_output_data(const plan *p, int tile, const float *m, long 
 }
 
 // The weight gradient's dy side: Â E Âᵀ of tile `tile`'s m×m block of dy (zeros outside it)
-// into row `row` of each position's [rows][o].
+// into row `row` of each position's [o / 64][rows][64]: a register tile's 64 columns of
+// consecutive rows lie together, so the products stream them in order.
 __attribute__((target("avx512f"), always_inline))
 static inline void transform_dy_t(const plan *p, const transforms *t, const int A, int tile, float *eb, int row) {
     int S = p->side, O = p->o, td = p->td, M = A - 2;
@@ -479,8 +480,10 @@ static inline void transform_dy_t(const plan *p, const transforms *t, const int 
             at[i * M + j] = oy < S && ox < S ? p->dy + (((long)img * S + oy) * S + ox) * O : NULL;
         }
     float *dst[MAX_POSITIONS];
-    for (int pos = 0; pos < A * A; pos++) dst[pos] = eb + ((long)pos * p->rows + row) * O;
-    for (int o = 0; o < O; o += LANES) transform_block(t, A, at, o, dst);
+    for (int o0 = 0; o0 < O; o0 += COLS) {
+        for (int pos = 0; pos < A * A; pos++) dst[pos] = eb + (((long)pos * (O / COLS) + o0 / COLS) * p->rows + row) * COLS;
+        for (int o = 0; o < COLS; o += LANES) transform_block(t, A, at, o0 + o, dst, o);
+    }
 }
 
 __attribute__((target("avx512f")))
@@ -649,7 +652,7 @@ static void run_weights_blocked(void *arg) {
             for (int m = 0; m < p->kp[pos]; m += ROWS) {
                 int real = p->kp[pos] - m < ROWS ? p->kp[pos] - m : ROWS;
                 for (int nb = 0; nb < O / COLS; nb++)
-                    product_sums(vb + p->voff[pos] + m, p->lv[pos], eb + (long)pos * T * O + nb * COLS, O, count,
+                    product_sums(vb + p->voff[pos] + m, p->lv[pos], eb + ((long)pos * (O / COLS) + nb) * T * COLS, COLS, count,
                                  sb + p->uoff[pos] + (long)m * O + nb * COLS, O, real, 1);
             }
     }
@@ -676,7 +679,7 @@ static void run_weights_staged(void *arg) {
         while (g >= before + (p->kp[pos] + ROWS - 1) / ROWS) before += (p->kp[pos++] + ROWS - 1) / ROWS;
         int m = (g - before) * ROWS, real = p->kp[pos] - m < ROWS ? p->kp[pos] - m : ROWS;
         for (int nb = 0; nb < O / COLS; nb++)
-            product_sums(p->v + p->voff[pos] + m, p->lv[pos], p->sums + (long)pos * p->rows * O + nb * COLS, O, p->tiles,
+            product_sums(p->v + p->voff[pos] + m, p->lv[pos], p->sums + ((long)pos * (O / COLS) + nb) * p->rows * COLS, COLS, p->tiles,
                          S + p->uoff[pos] + (long)m * O + nb * COLS, O, real, 0);
     }
     GOMP_barrier();
