@@ -1,22 +1,26 @@
 #ifdef __linux__
-// The forward, input gradient and weight gradient of a 5×5, stride-2, pad-2 channels-last
-// convolution as Winograd F(m×m, 3×3) products, m = 2 or 4: half (m = 2) or two fifths (m = 4)
-// of the multiplications of the direct one.
+// The forward, input gradient and weight gradient of a 5×5, stride-2 channels-last convolution
+// with padding 2 before and 1 after (PyTorch's padding 2: the WGAN-GP critic) or 1 and 2 (Keras's
+// "same": the dcgan generator's transposed layers, whose forward is an input gradient) as
+// Winograd F(m×m, 3×3) products, m = 2 or 4: half (m = 2) or two fifths (m = 4) of the
+// multiplications of the direct one.
 //
 // Split the input by row and column parity into four phase images (a, b): x[2i + a, 2j + b].
-// Output pixel (y, x) reads phase rows y − 1, y, y + 1 through taps 2r + a (r = 0, 1, 2), so the
-// layer is four stride-1, pad-1 3×3 correlations summed, where an odd phase's third tap (tap 5)
-// is zero. F(m×m, 3×3) turns each m×m output tile into α² elementwise products (α = m + 2) in
-// its transform domain: Y = Aᵀ [Σ_c (G g Gᵀ) ⊙ (Bᵀ d B)] A. G's last row reads only the third
-// tap, so an odd phase's transformed kernel is zero in its last row (or column), and those
-// products are skipped: a tile costs α² + 2α(α − 1) + (α − 1)² products per input and output
-// channel (49 for m = 2, 121 for m = 4) where the direct convolution costs 25 m² (100, 400).
+// Output pixel (y, x) reads phase rows y − 1, y, y + 1 through taps 2r + a − shift (r = 0, 1, 2;
+// shift = 2 − the padding before), so the layer is four stride-1, pad-1 3×3 correlations summed,
+// where one parity's phases lack a tap: the odd ones their third (tap 5) with padding 2, the even
+// ones their first (tap −1) with padding 1. F(m×m, 3×3) turns each m×m output tile into α²
+// elementwise products (α = m + 2) in its transform domain: Y = Aᵀ [Σ_c (G g Gᵀ) ⊙ (Bᵀ d B)] A.
+// G's last row reads only the third tap and its first row only the first, so such a phase's
+// transformed kernel is zero in its last (or first) row or column, and those products are
+// skipped: a tile costs α² + 2α(α − 1) + (α − 1)² products per input and output channel (49 for
+// m = 2, 121 for m = 4) where the direct convolution costs 25 m² (100, 400).
 //
 // The input gradient is the same four correlations run backwards: phase image (a, b) of dx is
-// dy correlated (pad 1) with the phase's 3×3 kernel flipped, whose first tap is the zero one for
-// an odd phase, so there the transformed kernel's first row (or column) is zero. One transform
-// of dy's patch serves the four phases, which become column blocks of the products, and each
-// phase's sums transform back into its own pixels of dx.
+// dy correlated (pad 1) with the phase's 3×3 kernel flipped, whose missing tap is then at the
+// other end, and so is the transformed kernel's zero row (or column). One transform of dy's
+// patch serves the four phases, which become column blocks of the products, and each phase's
+// sums transform back into its own pixels of dx.
 //
 // Per position of the transform domain the products are a matrix product [tiles × (active
 // phases · c)] × [(active phases · c) × o] (the input gradient: [tiles × o] × [o × (active
@@ -25,16 +29,16 @@
 // - blocked (m = 2, the 64 → 128 layer's 3,136 tiles): each thread takes blocks of BLOCK tiles,
 //   transforms their patches (V, in L2), runs every position's products and transforms the sums
 //   back; U is shared and streams from L2 / L3 once per block.
-// - staged (m = 4, the 128 → 256 layer's 256 tiles on 7×7 outputs): the threads transform all
-//   tiles, then split the positions' products between them, each reading its positions' U once,
-//   then transform all sums back; barriers between.
+// - staged (m = 4, the 128 → 256 layer's 256 tiles on 7×7 outputs): the threads transform a
+//   chunk of up to CHUNK tiles, then split the positions' products between them, each reading
+//   its positions' U once per chunk, then transform the chunk's sums back; barriers between.
 //
 // The weight gradient is F(m×m, 3×3) transposed: a phase's 3×3 gradient is Gᵀ [Σ_tiles
 // (Â E Âᵀ) ⊙ (Bᵀ D B)] G, E a tile's m×m block of dy, D the forward's α×α patch, Â = A. Per
 // position that is a product [(active phases · c) × tiles] × [tiles × o] whose sum runs over
 // the tiles. Blocked, each thread adds its blocks' products into its own sums and the threads'
 // sums are added in order at the end; staged, each position's sum runs over all tiles on one
-// thread.
+// thread, chunk after chunk.
 //
 // Rounding: F(2×2, 3×3)'s transforms use only ±1 and ½; against direct sums in Double the
 // outputs are off by up to 6.1e-7 of the largest one, about five units in its last place
@@ -58,19 +62,21 @@ extern int omp_get_num_threads(void);
 #define COLS 64    // output channels per register tile: four vectors
 #define BLOCK 48   // tiles a thread transforms at a time, blocked: V and the sums stay in L2 (36–144 measured alike)
 #define MAX_POSITIONS 36
+#define CHUNK 264  // tiles a staged pass transforms at a time (a multiple of ROWS: the critic's 256 at once)
 
 static int enabled = -1, tile_choice = -1;
 static long calls;
 static gan_buffer sums_buffer, scratch_buffer;
 
-// Transformed kernels kept with a copy of the weights they came from, one per (pass, tile, c, o):
+// Transformed kernels kept with a copy of the weights they came from, one per (pass, tile,
+// padding, c, o):
 // a WGAN-GP step runs each critic layer's forward and input gradient several times between two
 // updates of its weights, and the 128 → 256 layer's transform (16 MB written) took a fifth of
 // its pass. A call whose weights equal the copy byte for byte reuses the transform.
 #define CACHED 4
 typedef struct {
     gan_buffer u, w;
-    int valid, data, m, c, o;
+    int valid, data, m, shift, c, o;
     long stamp;
 } kernel_entry;
 static kernel_entry cached[CACHED];
@@ -115,7 +121,8 @@ int gan_winograd_fits(gan_dnnl_kind kind, const gan_dnnl_shape *s) {
     if (!mode || !s->cl || !gan_cpu_has_avx512f()) return 0;
     if (kind != GAN_DNNL_FORWARD && kind != GAN_DNNL_BACKWARD_DATA && kind != GAN_DNNL_BACKWARD_WEIGHTS) return 0;
     if (s->kh != 5 || s->kw != 5 || s->sh != 2 || s->sw != 2 || s->dh != 1 || s->dw != 1) return 0;
-    if (s->pt != 2 || s->pl != 2 || s->pb != 1 || s->pr != 1) return 0;
+    // Padding 2 before and 1 after (PyTorch's padding 2), or 1 and 2 (Keras's "same").
+    if ((s->pt != 1 && s->pt != 2) || s->pl != s->pt || s->pb != 3 - s->pt || s->pr != s->pb) return 0;
     if (s->h != s->w || s->h % 2 || s->oh != s->h / 2 || s->ow != s->oh || s->n < 1) return 0;
     // The side read in vectors of 16 channels, the side written in panels of 64.
     long read = kind == GAN_DNNL_BACKWARD_DATA ? s->o : s->c, written = kind == GAN_DNNL_BACKWARD_DATA ? s->c : s->o;
@@ -159,7 +166,8 @@ typedef struct {
     const transforms *t;
     int m, alpha, positions;  // tile side, transform side, α²
     int n, h, c, o, side, td, tiles;
-    int rows;                   // tiles per V block: BLOCK (blocked), all tiles rounded up to ROWS (staged)
+    int shift;                  // 2 − the padding before: phase a's tap r is 2r + a − shift
+    int rows;                   // tiles per V block: BLOCK (blocked), up to CHUNK (staged; the tiles rounded up to ROWS)
     int kp[MAX_POSITIONS];      // rows of position p's product: its active phases · c (the input gradient: o)
     int np[MAX_POSITIONS];      // its columns: o (the input gradient: active phases · c)
     int slot[MAX_POSITIONS][4]; // where phase f's channels start among the phase side's, in units of c (-1: inactive)
@@ -167,7 +175,7 @@ typedef struct {
     long voff[MAX_POSITIONS];   // position p's rows in V: [rows][lv]
     long lv[MAX_POSITIONS];     // their stride: kp (the weight gradient: kp rounded up to whole register tiles)
     long ld;                    // sums per position and tile: o (the input gradient: 4 · c)
-    float *v, *sums;            // staged: V of all tiles, and the sums [position][rows][ld] (weight gradient: dy's side)
+    float *v, *sums;            // staged: V of a chunk of tiles, and their sums [position][rows][ld] (weight gradient: dy's side)
     long vroom;                 // blocked weight gradient: floats before the dy side (V, later the taps' scratch)
     int kernel_ready;           // u already holds this call's transformed kernel
     kernel_entry *fresh;        // else the cache entry u belongs to, valid once the call has run
@@ -199,14 +207,14 @@ static void transform_kernel(const plan *p, int first, int last, float *wt, floa
             for (int f = 0; f < 4; f++) {
                 int a = f / 2, b = f % 2;
                 for (int xi = 0; xi < A; xi++)
-                    for (int q = 0; q < 3; q++) {  // gg[ξ][q] = Σ_r G[ξ][r] g[r][q], g[r][q] tap (2r + a, 2q + b), or flipped
+                    for (int q = 0; q < 3; q++) {  // gg[ξ][q] = Σ_r G[ξ][r] g[r][q], g[r][q] tap (2r + a − shift, 2q + b − shift), or flipped
                         float *dst = gg + (xi * 3 + q) * V;
                         memset(dst, 0, sizeof(float) * (size_t)V);
-                        int v = 2 * (flip ? 2 - q : q) + b;
-                        if (v >= 5) continue;
+                        int v = 2 * (flip ? 2 - q : q) + b - p->shift;
+                        if (v < 0 || v >= 5) continue;
                         for (int r = 0; r < 3; r++) {
-                            int t = 2 * (flip ? 2 - r : r) + a;
-                            if (t >= 5 || G[xi][r] == 0) continue;
+                            int t = 2 * (flip ? 2 - r : r) + a - p->shift;
+                            if (t < 0 || t >= 5 || G[xi][r] == 0) continue;
                             const float *src = wt + ((long)k * 25 + t * 5 + v) * V;
                             float coef = G[xi][r];
                             for (int j = 0; j < V; j++) dst[j] += coef * src[j];
@@ -539,40 +547,43 @@ static void run_blocked(void *arg) {
     }
 }
 
-// The staged forward and input gradient: all tiles' V, then the positions' products split by
-// their cost (position, 64-column panel), then all tiles' outputs.
+// The staged forward and input gradient, chunk by chunk: the chunk's V, then the positions'
+// products split by their cost (position, 64-column panel), then the chunk's outputs.
 static void run_staged(void *arg) {
     const plan *p = arg;
     int me = omp_get_thread_num(), parts = omp_get_num_threads(), P = p->positions;
     if (!p->kernel_ready) transform_kernel_share(p, me, parts, p->scratch + (long)me * p->per_thread);
-    for (int tile = p->tiles * me / parts; tile < p->tiles * (me + 1) / parts; tile++) {
-        if (p->data) transform_input_data(p, tile, p->v, tile);
-        else transform_input(p, tile, p->v, tile);
-    }
-    if (me == 0)  // the rows past the last tile: zeros, whose sums nobody reads
-        for (int pos = 0; pos < P; pos++)
-            memset(p->v + p->voff[pos] + (long)p->tiles * p->lv[pos], 0, sizeof(float) * (size_t)((p->rows - p->tiles) * p->lv[pos]));
-    GOMP_barrier();
     // Work units (position, 64-column panel), each done whole by one thread: those whose
     // cumulative cost (the product's depth) starts in the thread's part of the total.
-    long total = 0, at = 0;
+    long total = 0;
     for (int pos = 0; pos < P; pos++) total += (long)(p->np[pos] / COLS) * p->kp[pos];
-    long begin = total * me / parts, end = total * (me + 1) / parts;
-    for (int pos = 0; pos < P; pos++)
-        for (int nb = 0; nb < p->np[pos] / COLS; nb++, at += p->kp[pos]) {
-            if (at < begin || at >= end) continue;
-            const float *u = p->u + p->uoff[pos] + (long)nb * p->kp[pos] * COLS;
-            const float *v = p->v + p->voff[pos];
-            float *m = p->sums + (long)pos * p->rows * p->ld + nb * COLS;
-            for (int r = 0; r < p->rows; r += ROWS)
-                product_rows(v + (long)r * p->lv[pos], p->lv[pos], u, p->kp[pos], m + (long)r * p->ld, p->ld);
+    long begin = total * me / parts, end = total * (me + 1) / parts, stride = (long)p->rows * p->ld;
+    for (int t0 = 0; t0 < p->tiles; t0 += p->rows) {
+        int count = p->tiles - t0 < p->rows ? p->tiles - t0 : p->rows;
+        for (int r = count * me / parts; r < count * (me + 1) / parts; r++) {
+            if (p->data) transform_input_data(p, t0 + r, p->v, r);
+            else transform_input(p, t0 + r, p->v, r);
         }
-    GOMP_barrier();
-    long stride = (long)p->rows * p->ld;
-    for (int tile = p->tiles * me / parts; tile < p->tiles * (me + 1) / parts; tile++) {
-        const float *m = p->sums + (long)tile * p->ld;
-        if (p->data) transform_output_data(p, tile, m, stride);
-        else transform_output(p, tile, m, stride);
+        if (me == 0)  // the rows past the last tile: zeros, whose sums nobody reads
+            for (int pos = 0; pos < P; pos++)
+                memset(p->v + p->voff[pos] + (long)count * p->lv[pos], 0, sizeof(float) * (size_t)((p->rows - count) * p->lv[pos]));
+        GOMP_barrier();  // V complete (and the kernel's transform); the last chunk's sums read
+        long at = 0;
+        for (int pos = 0; pos < P; pos++)
+            for (int nb = 0; nb < p->np[pos] / COLS; nb++, at += p->kp[pos]) {
+                if (at < begin || at >= end) continue;
+                const float *u = p->u + p->uoff[pos] + (long)nb * p->kp[pos] * COLS;
+                const float *v = p->v + p->voff[pos];
+                float *m = p->sums + (long)pos * stride + nb * COLS;
+                for (int r = 0; r < count; r += ROWS)
+                    product_rows(v + (long)r * p->lv[pos], p->lv[pos], u, p->kp[pos], m + (long)r * p->ld, p->ld);
+            }
+        GOMP_barrier();  // the sums complete; V free for the next chunk
+        for (int r = count * me / parts; r < count * (me + 1) / parts; r++) {
+            const float *m = p->sums + (long)r * p->ld;
+            if (p->data) transform_output_data(p, t0 + r, m, stride);
+            else transform_output(p, t0 + r, m, stride);
+        }
     }
 }
 
@@ -599,7 +610,8 @@ static void weights_to_taps(const plan *p, int ci, const float *const *sums, int
             s[pos] = dst;
         }
         for (int r = 0; r < 3; r++) {  // h[r][ν] = Σ_ξ G[ξ][r] S[ξ][ν]
-            if (2 * r + a >= 5) continue;
+            int tr = 2 * r + a - p->shift;
+            if (tr < 0 || tr >= 5) continue;
             for (int nu = 0; nu < A; nu++) {
                 float *dst = h + (r * A + nu) * O;
                 memset(dst, 0, sizeof(float) * (size_t)O);
@@ -611,8 +623,9 @@ static void weights_to_taps(const plan *p, int ci, const float *const *sums, int
                 }
             }
             for (int q = 0; q < 3; q++) {  // dW[r][q] = Σ_ν h[r][ν] G[ν][q]
-                if (2 * q + b >= 5) continue;
-                float *dst = taps + ((2 * r + a) * 5 + 2 * q + b) * O;
+                int tq = 2 * q + b - p->shift;
+                if (tq < 0 || tq >= 5) continue;
+                float *dst = taps + (tr * 5 + tq) * O;
                 memset(dst, 0, sizeof(float) * (size_t)O);
                 for (int nu = 0; nu < A; nu++) {
                     const float *src = h + (r * A + nu) * O;
@@ -631,8 +644,8 @@ static void weights_to_taps(const plan *p, int ci, const float *const *sums, int
 
 // The blocked weight gradient: each thread sums its tiles' products into its own S (per position
 // [kp][o]); after a barrier each thread adds the threads' S in order for a range of input
-// channels and maps them back to taps (an odd phase's third tap, the only one S's zero last row
-// would feed, does not exist).
+// channels and maps them back to taps (a phase's missing tap, the only one S's zero row would
+// feed, does not exist).
 static void run_weights_blocked(void *arg) {
     const plan *p = arg;
     int me = omp_get_thread_num(), parts = omp_get_num_threads(), T = BLOCK, O = p->o, C = p->c, P = p->positions;
@@ -662,27 +675,31 @@ static void run_weights_blocked(void *arg) {
     for (int ci = C * me / parts; ci < C * (me + 1) / parts; ci++) weights_to_taps(p, ci, sums, parts, own);  // V's space is free now
 }
 
-// The staged weight gradient: all tiles' V and dy sides, then each position's sums over all
-// tiles in groups of six rows split between the threads, then the taps by input channel.
+// The staged weight gradient: per chunk of tiles their V and dy sides, then each position's sums
+// over them in groups of six rows split between the threads (added to the earlier chunks'), then
+// the taps by input channel.
 static void run_weights_staged(void *arg) {
     const plan *p = arg;
     int me = omp_get_thread_num(), parts = omp_get_num_threads(), O = p->o, C = p->c, P = p->positions;
-    for (int tile = p->tiles * me / parts; tile < p->tiles * (me + 1) / parts; tile++) {
-        transform_input(p, tile, p->v, tile);
-        transform_dy(p, tile, p->sums, tile);
-    }
-    GOMP_barrier();
     int groups = 0;
     for (int pos = 0; pos < P; pos++) groups += (p->kp[pos] + ROWS - 1) / ROWS;
     float *S = p->u;
-    for (int g = groups * me / parts, pos = 0, before = 0; g < groups * (me + 1) / parts; g++) {
-        while (g >= before + (p->kp[pos] + ROWS - 1) / ROWS) before += (p->kp[pos++] + ROWS - 1) / ROWS;
-        int m = (g - before) * ROWS, real = p->kp[pos] - m < ROWS ? p->kp[pos] - m : ROWS;
-        for (int nb = 0; nb < O / COLS; nb++)
-            product_sums(p->v + p->voff[pos] + m, p->lv[pos], p->sums + ((long)pos * (O / COLS) + nb) * p->rows * COLS, COLS, p->tiles,
-                         S + p->uoff[pos] + (long)m * O + nb * COLS, O, real, 0);
+    for (int t0 = 0; t0 < p->tiles; t0 += p->rows) {
+        int count = p->tiles - t0 < p->rows ? p->tiles - t0 : p->rows;
+        for (int r = count * me / parts; r < count * (me + 1) / parts; r++) {
+            transform_input(p, t0 + r, p->v, r);
+            transform_dy(p, t0 + r, p->sums, r);
+        }
+        GOMP_barrier();
+        for (int g = groups * me / parts, pos = 0, before = 0; g < groups * (me + 1) / parts; g++) {
+            while (g >= before + (p->kp[pos] + ROWS - 1) / ROWS) before += (p->kp[pos++] + ROWS - 1) / ROWS;
+            int m = (g - before) * ROWS, real = p->kp[pos] - m < ROWS ? p->kp[pos] - m : ROWS;
+            for (int nb = 0; nb < O / COLS; nb++)
+                product_sums(p->v + p->voff[pos] + m, p->lv[pos], p->sums + ((long)pos * (O / COLS) + nb) * p->rows * COLS, COLS,
+                             count, S + p->uoff[pos] + (long)m * O + nb * COLS, O, real, t0 > 0);
+        }
+        GOMP_barrier();
     }
-    GOMP_barrier();
     const float *sums[1] = {S};
     float *own = p->scratch + (long)me * p->per_thread;
     for (int ci = C * me / parts; ci < C * (me + 1) / parts; ci++) weights_to_taps(p, ci, sums, 1, own);
@@ -694,7 +711,8 @@ static float *kernel_for(plan *p, long uoff) {
     long wn = (long)p->o * p->c * 25;
     kernel_entry *e = NULL;
     for (int i = 0; i < CACHED && !e; i++)
-        if (cached[i].valid && cached[i].data == p->data && cached[i].m == p->m && cached[i].c == p->c && cached[i].o == p->o)
+        if (cached[i].valid && cached[i].data == p->data && cached[i].m == p->m && cached[i].shift == p->shift &&
+            cached[i].c == p->c && cached[i].o == p->o)
             e = &cached[i];
     if (e && memcmp(e->w.p, p->w, sizeof(float) * (size_t)wn) == 0) {
         p->kernel_ready = 1;
@@ -711,7 +729,7 @@ static float *kernel_for(plan *p, long uoff) {
     float *u = gan_grown(&e->u, sizeof(float) * (size_t)uoff), *w = gan_grown(&e->w, sizeof(float) * (size_t)wn);
     if (!u || !w) return NULL;
     memcpy(w, p->w, sizeof(float) * (size_t)wn);
-    e->data = p->data; e->m = p->m; e->c = p->c; e->o = p->o;
+    e->data = p->data; e->m = p->m; e->shift = p->shift; e->c = p->c; e->o = p->o;
     e->stamp = ++stamps;
     p->fresh = e;
     return u;
@@ -732,17 +750,23 @@ int gan_winograd_convolution(gan_dnnl_kind kind, const gan_dnnl_shape *s, const 
     int staged = p.m == 4;
     p.n = s->n; p.h = s->h; p.c = s->c; p.o = s->o; p.side = s->oh; p.td = (s->oh + p.m - 1) / p.m;
     p.tiles = p.n * p.td * p.td;
-    p.rows = staged ? (p.tiles + ROWS - 1) / ROWS * ROWS : BLOCK;
+    p.rows = !staged ? BLOCK : p.tiles < CHUNK ? (p.tiles + ROWS - 1) / ROWS * ROWS : CHUNK;
     p.ld = p.data ? 4L * p.c : p.o;
-    // An odd phase's zero row (column) of the transformed kernel: the last in the forward, the
-    // first in the input gradient (its kernel is flipped).
-    int zero = p.data ? 0 : p.alpha - 1;
+    // A phase whose 3×3 kernel lacks a tap: with padding 2 the odd phases lack their third
+    // (2r + 1 = 5), with padding 1 the even ones their first (2r − 1 = −1). G's last row reads
+    // only the third tap and its first row only the first, so that row (column) of the
+    // transformed kernel is zero: the last or the first, the other way round in the input
+    // gradient (its kernel is flipped). zero[parity]: the index, or -1.
+    p.shift = 2 - s->pt;
+    int last = p.alpha - 1, zero[2];
+    zero[0] = p.shift ? (p.data ? last : 0) : -1;
+    zero[1] = p.shift ? -1 : (p.data ? 0 : last);
     long uoff = 0, voff = 0;
     for (int pos = 0; pos < p.positions; pos++) {
         int xi = pos / p.alpha, nu = pos % p.alpha, active = 0;
         for (int f = 0; f < 4; f++) {
             int a = f / 2, b = f % 2;
-            p.slot[pos][f] = (a && xi == zero) || (b && nu == zero) ? -1 : active++;
+            p.slot[pos][f] = xi == zero[a] || nu == zero[b] ? -1 : active++;
         }
         p.kp[pos] = p.data ? p.o : active * p.c;
         p.np[pos] = p.data ? active * p.c : p.o;

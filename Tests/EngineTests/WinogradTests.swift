@@ -11,6 +11,12 @@ import XCTest
 /// them differentiated again.
 final class WinogradTests: XCTestCase {
     let geometry = ConvGeometry(kernel: 5, stride: 2, padding: 2)
+    /// The two paddings it takes: 2 before and 1 after (PyTorch's padding 2, the critic's), and
+    /// 1 before and 2 after (Keras's "same", the dcgan generator's).
+    let paddings: [(top: Int, geometry: ConvGeometry)] = [
+        (2, ConvGeometry(kernel: 5, stride: 2, padding: 2).withChannelsLast(true)),
+        (1, ConvGeometry(kernel: (5, 5), stride: (2, 2), padding: (1, 1, 2, 2)).withChannelsLast(true)),
+    ]
 
     // (n, input channels, output channels, input side): the forward and weight gradient write the
     // output channels (a multiple of 64), the input gradient the input channels (`dataCases`, the
@@ -20,7 +26,7 @@ final class WinogradTests: XCTestCase {
         (3, 32, 128, 10),  // 5×5: the last tile of a row and column half outside; two panels of 64
         (2, 48, 64, 6),    // three vectors of input channels, 3×3 outputs
         (1, 16, 64, 2),    // one output pixel: one tile, mostly padding
-        (4, 16, 64, 28),   // 196 tiles: four blocks of 48 and a partial one
+        (17, 16, 64, 28),  // 833 2×2 tiles: 17 blocks of 48 and a partial one; 272 4×4 tiles: two chunks
     ]
     var dataCases: [(Int, Int, Int, Int)] { cases.map { ($0.0, $0.2, $0.1, $0.3) } }
 
@@ -47,10 +53,10 @@ final class WinogradTests: XCTestCase {
     }
 
     /// `body(y, w, x)` with the NCHW output, OIHW weight and NCHW input indices of every product
-    /// a direct convolution sums (output (i, j) through tap (t, u) meets input (2i + t − 2,
-    /// 2j + u − 2) inside the image): the forward adds w · x into y, the input gradient w · dy
+    /// a direct convolution sums (output (i, j) through tap (t, u) meets input (2i + t − top,
+    /// 2j + u − top) inside the image): the forward adds w · x into y, the input gradient w · dy
     /// into dx, the weight gradient dy · x into dw.
-    func forEachProduct(n: Int, c: Int, o: Int, size: Int, _ body: (Int, Int, Int) -> Void) {
+    func forEachProduct(n: Int, c: Int, o: Int, size: Int, top: Int = 2, _ body: (Int, Int, Int) -> Void) {
         let side = size / 2
         for b in 0..<n {
             for oc in 0..<o {
@@ -58,10 +64,10 @@ final class WinogradTests: XCTestCase {
                     for j in 0..<side {
                         for ci in 0..<c {
                             for t in 0..<5 {
-                                let r = 2 * i + t - 2
+                                let r = 2 * i + t - top
                                 guard r >= 0 && r < size else { continue }
                                 for u in 0..<5 {
-                                    let q = 2 * j + u - 2
+                                    let q = 2 * j + u - top
                                     guard q >= 0 && q < size else { continue }
                                     body(((b * o + oc) * side + i) * side + j, ((oc * c + ci) * 5 + t) * 5 + u,
                                          ((b * c + ci) * size + r) * size + q)
@@ -87,56 +93,62 @@ final class WinogradTests: XCTestCase {
     }
 
     func testForwardMatchesADirectConvolutionInDouble() {
-        let g = geometry.withChannelsLast(true)
         for (k, (n, c, o, size)) in cases.enumerated() {
             let x = randomTensor([n, c, size, size], seed: 3600 + UInt64(k))
             let w = randomTensor([o, c, 5, 5], seed: 3610 + UInt64(k), scale: 0.3)
             let (xs, ws) = (x.scalars, w.scalars)
-            var want = [Double](repeating: 0, count: n * o * (size / 2) * (size / 2))
-            forEachProduct(n: n, c: c, o: o, size: size) { yi, wi, xi in want[yi] += Double(ws[wi]) * Double(xs[xi]) }
-            for tile in tiles {
-                let (y, calls) = onWinograd(tile: tile.side) { Tensor.conv2d(x.permuted([0, 2, 3, 1]), weight: w, g) }
-                XCTAssertEqual(calls, 1, "case \(k), tile \(tile.side): the call on the Winograd forward")
-                XCTAssertEqual(y.shape, [n, size / 2, size / 2, o], "case \(k)")
-                assertNearDirectSum(y.permuted([0, 3, 1, 2]).scalars, want, bound: tile.bound, "case \(k), tile \(tile.side)")
+            for (top, g) in paddings {
+                var want = [Double](repeating: 0, count: n * o * (size / 2) * (size / 2))
+                forEachProduct(n: n, c: c, o: o, size: size, top: top) { yi, wi, xi in want[yi] += Double(ws[wi]) * Double(xs[xi]) }
+                for tile in tiles {
+                    let what = "case \(k), padding \(top), tile \(tile.side)"
+                    let (y, calls) = onWinograd(tile: tile.side) { Tensor.conv2d(x.permuted([0, 2, 3, 1]), weight: w, g) }
+                    XCTAssertEqual(calls, 1, "\(what): the call on the Winograd forward")
+                    XCTAssertEqual(y.shape, [n, size / 2, size / 2, o], what)
+                    assertNearDirectSum(y.permuted([0, 3, 1, 2]).scalars, want, bound: tile.bound, what)
+                }
             }
         }
     }
 
     func testInputGradientMatchesADirectSumInDouble() {
-        let g = geometry.withChannelsLast(true)
         for (k, (n, c, o, size)) in dataCases.enumerated() {
             let dy = randomTensor([n, o, size / 2, size / 2], seed: 3670 + UInt64(k))
             let w = randomTensor([o, c, 5, 5], seed: 3680 + UInt64(k), scale: 0.3)
             let (dys, ws) = (dy.scalars, w.scalars)
-            var want = [Double](repeating: 0, count: n * c * size * size)
-            forEachProduct(n: n, c: c, o: o, size: size) { yi, wi, xi in want[xi] += Double(ws[wi]) * Double(dys[yi]) }
-            for tile in tiles {
-                let (dx, calls) = onWinograd(tile: tile.side) {
-                    Tensor.convTranspose2d(dy.permuted([0, 2, 3, 1]), weight: w, g, outputSize: (size, size))
+            for (top, g) in paddings {
+                var want = [Double](repeating: 0, count: n * c * size * size)
+                forEachProduct(n: n, c: c, o: o, size: size, top: top) { yi, wi, xi in want[xi] += Double(ws[wi]) * Double(dys[yi]) }
+                for tile in tiles {
+                    let what = "case \(k), padding \(top), tile \(tile.side)"
+                    let (dx, calls) = onWinograd(tile: tile.side) {
+                        Tensor.convTranspose2d(dy.permuted([0, 2, 3, 1]), weight: w, g, outputSize: (size, size))
+                    }
+                    XCTAssertEqual(calls, 1, "\(what): the call on the Winograd input gradient")
+                    XCTAssertEqual(dx.shape, [n, size, size, c], what)
+                    assertNearDirectSum(dx.permuted([0, 3, 1, 2]).scalars, want, bound: tile.bound, what)
                 }
-                XCTAssertEqual(calls, 1, "case \(k), tile \(tile.side): the call on the Winograd input gradient")
-                XCTAssertEqual(dx.shape, [n, size, size, c], "case \(k)")
-                assertNearDirectSum(dx.permuted([0, 3, 1, 2]).scalars, want, bound: tile.bound, "case \(k), tile \(tile.side)")
             }
         }
     }
 
     func testWeightGradientMatchesADirectSumInDouble() {
-        let g = geometry.withChannelsLast(true)
         for (k, (n, c, o, size)) in cases.enumerated() {
             let x = randomTensor([n, c, size, size], seed: 3690 + UInt64(k))
             let dy = randomTensor([n, o, size / 2, size / 2], seed: 3700 + UInt64(k))
             let (xs, dys) = (x.scalars, dy.scalars)
-            var want = [Double](repeating: 0, count: o * c * 25)
-            forEachProduct(n: n, c: c, o: o, size: size) { yi, wi, xi in want[wi] += Double(dys[yi]) * Double(xs[xi]) }
-            for tile in tiles {
-                let (dw, calls) = onWinograd(tile: tile.side) {
-                    Tensor.conv2dWeightGrad(x.permuted([0, 2, 3, 1]), dy.permuted([0, 2, 3, 1]), g)
+            for (top, g) in paddings {
+                var want = [Double](repeating: 0, count: o * c * 25)
+                forEachProduct(n: n, c: c, o: o, size: size, top: top) { yi, wi, xi in want[wi] += Double(dys[yi]) * Double(xs[xi]) }
+                for tile in tiles {
+                    let what = "case \(k), padding \(top), tile \(tile.side)"
+                    let (dw, calls) = onWinograd(tile: tile.side) {
+                        Tensor.conv2dWeightGrad(x.permuted([0, 2, 3, 1]), dy.permuted([0, 2, 3, 1]), g)
+                    }
+                    XCTAssertEqual(calls, 1, "\(what): the call on the Winograd weight gradient")
+                    XCTAssertEqual(dw.shape, [o, c, 5, 5], what)
+                    assertNearDirectSum(dw.scalars, want, bound: tile.bound, what)
                 }
-                XCTAssertEqual(calls, 1, "case \(k), tile \(tile.side): the call on the Winograd weight gradient")
-                XCTAssertEqual(dw.shape, [o, c, 5, 5], "case \(k)")
-                assertNearDirectSum(dw.scalars, want, bound: tile.bound, "case \(k), tile \(tile.side)")
             }
         }
     }
@@ -197,58 +209,71 @@ final class WinogradTests: XCTestCase {
     }
 
     /// A call reuses the transformed kernel of an earlier one only where the weights are equal
-    /// byte for byte: equal weights in another tensor give the same bits from the kept
-    /// transform; one weight changed in place (the same storage, as an optimizer's step leaves
-    /// it) gives the new convolution, for the forward and the input gradient with either tile.
+    /// byte for byte and the pass, tile and padding the same: equal weights in another tensor give
+    /// the same bits from the kept transform; the other padding, or one weight changed in place
+    /// (the same storage, as an optimizer's step leaves it), gives the new convolution, for the
+    /// forward and the input gradient with either tile.
     func testTransformedKernelsAreReusedOnlyForEqualWeights() {
-        let g = geometry.withChannelsLast(true)
         let (n, c, o, size) = (2, 64, 128, 10)  // 64 input channels: the input gradient fits too
         let x = randomTensor([n, size, size, c], seed: 3720)
         let dy = randomTensor([n, size / 2, size / 2, o], seed: 3721)
         for tile in tiles {
             var w = randomTensor([o, c, 5, 5], seed: 3722, scale: 0.3)
-            func passes(_ w: Tensor) -> [Tensor] {
-                onWinograd(tile: tile.side) {
-                    [Tensor.conv2d(x, weight: w, g), Tensor.convTranspose2d(dy, weight: w, g, outputSize: (size, size))]
-                }.result
+            func passes(_ w: Tensor, _ g: ConvGeometry) -> [Tensor] {
+                [Tensor.conv2d(x, weight: w, g), Tensor.convTranspose2d(dy, weight: w, g, outputSize: (size, size))]
             }
-            let first = passes(w)
+            func withoutOneDNN(_ w: Tensor, _ g: ConvGeometry) -> [Tensor] {
+                let saved = Runtime.usesOneDNN
+                defer { Runtime.usesOneDNN = saved }
+                Runtime.usesOneDNN = false
+                return passes(w, g)
+            }
+            func assertNew(_ got: [Tensor], _ want: [Tensor], _ what: String) {
+                for i in 0..<2 {
+                    let scale = want[i].abs().max().item
+                    assertClose(got[i], want[i], rtol: 0, atol: Float(5 * tile.bound) * scale, "tile \(tile.side), \(what), pass \(i)")
+                }
+            }
+            let g = paddings[0].geometry
+            let first = onWinograd(tile: tile.side) { passes(w, g) }.result
             let before = Runtime.winogradReusedKernels
-            let again = passes(Tensor(shape: [o, c, 5, 5], w.scalars))
+            let again = onWinograd(tile: tile.side) { passes(Tensor(shape: [o, c, 5, 5], w.scalars), g) }.result
             XCTAssertEqual(Runtime.winogradReusedKernels - before, 2, "tile \(tile.side): equal weights reuse both transforms")
             for i in 0..<2 {
                 XCTAssertEqual(again[i].scalars.map(\.bitPattern), first[i].scalars.map(\.bitPattern), "tile \(tile.side), pass \(i)")
             }
+            let other = paddings[1].geometry
+            let padded = onWinograd(tile: tile.side) { passes(w, other) }
+            XCTAssertEqual(padded.calls, 2, "tile \(tile.side): the other padding on the Winograd path")
+            XCTAssertEqual(Runtime.winogradReusedKernels - before, 2, "tile \(tile.side): the other padding transforms again")
+            assertNew(padded.result, withoutOneDNN(w, other), "the other padding")
             let address = w.unsafeElements
             w.withUnsafeMutableBufferPointer { $0[(o / 2 * c + c / 2) * 25 + 12] += 1 }  // one pair's centre tap
             XCTAssertEqual(w.unsafeElements, address, "changed in place")
             let reused = Runtime.winogradReusedKernels
-            let got = passes(w)
+            let got = onWinograd(tile: tile.side) { passes(w, g) }.result
             XCTAssertEqual(Runtime.winogradReusedKernels, reused, "tile \(tile.side): changed weights transform again")
-            let saved = Runtime.usesOneDNN
-            Runtime.usesOneDNN = false
-            let want = [Tensor.conv2d(x, weight: w, g), Tensor.convTranspose2d(dy, weight: w, g, outputSize: (size, size))]
-            Runtime.usesOneDNN = saved
+            let want = withoutOneDNN(w, g)
             for i in 0..<2 {
-                let scale = want[i].abs().max().item
                 XCTAssertGreaterThan((want[i] - first[i]).abs().max().item, 0.1, "tile \(tile.side), pass \(i): the change shows")
-                assertClose(got[i], want[i], rtol: 0, atol: Float(5 * tile.bound) * scale, "tile \(tile.side), pass \(i)")
             }
+            assertNew(got, want, "changed weights")
         }
     }
 
-    /// WGAN-GP's use: the input gradient of ⟨conv(x, w)⟩ through tanh, penalized and
+    /// WGAN-GP's use (with either padding): the input gradient of ⟨conv(x, w)⟩ through tanh, penalized and
     /// differentiated again; the second-order graph runs the forward form twice (the layer and
     /// the input gradient's own gradient), the weight gradient twice (the layer's and the input
     /// gradient's), and the input gradient twice where 64 input channels make it fit. Against
     /// the same graph without oneDNN.
     func testGradientPenaltyMatchesWithoutOneDNN() {
-        let g = geometry.withChannelsLast(true)
         // Elements that cancel to small values move with the summation order: oneDNN's own path
         // (Winograd off) differed from the reference by up to 2.1e-5 of the largest element here,
         // the 2×2 tiles by up to 2.9e-5, the 4×4 tiles by up to 1.25e-4.
         for (tile, bound) in [(2, 6e-5), (4, 3e-4)] {
-            for (k, (n, c, o, size)) in [cases[0], cases[1], (2, 64, 64, 8)].enumerated() {
+            let runs: [((Int, Int, Int, Int), Int)] = [(cases[0], 0), (cases[1], 1), ((2, 64, 64, 8), 0), ((2, 64, 64, 8), 1)]
+            for (k, ((n, c, o, size), which)) in runs.enumerated() {
+                let (top, g) = paddings[which]
                 let x = randomTensor([n, c, size, size], seed: 3650 + UInt64(k)).permuted([0, 2, 3, 1]).requiringGrad()
                 let w = randomTensor([o, c, 5, 5], seed: 3660 + UInt64(k), scale: 0.3).requiringGrad()
                 func run() -> [Tensor] {
@@ -257,7 +282,7 @@ final class WinogradTests: XCTestCase {
                     return (gx.square().sum() + y.square().sum()).gradients(wrt: [x, w])
                 }
                 let (winograd, calls) = onWinograd(tile: tile, run)
-                XCTAssertGreaterThanOrEqual(calls, c % 64 == 0 ? 6 : 4, "case \(k), tile \(tile): the penalty's graph on the Winograd path")
+                XCTAssertGreaterThanOrEqual(calls, c % 64 == 0 ? 6 : 4, "case \(k), padding \(top), tile \(tile): the penalty's graph on the Winograd path")
                 let saved = Runtime.usesOneDNN
                 Runtime.usesOneDNN = false
                 let reference = run()
@@ -265,7 +290,7 @@ final class WinogradTests: XCTestCase {
                 for (i, name) in ["dx", "dweight"].enumerated() {
                     let scale = reference[i].abs().max().item
                     XCTAssertGreaterThan(scale, 0, "case \(k) \(name): trivially zero")
-                    assertClose(winograd[i], reference[i], rtol: 1e-3, atol: Swift.max(1e-3, Float(bound) * scale), "case \(k), tile \(tile) \(name)")
+                    assertClose(winograd[i], reference[i], rtol: 1e-3, atol: Swift.max(1e-3, Float(bound) * scale), "case \(k), padding \(top), tile \(tile) \(name)")
                 }
             }
         }

@@ -3,8 +3,9 @@
 #include "dnnl_convolution.h"
 
 /// Whether `gan_winograd_convolution` takes this call: a pass (forward, input gradient, weight
-/// gradient) of a channels-last 5×5, stride-2, pad-2 convolution that halves an even square
-/// image (the WGAN-GP critic's layers), on an AVX-512 CPU, with the channels read a multiple of
+/// gradient) of a channels-last 5×5, stride-2 convolution padded 2 before and 1 after (the
+/// WGAN-GP critic's layers) or 1 and 2 (Keras's "same": the dcgan generator's transposed layers,
+/// whose forward is an input gradient) that halves an even square image, on an AVX-512 CPU, with the channels read a multiple of
 /// 16 and those written a multiple of 64 (the forward and weight gradient write the output
 /// channels, the input gradient the input channels). Mode 0 off (GAN_WINOGRAD=0 at start); 1
 /// (the default) where the tiles pay: 2×2 tiles on an even output side with at least 96 of them
