@@ -37,8 +37,9 @@ int main(int argc, char **argv) {
     if (pairs < 1 || pairs > 200) { fprintf(stderr, "PAIRS: 1 to 200\n"); return 2; }
     gan_implicit_gemm_set_enabled(base);
     int s = h / 2;
+    int pad = getenv("PAD") ? atoi(getenv("PAD")) : 2;  // PAD=1: Keras's "same" (1 before, 2 after)
     gan_dnnl_shape sh = {.n = n, .c = c, .h = h, .w = h, .o = o, .oh = s, .ow = s, .kh = 5, .kw = 5, .sh = 2, .sw = 2,
-                         .pt = 2, .pl = 2, .pb = 1, .pr = 1, .dh = 1, .dw = 1, .cl = 1};
+                         .pt = pad, .pl = pad, .pb = 3 - pad, .pr = 3 - pad, .dh = 1, .dw = 1, .cl = 1};
     gan_winograd_set_enabled(2);
     if (!gan_winograd_fits(kind, &sh)) { fprintf(stderr, "the Winograd path does not take this shape\n"); return 2; }
     long xn = (long)n * h * h * c, yn = (long)n * s * s * o, wn = (long)o * c * 25;

@@ -136,7 +136,7 @@ public enum ModelZoo {
             d.append(Flatten())
             d += head(7 * 7 * (64 + (o.minibatchStdDev ? 1 : 0)), o, &g, init: ini)
             let generator = Network(gen)
-            if Self.channelsLastGenerator { generator.setChannelsLastGenerator(true) }
+            if Self.channelsLastDCGANGenerator { generator.setChannelsLastGenerator(true) }
             return (generator, Network(Sequential(d)))
         default:  // dcgan-bn, cdcgan
             let ini = Initializer.pytorchDefault
@@ -187,19 +187,30 @@ public enum ModelZoo {
     /// `GAN_CHANNELS_LAST=0` keeps NCHW, for comparisons. Weights and state_dict are the same.
     nonisolated(unsafe) public static var channelsLastCritic = ProcessInfo.processInfo.environment["GAN_CHANNELS_LAST"] != "0"
 
-    /// Whether the generators of dcgan, dcgan-bn and cdcgan keep their activations channels-last
-    /// ([N, H, W, C]): where their convolutions then run on the engine's implicit-GEMM kernels
-    /// (`Runtime.implicitGemmActive`, AVX2 CPUs without AVX-512), which run the transposed
-    /// convolutions faster than oneDNN's NCHW primitives (dcgan-bn's only when its last block
-    /// keeps at least 16 channels, a multiple of 16). `GAN_CHANNELS_LAST_G=0`
-    /// keeps NCHW, `=1` forces channels-last (for comparisons). Weights and state_dict are the same.
-    nonisolated(unsafe) public static var channelsLastGenerator: Bool = {
+    /// `GAN_CHANNELS_LAST_G`: `0` keeps the generators NCHW, `1` makes them channels-last (for
+    /// comparisons); otherwise each model's default below.
+    static let forcedGeneratorLayout: Bool? = {
         switch ProcessInfo.processInfo.environment["GAN_CHANNELS_LAST_G"] {
         case "0": return false
         case "1": return true
-        default: return Runtime.implicitGemmActive
+        default: return nil
         }
     }()
+
+    /// Whether the generators of dcgan-bn and cdcgan keep their activations channels-last
+    /// ([N, H, W, C]): where their convolutions then run on the engine's implicit-GEMM kernels
+    /// (`Runtime.implicitGemmActive`, AVX2 CPUs without AVX-512), which run the transposed
+    /// convolutions faster than oneDNN's NCHW primitives (only when the last block keeps at least
+    /// 16 channels, a multiple of 16). Weights and state_dict are the same either way.
+    nonisolated(unsafe) public static var channelsLastGenerator: Bool = forcedGeneratorLayout ?? Runtime.implicitGemmActive
+
+    /// Whether the dcgan's (Keras's) generator keeps its activations channels-last: as the others
+    /// on AVX2, and also where the Winograd path runs (`Runtime.winogradActive`: AVX-512), which
+    /// takes its two 5×5 stride-2 transposed layers (Keras's "same" padding): in one A/B run 1.22×
+    /// the training step and ~1.4× generation against the NCHW generator on oneDNN
+    /// (docs/performance.md, session 37).
+    nonisolated(unsafe) public static var channelsLastDCGANGenerator: Bool =
+        forcedGeneratorLayout ?? (Runtime.implicitGemmActive || Runtime.winogradActive)
 
     /// Marks the convolutions (spectrally normalized or not), batch norms and the reshape to
     /// images of `layers` channels-last.

@@ -107,10 +107,10 @@ struct BenchEngineCommand: ParsableCommand {
     }
 
     /// The dcgan's layers; the generator's channels-last where the model builds it so
-    /// (`ModelZoo.channelsLastGenerator`: on the implicit-GEMM kernels).
+    /// (`ModelZoo.channelsLastDCGANGenerator`: on the implicit-GEMM kernels or Winograd's).
     func layers() -> [Layer] {
         var rng = RandomGenerator(seed: 1)
-        let last = ModelZoo.channelsLastGenerator
+        let last = ModelZoo.channelsLastDCGANGenerator
         let layout = last ? " NHWC" : ""
         func convT(_ name: String, cin: Int, cout: Int, k: Int, from h: Int) -> Layer {
             let n = Self.perStep(discriminator: false, first: false)

@@ -404,13 +404,18 @@ final class GANTests: XCTestCase {
     /// the images, and the images without a graph (where NCHW runs oneDNN's convolution chain and
     /// channels-last writes each activation over its input).
     func testChannelsLastGeneratorMatchesNCHW() {
-        let (saved, savedGemm) = (ModelZoo.channelsLastGenerator, Runtime.implicitGemmConvolutions)
-        defer { (ModelZoo.channelsLastGenerator, Runtime.implicitGemmConvolutions) = (saved, savedGemm) }
+        let (saved, savedDCGAN, savedGemm) = (ModelZoo.channelsLastGenerator, ModelZoo.channelsLastDCGANGenerator,
+                                              Runtime.implicitGemmConvolutions)
+        defer {
+            (ModelZoo.channelsLastGenerator, ModelZoo.channelsLastDCGANGenerator, Runtime.implicitGemmConvolutions) =
+                (saved, savedDCGAN, savedGemm)
+        }
         if Runtime.cpuHasAVX2 && Runtime.usesOneDNN { Runtime.implicitGemmConvolutions = 2 }
         for model in ["dcgan", "dcgan-bn", "cdcgan"] {
             let spec = ModelZoo.spec(model)!
             func generator(_ channelsLast: Bool) -> Network {
                 ModelZoo.channelsLastGenerator = channelsLast
+                ModelZoo.channelsLastDCGANGenerator = channelsLast
                 var g = RandomGenerator(seed: 9)
                 let net = ModelZoo.build(spec, options: BuildOptions(), generator: &g, random: RandomSource(seed: 0)).0
                 XCTAssertEqual(net.channelsLastOutput, channelsLast, model)

@@ -169,6 +169,10 @@ public enum Runtime {
         }
     }
 
+    /// Whether the Winograd path can take a convolution here: oneDNN and AVX-512 present, and
+    /// `winogradConvolutions` not 0.
+    public static var winogradActive: Bool { winogradConvolutions > 0 && cpuHasAVX512 }
+
     /// The Winograd tile side: 0 (the default) 2×2 tiles on even output sides and 4×4 on odd
     /// ones; 2 or 4 on every call (`GAN_WINOGRAD_TILE` at start; for tests and measurements).
     public static var winogradTile: Int {
