@@ -323,7 +323,8 @@ public enum Runtime {
         guard usesOneDNN else { return "unfold + sgemm" }
         let kernels = implicitGemmActive ? "channels-last on the engine's implicit GEMM where it fits, else "
             : implicitGemmConvolutions == 1 && cpuHasAVX512 ? "channels-last on the engine's implicit GEMM where it writes ≥ 128 channels, else " : ""
-        return kernels +
+        let winograd = winogradActive ? "5×5 stride-2 channels-last passes as Winograd F(2×2 | 4×4, 3×3) products where they pay, else " : ""
+        return winograd + kernels +
             "oneDNN JIT (≥ 16 channels each side), else unfold + sgemm"
     }
 
