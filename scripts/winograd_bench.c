@@ -1,10 +1,13 @@
 // The Winograd forward, input gradient or weight gradient (Sources/DNNLConvolution/winograd.c) of a 5×5,
-// stride-2, pad-2 channels-last convolution against the same pass on oneDNN (BASE=0) or on the
+// stride-2 channels-last convolution (padded 2 before and 1 after; PAD=1: 1 and 2, Keras's "same")
+// against the same pass on oneDNN (BASE=0) or on the
 // implicit-GEMM kernels (BASE=2, the default), through the engine's entry point
 // gan_dnnl_convolution on the same buffers, call by call in one process (the host's speed drifts
 // within seconds): median times, the median of the per-pair speed ratios, and the largest
-// difference between the two outputs beside the largest output. The figures of
-// docs/performance.md, session 36. Not part of the build; an AVX-512 CPU and Debian's
+// difference between the two outputs beside the largest output. The same weights every pair (the
+// forward's and input gradient's transformed kernel is then reused); CHANGE=1 changes one weight
+// before each pair, so that it is made again. The figures of docs/performance.md, sessions 36 and 37
+// (GAN_WINOGRAD_TILE=2|4 forces a tile side). Not part of the build; an AVX-512 CPU and Debian's
 // libdnnl-dev. Run (N C H O PAIRS KIND, KIND 0 forward, 1 input gradient, 2 weight gradient):
 //   D=Sources/DNNLConvolution; I="-I $D/include -I $D -I Sources/CSupport/include"
 //   clang -O2 $I scripts/winograd_bench.c $D/*.c Sources/CSupport/*.c -o /tmp/winograd_bench -ldnnl -lgomp -lm &&
