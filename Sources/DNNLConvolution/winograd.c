@@ -317,21 +317,34 @@ static inline void transform_block(const transforms *t, const int A, const float
         for (int nu = 0; nu < A; nu++) _mm512_storeu_ps(dst[xi * A + nu] + to, combine(&t->at[0][nu], 6, r[xi], 1, M));
 }
 
+// Where tile `tile` lies: its image, and its first output row and column.
+static inline void tile_place(const plan *p, int M, int tile, int *img, int *y0, int *x0) {
+    int td = p->td;
+    *img = tile / (td * td);
+    *y0 = M * (tile / td % td);
+    *x0 = M * (tile % td);
+}
+
+// at[i·n + j] = the pixel (y0 + i, x0 + j) of an S×S grid whose pixel (r, q) is at
+// origin + r·rs + q·ps, or NULL outside the grid (a patch's padding, a partial tile's edge).
+static inline void grid_pixels(const float *origin, long rs, long ps, int S, int y0, int x0, int n, const float **at) {
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < n; j++) {
+            int r = y0 + i, q = x0 + j;
+            at[i * n + j] = r >= 0 && r < S && q >= 0 && q < S ? origin + r * rs + q * ps : NULL;
+        }
+}
+
 // V = Bᵀ d B of tile `tile`'s α×α patch in each phase image (zeros outside it), sixteen
 // channels at a time, into row `row` of each position where the phase is active.
 __attribute__((target("avx512f"), always_inline))
 static inline void transform_input_t(const plan *p, const transforms *t, const int A, int tile, float *vb, int row) {
-    int S = p->side, H = p->h, C = p->c, td = p->td, M = A - 2;
-    int img = tile / (td * td), ty = tile / td % td, tx = tile % td;
-    const float *image = p->x + (long)img * H * H * C;
+    int H = p->h, C = p->c, img, y0, x0;
+    tile_place(p, A - 2, tile, &img, &y0, &x0);
     for (int f = 0; f < 4; f++) {
         int a = f / 2, b = f % 2;
-        const float *at[MAX_POSITIONS];
-        for (int i = 0; i < A; i++)
-            for (int j = 0; j < A; j++) {
-                int si = M * ty - 1 + i, sj = M * tx - 1 + j;
-                at[i * A + j] = si >= 0 && si < S && sj >= 0 && sj < S ? image + ((long)(2 * si + a) * H + 2 * sj + b) * C : NULL;
-            }
+        const float *at[MAX_POSITIONS];  // phase image (a, b): rows 2r + a, columns 2q + b
+        grid_pixels(p->x + (((long)img * H + a) * H + b) * C, 2L * H * C, 2L * C, p->side, y0 - 1, x0 - 1, A, at);
         float *dst[MAX_POSITIONS];
         for (int pos = 0; pos < A * A; pos++)
             dst[pos] = p->slot[pos][f] < 0 ? NULL : vb + p->voff[pos] + (long)row * p->lv[pos] + (long)p->slot[pos][f] * C;
@@ -349,15 +362,10 @@ static void transform_input(const plan *p, int tile, float *vb, int row) {
 // for every phase, into row `row` of every position.
 __attribute__((target("avx512f"), always_inline))
 static inline void transform_input_data_t(const plan *p, const transforms *t, const int A, int tile, float *vb, int row) {
-    int S = p->side, O = p->o, td = p->td, M = A - 2;
-    int img = tile / (td * td), ty = tile / td % td, tx = tile % td;
-    const float *image = p->x + (long)img * S * S * O;
+    int S = p->side, O = p->o, img, y0, x0;
+    tile_place(p, A - 2, tile, &img, &y0, &x0);
     const float *at[MAX_POSITIONS];
-    for (int i = 0; i < A; i++)
-        for (int j = 0; j < A; j++) {
-            int si = M * ty - 1 + i, sj = M * tx - 1 + j;
-            at[i * A + j] = si >= 0 && si < S && sj >= 0 && sj < S ? image + ((long)si * S + sj) * O : NULL;
-        }
+    grid_pixels(p->x + (long)img * S * S * O, (long)S * O, O, S, y0 - 1, x0 - 1, A, at);
     float *dst[MAX_POSITIONS];
     for (int pos = 0; pos < A * A; pos++) dst[pos] = vb + p->voff[pos] + (long)row * p->lv[pos];
     for (int c = 0; c < O; c += LANES) transform_patch(t, A, at, c, dst);
@@ -417,18 +425,18 @@ static void product_sums(const float *v, long ldv, const float *e, long lde, lon
 // Y = Aᵀ M A of one tile's sums (position pos's at m + pos · stride, [o]) into its (up to) m×m output pixels.
 __attribute__((target("avx512f"), always_inline))
 static inline void transform_output_t(const plan *p, const transforms *t, const int A, int tile, const float *m, long stride) {
-    int S = p->side, O = p->o, td = p->td, M = A - 2;
-    int img = tile / (td * td), ty = tile / td % td, tx = tile % td;
+    int S = p->side, O = p->o, M = A - 2, img, y0, x0;
+    tile_place(p, M, tile, &img, &y0, &x0);
     const float *at[MAX_POSITIONS];
     for (int pos = 0; pos < A * A; pos++) at[pos] = m + pos * stride;
     for (int oc = 0; oc < O; oc += LANES) {
         __m512 y[4][4];
         inverse_tile(t, A, at, oc, y);
         for (int i = 0; i < M; i++) {
-            int oy = M * ty + i;
+            int oy = y0 + i;
             if (oy >= S) continue;
             for (int j = 0; j < M; j++) {
-                int ox = M * tx + j;
+                int ox = x0 + j;
                 if (ox < S) _mm512_storeu_ps(p->y + (((long)img * S + oy) * S + ox) * O + oc, y[i][j]);
             }
         }
@@ -446,8 +454,8 @@ static void transform_output(const plan *p, int tile, const float *m, long strid
 __attribute__((target("avx512f"), always_inline))
 static inline void transform_output_data_t(const plan *p, const transforms *t, const int A, int tile, const float *m,
                                            long stride) {
-    int S = p->side, H = p->h, C = p->c, td = p->td, M = A - 2;
-    int img = tile / (td * td), ty = tile / td % td, tx = tile % td;
+    int S = p->side, H = p->h, C = p->c, M = A - 2, img, y0, x0;
+    tile_place(p, M, tile, &img, &y0, &x0);
     for (int f = 0; f < 4; f++) {
         int a = f / 2, b = f % 2;
         const float *at[MAX_POSITIONS];
@@ -457,10 +465,10 @@ static inline void transform_output_data_t(const plan *p, const transforms *t, c
             __m512 y[4][4];
             inverse_tile(t, A, at, c, y);
             for (int i = 0; i < M; i++) {
-                int si = M * ty + i;
+                int si = y0 + i;
                 if (si >= S) continue;
                 for (int j = 0; j < M; j++) {
-                    int sj = M * tx + j;
+                    int sj = x0 + j;
                     if (sj < S) _mm512_storeu_ps(p->y + (((long)img * H + 2 * si + a) * H + 2 * sj + b) * C + c, y[i][j]);
                 }
             }
@@ -479,14 +487,10 @@ static void transform_output_data(const plan *p, int tile, const float *m, long 
 // consecutive rows lie together, so the products stream them in order.
 __attribute__((target("avx512f"), always_inline))
 static inline void transform_dy_t(const plan *p, const transforms *t, const int A, int tile, float *eb, int row) {
-    int S = p->side, O = p->o, td = p->td, M = A - 2;
-    int img = tile / (td * td), ty = tile / td % td, tx = tile % td;
+    int S = p->side, O = p->o, M = A - 2, img, y0, x0;
+    tile_place(p, M, tile, &img, &y0, &x0);
     const float *at[16];
-    for (int i = 0; i < M; i++)
-        for (int j = 0; j < M; j++) {
-            int oy = M * ty + i, ox = M * tx + j;
-            at[i * M + j] = oy < S && ox < S ? p->dy + (((long)img * S + oy) * S + ox) * O : NULL;
-        }
+    grid_pixels(p->dy + (long)img * S * S * O, (long)S * O, O, S, y0, x0, M, at);
     float *dst[MAX_POSITIONS];
     for (int o0 = 0; o0 < O; o0 += COLS) {
         for (int pos = 0; pos < A * A; pos++) dst[pos] = eb + (((long)pos * (O / COLS) + o0 / COLS) * p->rows + row) * COLS;

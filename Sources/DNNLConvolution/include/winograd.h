@@ -21,6 +21,7 @@ long gan_winograd_calls(void);
 /// Calls that reused a transformed kernel made from byte-for-byte equal weights (for tests).
 long gan_winograd_reused_kernels(void);
 /// The tile side: 0 (the default) 2 on even output sides and 4 on odd ones; 2 or 4 every call
+/// that fits in mode 2, while mode 1 takes 2 only on even sides and 4 only on odd ones
 /// (GAN_WINOGRAD_TILE at start; for tests and measurements).
 int gan_winograd_tile(void);
 void gan_winograd_set_tile(int m);

@@ -147,8 +147,9 @@ public enum Runtime {
         }
     }
 
-    /// Whether the forward, input gradient and weight gradient of channels-last 5×5, stride-2,
-    /// pad-2 convolutions that halve an even image (the WGAN-GP critic's) run as Winograd
+    /// Whether the forward, input gradient and weight gradient of channels-last 5×5, stride-2
+    /// convolutions padded 2 / 1 or 1 / 2 (Keras's "same") that halve an even image (the WGAN-GP
+    /// critic's, the dcgan generator's transposed layers) run as Winograd
     /// products (winograd.c; AVX-512 CPUs with oneDNN on): 0 off (`GAN_WINOGRAD=0` at start), 1
     /// where they pay (the default: F(2×2, 3×3) on even output sides with at least 96 tiles, the
     /// critic's 64 → 128 layer; F(4×4, 3×3) on odd ones with at least 128, its 128 → 256 layer's
@@ -174,7 +175,9 @@ public enum Runtime {
     public static var winogradActive: Bool { winogradConvolutions > 0 && cpuHasAVX512 }
 
     /// The Winograd tile side: 0 (the default) 2×2 tiles on even output sides and 4×4 on odd
-    /// ones; 2 or 4 on every call (`GAN_WINOGRAD_TILE` at start; for tests and measurements).
+    /// ones; 2 or 4 on every call that fits with `winogradConvolutions` 2, while the default mode
+    /// still takes a side only where it pays (so 2 leaves 7×7 outputs to the other kernels)
+    /// (`GAN_WINOGRAD_TILE` at start; for tests and measurements).
     public static var winogradTile: Int {
         get {
             #if canImport(DNNLConvolution)
