@@ -133,7 +133,13 @@ int gan_winograd_fits(gan_dnnl_kind kind, const gan_dnnl_shape *s) {
     // 4×4 tiles on an odd side.
     int m = tile_for(s->oh);
     long td = (s->oh + m - 1) / m, tiles = (long)s->n * td * td;
-    return m == 2 ? s->oh % 2 == 0 && tiles >= 2 * BLOCK : s->oh % 2 == 1 && tiles >= 128;
+    if (m == 2) return s->oh % 2 == 0 && tiles >= 2 * BLOCK;
+    // The 4×4 tiles' weight gradient transforms every tile's patch and dy block whatever o is,
+    // and its products scale with o: with 128 outputs (the dcgan generator's 7 → 14 layer) it ran
+    // 0.88–0.95× the implicit-GEMM kernels, with 256 (the critic's 128 → 256) 1.29–1.34×
+    // (scripts/winograd_bench.c, docs/performance.md, session 38).
+    if (kind == GAN_DNNL_BACKWARD_WEIGHTS && s->o < 256) return 0;
+    return s->oh % 2 == 1 && tiles >= 128;
 }
 
 // The transforms of F(2×2, 3×3) and F(4×4, 3×3) (Lavin and Gray's points 0, ±1, ±2, ±½ for the

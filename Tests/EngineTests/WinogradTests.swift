@@ -186,25 +186,30 @@ final class WinogradTests: XCTestCase {
     }
 
     /// The default mode takes a pass only where its tiles pay: 2×2 tiles on an even output side
-    /// with at least 96 of them, 4×4 tiles on an odd side with at least 128.
+    /// with at least 96 of them, 4×4 tiles on an odd side with at least 128, their weight
+    /// gradient only with 256 output channels or more.
     func testDefaultModeTakesEvenOutputsWithEnoughTiles() {
         let saved = (Runtime.winogradConvolutions, Runtime.winogradTile)
         defer { (Runtime.winogradConvolutions, Runtime.winogradTile) = saved }
         Runtime.winogradConvolutions = 1
         Runtime.winogradTile = 0
         let g = geometry.withChannelsLast(true)
-        // 98 2×2 tiles; 49; 7×7 outputs in 32 4×4 tiles; in 128; 6×6 outputs in 72 2×2 tiles
-        for (n, size, takes) in [(2, 28, true), (1, 28, false), (8, 14, false), (32, 14, true), (8, 12, false)] {
+        // 98 2×2 tiles; 49; 7×7 outputs in 32 4×4 tiles; in 128 (the weight gradient only with
+        // 256 output channels); 6×6 outputs in 72 2×2 tiles
+        let cases = [(2, 28, 128, true, true), (1, 28, 128, false, false), (8, 14, 128, false, false),
+                     (32, 14, 128, true, false), (32, 14, 256, true, true), (8, 12, 128, false, false)]
+        for (n, size, o, takes, takesWeightGradient) in cases {
             let x = randomTensor([n, size, size, 64], seed: 3640)
-            let w = randomTensor([128, 64, 5, 5], seed: 3641, scale: 0.3)
-            let v = randomTensor([n, size / 2, size / 2, 128], seed: 3642)
+            let w = randomTensor([o, 64, 5, 5], seed: 3641, scale: 0.3)
+            let v = randomTensor([n, size / 2, size / 2, o], seed: 3642)
             let before = Runtime.winogradCalls
             _ = Tensor.conv2d(x, weight: w, g)
-            XCTAssertEqual(Runtime.winogradCalls - before, takes ? 1 : 0, "n \(n), side \(size): forward")
+            XCTAssertEqual(Runtime.winogradCalls - before, takes ? 1 : 0, "n \(n), side \(size), o \(o): forward")
             _ = Tensor.convTranspose2d(v, weight: w, g, outputSize: (size, size))
-            XCTAssertEqual(Runtime.winogradCalls - before, takes ? 2 : 0, "n \(n), side \(size): input gradient")
+            XCTAssertEqual(Runtime.winogradCalls - before, takes ? 2 : 0, "n \(n), side \(size), o \(o): input gradient")
             _ = Tensor.conv2dWeightGrad(x, v, g)
-            XCTAssertEqual(Runtime.winogradCalls - before, takes ? 3 : 0, "n \(n), side \(size): weight gradient")
+            XCTAssertEqual(Runtime.winogradCalls - before, (takes ? 2 : 0) + (takesWeightGradient ? 1 : 0),
+                           "n \(n), side \(size), o \(o): weight gradient")
         }
     }
 

@@ -11,8 +11,9 @@
 /// (the default) where the tiles pay: 2×2 tiles on an even output side with at least 96 of them
 /// (the critic's 64 → 128 layer: forward 1.33–1.53× the implicit-GEMM kernels, input gradient
 /// 1.42× oneDNN's, weight gradient 1.54–1.57× the kernels), 4×4 tiles on an odd side with at
-/// least 128 of them (its 128 → 256 layer's 7×7); 2 every call that fits (GAN_WINOGRAD=2; for
-/// tests and measurements).
+/// least 128 of them (its 128 → 256 layer's 7×7), their weight gradient only with 256 output
+/// channels or more (with 128, the dcgan generator's 7 → 14 layer, it ran 0.88–0.95× the
+/// kernels); 2 every call that fits (GAN_WINOGRAD=2; for tests and measurements).
 int gan_winograd_fits(gan_dnnl_kind kind, const gan_dnnl_shape *shape);
 int gan_winograd_enabled(void);
 void gan_winograd_set_enabled(int mode);
