@@ -40,6 +40,9 @@ enum BenchSwitch: String, CaseIterable, ExpressibleByArgument {
     case adaptiveSpin = "adaptive-spin"
     /// `OpProfiler` running (what `--profile` costs a step).
     case opProfiler = "op-profiler"
+    /// `Runtime.oneDNNMatmulMaxFlops` 256 MFLOP (on; the default with AVX-512) against 64 MFLOP:
+    /// a thread's part of a mid-sized product on oneDNN's matmul, or on OpenBLAS.
+    case dnnlMatmulLarge = "dnnl-matmul-large"
 
     /// Whether the switch is on for `trainer` (most switches are process-wide settings).
     func isOn(in trainer: GANTrainer) -> Bool {
@@ -58,6 +61,7 @@ enum BenchSwitch: String, CaseIterable, ExpressibleByArgument {
         case .channelsLastGenerator: return trainer.generator.channelsLastOutput
         case .adaptiveSpin: return Runtime.adaptsWorkerSpin
         case .opProfiler: return OpProfiler.isRunning
+        case .dnnlMatmulLarge: return Runtime.oneDNNMatmulMaxFlops > 1 << 26
         }
     }
 
@@ -80,6 +84,7 @@ enum BenchSwitch: String, CaseIterable, ExpressibleByArgument {
         case .channelsLastGenerator: trainer.generator.setChannelsLastGenerator(on)
         case .adaptiveSpin: Runtime.adaptsWorkerSpin = on
         case .opProfiler: if on { OpProfiler.start() } else { OpProfiler.stop() }
+        case .dnnlMatmulLarge: Runtime.oneDNNMatmulMaxFlops = on ? 1 << 28 : 1 << 26
         }
     }
 }

@@ -58,6 +58,28 @@ final class MatmulBackendTests: XCTestCase {
         }
     }
 
+    /// A thread's part of up to 256 MFLOP runs on oneDNN's matmul with AVX-512 (mlp-deep's
+    /// layers), up to 64 MFLOP without; larger parts on OpenBLAS. Both sides match the
+    /// double-precision product.
+    func testMidSizedProductsFollowTheSizeBound() throws {
+        let saved = Runtime.usesOneDNNMatmul
+        defer { Runtime.usesOneDNNMatmul = saved }
+        Runtime.usesOneDNNMatmul = true
+        try XCTSkipUnless(Runtime.usesOneDNNMatmul, "oneDNN's matmul is not available here")
+        XCTAssertEqual(Runtime.oneDNNMatmulMaxFlops, Runtime.cpuHasAVX512 ? 1 << 28 : 1 << 26)
+        // 205 and 604 MFLOP, split evenly over up to four threads by rows or columns.
+        for (m, k, n) in [(128, 784, 1024), (256, 1024, 1152)] {
+            let a = randomTensor([m, k], seed: UInt64(m)), b = randomTensor([k, n], seed: UInt64(n))
+            let parts = Swift.max(1, Swift.min(Runtime.threads, Swift.max(m, n) / 32))
+            let part = 2 * m * k * n / parts
+            let before = Runtime.oneDNNMatmulCalls
+            let got = Tensor.matmul(a, b).scalars
+            let what = "\(m)×\(k)×\(n) in \(parts) parts of \(part / 1_000_000) MFLOP"
+            XCTAssertEqual(Runtime.oneDNNMatmulCalls - before > 0, part <= Runtime.oneDNNMatmulMaxFlops, what)
+            XCTAssertLessThanOrEqual(productRoundingError(got, doubleProduct(a, b, false, false)), 1, "\(what): error over the rounding bound")
+        }
+    }
+
     /// oneDNN's table keeps 64 shapes, and each thread its memory objects per entry: after more
     /// shapes than that, entries have been rebuilt for other shapes, and the first shapes, run
     /// again, take new entries; every product still matches the double-precision one.

@@ -296,6 +296,13 @@ public enum Runtime {
         set { SmallProducts.enabled = newValue && OneDNN.available }
     }
 
+    /// The largest product (in flops, one thread's part) that runs on oneDNN's matmul when
+    /// `usesOneDNNMatmul`: 256 MFLOP on AVX-512 CPUs, 64 MFLOP otherwise (`GAN_DNNL_MATMUL_MAX`).
+    public static var oneDNNMatmulMaxFlops: Int {
+        get { SmallProducts.maxFlops }
+        set { SmallProducts.maxFlops = Swift.max(0, newValue) }
+    }
+
     /// Whether the engine's worker threads shorten their spin between jobs while their spins run
     /// out, as when another process holds the cores (`GAN_POOL_ADAPTIVE=0` starts it off).
     public static var adaptsWorkerSpin: Bool {
