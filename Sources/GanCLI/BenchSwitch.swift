@@ -40,7 +40,7 @@ enum BenchSwitch: String, CaseIterable, ExpressibleByArgument {
     case adaptiveSpin = "adaptive-spin"
     /// `OpProfiler` running (what `--profile` costs a step).
     case opProfiler = "op-profiler"
-    /// `Runtime.oneDNNMatmulMaxFlops` 256 MFLOP (on; the default with AVX-512) against 64 MFLOP:
+    /// `Runtime.oneDNNMatmulMaxFlops` 2²⁸ (268 MFLOP; on, the default with AVX-512) against 2²⁶ (67):
     /// a thread's part of a mid-sized product on oneDNN's matmul, or on OpenBLAS.
     case dnnlMatmulLarge = "dnnl-matmul-large"
 

@@ -58,8 +58,8 @@ final class MatmulBackendTests: XCTestCase {
         }
     }
 
-    /// A thread's part of up to 256 MFLOP runs on oneDNN's matmul with AVX-512 (mlp-deep's
-    /// layers), up to 64 MFLOP without; larger parts on OpenBLAS. Both sides match the
+    /// A thread's part of up to 268 MFLOP (2²⁸) runs on oneDNN's matmul with AVX-512 (mlp-deep's
+    /// layers), up to 67 (2²⁶) without; larger parts on OpenBLAS. Both sides match the
     /// double-precision product.
     func testMidSizedProductsFollowTheSizeBound() throws {
         let saved = Runtime.usesOneDNNMatmul

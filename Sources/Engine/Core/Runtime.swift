@@ -297,7 +297,7 @@ public enum Runtime {
     }
 
     /// The largest product (in flops, one thread's part) that runs on oneDNN's matmul when
-    /// `usesOneDNNMatmul`: 256 MFLOP on AVX-512 CPUs, 64 MFLOP otherwise (`GAN_DNNL_MATMUL_MAX`).
+    /// `usesOneDNNMatmul`: 2²⁸ (268 MFLOP) on AVX-512 CPUs, 2²⁶ (67 MFLOP) otherwise (`GAN_DNNL_MATMUL_MAX`).
     public static var oneDNNMatmulMaxFlops: Int {
         get { SmallProducts.maxFlops }
         set { SmallProducts.maxFlops = Swift.max(0, newValue) }
