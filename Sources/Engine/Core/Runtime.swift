@@ -153,8 +153,9 @@ public enum Runtime {
     /// products (winograd.c; AVX-512 CPUs with oneDNN on): 0 off (`GAN_WINOGRAD=0` at start), 1
     /// where they pay (the default: F(2×2, 3×3) on even output sides with at least 96 tiles, the
     /// critic's 64 → 128 layer; F(4×4, 3×3) on odd ones with at least 128, its 128 → 256 layer's
-    /// 7×7, the weight gradient only with 256 output channels or more), 2 every call that fits (`GAN_WINOGRAD=2`; for tests and measurements). 0 where
-    /// oneDNN is unavailable: the path sits behind its convolution entry point.
+    /// 7×7, the weight gradient only with 256 output channels or more), 2 every call that fits
+    /// (`GAN_WINOGRAD=2`; for tests and measurements). 0 where oneDNN is unavailable: the path
+    /// sits behind its convolution entry point.
     public static var winogradConvolutions: Int {
         get {
             #if canImport(DNNLConvolution)
@@ -297,7 +298,8 @@ public enum Runtime {
     }
 
     /// The largest product (in flops, one thread's part) that runs on oneDNN's matmul when
-    /// `usesOneDNNMatmul`: 2²⁸ (268 MFLOP) on AVX-512 CPUs, 2²⁶ (67 MFLOP) otherwise (`GAN_DNNL_MATMUL_MAX`).
+    /// `usesOneDNNMatmul`: 2²⁸ (268 MFLOP) on AVX-512 CPUs, 2²⁶ (67 MFLOP) otherwise
+    /// (`GAN_DNNL_MATMUL_MAX`).
     public static var oneDNNMatmulMaxFlops: Int {
         get { SmallProducts.maxFlops }
         set { SmallProducts.maxFlops = Swift.max(0, newValue) }

@@ -74,11 +74,12 @@ private func product(_ transA: Bool, _ transB: Bool, _ m: Int, _ n: Int, _ k: In
 /// mlp's 64-row products 1.05–1.7× faster than one thread of OpenBLAS (scripts/matmul_compare.c).
 /// Not for a side under `minSide`: an outer product (k = 1), a matrix-vector product or a
 /// 20-wide latent layer ran 1.1–2.3× slower on brgemm than on OpenBLAS in a WGAN-GP step.
-/// Up to `maxFlops` a thread's part: 2²⁸ (268 MFLOP) with AVX-512, where brgemm ran mlp-deep's 64- to
-/// 128-row parts of 100–200 MFLOP 1.04–1.46× as fast as OpenBLAS and its step 1.06–1.11× (`gan
-/// bench train --alternate dnnl-matmul-large`), while parts of 300 MFLOP and more (generation's
-/// 500-row dense layer, 1024³) were as fast or faster on OpenBLAS; 2²⁶ (67 MFLOP) without (gemm:jit ran
-/// mlp-deep's larger parts slower, session 25). `GAN_DNNL_MATMUL=0` turns it off (to compare).
+/// Up to `maxFlops` a thread's part: 2²⁸ (268 MFLOP) with AVX-512, where brgemm ran mlp-deep's
+/// 64- to 128-row parts of 100–200 MFLOP 1.04–1.46× as fast as OpenBLAS and its step 1.06–1.11×
+/// (`gan bench train --alternate dnnl-matmul-large`), while parts of 300 MFLOP and more
+/// (generation's 500-row dense layer, 1024³) were as fast or faster on OpenBLAS; 2²⁶ (67 MFLOP)
+/// without (gemm:jit ran mlp-deep's larger parts slower, session 25). `GAN_DNNL_MATMUL=0` turns
+/// it off (to compare).
 enum SmallProducts {
     nonisolated(unsafe) static var enabled = OneDNN.available && ProcessInfo.processInfo.environment["GAN_DNNL_MATMUL"] != "0"
     static let minFlops = ProcessInfo.processInfo.environment["GAN_DNNL_MATMUL_MIN"].flatMap { Int($0) } ?? 1 << 18
