@@ -341,6 +341,10 @@ static inline void grid_pixels(const float *origin, long rs, long ps, int S, int
         }
 }
 
+// Runs `fn(p, table, α, …)` with the constant table and α of the plan's tile side: each
+// always-inline body below is compiled once per side, its coefficients folded.
+#define ON_TILE_SIDE(fn, p, ...) ((p)->m == 2 ? fn(p, &F2, 4, __VA_ARGS__) : fn(p, &F4, 6, __VA_ARGS__))
+
 // V = Bᵀ d B of tile `tile`'s α×α patch in each phase image (zeros outside it), sixteen
 // channels at a time, into row `row` of each position where the phase is active.
 __attribute__((target("avx512f"), always_inline))
@@ -360,8 +364,7 @@ static inline void transform_input_t(const plan *p, const transforms *t, const i
 
 __attribute__((target("avx512f")))
 static void transform_input(const plan *p, int tile, float *vb, int row) {
-    if (p->m == 2) transform_input_t(p, &F2, 4, tile, vb, row);
-    else transform_input_t(p, &F4, 6, tile, vb, row);
+    ON_TILE_SIDE(transform_input_t, p, tile, vb, row);
 }
 
 // The input gradient's V: Bᵀ d B of tile `tile`'s α×α patch of dy (zeros outside it), the same
@@ -379,8 +382,7 @@ static inline void transform_input_data_t(const plan *p, const transforms *t, co
 
 __attribute__((target("avx512f")))
 static void transform_input_data(const plan *p, int tile, float *vb, int row) {
-    if (p->m == 2) transform_input_data_t(p, &F2, 4, tile, vb, row);
-    else transform_input_data_t(p, &F4, 6, tile, vb, row);
+    ON_TILE_SIDE(transform_input_data_t, p, tile, vb, row);
 }
 
 // c[r][0..64) = Σ_k a[r·ra + k·ka] · b[k·ldb + 0..64) for six rows r (plus c's values where
@@ -451,8 +453,7 @@ static inline void transform_output_t(const plan *p, const transforms *t, const 
 
 __attribute__((target("avx512f")))
 static void transform_output(const plan *p, int tile, const float *m, long stride) {
-    if (p->m == 2) transform_output_t(p, &F2, 4, tile, m, stride);
-    else transform_output_t(p, &F4, 6, tile, m, stride);
+    ON_TILE_SIDE(transform_output_t, p, tile, m, stride);
 }
 
 // The input gradient's Y = Aᵀ M A of one tile's sums (position pos's at m + pos · stride, [4 · c],
@@ -484,8 +485,7 @@ static inline void transform_output_data_t(const plan *p, const transforms *t, c
 
 __attribute__((target("avx512f")))
 static void transform_output_data(const plan *p, int tile, const float *m, long stride) {
-    if (p->m == 2) transform_output_data_t(p, &F2, 4, tile, m, stride);
-    else transform_output_data_t(p, &F4, 6, tile, m, stride);
+    ON_TILE_SIDE(transform_output_data_t, p, tile, m, stride);
 }
 
 // The weight gradient's dy side: Â E Âᵀ of tile `tile`'s m×m block of dy (zeros outside it)
@@ -506,8 +506,7 @@ static inline void transform_dy_t(const plan *p, const transforms *t, const int 
 
 __attribute__((target("avx512f")))
 static void transform_dy(const plan *p, int tile, float *eb, int row) {
-    if (p->m == 2) transform_dy_t(p, &F2, 4, tile, eb, row);
-    else transform_dy_t(p, &F4, 6, tile, eb, row);
+    ON_TILE_SIDE(transform_dy_t, p, tile, eb, row);
 }
 
 // Scratch floats the kernel transform needs along a side of `wide` channels.

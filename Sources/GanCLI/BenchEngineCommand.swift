@@ -20,8 +20,9 @@ struct BenchEngineCommand: ParsableCommand {
         time a step would take if nothing but these primitives took time, and
         max_img_per_s = batch / that. The dcgan generator's layers run channels-last
         where the model builds them so (AVX2 without AVX-512: the implicit-GEMM
-        kernels; AVX-512: the Winograd passes; GAN_CHANNELS_LAST_G=0 keeps NCHW). --model wgan-gp-critic times the dcgan-bn
-        critic's two large channels-last convolutions, which a WGAN-GP step runs 5
+        kernels; AVX-512: the Winograd passes; GAN_CHANNELS_LAST_G=0 keeps NCHW).
+        --model wgan-gp-critic times the dcgan-bn critic's two large
+        channels-last convolutions, which a WGAN-GP step runs 5
         times forward, 5 for the input gradient and 4 for the weight gradient
         (through the engine's implicit GEMM: without AVX-512 all of them, with it
         those writing 128 channels or more; GAN_IGEMM=0 runs oneDNN instead,

@@ -40,8 +40,8 @@ enum BenchSwitch: String, CaseIterable, ExpressibleByArgument {
     case adaptiveSpin = "adaptive-spin"
     /// `OpProfiler` running (what `--profile` costs a step).
     case opProfiler = "op-profiler"
-    /// `Runtime.oneDNNMatmulMaxFlops` 2²⁸ (268 MFLOP; on, the default with AVX-512) against 2²⁶ (67):
-    /// a thread's part of a mid-sized product on oneDNN's matmul, or on OpenBLAS.
+    /// `Runtime.oneDNNMatmulMaxFlops` 2²⁸ (268 MFLOP; on, the default with AVX-512) against 2²⁶
+    /// (67): a thread's part of a mid-sized product on oneDNN's matmul, or on OpenBLAS.
     case dnnlMatmulLarge = "dnnl-matmul-large"
 
     /// Whether the switch is on for `trainer` (most switches are process-wide settings).
@@ -61,7 +61,7 @@ enum BenchSwitch: String, CaseIterable, ExpressibleByArgument {
         case .channelsLastGenerator: return trainer.generator.channelsLastOutput
         case .adaptiveSpin: return Runtime.adaptsWorkerSpin
         case .opProfiler: return OpProfiler.isRunning
-        case .dnnlMatmulLarge: return Runtime.oneDNNMatmulMaxFlops > 1 << 26
+        case .dnnlMatmulLarge: return Runtime.oneDNNMatmulMaxFlops > Runtime.oneDNNMatmulBounds.small
         }
     }
 
@@ -84,7 +84,8 @@ enum BenchSwitch: String, CaseIterable, ExpressibleByArgument {
         case .channelsLastGenerator: trainer.generator.setChannelsLastGenerator(on)
         case .adaptiveSpin: Runtime.adaptsWorkerSpin = on
         case .opProfiler: if on { OpProfiler.start() } else { OpProfiler.stop() }
-        case .dnnlMatmulLarge: Runtime.oneDNNMatmulMaxFlops = on ? 1 << 28 : 1 << 26
+        case .dnnlMatmulLarge:
+            Runtime.oneDNNMatmulMaxFlops = on ? Runtime.oneDNNMatmulBounds.midSized : Runtime.oneDNNMatmulBounds.small
         }
     }
 }

@@ -5,9 +5,9 @@
 /// Whether `gan_winograd_convolution` takes this call: a pass (forward, input gradient, weight
 /// gradient) of a channels-last 5×5, stride-2 convolution padded 2 before and 1 after (the
 /// WGAN-GP critic's layers) or 1 and 2 (Keras's "same": the dcgan generator's transposed layers,
-/// whose forward is an input gradient) that halves an even square image, on an AVX-512 CPU, with the channels read a multiple of
-/// 16 and those written a multiple of 64 (the forward and weight gradient write the output
-/// channels, the input gradient the input channels). Mode 0 off (GAN_WINOGRAD=0 at start); 1
+/// whose forward is an input gradient) that halves an even square image, on an AVX-512 CPU,
+/// with the channels read a multiple of 16 and those written a multiple of 64 (the forward and
+/// weight gradient write the output channels, the input gradient the input channels). Mode 0 off (GAN_WINOGRAD=0 at start); 1
 /// (the default) where the tiles pay: 2×2 tiles on an even output side with at least 96 of them
 /// (the critic's 64 → 128 layer: forward 1.33–1.53× the implicit-GEMM kernels, input gradient
 /// 1.42× oneDNN's, weight gradient 1.54–1.57× the kernels), 4×4 tiles on an odd side with at
@@ -29,12 +29,12 @@ void gan_winograd_set_tile(int m);
 
 /// The forward y = conv(x, w) (a = x [n, h, w, c], b = w OIHW, out = y [n, oh, ow, o]), the
 /// input gradient (a = dy [n, oh, ow, o], b = w, out = dx [n, h, w, c]) or the weight gradient
-/// (a = x, b = dy, out = dw OIHW) as Winograd F(2×2, 3×3) or F(4×4, 3×3) products on `threads` OpenMP threads.
-/// The forward's and input gradient's values are each computed by one thread in a fixed order,
-/// so their bits do not depend on the thread count, nor do the 4×4 tiles' weight gradient's;
-/// the 2×2 tiles' weight gradient adds per-thread sums in thread order (as the implicit-GEMM
-/// kernels' does), so its bits do, never on timing. Returns
-/// non-zero, having written nothing, when the call does not fit or memory runs out.
+/// (a = x, b = dy, out = dw OIHW) as Winograd F(2×2, 3×3) or F(4×4, 3×3) products on `threads`
+/// OpenMP threads. The forward's and input gradient's values are each computed by one thread in
+/// a fixed order, so their bits do not depend on the thread count, nor do the 4×4 tiles' weight
+/// gradient's; the 2×2 tiles' weight gradient adds per-thread sums in thread order (as the
+/// implicit-GEMM kernels' does), so its bits do, never on timing. Returns non-zero, having
+/// written nothing, when the call does not fit or memory runs out.
 int gan_winograd_convolution(gan_dnnl_kind kind, const gan_dnnl_shape *shape, const float *a, const float *b, float *out,
                              int threads);
 #endif

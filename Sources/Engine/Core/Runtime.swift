@@ -305,6 +305,9 @@ public enum Runtime {
         set { SmallProducts.maxFlops = Swift.max(0, newValue) }
     }
 
+    /// The bounds `oneDNNMatmulMaxFlops` defaults to: 2²⁶ without AVX-512, 2²⁸ with it.
+    public static var oneDNNMatmulBounds: (small: Int, midSized: Int) { SmallProducts.bounds }
+
     /// Whether the engine's worker threads shorten their spin between jobs while their spins run
     /// out, as when another process holds the cores (`GAN_POOL_ADAPTIVE=0` starts it off).
     public static var adaptsWorkerSpin: Bool {

@@ -83,8 +83,10 @@ private func product(_ transA: Bool, _ transB: Bool, _ m: Int, _ n: Int, _ k: In
 enum SmallProducts {
     nonisolated(unsafe) static var enabled = OneDNN.available && ProcessInfo.processInfo.environment["GAN_DNNL_MATMUL"] != "0"
     static let minFlops = ProcessInfo.processInfo.environment["GAN_DNNL_MATMUL_MIN"].flatMap { Int($0) } ?? 1 << 18
-    static let defaultMaxFlops = gan_cpu_has_avx512f() == 1 ? 1 << 28 : 1 << 26
-    nonisolated(unsafe) static var maxFlops = ProcessInfo.processInfo.environment["GAN_DNNL_MATMUL_MAX"].flatMap { Int($0) } ?? defaultMaxFlops
+    /// The two bounds `maxFlops` defaults to: without AVX-512, and with it.
+    static let bounds = (small: 1 << 26, midSized: 1 << 28)
+    nonisolated(unsafe) static var maxFlops = ProcessInfo.processInfo.environment["GAN_DNNL_MATMUL_MAX"].flatMap { Int($0) }
+        ?? (gan_cpu_has_avx512f() == 1 ? bounds.midSized : bounds.small)
     static let minSide = 32
 
     static var calls: Int {
