@@ -43,6 +43,9 @@ enum BenchSwitch: String, CaseIterable, ExpressibleByArgument {
     /// `Runtime.oneDNNMatmulMaxFlops` 2²⁸ (268 MFLOP; on, the default with AVX-512) against 2²⁶
     /// (67): a thread's part of a mid-sized product on oneDNN's matmul, or on OpenBLAS.
     case dnnlMatmulLarge = "dnnl-matmul-large"
+    /// `Sequential.fusesLinear`: a dense layer, its bias and its activation as one op
+    /// (`Tensor.linearActivated`), against the product and a bias-activation op after it.
+    case fuseLinear = "fuse-linear"
 
     /// Whether the switch is on for `trainer` (most switches are process-wide settings).
     func isOn(in trainer: GANTrainer) -> Bool {
@@ -62,6 +65,7 @@ enum BenchSwitch: String, CaseIterable, ExpressibleByArgument {
         case .adaptiveSpin: return Runtime.adaptsWorkerSpin
         case .opProfiler: return OpProfiler.isRunning
         case .dnnlMatmulLarge: return Runtime.oneDNNMatmulMaxFlops > Runtime.oneDNNMatmulBounds.small
+        case .fuseLinear: return Sequential.fusesLinear
         }
     }
 
@@ -86,6 +90,7 @@ enum BenchSwitch: String, CaseIterable, ExpressibleByArgument {
         case .opProfiler: if on { OpProfiler.start() } else { OpProfiler.stop() }
         case .dnnlMatmulLarge:
             Runtime.oneDNNMatmulMaxFlops = on ? Runtime.oneDNNMatmulBounds.midSized : Runtime.oneDNNMatmulBounds.small
+        case .fuseLinear: Sequential.fusesLinear = on
         }
     }
 }

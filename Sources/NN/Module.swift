@@ -201,6 +201,11 @@ public final class Sequential: Module {
     /// (`GAN_FUSE_SATURATING=0` turns it off, for comparisons; `GAN_FUSE=0` turns off every fusion).
     nonisolated(unsafe) public static var fusesBiasSaturating = ProcessInfo.processInfo.environment["GAN_FUSE_SATURATING"] != "0"
 
+    /// Whether `fused` runs a `Linear` layer and its activation as one op, the bias and the
+    /// activation applied by the product's threads (`Tensor.linearActivated`; `GAN_FUSE_LINEAR=0`
+    /// turns it off, for comparisons).
+    nonisolated(unsafe) public static var fusesLinear = ProcessInfo.processInfo.environment["GAN_FUSE_LINEAR"] != "0"
+
     /// Whether `fused` runs a convolution layer on oneDNN with its bias and activation as one op
     /// (`Tensor.activatedConvolution`; `GAN_ACTIVATED_CONV=0` turns it off, for comparisons).
     nonisolated(unsafe) public static var activatesConvolutions = ProcessInfo.processInfo.environment["GAN_ACTIVATED_CONV"] != "0"
@@ -218,6 +223,9 @@ public final class Sequential: Module {
         if Sequential.activatesConvolutions, x.rank == 4, let conv = layer as? ChainableConvolution,
            let y = Tensor.activatedConvolution(x, conv.convolutionStep(inputSize: (x.shape[2], x.shape[3]), slope: slope)) {
             return y
+        }
+        if Sequential.fusesLinear, let l = layer as? Linear, x.rank == 2 {
+            return Tensor.linearActivated(x, weight: l.weight.value, bias: l.bias?.value, .leakyRelu(slope))
         }
         if let l = layer as? any WeightedLayer {
             return Tensor.biasLeakyRelu(l.forward(x, weight: l.weight.value, bias: nil), bias: l.bias?.value, alpha: slope)
@@ -249,6 +257,9 @@ public final class Sequential: Module {
     /// without a bias, or one whose bias runs along the last axis (channels-last).
     static func fused(_ layer: Module, _ x: Tensor, _ activation: SaturatingActivation) -> Tensor? {
         guard !takesChannelsLast(layer), let l = layer as? any WeightedLayer, let bias = l.bias?.value else { return nil }
+        if Sequential.fusesLinear, l is Linear, x.rank == 2 {
+            return Tensor.linearActivated(x, weight: l.weight.value, bias: bias, .saturating(activation))
+        }
         return Tensor.biasActivated(l.forward(x, weight: l.weight.value, bias: nil), bias: bias, activation)
     }
 

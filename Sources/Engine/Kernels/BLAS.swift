@@ -17,9 +17,22 @@ import Glibc
 func sgemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
            _ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>, ldb: Int,
            beta: Float = 0, _ c: UnsafeMutablePointer<Float>, ldc: Int) {
+    sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a, lda: lda, b, ldb: ldb, beta: beta, c, ldc: ldc) { _, _ in }
+}
+
+/// sgemm, then `epilogue(rows, columns)` on each block of C as soon as its thread has written
+/// it (the whole of C when the product is not split): a layer's bias and activation applied
+/// while the block is still in that core's cache, instead of in a pass of their own after the
+/// product, on one thread when C is small (`Tensor.linearActivated`).
+@inline(__always)
+func sgemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
+           _ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>, ldb: Int,
+           beta: Float = 0, _ c: UnsafeMutablePointer<Float>, ldc: Int,
+           epilogue: (Range<Int>, Range<Int>) -> Void) {
     if m == 0 || n == 0 { return }
     if k == 0 {
         if beta == 0 { for i in 0..<m { (c + i * ldc).update(repeating: 0, count: n) } }
+        epilogue(0..<m, 0..<n)
         return
     }
     ProductFlops.add(2 * m * n * k)
@@ -43,13 +56,16 @@ func sgemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
             guard lo < hi else { return }
             if byColumns {
                 product(transA, transB, m, hi - lo, k, alpha, a, lda, transB ? b + lo * ldb : b + lo, ldb, beta, c + lo, ldc)
+                epilogue(0..<m, lo..<hi)
             } else {
                 product(transA, transB, hi - lo, n, k, alpha, transA ? a + lo : a + lo * lda, lda, b, ldb, beta, c + lo * ldc, ldc)
+                epilogue(lo..<hi, 0..<n)
             }
         }
         return
     }
     product(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+    epilogue(0..<m, 0..<n)
 }
 
 /// One thread's product: oneDNN's matmul for the small products it does faster (see

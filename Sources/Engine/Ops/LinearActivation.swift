@@ -1,0 +1,137 @@
+// A dense layer and the activation after it as one op: activation(x · Wᵀ + b). The product's
+// threads add the bias and apply the activation to their own block of the output as soon as
+// they have written it, where the two-op form (matmul, then `affineLeakyRelu` or
+// `biasActivated`) ran that pass after the product, on the calling thread alone when the output
+// is small (an mlp's 64 × 256 layers). Its backward reads the activation's slope and sums the
+// bias gradient in one pass. The values are the two ops' bit for bit: the same product split the
+// same way, the same float operations on every element, the bias gradient summed over the rows
+// in the same order.
+import CSupport
+
+/// The activation `Tensor.linearActivated` applies after a dense layer.
+public enum LayerActivation: Sendable, Equatable {
+    /// Leaky ReLU with a slope ≥ 0 (0 is ReLU): its backward reads the slope off the output.
+    case leakyRelu(Float)
+    case saturating(SaturatingActivation)
+
+    /// The op's name in the graph (and in `gan bench train --profile`).
+    var opName: String {
+        switch self {
+        case .leakyRelu: return "linearLeakyRelu"
+        case .saturating(.sigmoid): return "linearSigmoid"
+        case .saturating(.tanh): return "linearTanh"
+        }
+    }
+}
+
+extension Tensor {
+    /// `activation(x · weightᵀ + bias)` for x [N, in], weight [out, in] (PyTorch's layout) and
+    /// bias [out] or nil, as one op. A saturating activation needs a bias (as `biasActivated`).
+    public static func linearActivated(_ x: Tensor, weight: Tensor, bias: Tensor?, _ activation: LayerActivation) -> Tensor {
+        precondition(x.rank == 2 && weight.rank == 2 && x.shape[1] == weight.shape[1],
+                     "linearActivated needs x [N, in] and weight [out, in], got \(x.shape) and \(weight.shape)")
+        let (rows, inFeatures, outFeatures) = (x.shape[0], x.shape[1], weight.shape[0])
+        if let bias { precondition(bias.shape == [outFeatures], "linearActivated: bias \(bias.shape) for \(outFeatures) outputs") }
+        if case .leakyRelu(let slope) = activation { precondition(slope >= 0, "linearActivated needs a non-negative slope, got \(slope)") }
+        if case .saturating = activation { precondition(bias != nil, "linearActivated: a saturating activation needs a bias") }
+        let out = Tensor(uninitializedShape: [rows, outFeatures])
+        let ys = out.storage.base, bs = bias?.storage.base
+        sgemm(transA: false, transB: true, m: rows, n: outFeatures, k: inFeatures, x.storage.base, lda: inFeatures,
+              weight.storage.base, ldb: inFeatures, ys, ldc: outFeatures) { block, columns in
+            Kernels.activate(ys, stride: outFeatures, rows: block, columns: columns, bias: bs, activation)
+        }
+        let inputs = [x, weight] + (bias.map { [$0] } ?? [])
+        return out.recorded(activation.opName, inputs, savesOutput: true,
+                            Rules.linearActivated(x, weight, hasBias: bias != nil, activation))
+    }
+}
+
+extension Kernels {
+    /// y = activation(y + bias) on a block of rows and columns of a [·, stride] matrix, in place.
+    static func activate(_ y: UnsafeMutablePointer<Float>, stride: Int, rows: Range<Int>, columns: Range<Int>,
+                         bias: UnsafeMutablePointer<Float>?, _ activation: LayerActivation) {
+        let n = columns.count, b = bias.map { $0 + columns.lowerBound }
+        switch activation {
+        case .leakyRelu(let slope):
+            let k = LeakyReluK(alpha: slope)
+            for r in rows {
+                let row = y + r * stride + columns.lowerBound
+                affineLeakyRow(row, nil, 1, b, 1, row, n, k)
+            }
+        case .saturating(let f):
+            // Through a small buffer: the activation loops vectorize only when their input and
+            // output do not overlap (as in `biasActivated`).
+            let block = 1024
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: block) { buffer in
+                let t = buffer.baseAddress!
+                for r in rows {
+                    let row = y + r * stride + columns.lowerBound
+                    for lo in Swift.stride(from: 0, to: n, by: block) {
+                        let count = Swift.min(block, n - lo)
+                        if let b { for i in 0..<count { t[i] = row[lo + i] + b[lo + i] } } else { for i in 0..<count { t[i] = row[lo + i] } }
+                        f.apply(t, row + lo, count)
+                    }
+                }
+            }
+        }
+    }
+
+    /// The upstream gradient g [N, F] through the activation, read off its output y, and (with
+    /// `sums`) that summed over the rows, in one pass split by columns: each thread sums whole
+    /// columns from row 0 down, the order of `sum(axes: [0])` (which sums a single column as
+    /// one contiguous run, in vector lanes, so that one is summed after the pass the same way).
+    static func activationGradient(_ g: Tensor, _ y: Tensor, _ activation: LayerActivation, sums: Bool) -> (Tensor, Tensor?) {
+        precondition(g.shape == y.shape && g.rank == 2, "activationGradient: gradient \(g.shape) for output \(y.shape)")
+        let (rows, columns) = (g.shape[0], g.shape[1])
+        let gp = Tensor(uninitializedShape: g.shape)
+        let total = sums ? Tensor(uninitializedShape: [columns]) : nil
+        let gs = g.storage.base, ys = y.storage.base, ps = gp.storage.base
+        let ts = columns == 1 ? nil : total?.storage.base
+        func run<K: BinaryKernel>(_ k: K) {
+            Parallel.forChunks(columns, grain: Swift.max(16, (1 << 15) / Swift.max(rows, 1))) { cs in
+                let lo = cs.lowerBound, n = cs.count
+                if rows == 0, let ts { (ts + lo).update(repeating: 0, count: n) }
+                for r in 0..<rows {
+                    let at = r * columns + lo
+                    row1(k, gs + at, 1, ys + at, 1, ps + at, n)
+                    if let ts {
+                        if r == 0 { (ts + lo).update(from: ps + at, count: n) } else { addInPlace(ts + lo, ps + at, n) }
+                    }
+                }
+            }
+        }
+        switch activation {
+        case .leakyRelu(let slope): run(LeakyGradK(alpha: slope))
+        case .saturating(.sigmoid): run(SigmoidGradK())
+        case .saturating(.tanh): run(TanhGradK())
+        }
+        if columns == 1, let total { total.storage.base[0] = rows == 0 ? 0 : sumContiguous(ps, rows) }
+        return (gp, total)
+    }
+}
+
+extension Rules {
+    /// With gp = g · activation′ (read off the output): d/dx = gp · W, d/dW = gpᵀ · x (both at
+    /// once, as `matmul`'s rule), d/dbias = gp summed over the rows. Recording a graph, the same
+    /// through the differentiable ops of the two-op form (`leakyGradient` or the sigmoid's and
+    /// tanh's rules, `sum`, `matmul`), so gradients of gradients follow.
+    static func linearActivated(_ x: Tensor, _ weight: Tensor, hasBias: Bool, _ activation: LayerActivation) -> GradRule {
+        let product = matmul(x, weight, false, true)
+        return { g, y, needs in
+            let y = y!  // recorded with savesOutput
+            let wantsBias = hasBias && needs[2]
+            let gp: Tensor, total: Tensor?
+            if GradMode.isEnabled {
+                switch activation {
+                case .leakyRelu(let slope): gp = leakyGradient(g, y, alpha: slope)
+                case .saturating(let f): gp = (f == .sigmoid ? sigmoid() : tanh())(g, y, [true])[0]!
+                }
+                total = wantsBias ? gp.sum(axes: [0]) : nil
+            } else {
+                (gp, total) = Kernels.activationGradient(g, y, activation, sums: wantsBias)
+            }
+            let grads = needs[0] || needs[1] ? product(gp, nil, [needs[0], needs[1]]) : [nil, nil]
+            return hasBias ? grads + [total] : grads
+        }
+    }
+}
