@@ -9,12 +9,15 @@ import XCTest
 final class LinearActivationTests: XCTestCase {
     static let activations: [LayerActivation] = [.leakyRelu(0.2), .leakyRelu(0), .saturating(.sigmoid), .saturating(.tanh)]
 
-    /// The two-op form: what `Sequential` ran before.
+    /// The two-op form: what `Sequential` ran before (without a bias, the product and the
+    /// activation's own op).
     func twoOps(_ x: Tensor, _ w: Tensor, _ b: Tensor?, _ activation: LayerActivation) -> Tensor {
         let y = Tensor.matmul(x, w, transposeB: true)
         switch activation {
         case .leakyRelu(let slope): return Tensor.biasLeakyRelu(y, bias: b, alpha: slope)
-        case .saturating(let f): return Tensor.biasActivated(y, bias: b!, f)
+        case .saturating(let f):
+            if let b { return Tensor.biasActivated(y, bias: b, f) }
+            return f == .sigmoid ? y.sigmoid() : y.tanh()
         }
     }
 
@@ -42,7 +45,7 @@ final class LinearActivationTests: XCTestCase {
             let x = randomTensor([n, inputs], seed: 311, scale: 2), w = randomTensor([outputs, inputs], seed: 312, scale: 0.2)
             let b = randomTensor([outputs], seed: 313)
             for activation in Self.activations {
-                let biases: [Tensor?] = activation == .leakyRelu(0.2) ? [b, nil] : [b]
+                let biases: [Tensor?] = activation == .leakyRelu(0) ? [b] : [b, nil]
                 for bias in biases {
                     let what = "\(n)×\(inputs)→\(outputs) \(activation)\(bias == nil ? " without bias" : "")"
                     for createGraph in [false, true] {

@@ -26,14 +26,13 @@ public enum LayerActivation: Sendable, Equatable {
 
 extension Tensor {
     /// `activation(x · weightᵀ + bias)` for x [N, in], weight [out, in] (PyTorch's layout) and
-    /// bias [out] or nil, as one op. A saturating activation needs a bias (as `biasActivated`).
+    /// bias [out] or nil (no bias: `activation(x · weightᵀ)`), as one op.
     public static func linearActivated(_ x: Tensor, weight: Tensor, bias: Tensor?, _ activation: LayerActivation) -> Tensor {
         precondition(x.rank == 2 && weight.rank == 2 && x.shape[1] == weight.shape[1],
                      "linearActivated needs x [N, in] and weight [out, in], got \(x.shape) and \(weight.shape)")
         let (rows, inFeatures, outFeatures) = (x.shape[0], x.shape[1], weight.shape[0])
         if let bias { precondition(bias.shape == [outFeatures], "linearActivated: bias \(bias.shape) for \(outFeatures) outputs") }
         if case .leakyRelu(let slope) = activation { precondition(slope >= 0, "linearActivated needs a non-negative slope, got \(slope)") }
-        if case .saturating = activation { precondition(bias != nil, "linearActivated: a saturating activation needs a bias") }
         let out = Tensor(uninitializedShape: [rows, outFeatures])
         let ys = out.storage.base, bs = bias?.storage.base
         sgemm(transA: false, transB: true, m: rows, n: outFeatures, k: inFeatures, x.storage.base, lda: inFeatures,
@@ -68,7 +67,11 @@ extension Kernels {
                     let row = y + r * stride + columns.lowerBound
                     for lo in Swift.stride(from: 0, to: n, by: block) {
                         let count = Swift.min(block, n - lo)
-                        if let b { for i in 0..<count { t[i] = row[lo + i] + b[lo + i] } } else { for i in 0..<count { t[i] = row[lo + i] } }
+                        if let b {
+                            for i in 0..<count { t[i] = row[lo + i] + b[lo + i] }
+                        } else {
+                            t.update(from: row + lo, count: count)
+                        }
                         f.apply(t, row + lo, count)
                     }
                 }
