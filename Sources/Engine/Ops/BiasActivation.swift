@@ -81,24 +81,11 @@ extension Tensor {
         let xs = x.storage.base, ys = out.storage.base, bs = bias.storage.base
         // Rows of [N, F] take the bias vector; planes of [N, C, H, W] one bias each.
         let (units, length) = geo.inner == 1 ? (geo.n, geo.c) : (geo.n * geo.c, geo.inner)
-        // x + bias goes through a small buffer on the stack, not through the output: the activation
-        // loops vectorize only when their input and output do not overlap.
-        let block = 1024
         Parallel.forChunks(units, grain: Swift.max(1, (1 << 13) / Swift.max(length, 1))) { r in
-            withUnsafeTemporaryAllocation(of: Float.self, capacity: block) { buffer in
-                let t = buffer.baseAddress!
+            Kernels.withSaturatingBuffer { t in
                 for u in r {
-                    let xu = xs + u * length, yu = ys + u * length
-                    for lo in stride(from: 0, to: length, by: block) {
-                        let n = Swift.min(block, length - lo)
-                        if geo.inner == 1 {
-                            for i in 0..<n { t[i] = xu[lo + i] + bs[lo + i] }
-                        } else {
-                            let b = bs[u % geo.c]
-                            for i in 0..<n { t[i] = xu[lo + i] + b }
-                        }
-                        activation.apply(t, yu + lo, n)
-                    }
+                    let (b, bStep) = geo.inner == 1 ? (bs, 1) : (bs + u % geo.c, 0)
+                    Kernels.saturatingRow(xs + u * length, b, bStep, ys + u * length, length, activation, buffer: t)
                 }
             }
         }
@@ -108,6 +95,37 @@ extension Tensor {
 }
 
 extension Kernels {
+    /// Floats of the buffer `saturatingRow` takes.
+    static let saturatingBlock = 1024
+
+    /// Runs `body` with a stack buffer for `saturatingRow`.
+    @inline(__always)
+    static func withSaturatingBuffer<R>(_ body: (UnsafeMutablePointer<Float>) -> R) -> R {
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: saturatingBlock) { body($0.baseAddress!) }
+    }
+
+    /// out[i] = f(x[i] + b[i · bStep]) along a row (`bStep` 1: a vector, 0: one value; nil b:
+    /// f(x[i])), block by block through `buffer` (`saturatingBlock` floats), not through the
+    /// output: the activation loops vectorize only when their input and output do not overlap.
+    /// So x and out may be the same row.
+    @inline(__always)
+    static func saturatingRow(_ x: UnsafePointer<Float>, _ b: UnsafePointer<Float>?, _ bStep: Int,
+                              _ out: UnsafeMutablePointer<Float>, _ n: Int, _ f: SaturatingActivation,
+                              buffer t: UnsafeMutablePointer<Float>) {
+        for lo in stride(from: 0, to: n, by: saturatingBlock) {
+            let count = Swift.min(saturatingBlock, n - lo)
+            if let b, bStep == 0 {
+                let v = b[0]
+                for i in 0..<count { t[i] = x[lo + i] + v }
+            } else if let b {
+                for i in 0..<count { t[i] = x[lo + i] + b[lo + i] }
+            } else {
+                t.update(from: x + lo, count: count)
+            }
+            f.apply(t, out + lo, count)
+        }
+    }
+
     /// out[i] = k(x[i] · s + b) along a row; `s`/`b` step by `sStep`/`bStep` (1: a vector,
     /// 0: one value) and nil means no scale / no shift. The branches are loop-invariant.
     @inline(__always)

@@ -58,22 +58,10 @@ extension Kernels {
                 affineLeakyRow(row, nil, 1, b, 1, row, n, k)
             }
         case .saturating(let f):
-            // Through a small buffer: the activation loops vectorize only when their input and
-            // output do not overlap (as in `biasActivated`).
-            let block = 1024
-            withUnsafeTemporaryAllocation(of: Float.self, capacity: block) { buffer in
-                let t = buffer.baseAddress!
+            withSaturatingBuffer { t in
                 for r in rows {
                     let row = y + r * stride + columns.lowerBound
-                    for lo in Swift.stride(from: 0, to: n, by: block) {
-                        let count = Swift.min(block, n - lo)
-                        if let b {
-                            for i in 0..<count { t[i] = row[lo + i] + b[lo + i] }
-                        } else {
-                            t.update(from: row + lo, count: count)
-                        }
-                        f.apply(t, row + lo, count)
-                    }
+                    saturatingRow(row, b, 1, row, n, f, buffer: t)
                 }
             }
         }
@@ -115,9 +103,9 @@ extension Kernels {
 
 extension Rules {
     /// With gp = g · activation′ (read off the output): d/dx = gp · W, d/dW = gpᵀ · x (both at
-    /// once, as `matmul`'s rule), d/dbias = gp summed over the rows. Recording a graph, the same
-    /// through the differentiable ops of the two-op form (`leakyGradient` or the sigmoid's and
-    /// tanh's rules, `sum`, `matmul`), so gradients of gradients follow.
+    /// once, as `matmul`'s rule), d/dbias = gp summed over the rows. Recording a graph, the two-op
+    /// form's rules themselves (`affineLeakyRelu`'s or `biasActivated`'s, then `matmul`'s), which
+    /// are written in differentiable ops, so gradients of gradients follow.
     static func linearActivated(_ x: Tensor, _ weight: Tensor, hasBias: Bool, _ activation: LayerActivation) -> GradRule {
         let product = matmul(x, weight, false, true)
         return { g, y, needs in
@@ -125,11 +113,12 @@ extension Rules {
             let wantsBias = hasBias && needs[2]
             let gp: Tensor, total: Tensor?
             if GradMode.isEnabled {
-                switch activation {
-                case .leakyRelu(let slope): gp = leakyGradient(g, y, alpha: slope)
-                case .saturating(let f): gp = (f == .sigmoid ? sigmoid() : tanh())(g, y, [true])[0]!
+                let rule = switch activation {
+                case .leakyRelu(let slope): affineLeakyRelu(y.shape, scaled: nil, hasShift: hasBias, alpha: slope)
+                case .saturating(let f): biasActivated([0], f)
                 }
-                total = wantsBias ? gp.sum(axes: [0]) : nil
+                let parts = rule(g, y, [true, wantsBias])
+                (gp, total) = (parts[0]!, wantsBias ? parts[1] : nil)
             } else {
                 (gp, total) = Kernels.activationGradient(g, y, activation, sums: wantsBias)
             }
