@@ -21,15 +21,14 @@ struct BenchEngineCommand: ParsableCommand {
         max_img_per_s = batch / that. The dcgan generator's layers run channels-last
         where the model builds them so (AVX2 without AVX-512: the implicit-GEMM
         kernels; AVX-512: the Winograd passes; GAN_CHANNELS_LAST_G=0 keeps NCHW).
-        --model wgan-gp-critic times the dcgan-bn critic's two large
-        channels-last convolutions, which a WGAN-GP step runs 5
-        times forward, 5 for the input gradient and 4 for the weight gradient
-        (through the engine's implicit GEMM: without AVX-512 all of them, with it
-        those writing 128 channels or more; GAN_IGEMM=0 runs oneDNN instead,
-        GAN_IGEMM=2 the kernels for all, to compare; with AVX-512 both layers'
-        three passes as Winograd products, 2×2 tiles for 64 → 128 and 4×4 for
-        128 → 256, GAN_WINOGRAD=0 to compare; the forward and input gradient
-        reuse their transformed kernel while the weights stay equal).
+        --model wgan-gp-critic times the dcgan-bn critic's two large channels-last
+        convolutions, which a WGAN-GP step runs 5 times forward, 5 for the input
+        gradient and 4 for the weight gradient (through the engine's implicit GEMM:
+        without AVX-512 all of them, with it those writing 128 channels or more;
+        GAN_IGEMM=0 runs oneDNN instead, GAN_IGEMM=2 the kernels for all, to compare;
+        with AVX-512 both layers' three passes as Winograd products, 2×2 tiles for
+        64 → 128 and 4×4 for 128 → 256, GAN_WINOGRAD=0 to compare; the forward and
+        input gradient reuse their transformed kernel while the weights stay equal).
         GFLOP/s counts the direct convolution's work, so a Winograd pass can
         exceed the sgemm yardstick.
 

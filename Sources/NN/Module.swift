@@ -224,9 +224,7 @@ public final class Sequential: Module {
            let y = Tensor.activatedConvolution(x, conv.convolutionStep(inputSize: (x.shape[2], x.shape[3]), slope: slope)) {
             return y
         }
-        if Sequential.fusesLinear, let l = layer as? Linear, x.rank == 2 {
-            return Tensor.linearActivated(x, weight: l.weight.value, bias: l.bias?.value, .leakyRelu(slope))
-        }
+        if let y = fusedLinear(layer, x, .leakyRelu(slope)) { return y }
         if let l = layer as? any WeightedLayer {
             return Tensor.biasLeakyRelu(l.forward(x, weight: l.weight.value, bias: nil), bias: l.bias?.value, alpha: slope)
         }
@@ -237,6 +235,13 @@ public final class Sequential: Module {
             return Tensor.affineLeakyRelu(p.input, scale: p.scale, shift: p.shift, alpha: slope)
         }
         return nil
+    }
+
+    /// A `Linear` layer on [N, in] rows and `activation` as one op (`Tensor.linearActivated`),
+    /// when `fusesLinear`; else nil.
+    static func fusedLinear(_ layer: Module, _ x: Tensor, _ activation: LayerActivation) -> Tensor? {
+        guard fusesLinear, let l = layer as? Linear, x.rank == 2 else { return nil }
+        return Tensor.linearActivated(x, weight: l.weight.value, bias: l.bias?.value, activation)
     }
 
     /// A convolution on channels-last images: the chain and the activated convolution take NCHW,
@@ -257,9 +262,7 @@ public final class Sequential: Module {
     /// without a bias, or one whose bias runs along the last axis (channels-last).
     static func fused(_ layer: Module, _ x: Tensor, _ activation: SaturatingActivation) -> Tensor? {
         guard !takesChannelsLast(layer), let l = layer as? any WeightedLayer, let bias = l.bias?.value else { return nil }
-        if Sequential.fusesLinear, l is Linear, x.rank == 2 {
-            return Tensor.linearActivated(x, weight: l.weight.value, bias: bias, .saturating(activation))
-        }
+        if let y = fusedLinear(layer, x, .saturating(activation)) { return y }
         return Tensor.biasActivated(l.forward(x, weight: l.weight.value, bias: nil), bias: bias, activation)
     }
 

@@ -39,8 +39,7 @@ extension Tensor {
               weight.storage.base, ldb: inFeatures, ys, ldc: outFeatures) { block, columns in
             Kernels.activate(ys, stride: outFeatures, rows: block, columns: columns, bias: bs, activation)
         }
-        let inputs = [x, weight] + (bias.map { [$0] } ?? [])
-        return out.recorded(activation.opName, inputs, savesOutput: true,
+        return out.recorded(activation.opName, bias.map { [x, weight, $0] } ?? [x, weight], savesOutput: true,
                             Rules.linearActivated(x, weight, hasBias: bias != nil, activation))
     }
 }
