@@ -75,11 +75,17 @@ s = statistics.median(vals("swift-gan", "dcgan-generate", "samples_per_s") or [f
 t = statistics.median(vals("tensorflow", "dcgan", "gen_samples_per_s") or [float("nan")])
 p = statistics.median(vals("torch", "dcgan", "gen_samples_per_s") or [float("nan")])
 print(f"| dcgan generation samples/s | {s:,.1f} | {t:,.1f} | {p:,.1f} | {s / t:.2f}× | {s / p:.2f}× |")
-# Round by round: each swift-gan run against the TensorFlow run just before it.
+# Round by round: each swift-gan run against the TensorFlow run just before it, and how fast
+# the host let TensorFlow run then, as a share of its img/s in ../shared/reference/README.md
+# (batch 64). The ratio moves with that share: the mlp's falls as TensorFlow nears its
+# reference speed (docs/performance.md, session 41), so a round is read with its host state.
+reference_tf = {"mlp": 19598, "dcgan": 226, "wgangp": 67}
 for model in ("mlp", "dcgan", "wgangp"):
-    pairs = [a / b for a, b in zip(vals("swift-gan", model, "img_per_s"), vals("tensorflow", model, "img_per_s"))]
+    ours, theirs = vals("swift-gan", model, "img_per_s"), vals("tensorflow", model, "img_per_s")
+    pairs = [(a / b, b / reference_tf[model]) for a, b in zip(ours, theirs)]
     if pairs:
-        print(f"{model} swift-gan / TF per round: {', '.join(f'{r:.2f}' for r in pairs)} (median {statistics.median(pairs):.2f})")
+        listed = ", ".join(f"{r:.2f} (TF at {100 * share:.0f} %)" for r, share in pairs)
+        print(f"{model} swift-gan / TF per round: {listed}; median {statistics.median(r for r, _ in pairs):.2f}")
 # How close each framework's step comes to the machine's sgemm rate: the step's products
 # (counted by swift-gan; the models are the same) times steps/s, over the faster of the two
 # yardsticks (before and after its steps) of the swift-gan run in the same round.
