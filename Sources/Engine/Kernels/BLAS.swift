@@ -54,8 +54,8 @@ func sgemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
         // part 0, which the calling thread claims first. That thread also runs the step's serial
         // work, and ran its part slower: the mlp's 64 × 784 × 256 forward took 291 µs a step for
         // 400 columns on part 0, 260 µs for 384 on part 1 (a throwaway trace of both parts);
-        // with 384 and 400 the step ran 1.020, 1.024 and 1.010× (three `--alternate` runs of a
-        // throwaway switch, 40 block pairs each).
+        // with 384 and 400 the step ran 1.005–1.027× in seven `--alternate` runs of a throwaway
+        // switch (40 block pairs each, median 1.016×); mlp-deep 0.987 and 1.011×.
         Parallel.split(parts) { p in
             let lo = total * p / parts / 16 * 16, hi = p == parts - 1 ? total : total * (p + 1) / parts / 16 * 16
             guard lo < hi else { return }
