@@ -258,11 +258,12 @@ public final class Sequential: Module {
         return nil
     }
 
-    /// `layer` without its bias, then the bias and `activation` as one op; nil for a layer
-    /// without a bias, or one whose bias runs along the last axis (channels-last).
+    /// A `Linear` layer and `activation` as one op (with or without a bias), or `layer` without
+    /// its bias, then the bias and `activation` as one op; nil for another layer without a bias,
+    /// or one whose bias runs along the last axis (channels-last).
     static func fused(_ layer: Module, _ x: Tensor, _ activation: SaturatingActivation) -> Tensor? {
-        guard !takesChannelsLast(layer), let l = layer as? any WeightedLayer, let bias = l.bias?.value else { return nil }
         if let y = fusedLinear(layer, x, .saturating(activation)) { return y }
+        guard !takesChannelsLast(layer), let l = layer as? any WeightedLayer, let bias = l.bias?.value else { return nil }
         return Tensor.biasActivated(l.forward(x, weight: l.weight.value, bias: nil), bias: bias, activation)
     }
 
