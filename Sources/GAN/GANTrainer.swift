@@ -64,6 +64,11 @@ public final class GANTrainer {
     /// parameters keep their identity for the trainer's life, loading only assigns values).
     let watchedG: [(String, Parameter)]
     let watchedD: [(String, Parameter)]
+    /// Whether this training can run as a `DenseGANStep`, and its plans by batch size.
+    var denseStepApplies: Bool
+    var denseSteps: [Int: DenseGANStep] = [:]
+    /// Whether the last `step()` ran as a `DenseGANStep`.
+    public private(set) var lastStepWasPlanned = false
 
     public init(config: TrainConfig, train: ImageDataset) throws {
         guard let spec = ModelZoo.spec(config.model) else {
@@ -143,6 +148,8 @@ public final class GANTrainer {
         var fixedRNG = RandomGenerator(seed: config.seed &+ 5)
         fixedZ = GANTrainer.latent(64, latentDim, latentDistribution, &fixedRNG)
         fixedLabels = spec.conditional ? (0..<64).map { $0 % 10 } : nil
+        denseStepApplies = kind.usesProbabilities && !loss.kerasBCE && !config.featureMatching
+            && !spec.conditional && discriminatorIsPerSample
     }
 
     /// The generator must make images of the dataset's size: the discriminator is built for the
@@ -194,6 +201,13 @@ public final class GANTrainer {
         OpProfiler.mark("latent z")
         generator.train()
         discriminator.train()
+        let plan = denseStep(rows: n)
+        lastStepWasPlanned = plan != nil
+        if let plan {
+            let metrics = plannedStep(plan, real: real, z: z)
+            advance()
+            return metrics
+        }
         let fake = generator(z, labels: labels)
 
         // Discriminator.
@@ -270,7 +284,12 @@ public final class GANTrainer {
         }
         metrics.nonFinite = nonFinite
         OpProfiler.mark("step end")
+        advance()
+        return metrics
+    }
 
+    /// Counts the step done and moves through the epoch.
+    func advance() {
         globalStep += 1
         stepInEpoch += 1
         if stepInEpoch == loader.batchesPerEpoch {
@@ -279,7 +298,58 @@ public final class GANTrainer {
             dataEpochStart = data
             order = []
         }
-        return metrics
+    }
+
+    // MARK: the planned step of dense models
+
+    /// Whether a dense model's iteration runs as a `DenseGANStep` (`GAN_DENSE_STEP=0` turns it
+    /// off, for comparisons): the same values as the graph's step, without the graph.
+    nonisolated(unsafe) public static var plansDenseSteps = ProcessInfo.processInfo.environment["GAN_DENSE_STEP"] != "0"
+
+    /// The plan for batches of `rows`, made at the first such batch (an epoch's smaller last
+    /// batch gets one of its own), or nil when this training is not one it runs: it runs
+    /// unconditional dense models with a cross-entropy loss (PyTorch's), Adam, the discriminator
+    /// on real and generated images joined, and none of the step's options that add ops.
+    func denseStep(rows: Int) -> DenseGANStep? {
+        // The switches that change the graph's ops (which the plan's values must equal) are read
+        // at every step: `gan bench train --alternate` flips them between blocks.
+        guard GANTrainer.plansDenseSteps, denseStepApplies, afterBackward == nil, config.instanceNoise == 0,
+              GANTrainer.joinsPerSampleBatches, Sequential.fusesBiasActivation, Sequential.fusesLinear,
+              Sequential.fusesBiasSaturating else { return nil }
+        if let plan = denseSteps[rows] { return plan }
+        guard let optG = optG as? Adam, let optD = optD as? Adam,
+              let plan = DenseGANStep(generator: generator, discriminator: discriminator, optG: optG, optD: optD, rows: rows) else {
+            denseStepApplies = false
+            return nil
+        }
+        denseSteps[rows] = plan
+        return plan
+    }
+
+    /// `step()` with a plan: the same metrics, the same checks for non-finite values.
+    func plannedStep(_ plan: DenseGANStep, real: Tensor, z: Tensor) -> StepMetrics {
+        let updatesG = (globalStep + 1) % nCritic == 0
+        let out = plan.run(real: real, z: z, realTarget: 1 - config.labelSmoothing, minimax: lossKind == .minimax,
+                           updateGenerator: updatesG, optG: optG as! Adam, optD: optD as! Adam)
+        return withoutGrad {
+            let dLoss = loss.discriminator(real: out.real, fake: out.fake).item
+            var nonFinite: String? = dLoss.isFinite ? nil : "D loss"
+            nonFinite = nonFinite ?? firstNonFiniteAfterStep(watchedD, optD)
+            var metrics = StepMetrics(step: globalStep + 1, epoch: epoch + 1, dLoss: dLoss, gLoss: nil,
+                                      dReal: out.real.mean().item, dFake: out.fake.mean().item,
+                                      accReal: (out.real .> 0.5).mean().item,
+                                      accFake: 1 - (out.fake .> 0.5).mean().item, nonFinite: nil)
+            if let after = out.fakeAfterUpdate {
+                let gLoss = loss.generator(fake: after).item
+                if !gLoss.isFinite { nonFinite = nonFinite ?? "G loss" }
+                metrics.gLoss = gLoss
+                nonFinite = nonFinite ?? firstNonFiniteAfterStep(watchedG, optG)
+                updateEMA()
+            }
+            metrics.nonFinite = nonFinite
+            OpProfiler.mark("metrics")
+            return metrics
+        }
     }
 
     /// After an optimizer step: the first gradient, else parameter, holding NaN or ±Inf. A

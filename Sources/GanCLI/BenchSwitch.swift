@@ -46,6 +46,10 @@ enum BenchSwitch: String, CaseIterable, ExpressibleByArgument {
     /// `Sequential.fusesLinear`: a dense layer, its bias and its activation as one op
     /// (`Tensor.linearActivated`), against the product and a bias-activation op after it.
     case fuseLinear = "fuse-linear"
+    /// `GANTrainer.plansDenseSteps`: a dense model's iteration as a `DenseGANStep` (no graph,
+    /// buffers allocated once, each layer's Adam update right after its gradients) against the
+    /// graph's step.
+    case denseStep = "dense-step"
 
     /// Whether the switch is on for `trainer` (most switches are process-wide settings).
     func isOn(in trainer: GANTrainer) -> Bool {
@@ -66,6 +70,7 @@ enum BenchSwitch: String, CaseIterable, ExpressibleByArgument {
         case .opProfiler: return OpProfiler.isRunning
         case .dnnlMatmulLarge: return Runtime.oneDNNMatmulMaxFlops > Runtime.oneDNNMatmulBounds.small
         case .fuseLinear: return Sequential.fusesLinear
+        case .denseStep: return GANTrainer.plansDenseSteps
         }
     }
 
@@ -91,6 +96,7 @@ enum BenchSwitch: String, CaseIterable, ExpressibleByArgument {
         case .dnnlMatmulLarge:
             Runtime.oneDNNMatmulMaxFlops = on ? Runtime.oneDNNMatmulBounds.midSized : Runtime.oneDNNMatmulBounds.small
         case .fuseLinear: Sequential.fusesLinear = on
+        case .denseStep: GANTrainer.plansDenseSteps = on
         }
     }
 }

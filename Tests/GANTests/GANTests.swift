@@ -58,6 +58,10 @@ final class GANTests: XCTestCase {
     func testResumeIsBitIdentical() throws {
         // mid-epoch (48 images / 8 = 6 steps an epoch) with dropout in D
         try checkResume(tinyConfig("mlp-deep"), cut: 4)
+        // the mlp, whose steps run as a DenseGANStep, with EMA
+        var mlp = tinyConfig("mlp")
+        mlp.emaDecay = 0.9
+        try checkResume(mlp, cut: 3)
         // at an epoch boundary, with batch norm, the gradient penalty and EMA
         var gp = tinyConfig("dcgan-bn", loss: "wgan-gp")
         gp.emaDecay = 0.9
@@ -155,6 +159,9 @@ final class GANTests: XCTestCase {
         defer { BufferCache.capacity = capacity }
         // What earlier tests left kept: without this, "a step keeps" below was theirs (273 MB).
         BufferCache.release()
+        // The graph's step, whose buffers the cache keeps (a planned step keeps its own).
+        GANTrainer.plansDenseSteps = false
+        defer { GANTrainer.plansDenseSteps = true }
         var c = tinyConfig("mlp")
         c.steps = 12
         c.sampleEvery = 5
@@ -397,6 +404,64 @@ final class GANTests: XCTestCase {
         }
     }
 
+    /// A dense model's planned step (`DenseGANStep`: no graph, each layer's Adam update as soon
+    /// as its gradients are ready) trains what the graph's step trains, bit for bit: weights,
+    /// Adam's moments and every metric, over two epochs, with each cross-entropy loss, label
+    /// smoothing, two critic steps per generator step, an EMA of the generator, and a batch
+    /// whose products split over the threads. Models it does not run fall back to the graph.
+    func testPlannedDenseStepMatchesTheGraph() throws {
+        defer { GANTrainer.plansDenseSteps = true }
+        let data = try DatasetStore.load(GANTests.dataDir, split: .train)
+        for (loss, smoothing, nCritic, batch, ema) in [("nonsaturating", Float(0), 1, 8, nil), ("minimax", 0.1, 2, 24, Float(0.9))] {
+            var c = tinyConfig("mlp", loss: loss)
+            c.labelSmoothing = smoothing
+            c.nCritic = nCritic
+            c.batchSize = batch
+            c.emaDecay = ema
+            c.steps = 96 / batch
+            func train(planned: Bool) throws -> (GANTrainer, [StepMetrics]) {
+                GANTrainer.plansDenseSteps = planned
+                let t = try GANTrainer(config: c, train: data)
+                let metrics = (0..<c.steps!).map { _ in t.step() }
+                XCTAssertEqual(t.lastStepWasPlanned, planned, loss)
+                return (t, metrics)
+            }
+            let (planned, pm) = try train(planned: true)
+            let (graph, gm) = try train(planned: false)
+            XCTAssertEqual(differences(planned, graph), [], "\(loss), batch \(batch)")
+            XCTAssertNotEqual(planned.generator.parameters[0].value.scalars,
+                              try GANTrainer(config: c, train: data).generator.parameters[0].value.scalars, "the weights moved")
+            func fields(_ m: StepMetrics) -> [UInt32?] {
+                [m.dLoss, m.gLoss, m.dReal, m.dFake, m.accReal, m.accFake].map { $0?.bitPattern }
+            }
+            XCTAssertEqual(pm.map(fields), gm.map(fields), "\(loss), batch \(batch)")
+            XCTAssertEqual(pm.compactMap(\.gLoss).count, c.steps! / nCritic)
+        }
+        // A NaN weight is caught in the step it spoils, and named as the graph's step names it.
+        var names: [String?] = []
+        for planned in [true, false] {
+            GANTrainer.plansDenseSteps = planned
+            let t = try GANTrainer(config: tinyConfig("mlp"), train: data)
+            _ = t.step()
+            let p = t.generator.parameters[4]
+            var v = p.value.detached()
+            v.withUnsafeMutableBufferPointer { $0[5] = .nan }
+            p.assign(v)
+            names.append(t.step().nonFinite)
+            XCTAssertEqual(t.lastStepWasPlanned, planned)
+        }
+        XCTAssertNotNil(names[0])
+        XCTAssertEqual(names[0], names[1])
+        GANTrainer.plansDenseSteps = true
+        for (model, loss) in [("mlp-deep", nil), ("mlp", "lsgan"), ("dcgan", nil)] as [(String, String?)] {
+            var c = tinyConfig(model, loss: loss)
+            c.steps = 1
+            let t = try GANTrainer(config: c, train: data)
+            _ = t.step()
+            XCTAssertFalse(t.lastStepWasPlanned, "\(model) \(loss ?? "")")
+        }
+    }
+
     /// The generators of dcgan, dcgan-bn and cdcgan built channels-last (where the implicit-GEMM
     /// kernels run their transposed convolutions; forced on here where the CPU has AVX2, so that
     /// they are tested on AVX-512 hosts too) compute what the NCHW ones do with the same weights:
@@ -567,18 +632,30 @@ final class GANTests: XCTestCase {
     /// the joined real and fake batch, three in D for G's loss), each a dense layer with its
     /// activation as one op; a step that stopped joining the batch would show twelve.
     func testProfileOfTrainingStepsNamesTheSectionsAndCountsTheProducts() throws {
-        let config = tinyConfig("mlp")
-        let t = try GANTrainer(config: config, train: DatasetStore.load(config.dataset, split: .train))
-        _ = t.step()
-        OpProfiler.start()
-        for _ in 0..<3 { _ = t.step() }
-        let rows = OpProfiler.stop()
-        func calls(_ phase: OpProfiler.Phase, _ name: String) -> Int? { rows.first { $0.phase == phase && $0.name == name }?.calls }
-        for section in ["data batch", "latent z", "D optimizer", "G optimizer", "metrics", "step end"] {
-            XCTAssertEqual(calls(.section, section), 3, section)
+        defer { GANTrainer.plansDenseSteps = true }
+        for planned in [false, true] {
+            GANTrainer.plansDenseSteps = planned
+            let config = tinyConfig("mlp")
+            let t = try GANTrainer(config: config, train: DatasetStore.load(config.dataset, split: .train))
+            _ = t.step()
+            OpProfiler.start()
+            for _ in 0..<3 { _ = t.step() }
+            let rows = OpProfiler.stop()
+            func calls(_ phase: OpProfiler.Phase, _ name: String) -> Int? { rows.first { $0.phase == phase && $0.name == name }?.calls }
+            let sections = planned ? ["G forward (planned)", "D step (planned)", "G step (planned)"]
+                : ["D optimizer", "G optimizer", "step end"]
+            for section in ["data batch", "latent z", "metrics"] + sections {
+                XCTAssertEqual(calls(.section, section), 3, section)
+            }
+            if planned {
+                // No graph: the layers' passes are not ops, and nothing runs backward.
+                XCTAssertNil(calls(.forward, "linearLeakyRelu"))
+                XCTAssertFalse(rows.contains { $0.phase == .backward })
+                continue
+            }
+            XCTAssertEqual((calls(.forward, "linearLeakyRelu") ?? 0) + (calls(.forward, "linearSigmoid") ?? 0), 27)
+            XCTAssertNil(calls(.forward, "matmul"))
+            XCTAssertEqual(calls(.forward, "concat"), 3)
         }
-        XCTAssertEqual((calls(.forward, "linearLeakyRelu") ?? 0) + (calls(.forward, "linearSigmoid") ?? 0), 27)
-        XCTAssertNil(calls(.forward, "matmul"))
-        XCTAssertEqual(calls(.forward, "concat"), 3)
     }
 }

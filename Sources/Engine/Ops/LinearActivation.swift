@@ -75,8 +75,17 @@ extension Kernels {
         let (rows, columns) = (g.shape[0], g.shape[1])
         let gp = Tensor(uninitializedShape: g.shape)
         let total = sums ? Tensor(uninitializedShape: [columns]) : nil
-        let gs = g.storage.base, ys = y.storage.base, ps = gp.storage.base
-        let ts = columns == 1 ? nil : total?.storage.base
+        activationGradient(g.storage.base, y.storage.base, rows: rows, columns: columns, activation,
+                           into: gp.storage.base, sums: total?.storage.base)
+        return (gp, total)
+    }
+
+    /// `activationGradient` on raw [rows, columns] buffers; `gp` may be `g` itself (each element
+    /// is read before it is written, by the same thread).
+    static func activationGradient(_ gs: UnsafePointer<Float>, _ ys: UnsafePointer<Float>, rows: Int, columns: Int,
+                                   _ activation: LayerActivation, into ps: UnsafeMutablePointer<Float>,
+                                   sums total: UnsafeMutablePointer<Float>?) {
+        let ts = columns == 1 ? nil : total
         func run<K: BinaryKernel>(_ k: K) {
             Parallel.forChunks(columns, grain: Swift.max(16, (1 << 15) / Swift.max(rows, 1))) { cs in
                 let lo = cs.lowerBound, n = cs.count
@@ -95,8 +104,7 @@ extension Kernels {
         case .saturating(.sigmoid): run(SigmoidGradK())
         case .saturating(.tanh): run(TanhGradK())
         }
-        if columns == 1, let total { total.storage.base[0] = rows == 0 ? 0 : sumContiguous(ps, rows) }
-        return (gp, total)
+        if columns == 1, let total { total[0] = rows == 0 ? 0 : sumContiguous(ps, rows) }
     }
 }
 

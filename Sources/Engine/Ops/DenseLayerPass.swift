@@ -1,0 +1,51 @@
+// A dense layer and its activation, forward and backward, on buffers the caller allocated once
+// and without a graph: for a training step planned ahead of time (`DenseGANStep`), which
+// records no nodes, allocates nothing and can apply a layer's update as soon as its gradient is
+// ready. Each call runs exactly the kernels `Tensor.linearActivated` and its rule run, split
+// over the threads the same way, so the values are the graph's bit for bit.
+
+/// A dense layer's passes on raw row-major buffers: x [rows, in], weight [out, in] (PyTorch's
+/// layout), y [rows, out].
+public enum DenseLayerPass {
+    /// y = activation(x · weightᵀ + bias), as `Tensor.linearActivated`.
+    public static func forward(_ x: UnsafePointer<Float>, rows: Int, weight: Tensor, bias: Tensor?, _ activation: LayerActivation,
+                               into y: UnsafeMutablePointer<Float>) {
+        precondition(weight.rank == 2 && (bias == nil || bias!.shape == [weight.shape[0]]),
+                     "DenseLayerPass.forward: weight \(weight.shape), bias \(bias?.shape ?? [])")
+        let (inFeatures, outFeatures) = (weight.shape[1], weight.shape[0])
+        let bs = bias?.storage.base
+        sgemm(transA: false, transB: true, m: rows, n: outFeatures, k: inFeatures, x, lda: inFeatures,
+              weight.storage.base, ldb: inFeatures, y, ldc: outFeatures) { block, columns in
+            Kernels.activate(y, stride: outFeatures, rows: block, columns: columns, bias: bs, activation)
+        }
+    }
+
+    /// The backward of `forward`: `gradient` (d/dy on entry) becomes d/d(pre-activation) in
+    /// place, then the weight's, bias's and input's gradients are written where asked (nil: not
+    /// wanted), as `linearActivated`'s rule without a graph: the two products at once, one per
+    /// thread, when both are wanted and large enough.
+    public static func backward(_ gradient: UnsafeMutablePointer<Float>, output y: UnsafePointer<Float>, input x: UnsafePointer<Float>,
+                                rows: Int, weight: Tensor, _ activation: LayerActivation,
+                                weightGradient dw: UnsafeMutablePointer<Float>?, biasGradient db: UnsafeMutablePointer<Float>?,
+                                inputGradient dx: UnsafeMutablePointer<Float>?) {
+        let (inFeatures, outFeatures) = (weight.shape[1], weight.shape[0])
+        Kernels.activationGradient(gradient, y, rows: rows, columns: outFeatures, activation, into: gradient, sums: db)
+        let w = UnsafePointer(weight.storage.base)
+        func inputGradient(_ dx: UnsafeMutablePointer<Float>) {
+            sgemm(transA: false, transB: false, m: rows, n: inFeatures, k: outFeatures, gradient, lda: outFeatures, w, ldb: inFeatures,
+                  dx, ldc: inFeatures)
+        }
+        func weightGradient(_ dw: UnsafeMutablePointer<Float>) {
+            sgemm(transA: true, transB: false, m: outFeatures, n: inFeatures, k: rows, gradient, lda: outFeatures, x, ldb: inFeatures,
+                  dw, ldc: inFeatures)
+        }
+        // The pair's split as `Rules.matmul` decides it: flops of one product, both wanted.
+        let flopsEach = 2 * rows * outFeatures * inFeatures
+        if let dw, let dx, 2 * flopsEach >= sgemmSplitFlops && Parallel.parts(2) == 2 {
+            Parallel.split(2) { p in if p == 0 { weightGradient(dw) } else { inputGradient(dx) } }
+            return
+        }
+        if let dx { inputGradient(dx) }
+        if let dw { weightGradient(dw) }
+    }
+}

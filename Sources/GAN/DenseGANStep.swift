@@ -1,0 +1,205 @@
+import Engine
+import NN
+
+/// One training iteration of a GAN whose generator and discriminator are dense layers, each
+/// followed by an activation (the `mlp` model), with a cross-entropy loss and Adam, planned
+/// once: every activation and gradient has a buffer allocated when the plan is made, no graph
+/// is recorded, the loss's gradient is written in closed form, and each layer's Adam update runs
+/// as soon as its gradients are ready, while they are still in cache. Every value is the one
+/// `GANTrainer`'s graph step computes, bit for bit: the same kernels (`DenseLayerPass`), split
+/// the same way, on the same operands, and the loss's gradient is its rules' arithmetic.
+///
+/// A tiny mlp's step is mostly bookkeeping around small products: the graph's nodes, its
+/// allocations, the join of real and generated images, the loss's small ops.
+final class DenseGANStep {
+    /// A `Linear` layer and the activation after it, with its parameters' indices in its
+    /// network's optimizer and its buffers.
+    final class Layer {
+        let linear: Linear
+        let activation: LayerActivation
+        let parameterIndices: [Int]
+        var inFeatures: Int { linear.weight.shape[1] }
+        var outFeatures: Int { linear.weight.shape[0] }
+        /// Buffers: output and d/d(output) [rows, out], weight and bias gradients. The tensors
+        /// keep them alive; the gradients are also the parameters' `.grad`.
+        var output: Tensor, gradient: Tensor, weightGradient: Tensor, biasGradient: Tensor?
+        var outputs: UnsafeMutablePointer<Float>, gradients: UnsafeMutablePointer<Float>
+        var weightGradients: UnsafeMutablePointer<Float>, biasGradients: UnsafeMutablePointer<Float>?
+
+        init(_ linear: Linear, _ activation: LayerActivation, indices: [Int], rows: Int) {
+            self.linear = linear
+            self.activation = activation
+            parameterIndices = indices
+            let out = linear.weight.shape[0]
+            output = Tensor.zeros([rows, out])
+            gradient = Tensor.zeros([rows, out])
+            weightGradient = Tensor.zeros(linear.weight.shape)
+            biasGradient = linear.bias.map { Tensor.zeros($0.shape) }
+            // Addresses taken while each tensor is the only holder of its storage (taking one
+            // later, once shared with a parameter's `.grad`, would copy it).
+            outputs = output.unsafeMutableElements()
+            gradients = gradient.unsafeMutableElements()
+            weightGradients = weightGradient.unsafeMutableElements()
+            biasGradients = biasGradient?.unsafeMutableElements()
+        }
+
+        func forward(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>? = nil) {
+            DenseLayerPass.forward(x, rows: rows, weight: linear.weight.value, bias: linear.bias?.value, activation, into: y ?? outputs)
+        }
+
+        /// Backward from `gradients` (d/d(output) on entry), whose output was `y` (default: the
+        /// layer's buffer); with `parameters`, the weight and bias gradients.
+        func backward(input x: UnsafePointer<Float>, rows: Int, output y: UnsafePointer<Float>? = nil, parameters: Bool,
+                      inputGradient dx: UnsafeMutablePointer<Float>?) {
+            DenseLayerPass.backward(gradients, output: y ?? UnsafePointer(outputs), input: x, rows: rows, weight: linear.weight.value,
+                                    activation, weightGradient: parameters ? weightGradients : nil,
+                                    biasGradient: parameters ? biasGradients : nil, inputGradient: dx)
+        }
+
+        /// Makes the gradient buffers the parameters' `.grad` (the optimizer reads them there,
+        /// and so does the trainer's search for a non-finite gradient).
+        func attachGradients() {
+            linear.weight.value.grad = weightGradient
+            if let b = linear.bias, let g = biasGradient { b.value.grad = g }
+        }
+    }
+
+    let generator: [Layer]
+    let discriminator: [Layer]
+    let rows: Int
+    /// [2·rows, image]: real images, then the generator's output, written there by its last layer.
+    var joined: Tensor
+    let joinedElements: UnsafeMutablePointer<Float>
+    let imageSize: Int
+
+    /// The plan for `generator` and `discriminator` trained with `optG` and `optD` on batches of
+    /// `rows`, or nil when the models or the training differ from what it runs.
+    init?(generator g: Network, discriminator d: Network, optG: Optimizer, optD: Optimizer, rows: Int) {
+        guard let gl = DenseGANStep.layers(of: g, optimizer: optG, rows: rows, leading: nil, trailing: Reshape.self),
+              let dl = DenseGANStep.layers(of: d, optimizer: optD, rows: 2 * rows, leading: Flatten.self, trailing: nil),
+              gl.last!.outFeatures == dl.first!.inFeatures, dl.last!.outFeatures == 1,
+              dl.last!.activation == .saturating(.sigmoid) else { return nil }
+        generator = gl
+        discriminator = dl
+        self.rows = rows
+        imageSize = gl.last!.outFeatures
+        joined = Tensor.zeros([2 * rows, imageSize])
+        joinedElements = joined.unsafeMutableElements()
+    }
+
+    /// The network's layers as (Linear, activation) pairs, between an optional leading and
+    /// trailing shape layer; nil for any other layer, a conditional or channels-last network.
+    static func layers(of network: Network, optimizer: Optimizer, rows: Int, leading: Module.Type?, trailing: Module.Type?) -> [Layer]? {
+        guard !network.isConditional, !network.channelsLast else { return nil }
+        var modules = network.net.layers[...]
+        if let leading, let first = modules.first, type(of: first) == leading { modules = modules.dropFirst() }
+        if let trailing, let last = modules.last, type(of: last) == trailing { modules = modules.dropLast() }
+        guard !modules.isEmpty, modules.count % 2 == 0 else { return nil }
+        var layers: [Layer] = []
+        var previousOut: Int?
+        for k in stride(from: modules.startIndex, to: modules.endIndex, by: 2) {
+            guard let linear = modules[k] as? Linear, let activation = DenseGANStep.activation(modules[k + 1]) else { return nil }
+            if let previousOut, previousOut != linear.weight.shape[1] { return nil }
+            previousOut = linear.weight.shape[0]
+            let owned = [linear.weight] + (linear.bias.map { [$0] } ?? [])
+            let indices = owned.compactMap { p in optimizer.parameters.firstIndex { $0 === p } }
+            guard indices.count == owned.count else { return nil }
+            layers.append(Layer(linear, activation, indices: indices, rows: rows))
+        }
+        return layers
+    }
+
+    static func activation(_ m: Module) -> LayerActivation? {
+        if m is ReLU { return .leakyRelu(0) }
+        if let l = m as? LeakyReLU, l.slope >= 0 { return .leakyRelu(l.slope) }
+        if m is Sigmoid { return .saturating(.sigmoid) }
+        if m is Tanh { return .saturating(.tanh) }
+        return nil
+    }
+
+    /// What one iteration returns to the trainer: the discriminator's outputs on real and
+    /// generated images (before its update), and on generated ones after it, if G was updated.
+    struct Outputs {
+        var real: Tensor, fake: Tensor, fakeAfterUpdate: Tensor?
+    }
+
+    /// One iteration: D's update on `real` and G(z), then, with `updateGenerator`, G's through
+    /// the updated D. `targets` are the cross-entropy's: real (1 − label smoothing) and fake (0)
+    /// for D; G's `generatorTarget` (1 nonsaturating, 0 minimax, whose loss is negated).
+    func run(real: Tensor, z: Tensor, realTarget: Float, minimax: Bool, updateGenerator: Bool, optG: Adam, optD: Adam) -> Outputs {
+        let n = rows
+        precondition(real.count == n * imageSize && z.shape == [n, generator[0].inFeatures], "DenseGANStep: batch of \(real.shape), z \(z.shape)")
+        let fakeImages = joinedElements + n * imageSize
+        // G's forward, its last layer writing into the joined batch after the real images.
+        var x = z.unsafeElements
+        for (k, layer) in generator.enumerated() {
+            let last = k == generator.count - 1
+            layer.forward(x, rows: n, into: last ? fakeImages : nil)
+            x = UnsafePointer(last ? fakeImages : layer.outputs)
+        }
+        joinedElements.update(from: real.unsafeElements, count: n * imageSize)
+        OpProfiler.mark("G forward (planned)")
+
+        // D on [real; fake], its loss's gradient, its backward and update, layer by layer.
+        forward(discriminator, UnsafePointer(joinedElements), rows: 2 * n)
+        let head = discriminator[discriminator.count - 1]
+        let scores = head.outputs
+        let outputs = Outputs(real: Tensor(shape: [n, 1]) { $0.baseAddress!.update(from: scores, count: n) },
+                              fake: Tensor(shape: [n, 1]) { $0.baseAddress!.update(from: scores + n, count: n) },
+                              fakeAfterUpdate: nil)
+        let meanScale = 1 / Float(Swift.max(n, 1))
+        for i in 0..<(2 * n) {
+            head.gradients[i] = DenseGANStep.crossEntropyGradient(scores[i], target: i < n ? realTarget : 0, seed: meanScale)
+        }
+        for layer in discriminator { layer.attachGradients() }
+        for k in stride(from: discriminator.count - 1, through: 0, by: -1) {
+            let layer = discriminator[k]
+            let input = k == 0 ? UnsafePointer(joinedElements) : UnsafePointer(discriminator[k - 1].outputs)
+            layer.backward(input: input, rows: 2 * n, parameters: true, inputGradient: k == 0 ? nil : discriminator[k - 1].gradients)
+            optD.step(parameterIndices: layer.parameterIndices, continuing: k != discriminator.count - 1)
+        }
+        OpProfiler.mark("D step (planned)")
+        guard updateGenerator else { return outputs }
+
+        // G: the updated D on the generated images alone, back to them, then G's layers.
+        forward(discriminator, UnsafePointer(fakeImages), rows: n)
+        var result = outputs
+        result.fakeAfterUpdate = Tensor(shape: [n, 1]) { $0.baseAddress!.update(from: scores, count: n) }
+        for i in 0..<n {
+            head.gradients[i] = DenseGANStep.crossEntropyGradient(scores[i], target: minimax ? 0 : 1, seed: minimax ? -meanScale : meanScale)
+        }
+        for k in stride(from: discriminator.count - 1, through: 0, by: -1) {
+            let input = k == 0 ? UnsafePointer(fakeImages) : UnsafePointer(discriminator[k - 1].outputs)
+            discriminator[k].backward(input: input, rows: n, parameters: false,
+                                      inputGradient: k == 0 ? generator[generator.count - 1].gradients : discriminator[k - 1].gradients)
+        }
+        for layer in generator { layer.attachGradients() }
+        for k in stride(from: generator.count - 1, through: 0, by: -1) {
+            let layer = generator[k]
+            let last = k == generator.count - 1
+            let input = k == 0 ? z.unsafeElements : UnsafePointer(generator[k - 1].outputs)
+            layer.backward(input: input, rows: n, output: last ? UnsafePointer(fakeImages) : nil, parameters: true,
+                           inputGradient: k == 0 ? nil : generator[k - 1].gradients)
+            optG.step(parameterIndices: layer.parameterIndices, continuing: !last)
+        }
+        OpProfiler.mark("G step (planned)")
+        return result
+    }
+
+    /// The layers' forward from `x` [rows, in], each into its output buffer.
+    func forward(_ layers: [Layer], _ x: UnsafePointer<Float>, rows: Int) {
+        var x = x
+        for layer in layers {
+            layer.forward(x, rows: rows)
+            x = UnsafePointer(layer.outputs)
+        }
+    }
+
+    /// d/dp of `seed` · BCE(p, target), as the graph computes it: the mean's rule hands each
+    /// element `seed` (1/n, negated for minimax's −BCE), then `binaryCrossEntropy`'s rule,
+    /// (seed · (p − t)) / max(p(1 − p), 1e-12).
+    @inline(__always)
+    static func crossEntropyGradient(_ p: Float, target t: Float, seed: Float) -> Float {
+        (seed * (p - t)) / Swift.max(p * (1 - p), 1e-12)
+    }
+}
