@@ -2,22 +2,19 @@ import Engine
 import NN
 
 /// One training iteration of a GAN whose generator and discriminator are dense layers, each
-/// followed by an activation (the `mlp` model), with a cross-entropy loss and Adam, planned
+/// followed by an activation (the `mlp` model), with a cross-entropy loss, planned
 /// once: every activation and gradient has a buffer allocated when the plan is made, no graph
-/// is recorded, the loss's gradient is written in closed form, and each layer's Adam update runs
-/// as soon as its gradients are ready, while they are still in cache. Every value is the one
+/// is recorded, and the loss's gradient is written in closed form. Every value is the one
 /// `GANTrainer`'s graph step computes, bit for bit: the same kernels (`DenseLayerPass`), split
 /// the same way, on the same operands, and the loss's gradient is its rules' arithmetic.
 ///
 /// A tiny mlp's step is mostly bookkeeping around small products: the graph's nodes, its
 /// allocations, the join of real and generated images, the loss's small ops.
 final class DenseGANStep {
-    /// A `Linear` layer and the activation after it, with its parameters' indices in its
-    /// network's optimizer and its buffers.
+    /// A `Linear` layer and the activation after it, and its buffers.
     final class Layer {
         let linear: Linear
         let activation: LayerActivation
-        let parameterIndices: [Int]
         var inFeatures: Int { linear.weight.shape[1] }
         var outFeatures: Int { linear.weight.shape[0] }
         /// Buffers: output and d/d(output) [rows, out], weight and bias gradients. The tensors
@@ -26,10 +23,9 @@ final class DenseGANStep {
         var outputs: UnsafeMutablePointer<Float>, gradients: UnsafeMutablePointer<Float>
         var weightGradients: UnsafeMutablePointer<Float>, biasGradients: UnsafeMutablePointer<Float>?
 
-        init(_ linear: Linear, _ activation: LayerActivation, indices: [Int], rows: Int) {
+        init(_ linear: Linear, _ activation: LayerActivation, rows: Int) {
             self.linear = linear
             self.activation = activation
-            parameterIndices = indices
             let out = linear.weight.shape[0]
             output = Tensor.zeros([rows, out])
             gradient = Tensor.zeros([rows, out])
@@ -88,7 +84,9 @@ final class DenseGANStep {
     }
 
     /// The network's layers as (Linear, activation) pairs, between an optional leading and
-    /// trailing shape layer; nil for any other layer, a conditional or channels-last network.
+    /// trailing shape layer; nil for any other layer, a conditional or channels-last network, or
+    /// an optimizer that does not hold exactly the network's parameters (the step updates them all
+    /// with `optimizer.step()`).
     static func layers(of network: Network, optimizer: Optimizer, rows: Int, leading: Module.Type?, trailing: Module.Type?) -> [Layer]? {
         guard !network.isConditional, !network.channelsLast else { return nil }
         var modules = network.net.layers[...]
@@ -101,11 +99,10 @@ final class DenseGANStep {
             guard let linear = modules[k] as? Linear, let activation = DenseGANStep.activation(modules[k + 1]) else { return nil }
             if let previousOut, previousOut != linear.weight.shape[1] { return nil }
             previousOut = linear.weight.shape[0]
-            let owned = [linear.weight] + (linear.bias.map { [$0] } ?? [])
-            let indices = owned.compactMap { p in optimizer.parameters.firstIndex { $0 === p } }
-            guard indices.count == owned.count else { return nil }
-            layers.append(Layer(linear, activation, indices: indices, rows: rows))
+            layers.append(Layer(linear, activation, rows: rows))
         }
+        let owned = layers.flatMap { [$0.linear.weight] + ($0.linear.bias.map { [$0] } ?? []) }.map(ObjectIdentifier.init)
+        guard Set(owned) == Set(optimizer.parameters.map(ObjectIdentifier.init)), owned.count == optimizer.parameters.count else { return nil }
         return layers
     }
 
@@ -126,7 +123,7 @@ final class DenseGANStep {
     /// One iteration: D's update on `real` and G(z), then, with `updateGenerator`, G's through
     /// the updated D. `targets` are the cross-entropy's: real (1 − label smoothing) and fake (0)
     /// for D; G's `generatorTarget` (1 nonsaturating, 0 minimax, whose loss is negated).
-    func run(real: Tensor, z: Tensor, realTarget: Float, minimax: Bool, updateGenerator: Bool, optG: Adam, optD: Adam) -> Outputs {
+    func run(real: Tensor, z: Tensor, realTarget: Float, minimax: Bool, updateGenerator: Bool, optG: Optimizer, optD: Optimizer) -> Outputs {
         let n = rows
         precondition(real.count == n * imageSize && z.shape == [n, generator[0].inFeatures], "DenseGANStep: batch of \(real.shape), z \(z.shape)")
         let fakeImages = joinedElements + n * imageSize
@@ -140,7 +137,7 @@ final class DenseGANStep {
         joinedElements.update(from: real.unsafeElements, count: n * imageSize)
         OpProfiler.mark("G forward (planned)")
 
-        // D on [real; fake], its loss's gradient, its backward and update, layer by layer.
+        // D on [real; fake], its loss's gradient, its backward, its update.
         forward(discriminator, UnsafePointer(joinedElements), rows: 2 * n)
         let head = discriminator[discriminator.count - 1]
         let scores = head.outputs
@@ -156,8 +153,11 @@ final class DenseGANStep {
             let layer = discriminator[k]
             let input = k == 0 ? UnsafePointer(joinedElements) : UnsafePointer(discriminator[k - 1].outputs)
             layer.backward(input: input, rows: 2 * n, parameters: true, inputGradient: k == 0 ? nil : discriminator[k - 1].gradients)
-            optD.step(parameterIndices: layer.parameterIndices, continuing: k != discriminator.count - 1)
         }
+        // One update of every tensor after the backward, as the graph's step: split in equal
+        // shares over all of them, it ran 1.006–1.019× (five `--alternate` runs) a layer's
+        // update right after its gradients, whose small layers ran on one thread each.
+        optD.step()
         OpProfiler.mark("D step (planned)")
         guard updateGenerator else { return outputs }
 
@@ -180,8 +180,8 @@ final class DenseGANStep {
             let input = k == 0 ? z.unsafeElements : UnsafePointer(generator[k - 1].outputs)
             layer.backward(input: input, rows: n, output: last ? UnsafePointer(fakeImages) : nil, parameters: true,
                            inputGradient: k == 0 ? nil : generator[k - 1].gradients)
-            optG.step(parameterIndices: layer.parameterIndices, continuing: !last)
         }
+        optG.step()
         OpProfiler.mark("G step (planned)")
         return result
     }

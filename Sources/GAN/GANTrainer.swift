@@ -308,7 +308,7 @@ public final class GANTrainer {
 
     /// The plan for batches of `rows`, made at the first such batch (an epoch's smaller last
     /// batch gets one of its own), or nil when this training is not one it runs: it runs
-    /// unconditional dense models with a cross-entropy loss (PyTorch's), Adam, the discriminator
+    /// unconditional dense models with a cross-entropy loss (PyTorch's), the discriminator
     /// on real and generated images joined, and none of the step's options that add ops.
     func denseStep(rows: Int) -> DenseGANStep? {
         // The switches that change the graph's ops (which the plan's values must equal) are read
@@ -317,8 +317,7 @@ public final class GANTrainer {
               GANTrainer.joinsPerSampleBatches, Sequential.fusesBiasActivation, Sequential.fusesLinear,
               Sequential.fusesBiasSaturating else { return nil }
         if let plan = denseSteps[rows] { return plan }
-        guard let optG = optG as? Adam, let optD = optD as? Adam,
-              let plan = DenseGANStep(generator: generator, discriminator: discriminator, optG: optG, optD: optD, rows: rows) else {
+        guard let plan = DenseGANStep(generator: generator, discriminator: discriminator, optG: optG, optD: optD, rows: rows) else {
             denseStepApplies = false
             return nil
         }
@@ -330,7 +329,7 @@ public final class GANTrainer {
     func plannedStep(_ plan: DenseGANStep, real: Tensor, z: Tensor) -> StepMetrics {
         let updatesG = (globalStep + 1) % nCritic == 0
         let out = plan.run(real: real, z: z, realTarget: 1 - config.labelSmoothing, minimax: lossKind == .minimax,
-                           updateGenerator: updatesG, optG: optG as! Adam, optD: optD as! Adam)
+                           updateGenerator: updatesG, optG: optG, optD: optD)
         return withoutGrad {
             let dLoss = loss.discriminator(real: out.real, fake: out.fake).item
             var nonFinite: String? = dLoss.isFinite ? nil : "D loss"

@@ -123,19 +123,9 @@ public final class Adam: Optimizer {
         v = parameters.map { Tensor.zeros($0.shape) }
     }
 
-    public func step() { update(updatable(parameters), continuing: false) }
-
-    /// Updates only the parameters at `indices` (those of them with a gradient). With
-    /// `continuing`, `lastStepCheck` counts them on top of the previous call's: a step taken in
-    /// pieces, each layer's update as soon as its gradient is ready (`DenseGANStep`), is one step.
-    public func step(parameterIndices indices: [Int], continuing: Bool) {
-        update(updatable(parameters).filter { indices.contains($0.index) }, continuing: continuing)
-    }
-
-    private func update(_ updates: [(index: Int, parameter: Parameter, gradient: Tensor)], continuing: Bool) {
+    public func step() {
         var tensors: [OptimizerKernels.AdamTensor] = []
-        tensors.reserveCapacity(updates.count)
-        for (i, p, g) in updates {
+        for (i, p, g) in updatable(parameters) {
             steps[i] += 1
             // Bias corrections in Double, as PyTorch computes them with Python floats.
             let t = Double(steps[i])
@@ -147,11 +137,7 @@ public final class Adam: Optimizer {
         }
         // The parameters, gradients and moments stay alive (held by `parameters` and `m`, `v`).
         let finite = OptimizerKernels.adam(tensors, beta1: beta1, beta2: beta2, eps: eps, weightDecay: weightDecay)
-        if continuing, let last = lastStepCheck {
-            lastStepCheck = (last.updated + tensors.count, last.allFinite && finite)
-        } else {
-            lastStepCheck = (tensors.count, finite)
-        }
+        lastStepCheck = (tensors.count, finite)
     }
 
     public func stateDict() -> [(String, Tensor)] {

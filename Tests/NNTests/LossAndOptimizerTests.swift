@@ -114,40 +114,6 @@ final class LossAndOptimizerTests: XCTestCase {
         XCTAssertNotEqual(together[2].value.scalars, randomTensor([sizes[2]], seed: 72).scalars)
     }
 
-    /// A step taken in pieces (`step(parameterIndices:continuing:)`, each layer's update as soon
-    /// as its gradient is ready) is the same step: the same bits, each tensor's own step count,
-    /// and one `lastStepCheck` for all the pieces, which sees a non-finite value in any of them.
-    func testAdamInPiecesMatchesOneStep() {
-        let sizes = [40_003, 7, 50_017, 30_000]
-        func params() -> [Parameter] { sizes.enumerated().map { Parameter(randomTensor([$1], seed: 170 + UInt64($0))) } }
-        let together = params(), inPieces = params()
-        let whole = Adam(together, learningRate: 0.01, weightDecay: 0.01)
-        let pieces = Adam(inPieces, learningRate: 0.01, weightDecay: 0.01)
-        for step in 0..<3 {
-            for (i, (a, b)) in zip(together, inPieces).enumerated() {
-                var g = randomTensor([sizes[i]], seed: 180 + UInt64(10 * step + i), scale: 0.1).scalars
-                if step == 2 && i == 0 { g[5] = .nan }
-                a.value.grad = Tensor(g)
-                b.value.grad = Tensor(g)
-            }
-            whole.step()
-            pieces.step(parameterIndices: [3, 2], continuing: false)
-            pieces.step(parameterIndices: [1], continuing: true)
-            pieces.step(parameterIndices: [0], continuing: true)
-            XCTAssertEqual(pieces.lastStepCheck?.updated, 4)
-            XCTAssertEqual(pieces.lastStepCheck?.allFinite, step < 2, "step \(step)")
-            XCTAssertEqual(whole.lastStepCheck?.allFinite, step < 2, "step \(step)")
-        }
-        for (i, (a, b)) in zip(together, inPieces).enumerated() {
-            XCTAssertEqual(a.value.scalars.map(\.bitPattern), b.value.scalars.map(\.bitPattern), "tensor \(i)")
-        }
-        func bits(_ a: Adam) -> [[UInt32]] { a.stateDict().map { $0.1.scalars.map(\.bitPattern) } }
-        XCTAssertTrue(bits(pieces) == bits(whole), "moments and step counts")
-        pieces.step(parameterIndices: [1], continuing: false)
-        XCTAssertEqual(pieces.lastStepCheck?.updated, 1)
-        XCTAssertEqual(pieces.steps, [3, 4, 3, 3])
-    }
-
     /// Adam reports whether every value it wrote is finite (the trainer's divergence check uses
     /// that instead of a pass of its own): with the AVX-512 kernel and the portable one, for a
     /// NaN or ±Inf gradient in a masked tail, in the second of two threads' shares, or nowhere.
