@@ -81,6 +81,8 @@ final class DenseGANStep {
         imageSize = gl.last!.outFeatures
         joined = Tensor.zeros([2 * rows, imageSize])
         joinedElements = joined.unsafeMutableElements()
+        scores = Tensor.zeros([3 * rows])
+        scoreElements = scores.unsafeMutableElements()
     }
 
     /// The network's layers as (Linear, activation) pairs, between an optional leading and
@@ -114,16 +116,16 @@ final class DenseGANStep {
         return nil
     }
 
-    /// What one iteration returns to the trainer: the discriminator's outputs on real and
-    /// generated images (before its update), and on generated ones after it, if G was updated.
-    struct Outputs {
-        var real: Tensor, fake: Tensor, fakeAfterUpdate: Tensor?
-    }
+    /// The discriminator's outputs of the last iteration, [3·rows]: on the real images and on
+    /// the generated ones before its update, then on the generated ones after it (if G was
+    /// updated).
+    var scores: Tensor
+    let scoreElements: UnsafeMutablePointer<Float>
 
     /// One iteration: D's update on `real` and G(z), then, with `updateGenerator`, G's through
     /// the updated D. `targets` are the cross-entropy's: real (1 − label smoothing) and fake (0)
     /// for D; G's `generatorTarget` (1 nonsaturating, 0 minimax, whose loss is negated).
-    func run(real: Tensor, z: Tensor, realTarget: Float, minimax: Bool, updateGenerator: Bool, optG: Optimizer, optD: Optimizer) -> Outputs {
+    func run(real: Tensor, z: Tensor, realTarget: Float, minimax: Bool, updateGenerator: Bool, optG: Optimizer, optD: Optimizer) {
         let n = rows
         precondition(real.count == n * imageSize && z.shape == [n, generator[0].inFeatures], "DenseGANStep: batch of \(real.shape), z \(z.shape)")
         let fakeImages = joinedElements + n * imageSize
@@ -141,9 +143,7 @@ final class DenseGANStep {
         forward(discriminator, UnsafePointer(joinedElements), rows: 2 * n)
         let head = discriminator[discriminator.count - 1]
         let scores = head.outputs
-        let outputs = Outputs(real: Tensor(shape: [n, 1]) { $0.baseAddress!.update(from: scores, count: n) },
-                              fake: Tensor(shape: [n, 1]) { $0.baseAddress!.update(from: scores + n, count: n) },
-                              fakeAfterUpdate: nil)
+        scoreElements.update(from: scores, count: 2 * n)
         let meanScale = 1 / Float(Swift.max(n, 1))
         for i in 0..<(2 * n) {
             head.gradients[i] = DenseGANStep.crossEntropyGradient(scores[i], target: i < n ? realTarget : 0, seed: meanScale)
@@ -159,12 +159,11 @@ final class DenseGANStep {
         // update right after its gradients, whose small layers ran on one thread each.
         optD.step()
         OpProfiler.mark("D step (planned)")
-        guard updateGenerator else { return outputs }
+        guard updateGenerator else { return }
 
         // G: the updated D on the generated images alone, back to them, then G's layers.
         forward(discriminator, UnsafePointer(fakeImages), rows: n)
-        var result = outputs
-        result.fakeAfterUpdate = Tensor(shape: [n, 1]) { $0.baseAddress!.update(from: scores, count: n) }
+        (scoreElements + 2 * n).update(from: scores, count: n)
         for i in 0..<n {
             head.gradients[i] = DenseGANStep.crossEntropyGradient(scores[i], target: minimax ? 0 : 1, seed: minimax ? -meanScale : meanScale)
         }
@@ -183,7 +182,6 @@ final class DenseGANStep {
         }
         optG.step()
         OpProfiler.mark("G step (planned)")
-        return result
     }
 
     /// The layers' forward from `x` [rows, in], each into its output buffer.

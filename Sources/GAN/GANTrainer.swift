@@ -325,30 +325,42 @@ public final class GANTrainer {
         return plan
     }
 
-    /// `step()` with a plan: the same metrics, the same checks for non-finite values.
+    /// `step()` with a plan: the same metrics, bit for bit (each `mean` and cross-entropy of the
+    /// graph's step, on the plan's buffers instead of tensors), the same checks for non-finite
+    /// values.
     func plannedStep(_ plan: DenseGANStep, real: Tensor, z: Tensor) -> StepMetrics {
         let updatesG = (globalStep + 1) % nCritic == 0
-        let out = plan.run(real: real, z: z, realTarget: 1 - config.labelSmoothing, minimax: lossKind == .minimax,
-                           updateGenerator: updatesG, optG: optG, optD: optD)
-        return withoutGrad {
-            let dLoss = loss.discriminator(real: out.real, fake: out.fake).item
-            var nonFinite: String? = dLoss.isFinite ? nil : "D loss"
-            nonFinite = nonFinite ?? firstNonFiniteAfterStep(watchedD, optD)
-            var metrics = StepMetrics(step: globalStep + 1, epoch: epoch + 1, dLoss: dLoss, gLoss: nil,
-                                      dReal: out.real.mean().item, dFake: out.fake.mean().item,
-                                      accReal: (out.real .> 0.5).mean().item,
-                                      accFake: 1 - (out.fake .> 0.5).mean().item, nonFinite: nil)
-            if let after = out.fakeAfterUpdate {
-                let gLoss = loss.generator(fake: after).item
-                if !gLoss.isFinite { nonFinite = nonFinite ?? "G loss" }
-                metrics.gLoss = gLoss
-                nonFinite = nonFinite ?? firstNonFiniteAfterStep(watchedG, optG)
-                updateEMA()
+        let minimax = lossKind == .minimax
+        plan.run(real: real, z: z, realTarget: 1 - config.labelSmoothing, minimax: minimax,
+                 updateGenerator: updatesG, optG: optG, optD: optD)
+        let n = plan.rows, scores = UnsafePointer(plan.scoreElements)
+        let fake = scores + n, after = scores + 2 * n
+        let dLoss = Tensor.binaryCrossEntropyMean(of: scores, count: n, target: 1 - config.labelSmoothing)
+            + Tensor.binaryCrossEntropyMean(of: fake, count: n, target: 0)
+        var nonFinite: String? = dLoss.isFinite ? nil : "D loss"
+        nonFinite = nonFinite ?? firstNonFiniteAfterStep(watchedD, optD)
+        // (p .> 0.5).mean(): the share of outputs above the threshold, summed as `mean` does.
+        func above(_ p: UnsafePointer<Float>) -> Float {
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: n) { hits in
+                for i in 0..<n { hits[i] = p[i] > 0.5 ? 1 : 0 }
+                return Tensor.mean(of: hits.baseAddress!, count: n)
             }
-            metrics.nonFinite = nonFinite
-            OpProfiler.mark("metrics")
-            return metrics
         }
+        // 1 − x and −x as the graph's `affine` computes them: −1 · x + 1 and −1 · x + 0.
+        var metrics = StepMetrics(step: globalStep + 1, epoch: epoch + 1, dLoss: dLoss, gLoss: nil,
+                                  dReal: Tensor.mean(of: scores, count: n), dFake: Tensor.mean(of: fake, count: n),
+                                  accReal: above(scores), accFake: -1 * above(fake) + 1, nonFinite: nil)
+        if updatesG {
+            let gLoss = minimax ? -1 * Tensor.binaryCrossEntropyMean(of: after, count: n, target: 0) + 0
+                : Tensor.binaryCrossEntropyMean(of: after, count: n, target: 1)
+            if !gLoss.isFinite { nonFinite = nonFinite ?? "G loss" }
+            metrics.gLoss = gLoss
+            nonFinite = nonFinite ?? firstNonFiniteAfterStep(watchedG, optG)
+            updateEMA()
+        }
+        metrics.nonFinite = nonFinite
+        OpProfiler.mark("metrics")
+        return metrics
     }
 
     /// After an optimizer step: the first gradient, else parameter, holding NaN or ±Inf. A

@@ -417,4 +417,25 @@ final class TensorOpsTests: XCTestCase {
             }
         }
     }
+
+    /// `Tensor.mean(of:count:)` and `binaryCrossEntropyMean(of:count:target:)` (the planned dense
+    /// step's metrics, on raw buffers) are `mean()` and `binaryCrossEntropy(target:).mean()` of a
+    /// tensor bit for bit, at lengths around the vector width and with saturated probabilities.
+    func testMeansOnBuffersMatchTheTensorOps() {
+        var rng = RandomGenerator(seed: 91)
+        for n in [1, 15, 16, 17, 64, 100] {
+            var p = Tensor.rand([n], generator: &rng).scalars
+            p[0] = 0
+            if n > 2 { p[n - 1] = 1 }
+            let t = Tensor(p)
+            p.withUnsafeBufferPointer { b in
+                XCTAssertEqual(Tensor.mean(of: b.baseAddress!, count: n).bitPattern, t.mean().item.bitPattern, "mean of \(n)")
+                for target: Float in [0, 1, 0.9] {
+                    let expected = t.binaryCrossEntropy(target: Tensor.full([n], target)).mean().item
+                    XCTAssertEqual(Tensor.binaryCrossEntropyMean(of: b.baseAddress!, count: n, target: target).bitPattern,
+                                   expected.bitPattern, "BCE mean of \(n), target \(target)")
+                }
+            }
+        }
+    }
 }

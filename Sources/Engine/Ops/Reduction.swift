@@ -50,6 +50,14 @@ extension Tensor {
     }
     public func sum(axis: Int, keepDims: Bool = false) -> Tensor { sum(axes: [axis], keepDims: keepDims) }
 
+    /// `mean().item` of `count` contiguous values, without a tensor: the same sum and the same
+    /// scaling, so the same bits (for a caller keeping its values in its own buffers, as
+    /// `DenseGANStep`'s metrics do, where each tensor op on 64 values cost more than its work).
+    public static func mean(of values: UnsafePointer<Float>, count n: Int) -> Float {
+        let s = Kernels.sumContiguous(values, n)
+        return AffineK(a: 1 / Float(Swift.max(n, 1)), b: 0).scalar(s)
+    }
+
     public func mean(axes: [Int]? = nil, keepDims: Bool = false) -> Tensor { mean(normalized: normalizedAxes(axes), keepDims: keepDims) }
 
     func mean(normalized ax: [Int], keepDims: Bool) -> Tensor {
