@@ -20,8 +20,8 @@ final class DenseGANStep {
         /// Buffers: output and d/d(output) [rows, out], weight and bias gradients. The tensors
         /// keep them alive; the gradients are also the parameters' `.grad`.
         var output: Tensor, gradient: Tensor, weightGradient: Tensor, biasGradient: Tensor?
-        var outputs: UnsafeMutablePointer<Float>, gradients: UnsafeMutablePointer<Float>
-        var weightGradients: UnsafeMutablePointer<Float>, biasGradients: UnsafeMutablePointer<Float>?
+        let outputs: UnsafeMutablePointer<Float>, gradients: UnsafeMutablePointer<Float>
+        let weightGradients: UnsafeMutablePointer<Float>, biasGradients: UnsafeMutablePointer<Float>?
 
         init(_ linear: Linear, _ activation: LayerActivation, rows: Int) {
             self.linear = linear
