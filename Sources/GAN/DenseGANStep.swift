@@ -67,6 +67,11 @@ final class DenseGANStep {
     var joined: Tensor
     let joinedElements: UnsafeMutablePointer<Float>
     let imageSize: Int
+    /// The discriminator's outputs of the last iteration, [3·rows]: on the real images and on
+    /// the generated ones before its update, then on the generated ones after it (if G was
+    /// updated).
+    var scores: Tensor
+    let scoreElements: UnsafeMutablePointer<Float>
 
     /// The plan for `generator` and `discriminator` trained with `optG` and `optD` on batches of
     /// `rows`, or nil when the models or the training differ from what it runs.
@@ -116,15 +121,9 @@ final class DenseGANStep {
         return nil
     }
 
-    /// The discriminator's outputs of the last iteration, [3·rows]: on the real images and on
-    /// the generated ones before its update, then on the generated ones after it (if G was
-    /// updated).
-    var scores: Tensor
-    let scoreElements: UnsafeMutablePointer<Float>
-
     /// One iteration: D's update on `real` and G(z), then, with `updateGenerator`, G's through
-    /// the updated D. `targets` are the cross-entropy's: real (1 − label smoothing) and fake (0)
-    /// for D; G's `generatorTarget` (1 nonsaturating, 0 minimax, whose loss is negated).
+    /// the updated D. D's cross-entropy targets are `realTarget` (1 − label smoothing) and 0;
+    /// G's is 1, or with `minimax` 0 with the loss negated.
     func run(real: Tensor, z: Tensor, realTarget: Float, minimax: Bool, updateGenerator: Bool, optG: Optimizer, optD: Optimizer) {
         let n = rows
         precondition(real.count == n * imageSize && z.shape == [n, generator[0].inFeatures], "DenseGANStep: batch of \(real.shape), z \(z.shape)")

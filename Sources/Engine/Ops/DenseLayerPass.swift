@@ -1,8 +1,8 @@
 // A dense layer and its activation, forward and backward, on buffers the caller allocated once
 // and without a graph: for a training step planned ahead of time (`DenseGANStep`), which
-// records no nodes, allocates nothing and can apply a layer's update as soon as its gradient is
-// ready. Each call runs exactly the kernels `Tensor.linearActivated` and its rule run, split
-// over the threads the same way, so the values are the graph's bit for bit.
+// records no nodes and allocates nothing. Each call runs exactly the kernels
+// `Tensor.linearActivated` and its rule run, split over the threads the same way, so the values
+// are the graph's bit for bit.
 
 /// A dense layer's passes on raw row-major buffers: x [rows, in], weight [out, in] (PyTorch's
 /// layout), y [rows, out].
