@@ -148,7 +148,7 @@ public final class GANTrainer {
         var fixedRNG = RandomGenerator(seed: config.seed &+ 5)
         fixedZ = GANTrainer.latent(64, latentDim, latentDistribution, &fixedRNG)
         fixedLabels = spec.conditional ? (0..<64).map { $0 % 10 } : nil
-        denseStepApplies = kind.usesProbabilities && !loss.kerasBCE && !config.featureMatching
+        denseStepApplies = kind.usesProbabilities && !loss.kerasBCE && !config.featureMatching && config.instanceNoise == 0
             && !spec.conditional && discriminatorIsPerSample
     }
 
@@ -313,7 +313,7 @@ public final class GANTrainer {
     func denseStep(rows: Int) -> DenseGANStep? {
         // The switches that change the graph's ops (which the plan's values must equal) are read
         // at every step: `gan bench train --alternate` flips them between blocks.
-        guard GANTrainer.plansDenseSteps, denseStepApplies, afterBackward == nil, config.instanceNoise == 0,
+        guard GANTrainer.plansDenseSteps, denseStepApplies, afterBackward == nil,
               GANTrainer.joinsPerSampleBatches, Sequential.fusesBiasActivation, Sequential.fusesLinear,
               Sequential.fusesBiasSaturating else { return nil }
         if let plan = denseSteps[rows] { return plan }

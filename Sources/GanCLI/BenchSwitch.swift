@@ -47,8 +47,7 @@ enum BenchSwitch: String, CaseIterable, ExpressibleByArgument {
     /// (`Tensor.linearActivated`), against the product and a bias-activation op after it.
     case fuseLinear = "fuse-linear"
     /// `GANTrainer.plansDenseSteps`: a dense model's iteration as a `DenseGANStep` (no graph,
-    /// buffers allocated once, each layer's Adam update right after its gradients) against the
-    /// graph's step.
+    /// buffers allocated once) against the graph's step.
     case denseStep = "dense-step"
 
     /// Whether the switch is on for `trainer` (most switches are process-wide settings).

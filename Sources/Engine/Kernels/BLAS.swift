@@ -129,6 +129,17 @@ enum SmallProducts {
 /// Below this many flops a GEMM runs on one thread: handing half of it to another costs more.
 let sgemmSplitFlops = ProcessInfo.processInfo.environment["GAN_SGEMM_SPLIT_FLOPS"].flatMap { Int($0) } ?? 2_000_000
 
+/// Whether a dense layer's two gradient products, of `flopsEach` flops each, run at once, one per
+/// thread (the weight gradient on the calling thread, the input gradient on the worker), rather
+/// than one after the other, each split in two. Two unsplit GEMMs beat each split in two, which
+/// packs the shared operand twice and waits for the slower half. The calling thread takes the
+/// weight gradient, whose transposed operand oneDNN copies (0.351 against 0.316 ms for the mlp's
+/// 256 → 784 layer on one thread); the worker, which starts a little later, the other: the mlp's
+/// step 1.002, 1.023 and 1.015× (`gan bench train --alternate` with a throwaway switch, 40–80
+/// block pairs), mlp-deep's 1.013×. Used by `matmul`'s rule and `DenseLayerPass`.
+@inline(__always)
+func pairsGradientProducts(flopsEach: Int) -> Bool { 2 * flopsEach >= sgemmSplitFlops && Parallel.parts(2) == 2 }
+
 /// What BLAS the process uses, for benchmark reports.
 public enum BLASInfo {
     public static var description: String {

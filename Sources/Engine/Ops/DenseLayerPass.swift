@@ -7,7 +7,7 @@
 /// A dense layer's passes on raw row-major buffers: x [rows, in], weight [out, in] (PyTorch's
 /// layout), y [rows, out].
 public enum DenseLayerPass {
-    /// y = activation(x · weightᵀ + bias), as `Tensor.linearActivated`.
+    /// y = activation(x · weightᵀ + bias): `Tensor.linearActivated`'s forward.
     public static func forward(_ x: UnsafePointer<Float>, rows: Int, weight: Tensor, bias: Tensor?, _ activation: LayerActivation,
                                into y: UnsafeMutablePointer<Float>) {
         precondition(weight.rank == 2 && (bias == nil || bias!.shape == [weight.shape[0]]),
@@ -39,9 +39,7 @@ public enum DenseLayerPass {
             sgemm(transA: true, transB: false, m: outFeatures, n: inFeatures, k: rows, gradient, lda: outFeatures, x, ldb: inFeatures,
                   dw, ldc: inFeatures)
         }
-        // The pair's split as `Rules.matmul` decides it: flops of one product, both wanted.
-        let flopsEach = 2 * rows * outFeatures * inFeatures
-        if let dw, let dx, 2 * flopsEach >= sgemmSplitFlops && Parallel.parts(2) == 2 {
+        if let dw, let dx, pairsGradientProducts(flopsEach: 2 * rows * outFeatures * inFeatures) {
             Parallel.split(2) { p in if p == 0 { weightGradient(dw) } else { inputGradient(dx) } }
             return
         }

@@ -139,17 +139,12 @@ enum Rules {
                 gradA = { Tensor.matmul(b, g, transposeA: true, transposeB: true) }
                 gradB = { Tensor.matmul(g, a, transposeA: true, transposeB: true) }
             }
-            // Both products at once, one per thread, when no graph is recorded (recording is
-            // single-threaded): two unsplit GEMMs beat each split in two, which packs the
-            // shared operand twice and waits for the slower half. The calling thread takes b's
-            // gradient (a dense layer's weight gradient, whose transposed operand oneDNN copies:
-            // 0.351 against 0.316 ms for the mlp's 256 → 784 layer on one thread), the worker,
-            // which starts a little later, the other: the mlp's step 1.002, 1.023 and 1.015×
-            // (`gan bench train --alternate` with a throwaway switch, 40–80 block pairs),
-            // mlp-deep's 1.013×.
+            // Both products at once, one per thread (b's gradient, a dense layer's weight
+            // gradient, on the calling thread), when no graph is recorded (recording is
+            // single-threaded): see `pairsGradientProducts`.
             let inner = ta ? a.shape[a.rank - 2] : a.shape[a.rank - 1]
             let flopsEach = 2 * a.count * b.count / Swift.max(inner, 1)
-            if needs[0] && needs[1] && !GradMode.isEnabled && 2 * flopsEach >= sgemmSplitFlops && Parallel.parts(2) == 2 {
+            if needs[0] && needs[1] && !GradMode.isEnabled && pairsGradientProducts(flopsEach: flopsEach) {
                 var da: Tensor?, db: Tensor?
                 Parallel.split(2) { p in if p == 0 { db = gradB() } else { da = gradA() } }
                 return [da, db]

@@ -30,15 +30,11 @@ extension Tensor {
     public static func linearActivated(_ x: Tensor, weight: Tensor, bias: Tensor?, _ activation: LayerActivation) -> Tensor {
         precondition(x.rank == 2 && weight.rank == 2 && x.shape[1] == weight.shape[1],
                      "linearActivated needs x [N, in] and weight [out, in], got \(x.shape) and \(weight.shape)")
-        let (rows, inFeatures, outFeatures) = (x.shape[0], x.shape[1], weight.shape[0])
+        let (rows, outFeatures) = (x.shape[0], weight.shape[0])
         if let bias { precondition(bias.shape == [outFeatures], "linearActivated: bias \(bias.shape) for \(outFeatures) outputs") }
         if case .leakyRelu(let slope) = activation { precondition(slope >= 0, "linearActivated needs a non-negative slope, got \(slope)") }
         let out = Tensor(uninitializedShape: [rows, outFeatures])
-        let ys = out.storage.base, bs = bias?.storage.base
-        sgemm(transA: false, transB: true, m: rows, n: outFeatures, k: inFeatures, x.storage.base, lda: inFeatures,
-              weight.storage.base, ldb: inFeatures, ys, ldc: outFeatures) { block, columns in
-            Kernels.activate(ys, stride: outFeatures, rows: block, columns: columns, bias: bs, activation)
-        }
+        DenseLayerPass.forward(x.storage.base, rows: rows, weight: weight, bias: bias, activation, into: out.storage.base)
         return out.recorded(activation.opName, bias.map { [x, weight, $0] } ?? [x, weight], savesOutput: true,
                             Rules.linearActivated(x, weight, hasBias: bias != nil, activation))
     }
