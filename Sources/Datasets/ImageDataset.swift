@@ -98,20 +98,37 @@ public struct BatchLoader: Sendable {
 
     /// Batch `index` of an epoch whose order is `order`: images [B, 1, H, W] and labels.
     public func batch(_ index: Int, order: [Int]) -> (images: Tensor, labels: [Int]) {
+        let rows = batchRows(index, order: order)
+        let images = Tensor(shape: [rows.count, 1, dataset.height, dataset.width]) { out in
+            if let base = out.baseAddress { gatherImages(index, order: order, into: base) }
+        }
+        return (images, labels(index, order: order))
+    }
+
+    /// The positions in `order` of batch `index`'s examples (fewer than `batchSize` in a last,
+    /// partial batch).
+    public func batchRows(_ index: Int, order: [Int]) -> Range<Int> {
         let start = index * batchSize
-        let end = Swift.min(start + batchSize, order.count)
-        let n = end - start
+        return start..<Swift.max(start, Swift.min(start + batchSize, order.count))
+    }
+
+    /// Batch `index`'s images, scaled, written row after row at `out` (room for
+    /// `batchRows(index, order:).count` images): for a caller that keeps its own buffer, such as
+    /// a planned step's joined batch of real and generated images, which then needs no copy.
+    public func gatherImages(_ index: Int, order: [Int], into out: UnsafeMutablePointer<Float>) {
+        let rows = batchRows(index, order: order)
+        guard !rows.isEmpty else { return }
         let hw = dataset.height * dataset.width
         let (divisor, shift) = scaling.divisorAndShift
-        let images = Tensor(shape: [n, 1, dataset.height, dataset.width]) { out in
-            guard n > 0 else { return }
-            dataset.pixels.withUnsafeBufferPointer { px in
-                order.withUnsafeBufferPointer { rows in
-                    gan_gather_scaled_bytes(px.baseAddress!, rows.baseAddress! + start, n, hw, divisor, shift, out.baseAddress!)
-                }
+        dataset.pixels.withUnsafeBufferPointer { px in
+            order.withUnsafeBufferPointer { o in
+                gan_gather_scaled_bytes(px.baseAddress!, o.baseAddress! + rows.lowerBound, rows.count, hw, divisor, shift, out)
             }
         }
-        let labels = (start..<end).map { Int(dataset.labels[order[$0]]) }
-        return (images, labels)
+    }
+
+    /// Batch `index`'s labels.
+    public func labels(_ index: Int, order: [Int]) -> [Int] {
+        batchRows(index, order: order).map { Int(dataset.labels[order[$0]]) }
     }
 }

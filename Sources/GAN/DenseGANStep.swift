@@ -66,6 +66,9 @@ final class DenseGANStep {
     /// [2·rows, image]: real images, then the generator's output, written there by its last layer.
     var joined: Tensor
     let joinedElements: UnsafeMutablePointer<Float>
+    /// Where the caller writes each iteration's real images, [rows, image]: the joined batch's
+    /// first rows.
+    var realImages: UnsafeMutablePointer<Float> { joinedElements }
     let imageSize: Int
     /// The discriminator's outputs of the last iteration, [3·rows]: on the real images and on
     /// the generated ones before its update, then on the generated ones after it (if G was
@@ -121,12 +124,12 @@ final class DenseGANStep {
         return nil
     }
 
-    /// One iteration: D's update on `real` and G(z), then, with `updateGenerator`, G's through
-    /// the updated D. D's cross-entropy targets are `realTarget` (1 − label smoothing) and 0;
-    /// G's is 1, or with `minimax` 0 with the loss negated.
-    func run(real: Tensor, z: Tensor, realTarget: Float, minimax: Bool, updateGenerator: Bool, optG: Optimizer, optD: Optimizer) {
+    /// One iteration: D's update on the real images in `realImages` and G(z), then, with
+    /// `updateGenerator`, G's through the updated D. D's cross-entropy targets are `realTarget`
+    /// (1 − label smoothing) and 0; G's is 1, or with `minimax` 0 with the loss negated.
+    func run(z: Tensor, realTarget: Float, minimax: Bool, updateGenerator: Bool, optG: Optimizer, optD: Optimizer) {
         let n = rows
-        precondition(real.count == n * imageSize && z.shape == [n, generator[0].inFeatures], "DenseGANStep: batch of \(real.shape), z \(z.shape)")
+        precondition(z.shape == [n, generator[0].inFeatures], "DenseGANStep: z \(z.shape) for \(n) rows")
         let fakeImages = joinedElements + n * imageSize
         // G's forward, its last layer writing into the joined batch after the real images.
         var x = z.unsafeElements
@@ -135,7 +138,6 @@ final class DenseGANStep {
             layer.forward(x, rows: n, into: last ? fakeImages : nil)
             x = UnsafePointer(last ? fakeImages : layer.outputs)
         }
-        joinedElements.update(from: real.unsafeElements, count: n * imageSize)
         OpProfiler.mark("G forward (planned)")
 
         // D on [real; fake], its loss's gradient, its backward, its update.

@@ -193,21 +193,26 @@ public final class GANTrainer {
             data = dataEpochStart
             order = loader.order(generator: &data)
         }
-        let (real, realLabels) = loader.batch(stepInEpoch, order: order)
-        OpProfiler.mark("data batch")
-        let labels: [Int]? = isConditional ? realLabels : nil
-        let n = real.shape[0]
-        let z = GANTrainer.latent(n, latentDim, latentDistribution, &noise)
-        OpProfiler.mark("latent z")
+        let n = loader.batchRows(stepInEpoch, order: order).count
         generator.train()
         discriminator.train()
         let plan = denseStep(rows: n)
         lastStepWasPlanned = plan != nil
         if let plan {
-            let metrics = plannedStep(plan, real: real, z: z)
+            // The real images go straight into the plan's joined batch: no batch tensor to copy.
+            loader.gatherImages(stepInEpoch, order: order, into: plan.realImages)
+            OpProfiler.mark("data batch")
+            let z = GANTrainer.latent(n, latentDim, latentDistribution, &noise)
+            OpProfiler.mark("latent z")
+            let metrics = plannedStep(plan, z: z)
             advance()
             return metrics
         }
+        let (real, realLabels) = loader.batch(stepInEpoch, order: order)
+        OpProfiler.mark("data batch")
+        let labels: [Int]? = isConditional ? realLabels : nil
+        let z = GANTrainer.latent(n, latentDim, latentDistribution, &noise)
+        OpProfiler.mark("latent z")
         let fake = generator(z, labels: labels)
 
         // Discriminator.
@@ -317,7 +322,9 @@ public final class GANTrainer {
               GANTrainer.joinsPerSampleBatches, Sequential.fusesBiasActivation, Sequential.fusesLinear,
               Sequential.fusesBiasSaturating else { return nil }
         if let plan = denseSteps[rows] { return plan }
-        guard let plan = DenseGANStep(generator: generator, discriminator: discriminator, optG: optG, optD: optD, rows: rows) else {
+        // The loader gathers real images straight into the plan's batch: they must be its width.
+        guard let plan = DenseGANStep(generator: generator, discriminator: discriminator, optG: optG, optD: optD, rows: rows),
+              plan.imageSize == loader.dataset.height * loader.dataset.width else {
             denseStepApplies = false
             return nil
         }
@@ -328,10 +335,10 @@ public final class GANTrainer {
     /// `step()` with a plan: the same metrics, bit for bit (each `mean` and cross-entropy of the
     /// graph's step, on the plan's buffers instead of tensors), the same checks for non-finite
     /// values.
-    func plannedStep(_ plan: DenseGANStep, real: Tensor, z: Tensor) -> StepMetrics {
+    func plannedStep(_ plan: DenseGANStep, z: Tensor) -> StepMetrics {
         let updatesG = (globalStep + 1) % nCritic == 0
         let minimax = lossKind == .minimax
-        plan.run(real: real, z: z, realTarget: 1 - config.labelSmoothing, minimax: minimax,
+        plan.run(z: z, realTarget: 1 - config.labelSmoothing, minimax: minimax,
                  updateGenerator: updatesG, optG: optG, optD: optD)
         let n = plan.rows, scores = UnsafePointer(plan.scoreElements)
         let fake = scores + n, after = scores + 2 * n

@@ -120,6 +120,27 @@ final class IDXTests: XCTestCase {
         XCTAssertEqual(unit.batch(0, order: Array(0..<10)).images.scalars[7], Float(7) / 255)
     }
 
+    /// A batch gathered into a caller's buffer (a planned step's joined batch) is the batch
+    /// tensor's values and fills exactly its rows, also for a last, partial batch.
+    func testGatherIntoABufferWritesTheBatchAndNothingMore() throws {
+        try writeDataset(n: 10)
+        let data = try DatasetStore.load(dir, split: .train)
+        let loader = BatchLoader(data, batchSize: 4, scaling: .symmetric, dropLast: false)
+        var g = RandomGenerator(seed: 5)
+        let order = loader.order(generator: &g)
+        for index in 0..<loader.batchesPerEpoch {
+            let rows = loader.batchRows(index, order: order)
+            XCTAssertEqual(rows, (4 * index)..<Swift.min(4 * index + 4, 10))
+            var buffer = [Float](repeating: 99, count: 5 * 6)
+            buffer.withUnsafeMutableBufferPointer { loader.gatherImages(index, order: order, into: $0.baseAddress!) }
+            let (images, labels) = loader.batch(index, order: order)
+            XCTAssertEqual(Array(buffer[..<(rows.count * 6)]).map(\.bitPattern), images.scalars.map(\.bitPattern), "batch \(index)")
+            XCTAssertEqual(buffer[(rows.count * 6)...].filter { $0 != 99 }.count, 0, "batch \(index): written past its rows")
+            XCTAssertEqual(Array(buffer[..<6]), (0..<6).map { Float(6 * order[rows.lowerBound] + $0) / 127.5 - 1 })
+            XCTAssertEqual(loader.labels(index, order: order), labels)
+        }
+    }
+
     /// Every byte value, in rows gathered out of order, scaled as the division x / 255 and
     /// x / 127.5 − 1 gives it, bit for bit (the batch kernel divides by multiplying).
     func testBatchPixelsEqualTheDivisionForEveryByte() {
