@@ -48,12 +48,26 @@ struct BenchTrainCommand: ParsableCommand {
     @Option(help: "Steps per block with --alternate.") var block = 20
     @Flag(help: "After the timed steps, as many again with the op profiler on: where the main thread's time goes in a step, op by op (forward ops, backward ops and gradient rules, the trainer's sections such as the data batch and the optimizer steps).")
     var profile = false
+    @Option(help: ArgumentHelp("After the timed (and profiled) steps, --trace-steps more with a timeline of every thread recorded, written to this file in Chrome's trace-event format (Perfetto, chrome://tracing); prints each thread's time a step by what runs on it, and what the calling thread runs while the worker has no part to run. The engine's threads only: oneDNN's convolutions run on its own OpenMP threads, and show as their graph op on thread 0.", valueName: "file.json"))
+    var trace: String?
+    @Option(help: "Steps recorded with --trace.") var traceSteps = 20
 
     func validate() throws {
         guard batch > 0 else { throw ValidationError("--batch must be positive, got \(batch)") }
         guard iters > 0 else { throw ValidationError("--iters must be positive, got \(iters)") }
         guard block > 0 else { throw ValidationError("--block must be positive, got \(block)") }
         if alternate != nil && profile { throw ValidationError("--profile and --alternate do not go together: profile a setting's runs one at a time") }
+        if alternate != nil && trace != nil { throw ValidationError("--trace and --alternate do not go together: trace a setting's runs one at a time") }
+        guard traceSteps > 0 else { throw ValidationError("--trace-steps must be positive, got \(traceSteps)") }
+        if let trace {
+            if trace.isEmpty || trace.hasSuffix("/") { throw ValidationError("--trace wants a file name, got '\(trace)'") }
+            // Checked before the run, not after its steps.
+            let directory = (trace as NSString).deletingLastPathComponent
+            var isDirectory: ObjCBool = false
+            if !directory.isEmpty, !FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory) || !isDirectory.boolValue {
+                throw ValidationError("--trace \(trace): the directory \(directory) does not exist")
+            }
+        }
         if alternate != nil && iters < 4 * block {
             throw ValidationError("--alternate needs --iters of at least 4 blocks (\(4 * block) with --block \(block)), got \(iters)")
         }
@@ -68,7 +82,7 @@ struct BenchTrainCommand: ParsableCommand {
         config.model = model
         config.loss = loss
         config.batchSize = batch
-        config.steps = warmup + iters * (profile ? 2 : 1)
+        config.steps = warmup + iters * (profile ? 2 : 1) + (trace != nil ? traceSteps : 0)
         let train = try DatasetStore.load("mnist", split: .train) { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
         let trainer = try GANTrainer(config: config, train: train)
         for _ in 0..<warmup { _ = trainer.step() }
@@ -95,6 +109,19 @@ struct BenchTrainCommand: ParsableCommand {
             let rows = OpProfiler.stop()
             table = ProfileTable(rows: rows, steps: iters, seconds: Benchmark.now() - t0)
         }
+        var timeline: OpTraceReport?
+        if let trace {
+            try OpTrace.start()
+            let t0 = Benchmark.now()
+            for _ in 0..<traceSteps { _ = trainer.step() }
+            let seconds = Benchmark.now() - t0
+            let (events, dropped) = OpTrace.stop()
+            if dropped > 0 { FileHandle.standardError.write(Data("--trace: \(dropped) spans did not fit in the buffer; the timeline ends early\n".utf8)) }
+            do { try AtomicFile.write(try OpTraceReport.chromeTrace(events), to: trace) } catch {
+                throw optionError("--trace \(trace): could not write the timeline: \(error)", command: "bench train")
+            }
+            timeline = OpTraceReport(events: events, duration: Int64(seconds * 1e9), steps: traceSteps)
+        }
         // A run that slows down as it goes (denormals creeping into the weights) shows as a last
         // tenth slower than the first.
         let tenth = Swift.max(1, times.count / 10)
@@ -116,9 +143,14 @@ struct BenchTrainCommand: ParsableCommand {
             report["profile"] = table.json
             report["profile_s_per_iter"] = Benchmark.round(table.seconds / Double(iters), 5)
         }
+        if let timeline, let trace {
+            report["trace"] = timeline.json
+            report["trace_file"] = trace
+        }
         if json { print(Benchmark.json(report)); return }
         print("\(model) / \(trainer.lossKind.rawValue), batch \(batch): median \(String(format: "%.4f", median)) s/iter, \(String(format: "%.1f", Double(batch) / median)) img/s, peak RSS \(String(format: "%.0f", rss)) MiB; sgemm \(String(format: "%.0f", gemm)) / \(String(format: "%.0f", gemmAfter)) GFLOP/s before / after (\(BLASInfo.kernel)); \(step.summary(per: "step"))")
         if let table { print(table.text) }
+        if let timeline, let trace { print(timeline.text + "\n  timeline written to \(trace)") }
     }
 
     /// Blocks of steps with the setting off and on in the order off, on, on, off, … (a drift in

@@ -251,6 +251,10 @@ final class HostileInputTests: ScratchDirectoryTestCase {
             (["bench", "train", "--alternate", "turbo"], "dnnl-matmul"),
             (["bench", "train", "--alternate", "wide-kernels", "--iters", "30", "--block", "10"], "--alternate needs --iters of at least 4 blocks (40 with --block 10), got 30"),
             (["bench", "train", "--alternate", "wide-kernels", "--iters", "80", "--profile"], "--profile and --alternate do not go together"),
+            (["bench", "train", "--alternate", "wide-kernels", "--iters", "80", "--trace", "t.json"], "--trace and --alternate do not go together"),
+            (["bench", "train", "--trace", "t.json", "--trace-steps", "0"], "--trace-steps must be positive, got 0"),
+            (["bench", "train", "--trace", "runs/"], "--trace wants a file name, got 'runs/'"),
+            (["bench", "train", "--trace", "/nonexistent-dir/t.json"], "--trace /nonexistent-dir/t.json: the directory /nonexistent-dir does not exist"),
             (["classifier", "train", "--lr=-1"], "--lr must be a positive number"),
         ]
         for (args, expected) in cases {

@@ -127,4 +127,34 @@ long long gan_buffer_cache_capacity_from(const char *mib);
 /// Sets the capacity (negative: 0); when more than that is kept, frees every kept buffer.
 void gan_buffer_cache_set_capacity(long long bytes);
 
+
+/// A span of `gan_trace` (`gan bench train --trace`): what ran (`kind` and four numbers, such as
+/// a product's sizes), on which thread (0 is the one that began the recording), from `start` to
+/// `end` in nanoseconds of the monotonic clock.
+typedef struct {
+    long long start, end;
+    int kind, thread, a, b, c, d;
+} gan_trace_event;
+
+/// 1 while a recording runs: callers test it before reading the clock.
+extern int gan_trace_flag;
+static inline int gan_trace_recording(void) { return __atomic_load_n(&gan_trace_flag, __ATOMIC_RELAXED); }
+
+/// Starts a recording of up to `capacity` spans (dropping an earlier one); the calling thread is
+/// thread 0. 1 when the buffer cannot be allocated.
+int gan_trace_begin(long capacity);
+/// Stops recording; the spans stay readable until the next begin.
+void gan_trace_end(void);
+long gan_trace_size(void);
+/// Spans that did not fit in the buffer.
+long gan_trace_dropped(void);
+const gan_trace_event *gan_trace_events(void);
+/// Records a span that started at `start` (a `gan_trace_clock` reading) and ends now.
+void gan_trace_add(int kind, int a, int b, int c, int d, long long start);
+/// Records a span from `start` to `end`.
+void gan_trace_add_span(int kind, int a, int b, int c, int d, long long start, long long end);
+long long gan_trace_clock(void);
+/// The calling thread's index in the current recording.
+int gan_trace_thread(void);
+
 #endif

@@ -62,12 +62,14 @@ public enum OpProfiler {
     /// optimizer step, …); nothing when no profile runs.
     public static func mark(_ name: String) {
         if isActive { charge(name, .section) }
+        if OpTrace.isRecording { OpTrace.serial(name, .section) }
     }
 
     /// An op named `name` has just run (in `phase`, else in the pass it ran in).
     @inline(__always)
     static func op(_ name: String, phase: Phase? = nil) {
         if isActive { charge(name, phase ?? (inBackward ? .backward : .forward)) }
+        if OpTrace.isRecording { OpTrace.serial(name, .op) }
     }
 
     private static func charge(_ name: String, _ phase: Phase) {

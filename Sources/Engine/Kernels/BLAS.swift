@@ -79,14 +79,17 @@ func sgemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
 private func product(_ transA: Bool, _ transB: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float,
                      _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
                      _ beta: Float, _ c: UnsafeMutablePointer<Float>, _ ldc: Int) {
+    let start = OpTrace.clock(), form = (transA ? 1 : 0) | (transB ? 2 : 0)
     #if canImport(DNNLConvolution)
     if alpha == 1 && beta == 0 && SmallProducts.takes(m: m, n: n, k: k)
         && gan_dnnl_sgemm(transA ? 1 : 0, transB ? 1 : 0, Int32(m), Int32(n), Int32(k), a, Int32(lda), b, Int32(ldb), c, Int32(ldc)) == 0 {
+        OpTrace.record(.product, since: start, m, n, k, form | 4)
         return
     }
     #endif
     cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
                 Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    OpTrace.record(.product, since: start, m, n, k, form)
 }
 
 /// Which products go to oneDNN's matmul (brgemm; gemm:jit on CPUs without AVX-512, see

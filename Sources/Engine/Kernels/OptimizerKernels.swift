@@ -32,6 +32,8 @@ public enum OptimizerKernels {
         var finite = [Bool](repeating: true, count: parts)
         finite.withUnsafeMutableBufferPointer { finite in
             Parallel.split(parts) { part in
+                let start = OpTrace.clock()
+                defer { OpTrace.record(.adam, since: start, total / parts) }
                 let lo = total * part / parts, hi = total * (part + 1) / parts
                 var offset = 0
                 for t in tensors {

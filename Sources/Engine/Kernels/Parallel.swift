@@ -133,8 +133,11 @@ final class WorkerPool: @unchecked Sendable {
                 return ran
             }
             next += 1
+            let parts = jobParts
             claim.unlock()
+            let start = OpTrace.clock()
             body(p)
+            OpTrace.record(.part, since: start, p, parts)
             ran += 1
         }
     }
@@ -156,7 +159,9 @@ final class WorkerPool: @unchecked Sendable {
         // Every part is claimed once drain returns: wait for those the workers took. A worker
         // that wakes later finds no part (or the next job's) and reports nothing for this one.
         let mine = drain()
+        let start = OpTrace.clock()
         gan_handoff_await(handoff, Int32(parts - mine))
+        if parts > mine { OpTrace.record(.wait, since: start, parts - mine) }
         claim.lock()
         job = nil
         jobParts = 0

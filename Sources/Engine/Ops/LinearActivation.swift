@@ -44,6 +44,8 @@ extension Kernels {
     /// y = activation(y + bias) on a block of rows and columns of a [·, stride] matrix, in place.
     static func activate(_ y: UnsafeMutablePointer<Float>, stride: Int, rows: Range<Int>, columns: Range<Int>,
                          bias: UnsafeMutablePointer<Float>?, _ activation: LayerActivation) {
+        let start = OpTrace.clock()
+        defer { OpTrace.record(.activation, since: start, rows.count, columns.count) }
         let n = columns.count, b = bias.map { $0 + columns.lowerBound }
         switch activation {
         case .leakyRelu(let slope):
@@ -84,6 +86,8 @@ extension Kernels {
         let ts = columns == 1 ? nil : total
         func run<K: BinaryKernel>(_ k: K) {
             Parallel.forChunks(columns, grain: Swift.max(16, (1 << 15) / Swift.max(rows, 1))) { cs in
+                let start = OpTrace.clock()
+                defer { OpTrace.record(.activationGradient, since: start, rows, cs.count) }
                 let lo = cs.lowerBound, n = cs.count
                 if rows == 0, let ts { (ts + lo).update(repeating: 0, count: n) }
                 for r in 0..<rows {
