@@ -11,7 +11,7 @@ import Foundation
 /// columns of a GEMM, elements of an elementwise op); code running in a part is marked serial,
 /// so nothing it calls splits again. Every part sets flush-to-zero, because Dispatch's worker
 /// threads start without it.
-enum Parallel {
+public enum Parallel {
     nonisolated(unsafe) static var threads = 2
     static let engineOwnsThreads = ProcessInfo.processInfo.environment["GAN_THREADING"] != "blas"
 
@@ -45,7 +45,7 @@ enum Parallel {
     /// Splits `0..<count` into contiguous chunks run on up to `threads` threads.
     /// Work below `grain` items runs inline: thread hand-off costs more than it saves there.
     @inline(__always)
-    static func forChunks(_ count: Int, grain: Int = 1 << 15, _ body: (Range<Int>) -> Void) {
+    public static func forChunks(_ count: Int, grain: Int = 1 << 15, _ body: (Range<Int>) -> Void) {
         let n = isSerial ? 1 : min(threads, max(1, count / max(grain, 1)))
         if n <= 1 {
             body(0..<count)
