@@ -88,10 +88,11 @@ final class RandomGeneratorTests: XCTestCase {
         }
     }
 
-    /// Normals of a large fill (words through the vectorized uniform fill) equal those of many
-    /// one-block fills (words block by block), value for value, and leave the same state.
+    /// Normals of a large fill (words through the vectorized uniform fill, and from 4,096 values
+    /// in parts on the engine's threads) equal those of many one-block fills (words block by
+    /// block), value for value, and leave the same state.
     func testLargeNormalFillMatchesBlockByBlock() {
-        for count in [1_000, 1_002] {
+        for count in [1_000, 1_002, 4_097, 6_400, 20_003] {
             var big = RandomGenerator(seed: 21), small = RandomGenerator(seed: 21)
             var a = [Float](repeating: 0, count: count), b = [Float](repeating: 0, count: count)
             a.withUnsafeMutableBufferPointer { big.fillNormal($0, mean: 0.5, std: 2) }
