@@ -33,6 +33,7 @@ struct BenchTrainCommand: ParsableCommand {
         Example:
           swift build -c release
           .build/release/gan bench train --model dcgan --batch 64 --iters 30 --json
+          .build/release/gan bench train --model mlp --iters 1000 --trace /tmp/mlp-trace.json
         """
     )
 
