@@ -198,21 +198,19 @@ public final class GANTrainer {
         discriminator.train()
         let plan = denseStep(rows: n)
         lastStepWasPlanned = plan != nil
+        // A plan takes the real images straight into its joined batch: no batch tensor to copy.
+        var batch: (images: Tensor, labels: [Int])?
+        if let plan { loader.gatherImages(stepInEpoch, order: order, into: plan.realImages) } else { batch = loader.batch(stepInEpoch, order: order) }
+        OpProfiler.mark("data batch")
+        let z = GANTrainer.latent(n, latentDim, latentDistribution, &noise)
+        OpProfiler.mark("latent z")
         if let plan {
-            // The real images go straight into the plan's joined batch: no batch tensor to copy.
-            loader.gatherImages(stepInEpoch, order: order, into: plan.realImages)
-            OpProfiler.mark("data batch")
-            let z = GANTrainer.latent(n, latentDim, latentDistribution, &noise)
-            OpProfiler.mark("latent z")
             let metrics = plannedStep(plan, z: z)
             advance()
             return metrics
         }
-        let (real, realLabels) = loader.batch(stepInEpoch, order: order)
-        OpProfiler.mark("data batch")
+        let (real, realLabels) = batch!
         let labels: [Int]? = isConditional ? realLabels : nil
-        let z = GANTrainer.latent(n, latentDim, latentDistribution, &noise)
-        OpProfiler.mark("latent z")
         let fake = generator(z, labels: labels)
 
         // Discriminator.

@@ -113,15 +113,13 @@ struct BenchTrainCommand: ParsableCommand {
         var timeline: OpTraceReport?
         if let trace {
             try OpTrace.start()
-            let t0 = Benchmark.now()
             for _ in 0..<traceSteps { _ = trainer.step() }
-            let seconds = Benchmark.now() - t0
-            let (events, dropped) = OpTrace.stop()
+            let (events, dropped, duration) = OpTrace.stop()
             if dropped > 0 { FileHandle.standardError.write(Data("--trace: \(dropped) spans did not fit in the buffer; the timeline ends early\n".utf8)) }
             do { try AtomicFile.write(try OpTraceReport.chromeTrace(events), to: trace) } catch {
                 throw optionError("--trace \(trace): could not write the timeline: \(error)", command: "bench train")
             }
-            timeline = OpTraceReport(events: events, duration: Int64(seconds * 1e9), steps: traceSteps)
+            timeline = OpTraceReport(events: events, duration: duration, steps: traceSteps)
         }
         // A run that slows down as it goes (denormals creeping into the weights) shows as a last
         // tenth slower than the first.

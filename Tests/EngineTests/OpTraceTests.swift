@@ -49,7 +49,7 @@ final class OpTraceTests: XCTestCase {
         OpProfiler.mark("before")
         let c = Tensor.matmul(a, b)
         OpProfiler.mark("after")
-        let (events, dropped) = OpTrace.stop()
+        let (events, dropped, _) = OpTrace.stop()
         XCTAssertEqual(c.shape, [64, 784])
         XCTAssertEqual(dropped, 0)
         let products = events.filter { $0.kind == .product }

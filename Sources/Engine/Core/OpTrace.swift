@@ -109,11 +109,13 @@ public enum OpTrace {
         lastSerialEnd = began
     }
 
-    /// Stops recording; the spans by start time, and how many did not fit in the buffer.
-    public static func stop() -> (events: [Event], dropped: Int) {
+    /// Stops recording; the spans by start time, how many did not fit in the buffer, and the
+    /// recording's length in ns.
+    public static func stop() -> (events: [Event], dropped: Int, duration: Int64) {
         gan_trace_end()
+        let duration = gan_trace_clock() - began
         let n = gan_trace_size()
-        guard n > 0, let raw = gan_trace_events() else { return ([], gan_trace_dropped()) }
+        guard n > 0, let raw = gan_trace_events() else { return ([], gan_trace_dropped(), duration) }
         var events: [Event] = []
         events.reserveCapacity(n)
         for i in 0..<n {
@@ -137,6 +139,6 @@ public enum OpTrace {
                                 flops: flops, backend: backend))
         }
         events.sort { $0.start != $1.start ? $0.start < $1.start : $0.end > $1.end }
-        return (events, gan_trace_dropped())
+        return (events, gan_trace_dropped(), duration)
     }
 }

@@ -180,22 +180,18 @@ public struct RandomGenerator: Equatable, Sendable {
         counter &+= UInt64(size / 4)
         withUnsafeTemporaryAllocation(of: Float.self, capacity: size) { words in
             let u = words.baseAddress!, z = out.baseAddress!
-            // From 4,096 values in parts on the engine's threads, each from a multiple of 64
-            // values: a part's uniforms come from its own counters, grouped as the whole fill
-            // groups them, and its pairs are the whole's, so the values are the same (the mlp's
-            // 64 × 100 latent batch took 16 µs on one thread, `gan bench train --trace`; the step
-            // 1.004 and 1.006×, `--alternate`).
+            // From 4,096 values (64 groups of 64, the grain 32 groups) in parts on the engine's
+            // threads, each from a multiple of 64 values: a part's uniforms come from its own
+            // counters, grouped as the whole fill groups them, and its pairs are the whole's, so
+            // the values are the same (the mlp's 64 × 100 latent batch took 16 µs on one thread,
+            // `gan bench train --trace`; the step 1.004 and 1.006×, `--alternate`). Fewer values
+            // are one part, the whole fill; the last part takes the values after the last group.
             let groups = size / 64
-            if n >= 4096 {
-                Parallel.forChunks(groups, grain: 32) { r in
-                    let lo = r.lowerBound * 64, hi = r.upperBound == groups ? size : r.upperBound * 64
-                    Self.fillUniform(UnsafeMutableBufferPointer(start: u + lo, count: hi - lo), low: 0, high: 1,
-                                     start: start &+ UInt64(lo / 4), key: key)
-                    gan_box_muller(u + lo, z + lo, Swift.min(hi, n) - lo, mean, std)
-                }
-            } else {
-                Self.fillUniform(words, low: 0, high: 1, start: start, key: key)
-                gan_box_muller(u, z, n, mean, std)
+            Parallel.forChunks(groups, grain: 32) { r in
+                let lo = r.lowerBound * 64, hi = r.upperBound == groups ? size : r.upperBound * 64
+                Self.fillUniform(UnsafeMutableBufferPointer(start: u + lo, count: hi - lo), low: 0, high: 1,
+                                 start: start &+ UInt64(lo / 4), key: key)
+                gan_box_muller(u + lo, z + lo, Swift.min(hi, n) - lo, mean, std)
             }
         }
     }
