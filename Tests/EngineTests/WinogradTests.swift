@@ -32,7 +32,7 @@ final class WinogradTests: XCTestCase {
 
     override func setUpWithError() throws {
         try XCTSkipUnless(Runtime.usesOneDNN, "oneDNN is not available here (the path sits behind its entry point)")
-        try XCTSkipUnless(Runtime.cpuHasAVX512, "no AVX-512 here: the Winograd forward never runs")
+        try XCTSkipUnless(Runtime.cpuHasAVX512 || Runtime.cpuHasAVX2, "neither AVX-512 nor AVX2 here: the Winograd passes never run")
     }
 
     /// The tile sides, and how far from a direct sum in Double each may be, as a fraction of the
@@ -185,19 +185,54 @@ final class WinogradTests: XCTestCase {
         }
     }
 
+    /// The AVX-512 copy of the kernels (a register tile's 64 columns at once, sixteen channels a
+    /// vector) and the AVX2 copy (16 columns in each of four passes, eight channels a vector) do
+    /// the same float operations in the same order: the three passes, with either tile, must give
+    /// the same bits. Only an AVX-512 CPU runs both.
+    func testAVX512KernelsGiveTheAVX2KernelsBits() throws {
+        try XCTSkipUnless(Runtime.cpuHasAVX512, "no AVX-512 here: only the AVX2 kernels run")
+        let g = geometry.withChannelsLast(true)
+        defer { Runtime.winogradWideVectors = true }
+        for tile in [2, 4] {
+            for (k, (n, c, o, size)) in [cases[2], cases[4]].enumerated() {
+                let x = randomTensor([n, size, size, c], seed: 3820 + UInt64(k))
+                let w = randomTensor([o, c, 5, 5], seed: 3830 + UInt64(k), scale: 0.3)
+                let dy = randomTensor([n, size / 2, size / 2, c], seed: 3835 + UInt64(k))
+                let wd = randomTensor([c, o, 5, 5], seed: 3836 + UInt64(k), scale: 0.3)
+                let dyw = randomTensor([n, size / 2, size / 2, o], seed: 3837 + UInt64(k))
+                func run(wide: Bool) -> (result: [Tensor], calls: Int) {
+                    Runtime.winogradWideVectors = wide
+                    XCTAssertEqual(Runtime.winogradWideVectors, wide)
+                    return onWinograd(tile: tile) {
+                        [Tensor.conv2d(x, weight: w, g), Tensor.convTranspose2d(dy, weight: wd, g, outputSize: (size, size)),
+                         Tensor.conv2dWeightGrad(x, dyw, g)]
+                    }
+                }
+                let (wide, narrow) = (run(wide: true), run(wide: false))
+                XCTAssertEqual(wide.calls + narrow.calls, 6, "case \(k), tile \(tile)")
+                for i in wide.result.indices {
+                    XCTAssertGreaterThan(narrow.result[i].abs().max().item, 0, "case \(k), tile \(tile), pass \(i)")
+                    XCTAssertEqual(wide.result[i].scalars.map(\.bitPattern), narrow.result[i].scalars.map(\.bitPattern),
+                                   "case \(k), tile \(tile), pass \(i)")
+                }
+            }
+        }
+    }
+
     /// The default mode takes a pass only where its tiles pay: 2×2 tiles on an even output side
     /// with at least 96 of them, 4×4 tiles on an odd side with at least 128, their weight
-    /// gradient only with 256 output channels or more.
+    /// gradient with AVX-512 only with 256 output channels or more (with AVX2 with 128 too).
     func testDefaultModeTakesEvenOutputsWithEnoughTiles() {
         let saved = (Runtime.winogradConvolutions, Runtime.winogradTile)
         defer { (Runtime.winogradConvolutions, Runtime.winogradTile) = saved }
         Runtime.winogradConvolutions = 1
         Runtime.winogradTile = 0
         let g = geometry.withChannelsLast(true)
-        // 98 2×2 tiles; 49; 7×7 outputs in 32 4×4 tiles; in 128 (the weight gradient only with
-        // 256 output channels); 6×6 outputs in 72 2×2 tiles
+        // 98 2×2 tiles; 49; 7×7 outputs in 32 4×4 tiles; in 128 (the weight gradient with AVX-512
+        // only with 256 output channels); 6×6 outputs in 72 2×2 tiles
+        let avx2 = !Runtime.winogradWideVectors
         let cases = [(2, 28, 128, true, true), (1, 28, 128, false, false), (8, 14, 128, false, false),
-                     (32, 14, 128, true, false), (32, 14, 256, true, true), (8, 12, 128, false, false)]
+                     (32, 14, 128, true, avx2), (32, 14, 256, true, true), (8, 12, 128, false, false)]
         for (n, size, o, takes, takesWeightGradient) in cases {
             let x = randomTensor([n, size, size, 64], seed: 3640)
             let w = randomTensor([o, 64, 5, 5], seed: 3641, scale: 0.3)

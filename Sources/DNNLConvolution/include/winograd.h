@@ -5,16 +5,17 @@
 /// Whether `gan_winograd_convolution` takes this call: a pass (forward, input gradient, weight
 /// gradient) of a channels-last 5×5, stride-2 convolution padded 2 before and 1 after (the
 /// WGAN-GP critic's layers) or 1 and 2 (Keras's "same": the dcgan generator's transposed layers,
-/// whose forward is an input gradient) that halves an even square image, on an AVX-512 CPU, with
+/// whose forward is an input gradient) that halves an even square image, on an AVX-512 or AVX2 CPU, with
 /// the channels read a multiple of 16 and those written a multiple of 64 (the forward and weight
 /// gradient write the output channels, the input gradient the input channels). Mode 0 off
 /// (GAN_WINOGRAD=0 at start); 1 (the default) where the tiles pay: 2×2 tiles on an even output
 /// side with at least 96 of them (the critic's 64 → 128 layer: forward 1.33–1.53× the
 /// implicit-GEMM kernels, input gradient 1.42× oneDNN's, weight gradient 1.54–1.57× the
 /// kernels), 4×4 tiles on an odd side with at least 128 of them (its 128 → 256 layer's 7×7),
-/// their weight gradient only with 256 output channels or more (with 128, the dcgan generator's
-/// 7 → 14 layer, it ran 0.88–0.95× the kernels); 2 every call that fits (GAN_WINOGRAD=2; for
-/// tests and measurements).
+/// their weight gradient with AVX-512 only with 256 output channels or more (with 128, the dcgan
+/// generator's 7 → 14 layer, it ran 0.88–0.95× the kernels there; with AVX2 1.35–1.41×); 2 every
+/// call that fits (GAN_WINOGRAD=2; for tests and measurements). The kernels run in AVX-512
+/// vectors where the CPU has them, else in AVX2's (winograd_kernels.h, compiled for each).
 int gan_winograd_fits(gan_dnnl_kind kind, const gan_dnnl_shape *shape);
 int gan_winograd_enabled(void);
 void gan_winograd_set_enabled(int mode);
@@ -27,6 +28,10 @@ long gan_winograd_reused_kernels(void);
 /// (GAN_WINOGRAD_TILE at start; for tests and measurements).
 int gan_winograd_tile(void);
 void gan_winograd_set_tile(int m);
+/// Whether the kernels run in AVX-512 vectors (the CPU has them and they are not turned off),
+/// else AVX2's; off, the AVX2 copy runs on an AVX-512 CPU too (tests compare the two's bits).
+int gan_winograd_wide_vectors(void);
+void gan_winograd_set_wide_vectors(int on);
 
 /// The forward y = conv(x, w) (a = x [n, h, w, c], b = w OIHW, out = y [n, oh, ow, o]), the
 /// input gradient (a = dy [n, oh, ow, o], b = w, out = dx [n, h, w, c]) or the weight gradient

@@ -150,10 +150,10 @@ public enum Runtime {
     /// Whether the forward, input gradient and weight gradient of channels-last 5×5, stride-2
     /// convolutions padded 2 / 1 or 1 / 2 (Keras's "same") that halve an even image (the WGAN-GP
     /// critic's, the dcgan generator's transposed layers) run as Winograd
-    /// products (winograd.c; AVX-512 CPUs with oneDNN on): 0 off (`GAN_WINOGRAD=0` at start), 1
+    /// products (winograd.c; AVX-512 or AVX2 CPUs with oneDNN on): 0 off (`GAN_WINOGRAD=0` at start), 1
     /// where they pay (the default: F(2×2, 3×3) on even output sides with at least 96 tiles, the
     /// critic's 64 → 128 layer; F(4×4, 3×3) on odd ones with at least 128, its 128 → 256 layer's
-    /// 7×7, the weight gradient only with 256 output channels or more), 2 every call that fits
+    /// 7×7, its weight gradient with AVX-512 only with 256 output channels or more), 2 every call that fits
     /// (`GAN_WINOGRAD=2`; for tests and measurements). 0 where oneDNN is unavailable: the path
     /// sits behind its convolution entry point.
     public static var winogradConvolutions: Int {
@@ -171,9 +171,26 @@ public enum Runtime {
         }
     }
 
-    /// Whether the Winograd path can take a convolution here: oneDNN and AVX-512 present, and
-    /// `winogradConvolutions` not 0.
-    public static var winogradActive: Bool { winogradConvolutions > 0 && cpuHasAVX512 }
+    /// Whether the Winograd path can take a convolution here: oneDNN and AVX-512 or AVX2 + FMA
+    /// present, and `winogradConvolutions` not 0.
+    public static var winogradActive: Bool { winogradConvolutions > 0 && (cpuHasAVX512 || cpuHasAVX2) }
+
+    /// Whether the Winograd kernels run in AVX-512 vectors: true where the CPU has them, unless
+    /// set false, which runs the AVX2 copy (for tests: the two give the same bits).
+    public static var winogradWideVectors: Bool {
+        get {
+            #if canImport(DNNLConvolution)
+            return gan_winograd_wide_vectors() == 1
+            #else
+            return false
+            #endif
+        }
+        set {
+            #if canImport(DNNLConvolution)
+            gan_winograd_set_wide_vectors(newValue ? 1 : 0)
+            #endif
+        }
+    }
 
     /// The Winograd tile side: 0 (the default) 2×2 tiles on even output sides and 4×4 on odd
     /// ones; 2 or 4 on every call that fits with `winogradConvolutions` 2, while the default mode
