@@ -65,7 +65,7 @@ extern int omp_get_num_threads(void);
 #define CHUNK 264  // tiles a staged pass transforms at a time (a multiple of ROWS: the critic's 256 at once)
 
 static int enabled = -1, tile_choice = -1;
-static long calls;
+static long calls, calls_4x4;
 static gan_buffer sums_buffer, scratch_buffer;
 
 // Transformed kernels kept with a copy of the weights they came from, one per (pass, tile,
@@ -114,13 +114,24 @@ int gan_winograd_wide_vectors(void) { return gan_cpu_has_avx512f() && !wide_off;
 static int vector_bits(void) { return gan_winograd_wide_vectors() ? 512 : gan_cpu_has_avx2() ? 256 : 0; }
 
 long gan_winograd_calls(void) { return calls; }
+long gan_winograd_calls_4x4(void) { return calls_4x4; }
 
-// The tile side for an output side: 2 where it is even (its tiles cover it exactly), 4 where it
-// is odd (7×7: four 4×4 tiles cover 8×8, where 2×2 tiles left a quarter of their work padding
-// and their transformed kernel streamed from L3 once per block).
-static int tile_for(int side) {
+// The tile side a call pays with: 4 where the output side is odd (7×7: four 4×4 tiles cover 8×8,
+// where 2×2 tiles left a quarter of their work padding and their transformed kernel streamed
+// from L3 once per block); on an even side 2 (its tiles cover it exactly), but with AVX2 4 where
+// both sides have 128 channels or more: the dcgan generator's 14 → 28 layer, whose 4×4 tiles
+// (a quarter of them padding, two fifths of the multiplications) ran the dcgan step 1.04–1.07×
+// as fast (`--alternate`, three runs of 16 block pairs), while the critic's 64 → 128 layer ran
+// its step 0.96–0.97× with them (session 44). On AVX-512 2×2 tiles were faster there (session 37).
+static int natural_tile(const gan_dnnl_shape *s) {
+    if (s->oh % 2) return 4;
+    return vector_bits() == 256 && s->c >= 128 && s->o >= 128 ? 4 : 2;
+}
+
+// The tile side a call runs with: the forced one (GAN_WINOGRAD_TILE) or its natural one.
+static int tile_for(const gan_dnnl_shape *s) {
     int forced = gan_winograd_tile();
-    return forced ? forced : side % 2 ? 4 : 2;
+    return forced ? forced : natural_tile(s);
 }
 
 int gan_winograd_fits(gan_dnnl_kind kind, const gan_dnnl_shape *s) {
@@ -135,19 +146,20 @@ int gan_winograd_fits(gan_dnnl_kind kind, const gan_dnnl_shape *s) {
     long read = kind == GAN_DNNL_BACKWARD_DATA ? s->o : s->c, written = kind == GAN_DNNL_BACKWARD_DATA ? s->c : s->o;
     if (read < LANES || read % LANES || written < COLS || written % COLS) return 0;
     if (mode == 2) return 1;
-    // By default only where there are enough tiles to give each thread whole blocks (small calls
-    // spend their time transforming the kernel): 2×2 tiles covering an even side exactly, or
-    // 4×4 tiles on an odd side.
-    int m = tile_for(s->oh);
+    // By default only with the tile side that pays (a forced other side leaves the call to the
+    // other kernels) and where there are enough tiles to give each thread whole blocks (small
+    // calls spend their time transforming the kernel).
+    int m = tile_for(s);
+    if (m != natural_tile(s)) return 0;
     long td = (s->oh + m - 1) / m, tiles = (long)s->n * td * td;
-    if (m == 2) return s->oh % 2 == 0 && tiles >= 2 * BLOCK;
+    if (m == 2) return tiles >= 2 * BLOCK;
     // The 4×4 tiles' weight gradient transforms every tile's patch and dy block whatever o is,
     // and its products scale with o: with AVX-512, with 128 outputs (the dcgan generator's 7 → 14
     // layer) it ran 0.88–0.95× the implicit-GEMM kernels, with 256 (the critic's 128 → 256)
     // 1.29–1.34× (scripts/winograd_bench.c, docs/performance.md, session 38). With AVX2 the
     // kernels it replaces are slower: 128 outputs ran 1.35–1.41× them (session 44).
     if (kind == GAN_DNNL_BACKWARD_WEIGHTS && s->o < 256 && vector_bits() == 512) return 0;
-    return s->oh % 2 == 1 && tiles >= 128;
+    return tiles >= 128;
 }
 
 // The transforms of F(2×2, 3×3) and F(4×4, 3×3) (Lavin and Gray's points 0, ±1, ±2, ±½ for the
@@ -304,7 +316,7 @@ int gan_winograd_convolution(gan_dnnl_kind kind, const gan_dnnl_shape *s, const 
     p.x = a; p.w = b; p.y = out; p.dy = b;
     p.data = kind == GAN_DNNL_BACKWARD_DATA;
     p.weights = kind == GAN_DNNL_BACKWARD_WEIGHTS;
-    p.m = tile_for(s->oh);
+    p.m = tile_for(s);
     p.t = p.m == 2 ? &F2 : &F4;
     p.alpha = p.m + 2;
     p.positions = p.alpha * p.alpha;
@@ -354,6 +366,7 @@ int gan_winograd_convolution(gan_dnnl_kind kind, const gan_dnnl_shape *s, const 
                       (unsigned)threads, 0);
         if (p.fresh) p.fresh->valid = 1;
         calls++;
+        calls_4x4++;
         return 0;
     }
     if (p.weights) {

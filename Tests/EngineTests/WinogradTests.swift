@@ -248,6 +248,29 @@ final class WinogradTests: XCTestCase {
         }
     }
 
+    /// On an even output side the default mode takes 2×2 tiles, but with AVX2 4×4 ones where both
+    /// sides have 128 channels or more (the dcgan generator's 14 → 28 layer; with 64 input
+    /// channels, the critic's 64 → 128, 2×2), for all three passes; with AVX-512 always 2×2.
+    func testEvenSidesTakeFourByFourTilesWithAVX2OnWideLayers() {
+        let saved = (Runtime.winogradConvolutions, Runtime.winogradTile)
+        defer { (Runtime.winogradConvolutions, Runtime.winogradTile) = saved }
+        Runtime.winogradConvolutions = 1
+        Runtime.winogradTile = 0
+        let g = geometry.withChannelsLast(true)
+        for (c, o) in [(64, 128), (128, 128), (128, 64)] {
+            let x = randomTensor([8, 28, 28, c], seed: 3860), w = randomTensor([o, c, 5, 5], seed: 3861, scale: 0.3)
+            let v = randomTensor([8, 14, 14, o], seed: 3862)
+            let fourByFour = !Runtime.winogradWideVectors && c >= 128 && o >= 128
+            let before = (Runtime.winogradCalls, Runtime.winogradCalls4x4)
+            _ = Tensor.conv2d(x, weight: w, g)
+            _ = Tensor.conv2dWeightGrad(x, v, g)
+            // The input gradient writes the input channels: 64 of them is one panel, still a fit.
+            _ = Tensor.convTranspose2d(v, weight: w, g, outputSize: (28, 28))
+            XCTAssertEqual(Runtime.winogradCalls - before.0, o >= 64 ? 3 : 0, "c \(c), o \(o): the three passes on the path")
+            XCTAssertEqual(Runtime.winogradCalls4x4 - before.1, fourByFour ? 3 : 0, "c \(c), o \(o): 4×4 tiles")
+        }
+    }
+
     /// A call reuses the transformed kernel of an earlier one only where the weights are equal
     /// byte for byte and the pass, tile and padding the same: equal weights in another tensor give
     /// the same bits from the kept transform; the other padding, or one weight changed in place

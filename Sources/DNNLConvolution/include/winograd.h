@@ -12,6 +12,8 @@
 /// side with at least 96 of them (the critic's 64 → 128 layer: forward 1.33–1.53× the
 /// implicit-GEMM kernels, input gradient 1.42× oneDNN's, weight gradient 1.54–1.57× the
 /// kernels), 4×4 tiles on an odd side with at least 128 of them (its 128 → 256 layer's 7×7),
+/// and with AVX2 on an even side too where both sides have 128 channels or more (the dcgan
+/// generator's 14 → 28 layer: its step 1.04–1.07×),
 /// their weight gradient with AVX-512 only with 256 output channels or more (with 128, the dcgan
 /// generator's 7 → 14 layer, it ran 0.88–0.95× the kernels there; with AVX2 1.35–1.41×); 2 every
 /// call that fits (GAN_WINOGRAD=2; for tests and measurements). The kernels run in AVX-512
@@ -19,8 +21,9 @@
 int gan_winograd_fits(gan_dnnl_kind kind, const gan_dnnl_shape *shape);
 int gan_winograd_enabled(void);
 void gan_winograd_set_enabled(int mode);
-/// Calls taken so far (for tests: that the path is taken).
+/// Calls taken so far (for tests: that the path is taken), and of those with 4×4 tiles.
 long gan_winograd_calls(void);
+long gan_winograd_calls_4x4(void);
 /// Calls that reused a transformed kernel made from byte-for-byte equal weights (for tests).
 long gan_winograd_reused_kernels(void);
 /// The tile side: 0 (the default) 2 on even output sides and 4 on odd ones; 2 or 4 every call

@@ -152,7 +152,8 @@ public enum Runtime {
     /// critic's, the dcgan generator's transposed layers) run as Winograd
     /// products (winograd.c; AVX-512 or AVX2 CPUs with oneDNN on): 0 off (`GAN_WINOGRAD=0` at start), 1
     /// where they pay (the default: F(2×2, 3×3) on even output sides with at least 96 tiles, the
-    /// critic's 64 → 128 layer; F(4×4, 3×3) on odd ones with at least 128, its 128 → 256 layer's
+    /// critic's 64 → 128 layer; F(4×4, 3×3) on odd ones with at least 128, and with AVX2 on even
+    /// ones where both sides have 128 channels or more (the dcgan generator's 14 → 28), its 128 → 256 layer's
     /// 7×7, its weight gradient with AVX-512 only with 256 output channels or more), 2 every call that fits
     /// (`GAN_WINOGRAD=2`; for tests and measurements). 0 where oneDNN is unavailable: the path
     /// sits behind its convolution entry point.
@@ -225,6 +226,15 @@ public enum Runtime {
     public static var winogradCalls: Int {
         #if canImport(DNNLConvolution)
         return Int(gan_winograd_calls())
+        #else
+        return 0
+        #endif
+    }
+
+    /// Of `winogradCalls`, those with 4×4 tiles (for tests: which tile a call took).
+    public static var winogradCalls4x4: Int {
+        #if canImport(DNNLConvolution)
+        return Int(gan_winograd_calls_4x4())
         #else
         return 0
         #endif
