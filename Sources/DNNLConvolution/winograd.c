@@ -24,8 +24,8 @@
 //
 // Per position of the transform domain the products are a matrix product [tiles × (active
 // phases · c)] × [(active phases · c) × o] (the input gradient: [tiles × o] × [o × (active
-// phases · c)]), each through one 6 × 64 register tile, the transformed kernel U packed per
-// position in 64-column panels. Two schedules:
+// phases · c)]), each through one 6 × 64 register tile (with AVX2 in four 16-column passes),
+// the transformed kernel U packed per position in 64-column panels. Two schedules:
 // - blocked (m = 2, the 64 → 128 layer's 3,136 tiles): each thread takes blocks of BLOCK tiles,
 //   transforms their patches (V, in L2), runs every position's products and transforms the sums
 //   back; U is shared and streams from L2 / L3 once per block.
