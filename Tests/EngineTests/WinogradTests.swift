@@ -203,6 +203,13 @@ final class WinogradTests: XCTestCase {
                 func run(wide: Bool) -> (result: [Tensor], calls: Int) {
                     Runtime.winogradWideVectors = wide
                     XCTAssertEqual(Runtime.winogradWideVectors, wide)
+                    // Other weights of the same shapes first, so that the passes below transform
+                    // their kernels with this copy instead of reusing the other copy's transform.
+                    _ = onWinograd(tile: tile) {
+                        [Tensor.conv2d(x, weight: w * 2, g), Tensor.convTranspose2d(dy, weight: wd * 2, g, outputSize: (size, size))]
+                    }
+                    let reusedBefore = Runtime.winogradReusedKernels
+                    defer { XCTAssertEqual(Runtime.winogradReusedKernels, reusedBefore, "case \(k), tile \(tile): a kept transform reused") }
                     return onWinograd(tile: tile) {
                         [Tensor.conv2d(x, weight: w, g), Tensor.convTranspose2d(dy, weight: wd, g, outputSize: (size, size)),
                          Tensor.conv2dWeightGrad(x, dyw, g)]
