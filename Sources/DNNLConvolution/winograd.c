@@ -277,6 +277,13 @@ static long kernel_scratch(int alpha, int wide) { return (25L * KGROUP + 3 * alp
 #define VSET1 _mm256_set1_ps
 #include "winograd_kernels.h"
 
+// Each instruction set's four schedules, picked once a call.
+typedef struct {
+    void (*blocked)(void *), (*staged)(void *), (*weights_blocked)(void *), (*weights_staged)(void *);
+} schedules;
+static const schedules avx512_schedules = {run_blocked_512, run_staged_512, run_weights_blocked_512, run_weights_staged_512};
+static const schedules avx2_schedules = {run_blocked_256, run_staged_256, run_weights_blocked_256, run_weights_staged_256};
+
 // Where this call's transformed kernel goes (uoff floats): its cache entry's, with p->kernel_ready
 // set where the entry was made from equal weights, else p->fresh; NULL when memory runs out.
 static float *kernel_for(plan *p, long uoff) {
@@ -311,7 +318,7 @@ int gan_winograd_convolution(gan_dnnl_kind kind, const gan_dnnl_shape *s, const 
                              int threads) {
     if (!gan_winograd_fits(kind, s) || threads < 1 || threads > 64) return 1;
     static plan p;  // callers hold dnnl_convolution's lock
-    int avx512 = vector_bits() == 512;
+    const schedules *run = vector_bits() == 512 ? &avx512_schedules : &avx2_schedules;
     memset(&p, 0, sizeof p);
     p.x = a; p.w = b; p.y = out; p.dy = b;
     p.data = kind == GAN_DNNL_BACKWARD_DATA;
@@ -362,8 +369,7 @@ int gan_winograd_convolution(gan_dnnl_kind kind, const gan_dnnl_shape *s, const 
         p.v = all;
         p.sums = all + voff;
         p.scratch = all + head;
-        GOMP_parallel(avx512 ? (p.weights ? run_weights_staged_512 : run_staged_512) : (p.weights ? run_weights_staged_256 : run_staged_256), &p,
-                      (unsigned)threads, 0);
+        GOMP_parallel(p.weights ? run->weights_staged : run->staged, &p, (unsigned)threads, 0);
         if (p.fresh) p.fresh->valid = 1;
         calls++;
         calls_4x4++;
@@ -376,7 +382,7 @@ int gan_winograd_convolution(gan_dnnl_kind kind, const gan_dnnl_shape *s, const 
         p.per_thread = (p.vroom + (long)BLOCK * p.positions * p.o + uoff + LANES - 1) / LANES * LANES;
         p.scratch = gan_grown(&scratch_buffer, sizeof(float) * (size_t)(p.per_thread * threads));
         if (!p.scratch) return 1;
-        GOMP_parallel(avx512 ? run_weights_blocked_512 : run_weights_blocked_256, &p, (unsigned)threads, 0);
+        GOMP_parallel(run->weights_blocked, &p, (unsigned)threads, 0);
         calls++;
         return 0;
     }
@@ -386,7 +392,7 @@ int gan_winograd_convolution(gan_dnnl_kind kind, const gan_dnnl_shape *s, const 
     p.u = kernel_for(&p, uoff);
     p.scratch = p.u ? gan_grown(&scratch_buffer, sizeof(float) * (size_t)(p.per_thread * threads)) : NULL;
     if (!p.scratch) return 1;
-    GOMP_parallel(avx512 ? run_blocked_512 : run_blocked_256, &p, (unsigned)threads, 0);
+    GOMP_parallel(run->blocked, &p, (unsigned)threads, 0);
     if (p.fresh) p.fresh->valid = 1;
     calls++;
     return 0;

@@ -83,8 +83,7 @@ final class LinearActivationTests: XCTestCase {
         XCTAssertEqual(onlyParameters[0].scalars, expected[0].scalars)
         XCTAssertEqual(onlyParameters[1].scalars, expected[1].scalars)
         for (only, full, what) in [(onlyX[0], all[0], "input"), (onlyParameters[0], all[1], "weight"), (onlyParameters[1], all[2], "bias")] {
-            let scale = full.scalars.map(abs).max()!
-            for (p, q) in zip(only.scalars, full.scalars) { XCTAssertEqual(p, q, accuracy: 1e-5 * scale, "\(what) gradient") }
+            assertClose(only, full, rtol: 0, atol: 1e-5 * full.abs().max().item, "\(what) gradient")
         }
     }
 }
