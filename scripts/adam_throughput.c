@@ -2,7 +2,7 @@
 // Sources/CSupport/WideKernels.c), in cache and out of it, next to what its one square root and
 // one division cost alone: the 8-lane square root's and division's throughput on this CPU. Adam is
 // 10-16 % of an mlp step's main thread; this says how much of that is the divide unit, which
-// PyTorch's bit-exact update needs (docs/performance.md, session 28). Not part of the build. Run:
+// PyTorch's bit-exact update needs (docs/performance-log.md, session 28). Not part of the build. Run:
 //   clang -O2 -I Sources/CSupport/include scripts/adam_throughput.c Sources/CSupport/WideKernels.c \
 //     Sources/CSupport/CSupport.c -o /tmp/adam_throughput -lm && /tmp/adam_throughput
 #include "CSupport.h"

@@ -44,7 +44,7 @@ for r in $(seq "$rounds"); do
         if [ $m != wgangp ]; then
             # The step's floor: its convolutions and matrix products, each timed alone in this
             # session. Optimistic for the mlp: in its step both threads run products at once and
-            # each runs slower (docs/performance.md, session 16).
+            # each runs slower (docs/performance-log.md, session 16).
             "$gan" bench engine --model $m --breakdown --json | tail -1 |
                 python3 -c "import json,sys; j=json.load(sys.stdin); j['framework']='swift-gan'; j['model']='$m-floor'; print(json.dumps(j))" >> "$out"
         fi
@@ -78,7 +78,7 @@ print(f"| dcgan generation samples/s | {s:,.1f} | {t:,.1f} | {p:,.1f} | {s / t:.
 # Round by round: each swift-gan run against the TensorFlow run just before it, and how fast
 # the host let TensorFlow run then, as a share of its img/s in ../shared/reference/README.md
 # (batch 64). The ratio moves with that share: the mlp's falls as TensorFlow nears its
-# reference speed (docs/performance.md, session 41), so a round is read with its host state.
+# reference speed (docs/performance-log.md, session 41), so a round is read with its host state.
 reference_tf = {"mlp": 19598, "dcgan": 226, "wgangp": 67}
 for model in ("mlp", "dcgan", "wgangp"):
     ours, theirs = vals("swift-gan", model, "img_per_s"), vals("tensorflow", model, "img_per_s")

@@ -2,7 +2,7 @@
 // prefers (format_tag_any: 16-channel blocks here), channels-last (nhwc) and a third: nhwc with
 // convolution_auto on oneDNN 2.x, plain nchw on 3.x (which has no "auto" path of its own) —
 // forward, input gradient (backward_data) and weight gradient, alternated over ROUNDS rounds of
-// 5 runs each, median per pass; the figures quoted in docs/performance.md (sessions 8 and 12).
+// 5 runs each, median per pass; the figures quoted in docs/performance-log.md (sessions 8 and 12).
 // Not part of the build. Builds against oneDNN 2.x (Debian's libdnnl-dev) or 3.x. Run
 // (N C H O K S OH PADL PADR ROUNDS):
 //   clang -O2 scripts/conv_layouts.c -o /tmp/conv_layouts -ldnnl &&

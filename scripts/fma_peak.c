@@ -1,7 +1,7 @@
 // The machine's fp32 fused multiply-add peak, the ceiling above the sgemm yardstick `gan bench`
 // reports: twelve independent AVX-512 (and then AVX2) accumulator chains per thread, on one
 // thread and then on every thread given, each chain's result checked against its closed form so
-// that the loop cannot have been optimized away. The figures quoted in docs/performance.md
+// that the loop cannot have been optimized away. The figures quoted in docs/performance-log.md
 // (session 16). Not part of the build. Run:
 //   clang -O2 -mavx2 -mfma scripts/fma_peak.c -o /tmp/fma_peak -lpthread -lm && /tmp/fma_peak [THREADS]
 #include <immintrin.h>

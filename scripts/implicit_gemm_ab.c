@@ -1,7 +1,7 @@
 // The engine's implicit-GEMM convolution against another version of itself (an older commit's
 // implicit_gemm.c), call by call on the same buffers in one process: the median of the per-pair
 // speed ratios (new / old) and the largest output difference. The A/B figures of
-// docs/performance.md, session 21. Not part of the build. Run (N C H O K S OH PAD PAIRS KIND,
+// docs/performance-log.md, session 21. Not part of the build. Run (N C H O K S OH PAD PAIRS KIND,
 // KIND 0 forward, 1 input gradient, 2 weight gradient):
 //   git show HEAD~1:Sources/DNNLConvolution/implicit_gemm.c > /tmp/old_igemm.c
 //   I="-I Sources/DNNLConvolution/include -I Sources/DNNLConvolution -I Sources/CSupport/include"

@@ -4,13 +4,13 @@
 // seconds), median times and the median of the per-pair speed ratios; the largest difference
 // between their outputs as a check. oneDNN's times include the weight's reorder to its blocked
 // layout and back (for the weight gradient), as the engine's calls pay it; the kernels' include
-// their packing of the weight. The figures of docs/performance.md, session 20. Not part of
+// their packing of the weight. The figures of docs/performance-log.md, session 20. Not part of
 // the build; AVX2 + FMA and Debian's libdnnl-dev (oneDNN 2.x). Run (N C H O K S OH PAD PAIRS):
 //   clang -O2 -I Sources/DNNLConvolution/include -I Sources/DNNLConvolution -I Sources/CSupport/include
 //     scripts/implicit_gemm_bench.c -o /tmp/igemm_bench -ldnnl -lgomp &&
 //   OMP_NUM_THREADS=2 /tmp/igemm_bench 64 64 28 128 5 2 14 2 15
 // (session 32, on the AVX-512 host: `IGEMM_AVX512=1 OMP_NUM_THREADS=2 /tmp/igemm_bench …` for the
-// AVX-512 tiles; the figures in docs/performance.md, sessions 32–33). Both sides run on
+// AVX-512 tiles; the figures in docs/performance-log.md, sessions 32–33). Both sides run on
 // OMP_NUM_THREADS threads (2 if unset); IGEMM_PASS=0, 1 or 2 runs that pass alone.
 #include <oneapi/dnnl/dnnl.h>
 #include <math.h>

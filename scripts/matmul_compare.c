@@ -1,5 +1,5 @@
 // oneDNN's matmul (brgemm) against OpenBLAS's sgemm on the mlp's matrix shapes, 2 threads, median
-// of 200 runs each; the figures quoted in docs/performance.md (session 5, the mlp row). Not part of
+// of 200 runs each; the figures quoted in docs/performance-log.md (session 5, the mlp row). Not part of
 // the build. Run:
 //   clang -O2 scripts/matmul_compare.c -o /tmp/matmul_compare -ldnnl -lopenblas &&
 //   OPENBLAS_CORETYPE=SkylakeX OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2 /tmp/matmul_compare

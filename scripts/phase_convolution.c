@@ -1,7 +1,7 @@
 // A stride-2 5×5 convolution's input or weight gradient through oneDNN, direct against four
 // stride-1 convolutions over every other pixel and tap ("phases", dnnl_convolution.c), timed in
 // alternation (the host's speed drifts), with the largest difference between the two results.
-// The figures quoted in docs/performance.md (session 17). Not part of the build. Run:
+// The figures quoted in docs/performance-log.md (session 17). Not part of the build. Run:
 //   clang -O2 scripts/phase_convolution.c -o /tmp/phase_convolution -ldnnl -lm &&
 //   OMP_NUM_THREADS=2 /tmp/phase_convolution C O H [REPS] [data|weights] [blocked|nhwc]
 // for a convolution from C channels of H×H to O channels of H/2×H/2, padding 2, batch 64; e.g.

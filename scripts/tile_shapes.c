@@ -4,7 +4,7 @@
 // constant displacement per row; two weight loads and twelve broadcasts a k, so half the weight
 // traffic), on one thread, summing 9 taps x 128 channels into 64 columns as the 64 -> 128 layer's
 // input gradient does in its largest phase. WEIGHTS_IN_L1=1 points every tap at the same 32 KB
-// slice. The figures of docs/performance.md, session 35. Not part of the build. Run beside
+// slice. The figures of docs/performance-log.md, session 35. Not part of the build. Run beside
 // scripts/fma_peak.c (the one-thread FMA peak of the same minute):
 //   clang -O2 scripts/tile_shapes.c -o /tmp/tile_shapes && /tmp/tile_shapes
 //   clang -O2 -DWEIGHTS_IN_L1=1 scripts/tile_shapes.c -o /tmp/tile_shapes_l1 && /tmp/tile_shapes_l1

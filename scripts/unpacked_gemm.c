@@ -3,7 +3,7 @@
 // engine's backend for these shapes, gemm:jit on AVX2) and OpenBLAS, one thread each, on the
 // same 64-byte-aligned buffers. The idea: OpenBLAS and oneDNN copy both operands into their own
 // layouts on every call, and a 64-row product might not repay that copy. It does: over two runs the tiles
-// reached 46-76 GFLOP/s where oneDNN reached 57-91, slower on every shape (docs/performance.md,
+// reached 46-76 GFLOP/s where oneDNN reached 57-91, slower on every shape (docs/performance-log.md,
 // session 28). Not part of the build.
 //   clang -O2 -mavx2 -mfma scripts/unpacked_gemm.c -o /tmp/unpacked_gemm -ldnnl -lopenblas -lm &&
 //   OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 /tmp/unpacked_gemm

@@ -1,5 +1,5 @@
 // How fast each CPU runs, window by window, with one busy thread pinned to each: whether the
-// host slows the two vCPUs together or one at a time (docs/performance.md, session 23). A split
+// host slows the two vCPUs together or one at a time (docs/performance-log.md, session 23). A split
 // step waits for its slower half, so one vCPU's dip slows a two-thread step while a one-thread
 // step on the other vCPU does not see it. Not part of the build. Run:
 //   clang -O2 scripts/vcpu_rate.c -o /tmp/vcpu_rate -lpthread && /tmp/vcpu_rate [SECONDS]

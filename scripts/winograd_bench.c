@@ -6,7 +6,7 @@
 // within seconds): median times, the median of the per-pair speed ratios, and the largest
 // difference between the two outputs beside the largest output. The same weights every pair (the
 // forward's and input gradient's transformed kernel is then reused); CHANGE=1 changes one weight
-// before each pair, so that it is made again. The figures of docs/performance.md, sessions 36 and 37
+// before each pair, so that it is made again. The figures of docs/performance-log.md, sessions 36 and 37
 // (GAN_WINOGRAD_TILE=2|4 forces a tile side). Not part of the build; an AVX-512 CPU and Debian's
 // libdnnl-dev. Run (N C H O PAIRS KIND, KIND 0 forward, 1 input gradient, 2 weight gradient):
 //   D=Sources/DNNLConvolution; I="-I $D/include -I $D -I Sources/CSupport/include"

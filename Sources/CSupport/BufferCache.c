@@ -4,7 +4,7 @@
 // and a pointer swap: no hashing of Swift dictionaries, no arrays growing or shrinking, no
 // allocation. With the Swift version (a dictionary from size to an array of pointers, under an
 // NSLock) adding two 4-element tensors took 343-360 ns, with this one 199-234 ns (a throwaway
-// probe, fastest of 7 x 200,000; docs/performance.md, session 30).
+// probe, fastest of 7 x 200,000; docs/performance-log.md, session 30).
 #include "CSupport.h"
 #include <pthread.h>
 #include <stdlib.h>

@@ -9,7 +9,7 @@
 // process holds the cores) the caller claims their parts itself and goes on, instead of waiting
 // for each of them to be scheduled only to find nothing left. With a second training run on the
 // same two cores, an mlp step took 17 times as long as alone when the caller waited for every
-// worker (see docs/performance.md, session 26).
+// worker (see docs/performance-log.md, session 26).
 //
 // Each worker sets its own spin by what its spins bring. Alone, a job nearly always comes while
 // the worker spins (4,604 of 4,653 spins in an mlp run); beside another training run the worker

@@ -10,7 +10,7 @@
 // channels, and the sum runs over every output pixel, split between the threads.
 //
 // Written for the WGAN-GP critic's 5×5 stride-2 layers on AVX2 CPUs, where oneDNN 2.6's
-// jit:avx2 kernels reach ~60 % of the FMA peak (docs/performance.md, session 20).
+// jit:avx2 kernels reach ~60 % of the FMA peak (docs/performance-log.md, session 20).
 #include "implicit_gemm.h"
 #include "CSupport.h"
 #include "grown_buffer.h"
@@ -51,7 +51,7 @@ int gan_implicit_gemm_enabled(void) {
 }
 
 // Which passes the kernels take (bit 0 forward, 1 input gradient, 2 weight gradient): all, or
-// GAN_IGEMM_PASSES, to measure one against oneDNN's in a step (docs/performance.md, session 33).
+// GAN_IGEMM_PASSES, to measure one against oneDNN's in a step (docs/performance-log.md, session 33).
 static int passes(void) {
     static int mask = -1;
     if (mask < 0) {
@@ -75,7 +75,7 @@ int gan_implicit_gemm_fits(gan_dnnl_kind kind, const gan_dnnl_shape *s) {
     long written = kind == GAN_DNNL_BACKWARD_DATA ? s->c : s->o;
     // On AVX-512 CPUs by default only where the side written is 128 channels or more: there the
     // kernels ran 1.00–1.10× oneDNN's AVX-512 ones, and the 64-channel input gradient 0.93–0.95×
-    // (docs/performance.md, session 34).
+    // (docs/performance-log.md, session 34).
     if (mode == 1 && gan_cpu_has_avx512f() && written < AVX512_MIN_WRITTEN) return 0;
     return (kind == GAN_DNNL_FORWARD || kind == GAN_DNNL_BACKWARD_DATA || kind == GAN_DNNL_BACKWARD_WEIGHTS) &&
            gan_implicit_gemm_writes_channels(written);

@@ -156,7 +156,7 @@ int gan_winograd_fits(gan_dnnl_kind kind, const gan_dnnl_shape *s) {
     // The 4×4 tiles' weight gradient transforms every tile's patch and dy block whatever o is,
     // and its products scale with o: with AVX-512, with 128 outputs (the dcgan generator's 7 → 14
     // layer) it ran 0.88–0.95× the implicit-GEMM kernels, with 256 (the critic's 128 → 256)
-    // 1.29–1.34× (scripts/winograd_bench.c, docs/performance.md, session 38). With AVX2 the
+    // 1.29–1.34× (scripts/winograd_bench.c, docs/performance-log.md, session 38). With AVX2 the
     // kernels it replaces are slower: 128 outputs ran 1.35–1.41× them (session 44).
     if (kind == GAN_DNNL_BACKWARD_WEIGHTS && s->o < 256 && vector_bits() == 512) return 0;
     return tiles >= 128;

@@ -208,7 +208,7 @@ public enum ModelZoo {
     /// on AVX2, and also where the Winograd path runs (`Runtime.winogradActive`: AVX-512), which
     /// takes its two 5×5 stride-2 transposed layers (Keras's "same" padding): in one A/B run 1.22×
     /// the training step and ~1.4× generation against the NCHW generator on oneDNN
-    /// (docs/performance.md, session 37).
+    /// (docs/performance-log.md, session 37).
     nonisolated(unsafe) public static var channelsLastDCGANGenerator: Bool =
         forcedGeneratorLayout ?? (Runtime.implicitGemmActive || Runtime.winogradActive)
 

@@ -177,7 +177,7 @@ struct BenchEngineCommand: ParsableCommand {
     /// The dcgan-bn critic's 5×5 stride-2 convolutions (default filters), channels-last as the
     /// critic runs them. A WGAN-GP step runs each 5 times forward (real, fake, interpolates, the
     /// generator's step and the penalty's adjoint), 5 for the input gradient and 4 for the weight
-    /// gradient (docs/performance.md, session 19).
+    /// gradient (docs/performance-log.md, session 19).
     func criticLayers() -> [Layer] {
         var rng = RandomGenerator(seed: 1)
         return [

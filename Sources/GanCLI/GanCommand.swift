@@ -9,7 +9,7 @@ struct GanCommand: ParsableCommand {
         abstract: "Train and evaluate GANs on MNIST-style images, in Swift, on the CPU.",
         discussion: """
         Examples:
-          gan train                          the Keras tutorial DCGAN (12–15 minutes)
+          gan train                          the Keras tutorial DCGAN (~6 minutes)
           gan sample --checkpoint C --out grid.png
           gan models                         the models and losses, with their origins
           gan classifier train --dataset mnist

@@ -10,8 +10,8 @@ struct TrainCommand: ParsableCommand {
         commandName: "train",
         abstract: "Train a GAN; writes grids, metrics, plots and checkpoints to a run directory.",
         discussion: """
-        With no options: the Keras tutorial DCGAN on MNIST for 2 epochs (about 12–15
-        minutes on 2 cores). The tutorial's full recipe is 21 epochs at batch 256:
+        With no options: the Keras tutorial DCGAN on MNIST for 2 epochs (about 6 minutes
+        on 2 cores). The tutorial's full recipe is 21 epochs at batch 256:
           gan train --epochs 21 --batch-size 256
 
         Examples:
@@ -35,7 +35,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Model: \(ModelZoo.all.map(\.name).joined(separator: ", ")) (see `gan models`).") var model = "dcgan"
     @Option(help: "Loss: \(GANLossKind.allCases.map(\.rawValue).joined(separator: ", ")); default: the model's.") var loss: String?
     @Option(help: "mnist, fashion-mnist, or a directory of IDX files.") var dataset = "mnist"
-    @Option(help: "Epochs to train (default 2 for dcgan, about 12–15 minutes on 2 cores; 1 otherwise).") var epochs: Int?
+    @Option(help: "Epochs to train (default 2 for dcgan, about 6 minutes on 2 cores; 1 otherwise).") var epochs: Int?
     @Option(help: "Iterations to train instead of epochs.") var steps: Int?
     @Option(name: .customLong("batch-size"), help: "Images per iteration (default: the model's).") var batchSize: Int?
     @Option(help: "Random seed.") var seed: UInt64 = 0

@@ -107,7 +107,7 @@ extension Tensor {
     /// The inputs' array and the rule are built only when the op is recorded: most ops run
     /// unrecorded (a backward pass's own ops, inference), and building both anyway was two heap
     /// allocations and a handful of retains: ~60 of the ~210 ns a 4-element addition took
-    /// without a graph (docs/performance.md, session 30).
+    /// without a graph (docs/performance-log.md, session 30).
     @inline(__always)
     func recorded(_ name: String, _ inputs: @autoclosure () -> [Tensor], savesOutput: Bool = false,
                   _ rule: @autoclosure () -> GradRule) -> Tensor {

@@ -5,7 +5,7 @@ import DNNLConvolution
 #endif
 
 /// Convolutions through oneDNN's JIT kernels where they beat unfold + sgemm. On the dcgan
-/// shapes (batch 64, 2 threads, `/tmp` microbenchmark in docs/performance.md) oneDNN's direct
+/// shapes (batch 64, 2 threads, `/tmp` microbenchmark in docs/performance-log.md) oneDNN's direct
 /// AVX-512 kernels did a 128→128 5×5 stride-2 transposed convolution's forward, input and
 /// weight gradient in 122 ms against 256 ms for ours; but they were slower for one input or
 /// output channel (the 128→1 7×7 output layer: 34 ms against 7 ms; the 1→64 first critic
