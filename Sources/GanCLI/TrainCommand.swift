@@ -10,8 +10,8 @@ struct TrainCommand: ParsableCommand {
         commandName: "train",
         abstract: "Train a GAN; writes grids, metrics, plots and checkpoints to a run directory.",
         discussion: """
-        With no options: the Keras tutorial DCGAN on MNIST for 2 epochs (about 6 minutes
-        on 2 cores). The tutorial's full recipe is 21 epochs at batch 256:
+        With no options: the Keras tutorial DCGAN on MNIST for 2 epochs (about 6
+        minutes on 2 cores). The tutorial's full recipe is 21 epochs at batch 256:
           gan train --epochs 21 --batch-size 256
 
         Examples:
