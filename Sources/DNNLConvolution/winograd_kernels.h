@@ -227,6 +227,14 @@ static void WG(product_sums)(const float *v, long ldv, const float *e, long lde,
     WG(product_tile)(v, 1, ldv, e, lde, K, s, lds, real, accumulate);
 }
 
+// Stores a tile's m×m output vectors, pixel (i, j) at base + (y0 + i) · row + (x0 + j) · col, leaving
+// out those past the side S (the last tiles' overhang).
+__attribute__((target(WG_ISA), always_inline))
+static inline void WG(store_tile)(VEC y[4][4], int M, int y0, int x0, int S, float *base, long row, long col) {
+    for (int i = 0; i < M && y0 + i < S; i++)
+        for (int j = 0; j < M && x0 + j < S; j++) VSTORE(base + (y0 + i) * row + (x0 + j) * col, y[i][j]);
+}
+
 // Y = Aᵀ M A of one tile's sums (position pos's at m + pos · stride, [o]) into its (up to) m×m output pixels.
 __attribute__((target(WG_ISA), always_inline))
 static inline void WG(transform_output_t)(const plan *p, const transforms *t, const int A, int tile, const float *m, long stride) {
@@ -237,14 +245,7 @@ static inline void WG(transform_output_t)(const plan *p, const transforms *t, co
     for (int oc = 0; oc < O; oc += VL) {
         VEC y[4][4];
         WG(inverse_tile)(t, A, at, oc, y);
-        for (int i = 0; i < M; i++) {
-            int oy = y0 + i;
-            if (oy >= S) continue;
-            for (int j = 0; j < M; j++) {
-                int ox = x0 + j;
-                if (ox < S) VSTORE(p->y + (((long)img * S + oy) * S + ox) * O + oc, y[i][j]);
-            }
-        }
+        WG(store_tile)(y, M, y0, x0, S, p->y + (long)img * S * S * O + oc, (long)S * O, O);
     }
 }
 
@@ -268,14 +269,8 @@ static inline void WG(transform_output_data_t)(const plan *p, const transforms *
         for (int c = 0; c < C; c += VL) {
             VEC y[4][4];
             WG(inverse_tile)(t, A, at, c, y);
-            for (int i = 0; i < M; i++) {
-                int si = y0 + i;
-                if (si >= S) continue;
-                for (int j = 0; j < M; j++) {
-                    int sj = x0 + j;
-                    if (sj < S) VSTORE(p->y + (((long)img * H + 2 * si + a) * H + 2 * sj + b) * C + c, y[i][j]);
-                }
-            }
+            // Phase (a, b)'s pixel (si, sj) is dx's (2·si + a, 2·sj + b).
+            WG(store_tile)(y, M, y0, x0, S, p->y + (((long)img * H + a) * H + b) * C + c, 2L * H * C, 2L * C);
         }
     }
 }
