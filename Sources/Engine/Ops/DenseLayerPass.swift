@@ -20,16 +20,41 @@ public enum DenseLayerPass {
         }
     }
 
-    /// The backward of `forward`: `gradient` (d/dy on entry) becomes d/d(pre-activation) in
-    /// place, then the weight's, bias's and input's gradients are written where asked (nil: not
-    /// wanted), as `linearActivated`'s rule without a graph: the two products at once, one per
-    /// thread, when both are wanted and large enough.
+    /// A layer's activation gradient: d/d(output) in `gradient` [rows, columns] becomes
+    /// d/d(pre-activation) in place, read off the output `y`, with the bias gradient summed into
+    /// `biasGradient` where given.
+    public struct ActivationGradient {
+        public let gradient: UnsafeMutablePointer<Float>, output: UnsafePointer<Float>
+        public let rows: Int, columns: Int, activation: LayerActivation
+        public let biasGradient: UnsafeMutablePointer<Float>?
+
+        public init(gradient: UnsafeMutablePointer<Float>, output: UnsafePointer<Float>, rows: Int, columns: Int,
+                    _ activation: LayerActivation, biasGradient: UnsafeMutablePointer<Float>?) {
+            (self.gradient, self.output, self.rows, self.columns) = (gradient, output, rows, columns)
+            (self.activation, self.biasGradient) = (activation, biasGradient)
+        }
+
+        public func run() {
+            Kernels.activationGradient(gradient, output, rows: rows, columns: columns, activation, into: gradient, sums: biasGradient)
+        }
+    }
+
+    /// The backward of `forward`: `gradient` (d/dy on entry, or d/d(pre-activation) already when
+    /// `activated`) becomes d/d(pre-activation) in place, then the weight's, bias's and input's
+    /// gradients are written where asked (nil: not wanted), as `linearActivated`'s rule without a
+    /// graph: the two products at once, one per thread, when both are wanted and large enough.
+    /// `then` runs right after the input gradient, on its thread: the layer below's activation
+    /// gradient, which needs nothing else, so it runs while the other thread finishes the weight
+    /// gradient.
     public static func backward(_ gradient: UnsafeMutablePointer<Float>, output y: UnsafePointer<Float>, input x: UnsafePointer<Float>,
                                 rows: Int, weight: Tensor, _ activation: LayerActivation,
                                 weightGradient dw: UnsafeMutablePointer<Float>?, biasGradient db: UnsafeMutablePointer<Float>?,
-                                inputGradient dx: UnsafeMutablePointer<Float>?) {
+                                inputGradient dx: UnsafeMutablePointer<Float>?, activated: Bool = false,
+                                then below: ActivationGradient? = nil) {
         let (inFeatures, outFeatures) = (weight.shape[1], weight.shape[0])
-        Kernels.activationGradient(gradient, y, rows: rows, columns: outFeatures, activation, into: gradient, sums: db)
+        if !activated {
+            Kernels.activationGradient(gradient, y, rows: rows, columns: outFeatures, activation, into: gradient, sums: db)
+        }
         let w = UnsafePointer(weight.storage.base)
         func inputGradient(_ dx: UnsafeMutablePointer<Float>) {
             sgemm(transA: false, transB: false, m: rows, n: inFeatures, k: outFeatures, gradient, lda: outFeatures, w, ldb: inFeatures,
@@ -40,10 +65,10 @@ public enum DenseLayerPass {
                   dw, ldc: inFeatures)
         }
         if let dw, let dx, pairsGradientProducts(flopsEach: 2 * rows * outFeatures * inFeatures) {
-            Parallel.split(2) { p in if p == 0 { weightGradient(dw) } else { inputGradient(dx) } }
+            Parallel.split(2) { p in if p == 0 { weightGradient(dw) } else { inputGradient(dx); below?.run() } }
             return
         }
-        if let dx { inputGradient(dx) }
+        if let dx { inputGradient(dx); below?.run() }
         if let dw { weightGradient(dw) }
     }
 }
