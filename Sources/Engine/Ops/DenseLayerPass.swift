@@ -21,7 +21,7 @@ public enum DenseLayerPass {
     }
 
     /// A layer's activation gradient: d/d(output) in `gradient` [rows, columns] becomes
-    /// d/d(pre-activation) in place, read off the output `y`, with the bias gradient summed into
+    /// d/d(pre-activation) in place, read off `output`, with the bias gradient summed into
     /// `biasGradient` where given.
     public struct ActivationGradient {
         public let gradient: UnsafeMutablePointer<Float>, output: UnsafePointer<Float>
@@ -53,7 +53,7 @@ public enum DenseLayerPass {
                                 then below: ActivationGradient? = nil) {
         let (inFeatures, outFeatures) = (weight.shape[1], weight.shape[0])
         if !activated {
-            Kernels.activationGradient(gradient, y, rows: rows, columns: outFeatures, activation, into: gradient, sums: db)
+            ActivationGradient(gradient: gradient, output: y, rows: rows, columns: outFeatures, activation, biasGradient: db).run()
         }
         let w = UnsafePointer(weight.storage.base)
         func inputGradient(_ dx: UnsafeMutablePointer<Float>) {
